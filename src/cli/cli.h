@@ -1,0 +1,16 @@
+/* Subcommands of the ensfold command. Each returns a process exit code
+ * (0 ok, 1 some units failed, 2 bad input, 3 internal error). */
+#ifndef ENSFOLD_CLI_H
+#define ENSFOLD_CLI_H
+
+#include "ensfold/ctx.h"
+
+int ef_cli_validate(ef_ctx *ctx, int argc, char **argv);
+int ef_cli_generate(ef_ctx *ctx, int argc, char **argv);
+int ef_cli_inspect(ef_ctx *ctx, int argc, char **argv);
+int ef_cli_bench(ef_ctx *ctx, int argc, char **argv);
+
+/* Report the error recorded in ctx and turn its code into an exit code. */
+int ef_cli_fail(ef_ctx *ctx, int rc);
+
+#endif
