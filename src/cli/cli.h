@@ -13,4 +13,20 @@ int ef_cli_bench(ef_ctx *ctx, int argc, char **argv);
 /* Report the error recorded in ctx and turn its code into an exit code. */
 int ef_cli_fail(ef_ctx *ctx, int rc);
 
+
+#include "ensfold/config.h"
+
+/* Defaults, then the file (if path is not NULL), then each "--set" in order. */
+int ef_cli_load_config(ef_ctx *ctx, ef_config *cfg, const char *path,
+                       char **sets, int n_sets);
+
+#include <stdio.h>
+
+#include "ensfold/events.h"
+
+/* The topology table of an event sample (counts, fractions, mean P(T)). */
+void ef_cli_print_topology_table(FILE *out, const ef_events *ev);
+/* Seconds on a monotonic clock. */
+double ef_cli_now(void);
+
 #endif

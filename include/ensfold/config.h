@@ -1,0 +1,105 @@
+/* The campaign configuration: YAML (libyaml) into typed structs with defaults.
+ *
+ * Every key lives in one schema table (src/core/config.c) that gives its
+ * type, default, unit, range and description; docs/config.md lists the same
+ * keys and a test checks that none is missing. Loading is strict: an unknown
+ * key, a wrong type, a value out of range or a missing required key is
+ * refused with "file:line:col: message" naming the key and what is allowed
+ * (EF_ERR_INPUT -> exit code 2), before any work starts.
+ *
+ * Angles in the config are in degrees (as physicists write them); the
+ * structs hold radians where the field name ends in _rad, degrees where it
+ * ends in _deg. Energies and momenta in GeV. */
+#ifndef ENSFOLD_CONFIG_H
+#define ENSFOLD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ensfold/ctx.h"
+
+#define EF_N_SECTORS 6
+#define EF_N_TOPO 4
+
+typedef struct {
+  double beam_energy; /* GeV */
+  double delta_mass, delta_width; /* GeV, Breit-Wigner for sigma_D(W) */
+  double a12, a32;    /* helicity amplitudes, GeV^-1/2 */
+  double polarisation;/* linear beam polarisation P in [0, 1] */
+  double phi_pol_deg; /* polarisation plane azimuth */
+  double k_fb;        /* forward-backward term: F -> F (1 + k_fb cos t) */
+  int talk_a_factor;  /* 1: a = 3|A32|^2 + 5|A12|^2 (the talk); 0: derived a */
+  double m2_k;        /* M2 exponent k in e^{k(t - pi)} */
+} ef_physics_params;
+
+typedef struct {
+  double theta_min_deg, theta_max_deg; /* drift-chamber + TOF polar range */
+  double p_min;                        /* GeV/c */
+  double dc_efficiency;                /* DC x PID efficiency */
+  double misid;                        /* misidentification probability */
+  int g11_cut;                         /* reject p < g11_p_max with theta < g11_theta_max */
+  double g11_p_max, g11_theta_max_deg;
+  int paddles;                         /* TOF paddles per sector */
+  double paddle_theta_min_deg, paddle_theta_max_deg;
+  double paddle_efficiency;
+  double tof_dead_theta_deg[EF_N_SECTORS]; /* TOF dead above this theta, per sector */
+} ef_proton_params;
+
+typedef struct {
+  double theta_min_deg, theta_max_deg; /* forward calorimeter, per photon */
+  double e_min;                        /* GeV, per photon */
+  double efficiency;                   /* per photon */
+  double mass_window_efficiency;       /* pi0 invariant-mass cut */
+  double table_dcos;                   /* table step in cos theta* */
+  double table_dphi_deg;               /* table step in sector-local phi */
+} ef_pi0_params;
+
+typedef struct {
+  double scale;           /* multiplies every sigma below */
+  double proton_dp;       /* sigma_p / p */
+  double proton_dtheta;   /* rad */
+  double proton_dphi;     /* rad */
+  double photon_de;       /* sigma_E / E = photon_de / sqrt(E / GeV) */
+  double photon_dangle;   /* rad, theta and phi */
+} ef_smearing_params;
+
+typedef struct {
+  double min_half_gap_deg;  /* coil cut: |phi_loc| < 30 - max(this, k / sin theta) */
+  double small_angle_deg;   /* k above */
+} ef_coil_params;
+
+typedef struct {
+  ef_coil_params coil;
+  ef_proton_params proton;
+  ef_pi0_params pi0;
+  ef_smearing_params smearing;
+  double accidental_fraction; /* f_acc: T2 -> T3 and T0 -> T1 */
+} ef_detector_params;
+
+typedef struct ef_config {
+  uint64_t seed;
+  ef_physics_params physics;
+  ef_detector_params detector;
+  char *source; /* the file name the config came from ("<defaults>" if none) */
+} ef_config;
+
+/* Fill cfg with every default. source becomes "<defaults>". */
+int ef_config_defaults(ef_ctx *ctx, ef_config *cfg);
+/* Defaults, then the file. Required keys must be present. */
+int ef_config_load(ef_ctx *ctx, ef_config *cfg, const char *path);
+/* Parse YAML text (name is used in messages). */
+int ef_config_load_string(ef_ctx *ctx, ef_config *cfg, const char *text,
+                          const char *name);
+/* Apply "a.b.c=value" on top of a loaded config (same checks as the file). */
+int ef_config_set(ef_ctx *ctx, ef_config *cfg, const char *assignment);
+void ef_config_free(ef_config *cfg);
+
+/* The resolved config as YAML text (every key, defaults filled in). The
+ * caller frees *out. Loading the text again gives the same config. */
+int ef_config_dump(ef_ctx *ctx, const ef_config *cfg, char **out);
+
+/* The schema, for docs and tests: number of keys and each dotted path. */
+size_t ef_config_key_count(void);
+const char *ef_config_key_path(size_t i);
+
+#endif

@@ -1,0 +1,58 @@
+/* Event samples in memory and in HDF5 event files (docs/formats.md).
+ *
+ * An event file has a group /events with
+ *   topology  int8    (N)     0..3 (T0..T3)
+ *   reco      float64 (N, 2)  cos theta*, phi* in (-pi, pi]; NaN for T0
+ *   vertex    float64 (N, 2)  MC only: true cos theta*, phi*
+ *   prob      float32 (N, 4)  MC only: P(T0..T3 | vertex)
+ *   weight    float64 (N)     optional, finite and >= 0
+ * and attributes model, beam_energy, seed, kind ("data" or "mc"),
+ * ensfold_version on the group. The reader validates everything and names
+ * the file, dataset and row of the first problem. */
+#ifndef ENSFOLD_EVENTS_H
+#define ENSFOLD_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ensfold/ctx.h"
+
+typedef enum { EF_KIND_DATA = 0, EF_KIND_MC = 1 } ef_event_kind;
+
+/* A plain container (like gsl_vector): the arrays are the data. */
+typedef struct {
+  size_t n;
+  ef_event_kind kind;
+  int8_t *topology; /* (n) */
+  double *reco;     /* (n, 2) */
+  double *vertex;   /* (n, 2) or NULL */
+  float *prob;      /* (n, 4) or NULL */
+  double *weight;   /* (n) or NULL */
+  char model[16];   /* generator model name, "" if unknown */
+  double beam_energy; /* GeV, NAN if unknown */
+  uint64_t seed;
+  int has_seed;
+} ef_events;
+
+#define EF_EVENTS_VERTEX 1u /* allocate vertex */
+#define EF_EVENTS_PROB 2u   /* allocate prob */
+#define EF_EVENTS_WEIGHT 4u /* allocate weight */
+
+int ef_events_alloc(ef_ctx *ctx, ef_events *ev, size_t n, ef_event_kind kind,
+                    unsigned what);
+void ef_events_free(ef_events *ev); /* accepts a zeroed or freed struct */
+
+/* Check shapes, ranges and NaN placement in memory; name is used in
+ * messages (the file name when read from disk). */
+int ef_events_validate(ef_ctx *ctx, const ef_events *ev, const char *name);
+
+/* Write to path atomically: a temporary file in the same directory is
+ * renamed over path only when complete, so a failure never damages an
+ * existing file. Serial (not collective). */
+int ef_events_write(ef_ctx *ctx, const ef_events *ev, const char *path);
+/* Read and validate. MC files must have vertex and prob. */
+int ef_events_read(ef_ctx *ctx, const char *path, ef_events *out);
+
+const char *ef_event_kind_name(ef_event_kind kind);
+
+#endif

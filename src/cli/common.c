@@ -1,0 +1,39 @@
+/* Helpers shared by the subcommands. */
+#include "cli.h"
+
+int ef_cli_load_config(ef_ctx *ctx, ef_config *cfg, const char *path,
+                       char **sets, int n_sets) {
+  int rc = path ? ef_config_load(ctx, cfg, path) : ef_config_defaults(ctx, cfg);
+  for (int i = 0; rc == EF_OK && i < n_sets; i++) rc = ef_config_set(ctx, cfg, sets[i]);
+  return rc;
+}
+
+#include <math.h>
+#include <time.h>
+
+#include "ensfold/generator.h"
+
+double ef_cli_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void ef_cli_print_topology_table(FILE *out, const ef_events *ev) {
+  double counts[4], total = 0.0, mean[4] = {0}, mixed = 0.0;
+  ef_events_topology_counts(ev, counts);
+  for (int k = 0; k < 4; k++) total += counts[k];
+  if (ev->prob) ef_events_prob_summary(ev, mean, &mixed);
+  static const char *what[4] = {"nothing seen", "pi0 only", "proton only", "both"};
+  fprintf(out, "%-9s %-13s %12s %9s%s\n", "topology", "", ev->weight ? "weighted" : "events",
+          "fraction", ev->prob ? "  mean P(T|v)" : "");
+  for (int k = 0; k < 4; k++) {
+    fprintf(out, "T%-8d %-13s %12.0f %9.4f", k, what[k], counts[k],
+            total > 0 ? counts[k] / total : 0.0);
+    if (ev->prob) fprintf(out, "  %11.4f", mean[k]);
+    fputc('\n', out);
+  }
+  fprintf(out, "%-23s %12.0f\n", "total", total);
+  if (ev->prob)
+    fprintf(out, "mixed events (probability vector not one-hot): %.4f\n", mixed);
+}

@@ -1,0 +1,638 @@
+/* Strict YAML config: one schema table, a libyaml document walk, a dumper. */
+#include "ensfold/config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+typedef enum { K_REAL, K_INT, K_BOOL, K_SEED, K_REAL_LIST } key_type;
+
+typedef struct {
+  const char *path;   /* dotted path, e.g. "detector.proton.p_min" */
+  key_type type;
+  size_t offset;      /* into ef_config */
+  int n;              /* list length (K_REAL_LIST) */
+  double def;         /* default, in config units */
+  const double *list_def;
+  double lo, hi;      /* allowed range, in config units (inclusive) */
+  double factor;      /* config unit -> struct unit */
+  const char *unit;
+  int required;
+  const char *doc;
+} key_def;
+
+#define OFF(field) offsetof(ef_config, field)
+#define REAL(p, f, d, l, h, u, doc) {p, K_REAL, OFF(f), 1, d, NULL, l, h, 1.0, u, 0, doc}
+#define MRAD(p, f, d, l, h, doc) {p, K_REAL, OFF(f), 1, d, NULL, l, h, 1e-3, "mrad", 0, doc}
+#define INT(p, f, d, l, h, doc) {p, K_INT, OFF(f), 1, d, NULL, l, h, 1.0, "", 0, doc}
+#define BOOL(p, f, d, doc) {p, K_BOOL, OFF(f), 1, d, NULL, 0, 1, 1.0, "", 0, doc}
+
+static const double tof_dead_default[EF_N_SECTORS] = {90, 180, 70, 180, 80, 180};
+
+static const key_def schema[] = {
+    {"seed", K_SEED, OFF(seed), 1, 0, NULL, 0, 9.2233720368547758e18, 1.0, "", 1,
+     "campaign seed; every random stream derives from (seed, purpose, unit id)"},
+    REAL("physics.beam_energy", physics.beam_energy, 1.1, 0.15, 5.0, "GeV",
+         "photon beam energy (0.34 = the Delta peak)"),
+    REAL("physics.delta.mass", physics.delta_mass, 1.232, 1.0, 1.5, "GeV",
+         "Delta(1232) mass for sigma_D(W)"),
+    REAL("physics.delta.width", physics.delta_width, 0.117, 0.01, 0.5, "GeV",
+         "Delta(1232) width for sigma_D(W)"),
+    REAL("physics.m1.a12", physics.a12, -0.135, -1.0, 1.0, "GeV^-1/2",
+         "helicity amplitude A_1/2"),
+    REAL("physics.m1.a32", physics.a32, -0.255, -1.0, 1.0, "GeV^-1/2",
+         "helicity amplitude A_3/2"),
+    REAL("physics.m1.polarisation", physics.polarisation, 0.7, 0.0, 1.0, "",
+         "linear beam polarisation P (0 = unpolarised)"),
+    REAL("physics.m1.phi_pol", physics.phi_pol_deg, 0.0, -180.0, 180.0, "deg",
+         "azimuth of the polarisation plane"),
+    REAL("physics.m1.k_fb", physics.k_fb, 0.0, -0.2, 0.2, "",
+         "forward-backward term F -> F (1 + k_fb cos theta)"),
+    BOOL("physics.m1.talk_a_factor", physics.talk_a_factor, 0,
+         "use the talk's a = 3|A32|^2 + 5|A12|^2 instead of the derived 1"),
+    REAL("physics.m2.k", physics.m2_k, 2.0, 0.1, 10.0, "",
+         "M2 exponent k in a - b exp(k (theta - pi))"),
+    REAL("detector.coil.min_half_gap", detector.coil.min_half_gap_deg, 4.0, 0.0, 29.0,
+         "deg", "coil cut: accept |phi_loc| < 30 - max(min_half_gap, small_angle / sin theta)"),
+    REAL("detector.coil.small_angle", detector.coil.small_angle_deg, 2.0, 0.0, 29.0,
+         "deg", "widening of the coil cut at small polar angles (see min_half_gap)"),
+    REAL("detector.proton.theta_min", detector.proton.theta_min_deg, 10.0, 0.0, 180.0,
+         "deg", "smallest proton lab polar angle accepted"),
+    REAL("detector.proton.theta_max", detector.proton.theta_max_deg, 140.0, 0.0, 180.0,
+         "deg", "largest proton lab polar angle accepted"),
+    REAL("detector.proton.p_min", detector.proton.p_min, 0.30, 0.0, 5.0, "GeV/c",
+         "proton momentum threshold"),
+    REAL("detector.proton.dc_efficiency", detector.proton.dc_efficiency, 0.98, 0.0, 1.0,
+         "", "drift chamber x PID efficiency"),
+    REAL("detector.proton.misid", detector.proton.misid, 0.01, 0.0, 1.0, "",
+         "proton misidentification probability"),
+    BOOL("detector.proton.g11_cut", detector.proton.g11_cut, 0,
+         "g11 fiducial cut: reject p < g11_p_max with theta < g11_theta_max"),
+    REAL("detector.proton.g11_p_max", detector.proton.g11_p_max, 0.45, 0.0, 5.0, "GeV/c",
+         "momentum below which the g11 cut applies"),
+    REAL("detector.proton.g11_theta_max", detector.proton.g11_theta_max_deg, 35.0, 0.0,
+         180.0, "deg", "polar angle below which the g11 cut applies"),
+    INT("detector.tof.paddles", detector.proton.paddles, 57, 1, 1000,
+        "TOF paddles per sector"),
+    REAL("detector.tof.theta_min", detector.proton.paddle_theta_min_deg, 8.0, 0.0, 180.0,
+         "deg", "polar angle where paddle 1 starts"),
+    REAL("detector.tof.theta_max", detector.proton.paddle_theta_max_deg, 142.0, 0.0,
+         180.0, "deg", "polar angle where the last paddle ends"),
+    REAL("detector.tof.paddle_efficiency", detector.proton.paddle_efficiency, 0.97, 0.0,
+         1.0, "", "efficiency of a live paddle"),
+    {"detector.tof.dead_theta", K_REAL_LIST, OFF(detector.proton.tof_dead_theta_deg),
+     EF_N_SECTORS, 0, tof_dead_default, 0.0, 180.0, 1.0, "deg", 0,
+     "per sector 1..6: TOF dead above this polar angle (180 = no dead region)"},
+    REAL("detector.photon.theta_min", detector.pi0.theta_min_deg, 8.0, 0.0, 180.0, "deg",
+         "smallest photon polar angle in the forward calorimeter"),
+    REAL("detector.photon.theta_max", detector.pi0.theta_max_deg, 45.0, 0.0, 180.0, "deg",
+         "largest photon polar angle in the forward calorimeter"),
+    REAL("detector.photon.e_min", detector.pi0.e_min, 0.20, 0.0, 5.0, "GeV",
+         "photon energy threshold"),
+    REAL("detector.photon.efficiency", detector.pi0.efficiency, 0.97, 0.0, 1.0, "",
+         "efficiency per photon"),
+    REAL("detector.pi0.mass_window_efficiency", detector.pi0.mass_window_efficiency,
+         0.95, 0.0, 1.0, "", "efficiency of the pi0 invariant-mass window"),
+    REAL("detector.pi0.table_dcos", detector.pi0.table_dcos, 0.005, 1e-4, 0.1, "",
+         "pi0 acceptance table step in cos theta*"),
+    REAL("detector.pi0.table_dphi", detector.pi0.table_dphi_deg, 0.5, 0.01, 5.0, "deg",
+         "pi0 acceptance table step in sector-local phi"),
+    REAL("detector.smearing.scale", detector.smearing.scale, 1.0, 0.0, 100.0, "",
+         "multiplies every resolution below (enlarge to see smearing at coarse bins)"),
+    REAL("detector.smearing.proton_dp", detector.smearing.proton_dp, 0.01, 0.0, 1.0, "",
+         "proton sigma_p / p"),
+    MRAD("detector.smearing.proton_dtheta", detector.smearing.proton_dtheta, 2.5, 0.0,
+         1000.0, "proton polar-angle resolution"),
+    MRAD("detector.smearing.proton_dphi", detector.smearing.proton_dphi, 4.0, 0.0, 1000.0,
+         "proton azimuth resolution"),
+    REAL("detector.smearing.photon_de", detector.smearing.photon_de, 0.116, 0.0, 10.0,
+         "GeV^1/2", "photon sigma_E / E = photon_de / sqrt(E)"),
+    MRAD("detector.smearing.photon_dangle", detector.smearing.photon_dangle, 4.0, 0.0,
+         1000.0, "photon angular resolution (theta and phi)"),
+    REAL("detector.accidental_fraction", detector.accidental_fraction, 0.0, 0.0, 0.5, "",
+         "f_acc: accidental pairs move T2 -> T3 and T0 -> T1"),
+};
+#define N_KEYS (sizeof schema / sizeof schema[0])
+
+size_t ef_config_key_count(void) { return N_KEYS; }
+const char *ef_config_key_path(size_t i) {
+  return i < N_KEYS ? schema[i].path : NULL;
+}
+
+/* ---- storing values --------------------------------------------------- */
+
+static void *field(ef_config *cfg, const key_def *k) {
+  return (char *)cfg + k->offset;
+}
+static const void *cfield(const ef_config *cfg, const key_def *k) {
+  return (const char *)cfg + k->offset;
+}
+
+static void store(ef_config *cfg, const key_def *k, int idx, double v) {
+  switch (k->type) {
+  case K_REAL:
+  case K_REAL_LIST: ((double *)field(cfg, k))[idx] = v * k->factor; break;
+  case K_INT:
+  case K_BOOL: *(int *)field(cfg, k) = (int)v; break;
+  case K_SEED: *(uint64_t *)field(cfg, k) = (uint64_t)v; break;
+  }
+}
+
+static int set_source(ef_ctx *ctx, ef_config *cfg, const char *name) {
+  char *s = strdup(name);
+  if (!s) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  free(cfg->source);
+  cfg->source = s;
+  return EF_OK;
+}
+
+int ef_config_defaults(ef_ctx *ctx, ef_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  for (size_t i = 0; i < N_KEYS; i++) {
+    const key_def *k = &schema[i];
+    for (int j = 0; j < k->n; j++)
+      store(cfg, k, j, k->list_def ? k->list_def[j] : k->def);
+  }
+  return set_source(ctx, cfg, "<defaults>");
+}
+
+void ef_config_free(ef_config *cfg) {
+  if (!cfg) return;
+  free(cfg->source);
+  cfg->source = NULL;
+}
+
+/* ---- parsing ---------------------------------------------------------- */
+
+typedef struct {
+  ef_ctx *ctx;
+  ef_config *cfg;
+  const char *name;       /* file name for messages */
+  yaml_document_t *doc;
+  int line[N_KEYS];       /* 1-based line where each key was set, 0 = unset */
+  int col[N_KEYS];
+  int no_position;        /* --set: there is no file position to report */
+} parse_state;
+
+static int fail_at(parse_state *ps, const yaml_node_t *node, const char *fmt,
+                   ...) __attribute__((format(printf, 3, 4)));
+static int fail_at(parse_state *ps, const yaml_node_t *node, const char *fmt,
+                   ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (node && !ps->no_position)
+    return ef_error_set(ps->ctx, EF_ERR_INPUT, "%s:%zu:%zu: %s", ps->name,
+                        node->start_mark.line + 1, node->start_mark.column + 1, msg);
+  return ef_error_set(ps->ctx, EF_ERR_INPUT, "%s: %s", ps->name, msg);
+}
+
+static const key_def *find_key(const char *path) {
+  for (size_t i = 0; i < N_KEYS; i++)
+    if (!strcmp(schema[i].path, path)) return &schema[i];
+  return NULL;
+}
+
+static int is_section(const char *path) {
+  size_t n = strlen(path);
+  for (size_t i = 0; i < N_KEYS; i++)
+    if (!strncmp(schema[i].path, path, n) && schema[i].path[n] == '.') return 1;
+  return 0;
+}
+
+/* "a, b, c": the names allowed directly under section prefix ("" = top). */
+static void allowed_under(const char *prefix, char *buf, size_t len) {
+  size_t n = strlen(prefix), used = 0;
+  buf[0] = '\0';
+  const char *seen[N_KEYS];
+  size_t n_seen = 0;
+  for (size_t i = 0; i < N_KEYS; i++) {
+    const char *p = schema[i].path;
+    if (n && (strncmp(p, prefix, n) || p[n] != '.')) continue;
+    const char *rest = n ? p + n + 1 : p;
+    size_t seg = strcspn(rest, ".");
+    int dup = 0;
+    for (size_t j = 0; j < n_seen; j++)
+      if (!strncmp(seen[j], rest, seg) && (seen[j][seg] == '.' || !seen[j][seg])) dup = 1;
+    if (dup) continue;
+    seen[n_seen++] = rest;
+    int w = snprintf(buf + used, len - used, "%s%.*s", used ? ", " : "", (int)seg, rest);
+    if (w < 0 || (size_t)w >= len - used) break;
+    used += (size_t)w;
+  }
+}
+
+static void describe_range(const key_def *k, char *buf, size_t len) {
+  switch (k->type) {
+  case K_BOOL: snprintf(buf, len, "true or false"); break;
+  case K_SEED: snprintf(buf, len, "an integer in [0, 2^63-1]"); break;
+  case K_INT: snprintf(buf, len, "an integer in [%g, %g]", k->lo, k->hi); break;
+  case K_REAL:
+    snprintf(buf, len, "a number in [%g, %g]%s%s", k->lo, k->hi, *k->unit ? " " : "",
+             k->unit);
+    break;
+  case K_REAL_LIST:
+    snprintf(buf, len, "a list of %d numbers in [%g, %g]%s%s", k->n, k->lo, k->hi,
+             *k->unit ? " " : "", k->unit);
+    break;
+  }
+}
+
+static int parse_scalar_value(parse_state *ps, const key_def *k, yaml_node_t *node,
+                              double *out) {
+  char allowed[256];
+  describe_range(k, allowed, sizeof allowed);
+  if (node->type != YAML_SCALAR_NODE)
+    return fail_at(ps, node, "key '%s': expected %s, got a %s", k->path, allowed,
+                   node->type == YAML_MAPPING_NODE ? "mapping" : "list");
+  const char *s = (const char *)node->data.scalar.value;
+  int quoted = node->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+               node->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+  if (k->type == K_BOOL) {
+    if (!quoted && (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))) {
+      *out = 1;
+      return EF_OK;
+    }
+    if (!quoted && (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))) {
+      *out = 0;
+      return EF_OK;
+    }
+    return fail_at(ps, node, "key '%s': expected true or false, got '%s'", k->path, s);
+  }
+  if (quoted || !*s)
+    return fail_at(ps, node, "key '%s': expected %s, got %s'%s'", k->path, allowed,
+                   quoted ? "the string " : "", s);
+  char *end = NULL;
+  errno = 0;
+  double v;
+  if (k->type == K_SEED || k->type == K_INT) {
+    if (s[0] == '-' && k->type == K_SEED)
+      return fail_at(ps, node, "key '%s': expected %s, got '%s'", k->path, allowed, s);
+    unsigned long long u = 0;
+    long long i = 0;
+    if (k->type == K_SEED)
+      u = strtoull(s, &end, 10);
+    else
+      i = strtoll(s, &end, 10);
+    if (*end || errno == ERANGE)
+      return fail_at(ps, node, "key '%s': expected %s, got '%s'", k->path, allowed, s);
+    if (k->type == K_SEED) {
+      if (u > 9223372036854775807ull)
+        return fail_at(ps, node, "key '%s' = %s: out of range, allowed %s", k->path, s,
+                       allowed);
+      *out = 0.0; /* not representable in a double: set_key stores the integer */
+      return EF_OK;
+    }
+    v = (double)i;
+  } else {
+    v = strtod(s, &end);
+    if (*end || errno == ERANGE || !isfinite(v))
+      return fail_at(ps, node, "key '%s': expected %s, got '%s'", k->path, allowed, s);
+  }
+  if (v < k->lo || v > k->hi)
+    return fail_at(ps, node, "key '%s' = %s: out of range, allowed %s", k->path, s,
+                   allowed);
+  *out = v;
+  return EF_OK;
+}
+
+static int set_key(parse_state *ps, const key_def *k, yaml_node_t *node) {
+  size_t idx = (size_t)(k - schema);
+  if (ps->line[idx])
+    return fail_at(ps, node, "key '%s' given twice (first at line %d)", k->path,
+                   ps->line[idx]);
+  if (k->type == K_REAL_LIST) {
+    char allowed[256];
+    describe_range(k, allowed, sizeof allowed);
+    if (node->type != YAML_SEQUENCE_NODE)
+      return fail_at(ps, node, "key '%s': expected %s", k->path, allowed);
+    int n = (int)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (n != k->n)
+      return fail_at(ps, node, "key '%s': expected %s, got %d", k->path, allowed, n);
+    double vals[64];
+    for (int j = 0; j < n; j++) {
+      yaml_node_t *item =
+          yaml_document_get_node(ps->doc, node->data.sequence.items.start[j]);
+      EF_CHECK(parse_scalar_value(ps, k, item, &vals[j]));
+    }
+    for (int j = 0; j < n; j++) store(ps->cfg, k, j, vals[j]);
+  } else {
+    double v;
+    EF_CHECK(parse_scalar_value(ps, k, node, &v));
+    if (k->type == K_SEED)
+      *(uint64_t *)field(ps->cfg, k) =
+          strtoull((const char *)node->data.scalar.value, NULL, 10);
+    else
+      store(ps->cfg, k, 0, v);
+  }
+  ps->line[idx] = (int)node->start_mark.line + 1;
+  ps->col[idx] = (int)node->start_mark.column + 1;
+  return EF_OK;
+}
+
+static int walk_mapping(parse_state *ps, yaml_node_t *map, const char *prefix) {
+  for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
+       pair < map->data.mapping.pairs.top; pair++) {
+    yaml_node_t *kn = yaml_document_get_node(ps->doc, pair->key);
+    yaml_node_t *vn = yaml_document_get_node(ps->doc, pair->value);
+    if (kn->type != YAML_SCALAR_NODE)
+      return fail_at(ps, kn, "keys must be plain names%s%s", *prefix ? " under " : "",
+                     prefix);
+    char path[256];
+    snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "",
+             (const char *)kn->data.scalar.value);
+    const key_def *k = find_key(path);
+    if (k) {
+      EF_CHECK(set_key(ps, k, vn));
+    } else if (is_section(path)) {
+      if (vn->type != YAML_MAPPING_NODE)
+        return fail_at(ps, vn, "key '%s' is a section: expected a mapping of keys", path);
+      EF_CHECK(walk_mapping(ps, vn, path));
+    } else {
+      char allowed[1024];
+      allowed_under(prefix, allowed, sizeof allowed);
+      return fail_at(ps, kn, "unknown key '%s' (allowed%s%s: %s)", path,
+                     *prefix ? " under " : " at top level", prefix, allowed);
+    }
+  }
+  return EF_OK;
+}
+
+/* Settings that are each in range but contradict one another. */
+static int check_consistency(parse_state *ps) {
+  static const struct {
+    const char *lo, *hi;
+  } pairs[] = {
+      {"detector.proton.theta_min", "detector.proton.theta_max"},
+      {"detector.tof.theta_min", "detector.tof.theta_max"},
+      {"detector.photon.theta_min", "detector.photon.theta_max"},
+  };
+  for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+    const key_def *a = find_key(pairs[i].lo), *b = find_key(pairs[i].hi);
+    double va = *(const double *)cfield(ps->cfg, a), vb = *(const double *)cfield(ps->cfg, b);
+    if (va < vb) continue;
+    size_t ib = (size_t)(b - schema), ia = (size_t)(a - schema);
+    size_t at = ps->line[ib] ? ib : ia;
+    if (ps->no_position)
+      return ef_error_set(ps->ctx, EF_ERR_INPUT, "%s: '%s' = %g must be greater than '%s' = %g",
+                          ps->name, b->path, vb, a->path, va);
+    return ef_error_set(ps->ctx, EF_ERR_INPUT,
+                        "%s:%d:%d: '%s' = %g must be greater than '%s' = %g", ps->name,
+                        ps->line[at] ? ps->line[at] : 1, ps->line[at] ? ps->col[at] : 1,
+                        b->path, vb, a->path, va);
+  }
+  return EF_OK;
+}
+
+static int load_document(parse_state *ps, yaml_parser_t *parser, int need_required) {
+  yaml_document_t doc;
+  if (!yaml_parser_load(parser, &doc)) {
+    return ef_error_set(ps->ctx, EF_ERR_INPUT, "%s:%zu:%zu: YAML syntax error: %s%s%s",
+                        ps->name, parser->problem_mark.line + 1,
+                        parser->problem_mark.column + 1,
+                        parser->problem ? parser->problem : "unreadable",
+                        parser->context ? " " : "", parser->context ? parser->context : "");
+  }
+  ps->doc = &doc;
+  int rc = EF_OK;
+  yaml_node_t *root = yaml_document_get_root_node(&doc);
+  if (root) {
+    if (root->type != YAML_MAPPING_NODE)
+      rc = fail_at(ps, root, "the config must be a mapping of keys (e.g. 'seed: 1')");
+    else
+      rc = walk_mapping(ps, root, "");
+    if (rc == EF_OK) {
+      yaml_document_t extra;
+      if (!yaml_parser_load(parser, &extra)) {
+        rc = ef_error_set(ps->ctx, EF_ERR_INPUT, "%s: YAML syntax error after the document",
+                          ps->name);
+      } else {
+        if (yaml_document_get_root_node(&extra))
+          rc = ef_error_set(ps->ctx, EF_ERR_INPUT,
+                            "%s: more than one YAML document; put everything in one",
+                            ps->name);
+        yaml_document_delete(&extra);
+      }
+    }
+  }
+  yaml_document_delete(&doc);
+  ps->doc = NULL;
+  if (rc != EF_OK) return rc;
+  if (need_required) {
+    for (size_t i = 0; i < N_KEYS; i++) {
+      if (!schema[i].required || ps->line[i]) continue;
+      char allowed[256];
+      describe_range(&schema[i], allowed, sizeof allowed);
+      return ef_error_set(ps->ctx, EF_ERR_INPUT,
+                          "%s:1:1: missing required key '%s' (%s; %s)", ps->name,
+                          schema[i].path, schema[i].doc, allowed);
+    }
+  }
+  return check_consistency(ps);
+}
+
+int ef_config_load_string(ef_ctx *ctx, ef_config *cfg, const char *text,
+                          const char *name) {
+  EF_CHECK(ef_config_defaults(ctx, cfg));
+  EF_CHECK(set_source(ctx, cfg, name));
+  parse_state *ps = calloc(1, sizeof *ps);
+  if (!ps) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  *ps = (parse_state){.ctx = ctx, .cfg = cfg, .name = name};
+  yaml_parser_t parser;
+  yaml_parser_initialize(&parser);
+  yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
+  int rc = load_document(ps, &parser, 1);
+  yaml_parser_delete(&parser);
+  free(ps);
+  return rc;
+}
+
+int ef_config_load(ef_ctx *ctx, ef_config *cfg, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot open config: %s", path,
+                        strerror(errno));
+  char *text = NULL;
+  size_t len = 0, cap = 0;
+  int rc = EF_OK;
+  for (;;) {
+    if (len + 4096 + 1 > cap) {
+      cap = cap ? 2 * cap : 8192;
+      if (cap > (64u << 20)) {
+        rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: config larger than 64 MiB", path);
+        break;
+      }
+      char *t = realloc(text, cap);
+      if (!t) {
+        rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory reading %s", path);
+        break;
+      }
+      text = t;
+    }
+    size_t got = fread(text + len, 1, 4096, f);
+    len += got;
+    if (got < 4096) {
+      if (ferror(f))
+        rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot read config: %s", path,
+                          strerror(errno));
+      break;
+    }
+  }
+  fclose(f);
+  if (rc == EF_OK) {
+    text[len] = '\0';
+    if (strlen(text) != len)
+      rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: config contains a NUL byte (binary file?)",
+                        path);
+    else
+      rc = ef_config_load_string(ctx, cfg, text, path);
+  }
+  free(text);
+  return rc;
+}
+
+int ef_config_set(ef_ctx *ctx, ef_config *cfg, const char *assignment) {
+  const char *eq = strchr(assignment, '=');
+  char path[256];
+  if (!eq || eq == assignment || (size_t)(eq - assignment) >= sizeof path)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "--set '%s': expected KEY=VALUE, e.g. physics.beam_energy=0.34",
+                        assignment);
+  memcpy(path, assignment, (size_t)(eq - assignment));
+  path[eq - assignment] = '\0';
+  const key_def *k = find_key(path);
+  char name[300];
+  snprintf(name, sizeof name, "--set %s", path);
+  if (!k) {
+    char allowed[1024], prefix[256];
+    snprintf(prefix, sizeof prefix, "%s", path);
+    char *dot = strrchr(prefix, '.');
+    if (dot) *dot = '\0'; else prefix[0] = '\0';
+    if (!is_section(prefix)) prefix[0] = '\0';
+    allowed_under(prefix, allowed, sizeof allowed);
+    return ef_error_set(ctx, EF_ERR_INPUT, "--set: unknown key '%s' (allowed%s%s: %s)",
+                        path, *prefix ? " under " : " at top level", prefix, allowed);
+  }
+  parse_state *ps = calloc(1, sizeof *ps);
+  if (!ps) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  *ps = (parse_state){.ctx = ctx, .cfg = cfg, .name = name, .no_position = 1};
+  yaml_parser_t parser;
+  yaml_document_t doc;
+  yaml_parser_initialize(&parser);
+  yaml_parser_set_input_string(&parser, (const unsigned char *)(eq + 1), strlen(eq + 1));
+  int rc = EF_OK;
+  if (!yaml_parser_load(&parser, &doc)) {
+    rc = ef_error_set(ctx, EF_ERR_INPUT, "--set %s: cannot parse value '%s': %s", path,
+                      eq + 1, parser.problem ? parser.problem : "syntax error");
+  } else {
+    ps->doc = &doc;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root)
+      rc = ef_error_set(ctx, EF_ERR_INPUT, "--set %s: empty value", path);
+    else
+      rc = set_key(ps, k, root);
+    yaml_document_delete(&doc);
+  }
+  yaml_parser_delete(&parser);
+  if (rc == EF_OK) rc = check_consistency(ps);
+  free(ps);
+  return rc;
+}
+
+/* ---- dumping ---------------------------------------------------------- */
+
+typedef struct {
+  char *buf;
+  size_t len, cap;
+  int oom;
+} strbuf;
+
+static void sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(strbuf *sb, const char *fmt, ...) {
+  if (sb->oom) return;
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(sb->buf + sb->len, sb->cap - sb->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) { sb->oom = 1; return; }
+    if ((size_t)n < sb->cap - sb->len) { sb->len += (size_t)n; return; }
+    size_t cap = 2 * sb->cap + (size_t)n + 1;
+    char *t = realloc(sb->buf, cap);
+    if (!t) { sb->oom = 1; return; }
+    sb->buf = t;
+    sb->cap = cap;
+  }
+}
+
+static void format_value(char *out, size_t len, const key_def *k, const ef_config *cfg,
+                         int j) {
+  switch (k->type) {
+  case K_REAL:
+  case K_REAL_LIST: {
+    double v = ((const double *)cfield(cfg, k))[j] / k->factor;
+    snprintf(out, len, "%.15g", v);
+    /* keep it a float when read back; %.15g may lose the last bit, so use
+     * the shortest form that round-trips */
+    if (strtod(out, NULL) * k->factor != ((const double *)cfield(cfg, k))[j])
+      snprintf(out, len, "%.17g", v);
+    break;
+  }
+  case K_INT: snprintf(out, len, "%d", *(const int *)cfield(cfg, k)); break;
+  case K_BOOL: snprintf(out, len, "%s", *(const int *)cfield(cfg, k) ? "true" : "false"); break;
+  case K_SEED:
+    snprintf(out, len, "%llu", (unsigned long long)*(const uint64_t *)cfield(cfg, k));
+    break;
+  }
+}
+
+int ef_config_dump(ef_ctx *ctx, const ef_config *cfg, char **out) {
+  *out = NULL;
+  strbuf sb = {malloc(4096), 0, 4096, 0};
+  if (!sb.buf) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  sb.buf[0] = '\0';
+  sb_printf(&sb, "# ensfold config, resolved (source: %s)\n", cfg->source ? cfg->source : "?");
+  const char *prev = "";
+  for (size_t i = 0; i < N_KEYS; i++) {
+    const char *p = schema[i].path;
+    /* depth of the common section prefix with the previous key */
+    size_t common = 0, depth = 0;
+    for (size_t c = 0; p[c] && prev[c] == p[c]; c++)
+      if (p[c] == '.') { common = c + 1; depth++; }
+    /* open the sections after the common prefix */
+    const char *s = p + common;
+    const char *dot;
+    size_t d = depth;
+    while ((dot = strchr(s, '.'))) {
+      sb_printf(&sb, "%*s%.*s:\n", (int)(2 * d), "", (int)(dot - s), s);
+      s = dot + 1;
+      d++;
+    }
+    char val[64];
+    if (schema[i].type == K_REAL_LIST) {
+      sb_printf(&sb, "%*s%s: [", (int)(2 * d), "", s);
+      for (int j = 0; j < schema[i].n; j++) {
+        format_value(val, sizeof val, &schema[i], cfg, j);
+        sb_printf(&sb, "%s%s", j ? ", " : "", val);
+      }
+      sb_printf(&sb, "]");
+    } else {
+      format_value(val, sizeof val, &schema[i], cfg, 0);
+      sb_printf(&sb, "%*s%s: %s", (int)(2 * d), "", s, val);
+    }
+    if (*schema[i].unit) sb_printf(&sb, "  # %s", schema[i].unit);
+    sb_printf(&sb, "\n");
+    prev = p;
+  }
+  if (sb.oom) {
+    free(sb.buf);
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory dumping the config");
+  }
+  *out = sb.buf;
+  return EF_OK;
+}
