@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "ef_test.h"
 #include <math.h>
 
 #include "ensfold/rng.h"
@@ -85,13 +87,13 @@ static void test_distributions(void **state) {
     p0 += k == 0;
   }
   /* Tolerances: 5 standard errors of each estimate at n = 4e5. */
-  assert_float_equal(su / n, 0.5, 5 * sqrt(1.0 / 12 / n));
-  assert_float_equal(su2 / n - (su / n) * (su / n), 1.0 / 12, 5 * 0.0745 / sqrt(n) * 0.1);
-  assert_float_equal(sn / n, 0.0, 5 / sqrt(n));
-  assert_float_equal(sn2 / n, 1.0, 5 * sqrt(2.0 / n));
-  assert_float_equal(sp / n, 1.0, 5 / sqrt(n));
-  assert_float_equal(sp2 / n - (sp / n) * (sp / n), 1.0, 5 * sqrt(3.0 / n));
-  assert_float_equal((double)p0 / n, exp(-1.0), 5 * sqrt(0.2325 / n));
+  assert_close(su / n, 0.5, 5 * sqrt(1.0 / 12 / n));
+  assert_close(su2 / n - (su / n) * (su / n), 1.0 / 12, 5 * 0.0745 / sqrt(n) * 0.1);
+  assert_close(sn / n, 0.0, 5 / sqrt(n));
+  assert_close(sn2 / n, 1.0, 5 * sqrt(2.0 / n));
+  assert_close(sp / n, 1.0, 5 / sqrt(n));
+  assert_close(sp2 / n - (sp / n) * (sp / n), 1.0, 5 * sqrt(3.0 / n));
+  assert_close((double)p0 / n, exp(-1.0), 5 * sqrt(0.2325 / n));
   for (int i = 0; i < 1000; i++) assert_true(ef_rng_below(&r, 7) < 7);
 }
 

@@ -50,7 +50,7 @@ typedef struct {
   double e_min;                        /* GeV, per photon */
   double efficiency;                   /* per photon */
   double mass_window_efficiency;       /* pi0 invariant-mass cut */
-  double table_dcos;                   /* table step in cos theta* */
+  double table_dtheta_deg;             /* table step in theta* */
   double table_dphi_deg;               /* table step in sector-local phi */
 } ef_pi0_params;
 
@@ -101,5 +101,8 @@ int ef_config_dump(ef_ctx *ctx, const ef_config *cfg, char **out);
 /* The schema, for docs and tests: number of keys and each dotted path. */
 size_t ef_config_key_count(void);
 const char *ef_config_key_path(size_t i);
+/* One markdown table row for key i: | `path` | default | unit | allowed | meaning |
+ * Returns -1 past the end. */
+int ef_config_key_markdown(size_t i, char *buf, size_t len);
 
 #endif

@@ -7,7 +7,8 @@
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: ensfold validate CONFIG [--set KEY=VALUE ...]\n\n"
+          "usage: ensfold validate CONFIG [--set KEY=VALUE ...]\n"
+          "       ensfold validate --keys   (every key as a markdown table)\n\n"
           "Check CONFIG strictly (unknown keys, types, ranges, required keys) and\n"
           "print it resolved, every default filled in, as YAML on stdout.\n"
           "--set overrides any key after the file is read (repeatable).\n"
@@ -22,6 +23,13 @@ int ef_cli_validate(ef_ctx *ctx, int argc, char **argv) {
   for (int i = 1; i < argc && rc == EF_OK; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);
+      free(sets);
+      return 0;
+    } else if (!strcmp(argv[i], "--keys")) {
+      /* the reference table of docs/config.md */
+      char row[1024];
+      printf("| key | default | unit | allowed | meaning |\n|---|---|---|---|---|\n");
+      for (size_t k = 0; ef_config_key_markdown(k, row, sizeof row) == 0; k++) puts(row);
       free(sets);
       return 0;
     } else if (!strcmp(argv[i], "--set")) {

@@ -96,8 +96,8 @@ static const key_def schema[] = {
          "efficiency per photon"),
     REAL("detector.pi0.mass_window_efficiency", detector.pi0.mass_window_efficiency,
          0.95, 0.0, 1.0, "", "efficiency of the pi0 invariant-mass window"),
-    REAL("detector.pi0.table_dcos", detector.pi0.table_dcos, 0.005, 1e-4, 0.1, "",
-         "pi0 acceptance table step in cos theta*"),
+    REAL("detector.pi0.table_dtheta", detector.pi0.table_dtheta_deg, 0.5, 0.01, 5.0, "deg",
+         "pi0 acceptance table step in theta*"),
     REAL("detector.pi0.table_dphi", detector.pi0.table_dphi_deg, 0.5, 0.01, 5.0, "deg",
          "pi0 acceptance table step in sector-local phi"),
     REAL("detector.smearing.scale", detector.smearing.scale, 1.0, 0.0, 100.0, "",
@@ -120,6 +120,33 @@ static const key_def schema[] = {
 size_t ef_config_key_count(void) { return N_KEYS; }
 const char *ef_config_key_path(size_t i) {
   return i < N_KEYS ? schema[i].path : NULL;
+}
+
+int ef_config_key_markdown(size_t i, char *buf, size_t len) {
+  if (i >= N_KEYS) return -1;
+  const key_def *k = &schema[i];
+  char def[160] = "", range[160] = "";
+  switch (k->type) {
+  case K_BOOL: snprintf(def, sizeof def, "%s", k->def ? "true" : "false");
+    snprintf(range, sizeof range, "true, false"); break;
+  case K_SEED: snprintf(def, sizeof def, "required");
+    snprintf(range, sizeof range, "0 .. 2^63-1"); break;
+  case K_INT: snprintf(def, sizeof def, "%g", k->def);
+    snprintf(range, sizeof range, "%g .. %g (integer)", k->lo, k->hi); break;
+  case K_REAL: snprintf(def, sizeof def, "%g", k->def);
+    snprintf(range, sizeof range, "%g .. %g", k->lo, k->hi); break;
+  case K_REAL_LIST: {
+    size_t u = 0;
+    for (int j = 0; j < k->n && u < sizeof def; j++)
+      u += (size_t)snprintf(def + u, sizeof def - u, "%s%g", j ? ", " : "[", k->list_def[j]);
+    if (u < sizeof def) snprintf(def + u, sizeof def - u, "]");
+    snprintf(range, sizeof range, "%d values, each %g .. %g", k->n, k->lo, k->hi);
+    break;
+  }
+  }
+  snprintf(buf, len, "| `%s` | %s | %s | %s | %s |", k->path, def, *k->unit ? k->unit : "-",
+           range, k->doc);
+  return 0;
 }
 
 /* ---- storing values --------------------------------------------------- */

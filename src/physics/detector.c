@@ -21,16 +21,19 @@
 /* Adaptive quadrature settings: Gauss-Legendre panels in u, psi samples per
  * circle, bisection steps per arc edge. */
 #define QUAD_PANELS 12
-#define QUAD_PSI 96
+#define QUAD_PSI 192
 #define QUAD_BISECT 10
 
 struct ef_detector {
   ef_detector_params p;
   ef_kin kin;
   double cos_ph_min, cos_ph_max; /* photon cos theta range: cos(theta_max), cos(theta_min) */
-  /* pi0 table over cos theta* in [c_lo, 1] x |phi_loc| in [0, 30] deg. */
-  int nc, nf;     /* intervals in cos and in phi_loc */
-  double c_lo, dc, df_deg;
+  /* pi0 table over theta* in [0, theta_hi] x |phi_loc| in [0, 30] deg,
+   * uniform in theta* so the forward region, where eps_pi changes fastest
+   * per unit cos theta*, is resolved. */
+  int nc, nf;     /* intervals in theta* and in phi_loc */
+  double c_lo;    /* cos(theta_hi): below it eps_pi = 0 */
+  double dth, df_deg; /* steps: rad, deg */
   double *table;  /* (nc + 1, nf + 1): geometric fraction, eff factors excluded */
   double psi_cs[QUAD_PSI][2]; /* cos, sin of the psi sample points */
 };
@@ -258,7 +261,7 @@ double ef_detector_eps_pi0(const ef_detector *d, double cos_t, double phi) {
   double pi[4], p[4];
   ef_kin_vertex_to_lab(&d->kin, cos_t, phi, pi, p);
   if (pi0_impossible(d, pi)) return 0.0;
-  double x = (cos_t - d->c_lo) / d->dc;
+  double x = acos(cos_t) / d->dth;
   double y = fabs(ef_detector_phi_local_deg(phi)) / d->df_deg;
   int i = (int)x, j = (int)y;
   if (i >= d->nc) i = d->nc - 1;
@@ -297,12 +300,13 @@ int ef_detector_create(ef_ctx *ctx, ef_detector **out, const ef_physics_params *
       if (pi0_lab_cos_theta(d, mid) < d->cos_ph_min) lo = mid;
       else hi = mid;
     }
-    lo = fmax(-1.0, lo - det->pi0.table_dcos);
+    lo = cos(fmin(M_PI, acos(lo) + det->pi0.table_dtheta_deg * DEG));
   }
   d->c_lo = lo;
-  d->nc = (int)ceil((1.0 - lo) / det->pi0.table_dcos);
+  double th_hi = acos(lo);
+  d->nc = (int)ceil(th_hi / (det->pi0.table_dtheta_deg * DEG));
   if (d->nc < 1) d->nc = 1;
-  d->dc = (1.0 - lo) / d->nc;
+  d->dth = th_hi / d->nc;
   d->nf = (int)ceil(30.0 / det->pi0.table_dphi_deg);
   d->df_deg = 30.0 / d->nf;
   size_t n = (size_t)(d->nc + 1) * (size_t)(d->nf + 1);
@@ -312,8 +316,7 @@ int ef_detector_create(ef_ctx *ctx, ef_detector **out, const ef_physics_params *
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the pi0 table (%zu nodes)", n);
   }
   for (int i = 0; i <= d->nc; i++) {
-    double c = d->c_lo + i * d->dc;
-    if (c > 1.0) c = 1.0;
+    double c = cos(i * d->dth);
     for (int j = 0; j <= d->nf; j++) {
       double pi[4], p[4];
       ef_kin_vertex_to_lab(&d->kin, c, j * d->df_deg * DEG, pi, p);

@@ -1,0 +1,181 @@
+/* Config: defaults, strict errors with file:line:col, --set, dump round
+ * trip, and docs/config.md listing every key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "ef_test.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ensfold/config.h"
+
+static ef_ctx *ctx;
+
+static int setup(void **state) {
+  (void)state;
+  return ef_ctx_create(&ctx, MPI_COMM_NULL);
+}
+static int teardown(void **state) {
+  (void)state;
+  ef_ctx_destroy(ctx);
+  return 0;
+}
+
+static void test_defaults_match_spec(void **state) {
+  (void)state;
+  ef_config c;
+  assert_int_equal(ef_config_defaults(ctx, &c), EF_OK);
+  assert_close(c.physics.beam_energy, 1.1, 0);
+  assert_close(c.physics.a12, -0.135, 0);
+  assert_close(c.physics.a32, -0.255, 0);
+  assert_close(c.physics.polarisation, 0.7, 0);
+  assert_close(c.physics.m2_k, 2.0, 0);
+  assert_close(c.detector.proton.theta_min_deg, 10, 0);
+  assert_close(c.detector.proton.theta_max_deg, 140, 0);
+  assert_close(c.detector.proton.p_min, 0.30, 0);
+  assert_close(c.detector.proton.tof_dead_theta_deg[0], 90, 0);
+  assert_close(c.detector.proton.tof_dead_theta_deg[2], 70, 0);
+  assert_close(c.detector.proton.tof_dead_theta_deg[4], 80, 0);
+  assert_close(c.detector.proton.tof_dead_theta_deg[5], 180, 0);
+  assert_int_equal(c.detector.proton.paddles, 57);
+  assert_close(c.detector.pi0.theta_max_deg, 45, 0);
+  assert_close(c.detector.pi0.e_min, 0.20, 0);
+  assert_close(c.detector.smearing.proton_dtheta, 2.5e-3, 1e-15);
+  assert_close(c.detector.smearing.photon_de, 0.116, 0);
+  assert_close(c.detector.accidental_fraction, 0.0, 0);
+  assert_int_equal(c.detector.proton.g11_cut, 0);
+  ef_config_free(&c);
+}
+
+static void test_load_values(void **state) {
+  (void)state;
+  ef_config c;
+  const char *y = "seed: 18446744073709551\n"
+                  "physics:\n  beam_energy: 0.34\n  m1: {polarisation: 0, talk_a_factor: true}\n"
+                  "detector:\n  tof:\n    dead_theta: [180, 180, 180, 180, 180, 100]\n"
+                  "  smearing: {proton_dphi: 8}\n";
+  assert_int_equal(ef_config_load_string(ctx, &c, y, "t.yaml"), EF_OK);
+  assert_true(c.seed == 18446744073709551ull);
+  assert_close(c.physics.beam_energy, 0.34, 0);
+  assert_close(c.physics.polarisation, 0.0, 0);
+  assert_int_equal(c.physics.talk_a_factor, 1);
+  assert_close(c.detector.proton.tof_dead_theta_deg[5], 100, 0);
+  assert_close(c.detector.smearing.proton_dphi, 8e-3, 1e-15);
+  ef_config_free(&c);
+}
+
+/* Load y and expect EF_ERR_INPUT with every needle in the message. */
+static void expect_error(const char *y, const char *n1, const char *n2, const char *n3) {
+  ef_config c;
+  int rc = ef_config_load_string(ctx, &c, y, "bad.yaml");
+  ef_config_free(&c);
+  if (rc != EF_ERR_INPUT) fail_msg("expected EF_ERR_INPUT for:\n%s\ngot %d", y, rc);
+  const char *m = ef_error_message(ctx);
+  const char *needles[3] = {n1, n2, n3};
+  for (int i = 0; i < 3; i++)
+    if (needles[i] && !strstr(m, needles[i]))
+      fail_msg("message '%s' lacks '%s'", m, needles[i]);
+}
+
+static void test_strict_errors(void **state) {
+  (void)state;
+  expect_error("seed: 1\nphysics:\n  beam_enrgy: 1\n", "bad.yaml:3:3:",
+               "unknown key 'physics.beam_enrgy'", "beam_energy");
+  expect_error("seed: 1\nfoo: 1\n", "bad.yaml:2:1:", "unknown key 'foo'", "physics");
+  expect_error("seed: 1\nphysics: {beam_energy: fast}\n", "bad.yaml:2:24:",
+               "'physics.beam_energy'", "expected a number in [0.15, 5] GeV");
+  expect_error("seed: 1\nphysics: {beam_energy: '1.1'}\n", "bad.yaml:2:", "string", NULL);
+  expect_error("seed: 1\nphysics: {beam_energy: 7}\n", "out of range", "[0.15, 5]", NULL);
+  expect_error("seed: 1\nphysics: {beam_energy: .nan}\n", "physics.beam_energy", NULL, NULL);
+  expect_error("seed: 1\ndetector: {tof: {paddles: 5.5}}\n", "detector.tof.paddles",
+               "integer", NULL);
+  expect_error("seed: 1\ndetector: {proton: {g11_cut: 1}}\n", "true or false", NULL, NULL);
+  expect_error("seed: 1\ndetector: {tof: {dead_theta: [1, 2]}}\n", "list of 6 numbers",
+               "got 2", NULL);
+  expect_error("seed: 1\ndetector: {tof: {dead_theta: 90}}\n", "list of 6", NULL, NULL);
+  expect_error("seed: 1\nphysics: 3\n", "'physics' is a section", NULL, NULL);
+  expect_error("physics: {beam_energy: 1}\n", "missing required key 'seed'", "bad.yaml:1:1",
+               NULL);
+  expect_error("seed: -4\n", "'seed'", "[0, 2^63-1]", NULL);
+  expect_error("seed: 99999999999999999999\n", "'seed'", NULL, NULL);
+  expect_error("seed: 1\nseed: 2\n", "given twice", "line 1", NULL);
+  expect_error("seed: 1\nphysics: [1\n", "bad.yaml:", "YAML syntax error", NULL);
+  expect_error("- 1\n- 2\n", "must be a mapping", NULL, NULL);
+  expect_error("seed: 1\n---\nseed: 2\n", "more than one YAML document", NULL, NULL);
+  expect_error("seed: 1\ndetector: {photon: {theta_min: 50}}\n",
+               "'detector.photon.theta_max' = 45 must be greater than", "theta_min' = 50", NULL);
+}
+
+static void test_set_overrides(void **state) {
+  (void)state;
+  ef_config c;
+  assert_int_equal(ef_config_load_string(ctx, &c, "seed: 3\n", "t.yaml"), EF_OK);
+  assert_int_equal(ef_config_set(ctx, &c, "physics.beam_energy=0.34"), EF_OK);
+  assert_close(c.physics.beam_energy, 0.34, 0);
+  assert_int_equal(ef_config_set(ctx, &c, "detector.tof.dead_theta=[1,2,3,4,5,6]"), EF_OK);
+  assert_close(c.detector.proton.tof_dead_theta_deg[3], 4, 0);
+  assert_int_equal(ef_config_set(ctx, &c, "seed=12"), EF_OK);
+  assert_true(c.seed == 12);
+  assert_int_equal(ef_config_set(ctx, &c, "physics.m1.nope=1"), EF_ERR_INPUT);
+  assert_non_null(strstr(ef_error_message(ctx), "unknown key 'physics.m1.nope'"));
+  assert_non_null(strstr(ef_error_message(ctx), "a12"));
+  assert_int_equal(ef_config_set(ctx, &c, "physics.beam_energy"), EF_ERR_INPUT);
+  assert_int_equal(ef_config_set(ctx, &c, "physics.beam_energy=-1"), EF_ERR_INPUT);
+  assert_non_null(strstr(ef_error_message(ctx), "--set physics.beam_energy"));
+  ef_config_free(&c);
+}
+
+static void test_dump_roundtrip(void **state) {
+  (void)state;
+  ef_config a, b;
+  const char *y = "seed: 77\nphysics: {beam_energy: 0.7, m1: {k_fb: -0.13}}\n"
+                  "detector: {smearing: {scale: 3.3, photon_dangle: 0.1}, accidental_fraction: 0.05}\n";
+  assert_int_equal(ef_config_load_string(ctx, &a, y, "a.yaml"), EF_OK);
+  char *text = NULL;
+  assert_int_equal(ef_config_dump(ctx, &a, &text), EF_OK);
+  assert_int_equal(ef_config_load_string(ctx, &b, text, "dump"), EF_OK);
+  assert_true(a.seed == b.seed);
+  assert_memory_equal(&a.physics, &b.physics, sizeof a.physics);
+  assert_memory_equal(&a.detector, &b.detector, sizeof a.detector);
+  free(text);
+  ef_config_free(&a);
+  ef_config_free(&b);
+}
+
+static void test_every_key_documented(void **state) {
+  (void)state;
+  const char *root = getenv("ENSFOLD_SOURCE_ROOT");
+  assert_non_null(root);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/docs/config.md", root);
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s", path);
+  static char doc[1 << 20];
+  size_t n = fread(doc, 1, sizeof doc - 1, f);
+  fclose(f);
+  doc[n] = '\0';
+  int missing = 0;
+  for (size_t i = 0; i < ef_config_key_count(); i++) {
+    char needle[300];
+    snprintf(needle, sizeof needle, "`%s`", ef_config_key_path(i));
+    if (!strstr(doc, needle)) {
+      print_error("docs/config.md does not document %s\n", needle);
+      missing++;
+    }
+  }
+  assert_int_equal(missing, 0);
+  assert_true(ef_config_key_count() > 30);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_defaults_match_spec), cmocka_unit_test(test_load_values),
+      cmocka_unit_test(test_strict_errors),       cmocka_unit_test(test_set_overrides),
+      cmocka_unit_test(test_dump_roundtrip),      cmocka_unit_test(test_every_key_documented),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
