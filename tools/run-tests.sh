@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Build (if needed) and run every meson test; end with "N passed, N failed".
+# Usage: tools/run-tests.sh [BUILD_DIR]   (default: build)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+if [ ! -f "$build/build.ninja" ]; then
+  meson setup "$build" >/dev/null || { echo "meson setup failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+if ! meson compile -C "$build" >"$build.compile.log" 2>&1; then
+  cat "$build.compile.log"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+if grep -q "warning:" "$build.compile.log"; then
+  echo "tools/run-tests.sh: the build has warnings:"; grep "warning:" "$build.compile.log"
+fi
+meson test -C "$build" --print-errorlogs --num-processes 2
+rc=$?
+log="$build/meson-logs/testlog.json"
+read -r pass fail skip < <(/usr/bin/python3 - "$log" <<'PY'
+import json, sys
+p = f = s = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line).get("result")
+    if r in ("OK", "EXPECTEDFAIL"): p += 1
+    elif r == "SKIP": s += 1
+    else: f += 1
+print(p, f, s)
+PY
+)
+[ "${skip:-0}" -gt 0 ] && echo "$skip skipped"
+if [ "$rc" -ne 0 ] && [ "${fail:-0}" -eq 0 ]; then fail=1; fi
+echo "${pass:-0} passed, ${fail:-0} failed"
+[ "$rc" -eq 0 ] && [ "${fail:-0}" -eq 0 ]
