@@ -26,6 +26,9 @@ int ef_cli_load_config(ef_ctx *ctx, ef_config *cfg, const char *path,
 
 /* The topology table of an event sample (counts, fractions, mean P(T)). */
 void ef_cli_print_topology_table(FILE *out, const ef_events *ev);
+/* Refuse (EF_ERR_INPUT) an output path whose directory does not exist or
+ * is not writable, or that names a directory: before any work starts. */
+int ef_cli_check_output(ef_ctx *ctx, const char *path);
 /* Seconds on a monotonic clock. */
 double ef_cli_now(void);
 

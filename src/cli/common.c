@@ -37,3 +37,33 @@ void ef_cli_print_topology_table(FILE *out, const ef_events *ev) {
   if (ev->prob)
     fprintf(out, "mixed events (probability vector not one-hot): %.4f\n", mixed);
 }
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int ef_cli_check_output(ef_ctx *ctx, const char *path) {
+  struct stat st;
+  if (!*path) return ef_error_set(ctx, EF_ERR_INPUT, "output path is empty");
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: is a directory; give a file name", path);
+  char *dir = strdup(path);
+  if (!dir) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  char *slash = strrchr(dir, '/');
+  const char *d = ".";
+  if (slash == dir) d = "/";
+  else if (slash) {
+    *slash = '\0';
+    d = dir;
+  }
+  int rc = EF_OK;
+  if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode))
+    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: directory '%s' does not exist", path, d);
+  else if (access(d, W_OK) != 0)
+    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: directory '%s' is not writable: %s", path, d,
+                      strerror(errno));
+  free(dir);
+  return rc;
+}

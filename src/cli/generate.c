@@ -99,6 +99,7 @@ int ef_cli_generate(ef_ctx *ctx, int argc, char **argv) {
     snprintf(seed_set, sizeof seed_set, "seed=%s", seed_s);
     sets[n_sets++] = seed_set;
   }
+  if (rc == EF_OK) rc = ef_cli_check_output(ctx, outp);
   ef_config cfg = {0};
   ef_detector *det = NULL;
   ef_events ev = {0};

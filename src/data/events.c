@@ -164,12 +164,14 @@ int ef_events_write(ef_ctx *ctx, const ef_events *ev, const char *path) {
   snprintf(tmp, plen + 64, "%s.tmp.%ld", path, (long)getpid());
   int rc = EF_OK;
   hid_t file = -1, grp = -1;
+  errno = 0;
   file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (file < 0) {
-    ef_error_hdf5(ctx, "H5Fcreate", __FILE__, __LINE__);
+    int err = errno;
+    H5Eclear2(H5E_DEFAULT);
     free(tmp);
-    return ef_error_set(ctx, EF_ERR_IO, "%s: cannot create the output file (%s)", path,
-                        access(".", W_OK) ? strerror(errno) : ef_error_message(ctx));
+    return ef_error_set(ctx, EF_ERR_IO, "%s: cannot create the output file: %s", path,
+                        err ? strerror(err) : "HDF5 refused to create it");
   }
   EF_GOTO_H5(ctx, rc, grp = H5Gcreate2(file, "events", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
              done);
