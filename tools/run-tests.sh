@@ -7,13 +7,13 @@ build=${1:-build}
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" >/dev/null || { echo "meson setup failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
-if ! meson compile -C "$build" >"$build.compile.log" 2>&1; then
-  cat "$build.compile.log"
+if ! meson compile -C "$build" >"$build/compile.log" 2>&1; then
+  cat "$build/compile.log"
   echo "0 passed, 1 failed"
   exit 1
 fi
-if grep -q "warning:" "$build.compile.log"; then
-  echo "tools/run-tests.sh: the build has warnings:"; grep "warning:" "$build.compile.log"
+if grep -q "warning:" "$build/compile.log"; then
+  echo "tools/run-tests.sh: the build has warnings:"; grep "warning:" "$build/compile.log"
 fi
 meson test -C "$build" --print-errorlogs --num-processes 2
 rc=$?
