@@ -76,10 +76,50 @@ typedef struct {
   double accidental_fraction; /* f_acc: T2 -> T3 and T0 -> T1 */
 } ef_detector_params;
 
+#define EF_PATH_MAX 1024
+
+/* Where an event sample comes from. */
+typedef enum { EF_SOURCE_GENERATE = 0, EF_SOURCE_FILE = 1 } ef_source;
+
+typedef struct {
+  int source;   /* ef_source */
+  int model;    /* ef_model_id of the generator */
+  int events;   /* number generated */
+  char file[EF_PATH_MAX]; /* event file (relative paths: to the config's directory) */
+} ef_sample_params;
+
+/* Campaign methods and fill models are bit sets: bit i = choice i, in the
+ * order of EF_METHOD_* and ef_model_id. Unit ids follow that order, so the
+ * order they are listed in the config does not matter. */
+enum { EF_METHOD_IBU = 0, EF_N_METHODS = 1 };
+
+typedef struct {
+  unsigned methods;     /* bit set over EF_METHOD_* */
+  unsigned fill_models; /* bit set over ef_model_id */
+  int replicas;         /* bootstrap replicas r = 1..replicas (replica 0 is nominal) */
+  int ensemble;         /* members per (method, fill, replica) */
+  int bootstrap_mc;     /* also Poisson-weight the MC per replica */
+} ef_campaign_params;
+
+typedef struct {
+  int scheme;  /* ef_bin_scheme: 0 theta-phi, 1 cos-phi */
+  int n_polar, n_phi;
+} ef_binning_params;
+
+typedef struct {
+  int iterations;
+  double min_efficiency; /* vertex bins below keep the scaled prior */
+} ef_ibu_params;
+
 typedef struct ef_config {
   uint64_t seed;
   ef_physics_params physics;
   ef_detector_params detector;
+  ef_sample_params data, mc;
+  ef_campaign_params campaign;
+  ef_binning_params vertex_bins, detector_bins;
+  ef_ibu_params ibu;
+  char output[EF_PATH_MAX];
   char *source; /* the file name the config came from ("<defaults>" if none) */
 } ef_config;
 

@@ -23,6 +23,9 @@ typedef enum {
  * reported through the context instead. */
 int ef_ctx_create(ef_ctx **out, MPI_Comm comm);
 void ef_ctx_destroy(ef_ctx *ctx); /* accepts NULL */
+/* A second context with the same communicator and log settings and a clean
+ * error slot, for another thread of the same rank. */
+int ef_ctx_clone(ef_ctx **out, const ef_ctx *src);
 
 int ef_ctx_rank(const ef_ctx *ctx);
 int ef_ctx_size(const ef_ctx *ctx);

@@ -22,6 +22,7 @@ typedef enum {
   EF_RNG_NN_INIT = 5,     /* network initial weights */
   EF_RNG_NN_TRAIN = 6,    /* minibatches and latent noise */
   EF_RNG_GEN_FILE = 7,    /* `ensfold generate` */
+  EF_RNG_BOOTSTRAP_MC = 8, /* per-replica Poisson weights of MC events */
 } ef_rng_purpose;
 
 typedef struct ef_rng {

@@ -11,13 +11,16 @@ typedef struct {
   const char *name;
   int (*fn)(ef_ctx *, int, char **);
   const char *summary;
+  int mpi; /* runs under MPI (MPI_Init_thread, MPI_COMM_WORLD) */
 } command;
 
 static const command commands[] = {
-    {"validate", ef_cli_validate, "check a config and print it resolved"},
-    {"generate", ef_cli_generate, "generate an event file (data or MC)"},
-    {"inspect", ef_cli_inspect, "validate an event file, print its topology table"},
-    {"bench", ef_cli_bench, "benchmarks of the neural-network engine"},
+    {"run", ef_cli_run, "run a campaign (under mpirun)", 1},
+    {"summary", ef_cli_summary, "print the group table of a result file", 0},
+    {"validate", ef_cli_validate, "check a config and print it resolved", 0},
+    {"generate", ef_cli_generate, "generate an event file (data or MC)", 0},
+    {"inspect", ef_cli_inspect, "validate an event file, print its topology table", 0},
+    {"bench", ef_cli_bench, "benchmarks of the neural-network engine", 0},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -57,13 +60,33 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < N_COMMANDS; i++) {
     if (strcmp(argv[1], commands[i].name)) continue;
     ef_ctx *ctx = NULL;
-    /* Serial commands run without MPI; `run` will initialise it itself. */
-    if (ef_ctx_create(&ctx, MPI_COMM_NULL) != EF_OK) {
-      fprintf(stderr, "ensfold: out of memory\n");
+    MPI_Comm comm = MPI_COMM_NULL;
+    if (commands[i].mpi) {
+      /* THREAD_MULTIPLE: rank 0's coordinator thread talks MPI beside its worker */
+      int provided = 0;
+      if (MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
+        fprintf(stderr, "ensfold: MPI_Init_thread failed\n");
+        return 3;
+      }
+      comm = MPI_COMM_WORLD;
+    }
+    /* Serial commands run without MPI. */
+    if (ef_ctx_create(&ctx, comm) != EF_OK) {
+      fprintf(stderr, "ensfold: cannot create the context\n");
+      if (commands[i].mpi) MPI_Abort(MPI_COMM_WORLD, 3);
       return 3;
     }
     int code = commands[i].fn(ctx, argc - 1, argv + 1);
     ef_ctx_destroy(ctx);
+    if (commands[i].mpi) {
+      /* a rank that failed alone (out of memory, internal error) would leave
+       * the others waiting: agree on the worst code, abort if unsure */
+      int worst = code;
+      if (MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
+        MPI_Abort(MPI_COMM_WORLD, 3);
+      MPI_Finalize();
+      return worst;
+    }
     return code;
   }
   fprintf(stderr, "ensfold: unknown command '%s'\n\n", argv[1]);

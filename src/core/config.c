@@ -8,7 +8,12 @@
 #include <string.h>
 #include <yaml.h>
 
-typedef enum { K_REAL, K_INT, K_BOOL, K_SEED, K_REAL_LIST } key_type;
+typedef enum {
+  K_REAL, K_INT, K_BOOL, K_SEED, K_REAL_LIST,
+  K_STRING,   /* char[EF_PATH_MAX] */
+  K_ENUM,     /* int: index into choices */
+  K_ENUM_SET, /* unsigned: bit i set for choice i; written as a list */
+} key_type;
 
 typedef struct {
   const char *path;   /* dotted path, e.g. "detector.proton.p_min" */
@@ -22,19 +27,59 @@ typedef struct {
   const char *unit;
   int required;
   const char *doc;
+  const char *choices; /* K_ENUM, K_ENUM_SET: "a|b|c" */
+  const char *sdef;    /* K_STRING, K_ENUM, K_ENUM_SET default, as written in YAML */
 } key_def;
 
 #define OFF(field) offsetof(ef_config, field)
-#define REAL(p, f, d, l, h, u, doc) {p, K_REAL, OFF(f), 1, d, NULL, l, h, 1.0, u, 0, doc}
-#define MRAD(p, f, d, l, h, doc) {p, K_REAL, OFF(f), 1, d, NULL, l, h, 1e-3, "mrad", 0, doc}
-#define INT(p, f, d, l, h, doc) {p, K_INT, OFF(f), 1, d, NULL, l, h, 1.0, "", 0, doc}
-#define BOOL(p, f, d, doc) {p, K_BOOL, OFF(f), 1, d, NULL, 0, 1, 1.0, "", 0, doc}
+#define REAL(p, f, d, l, h, u, doc) {p, K_REAL, OFF(f), 1, d, NULL, l, h, 1.0, u, 0, doc, NULL, NULL}
+#define MRAD(p, f, d, l, h, doc) {p, K_REAL, OFF(f), 1, d, NULL, l, h, 1e-3, "mrad", 0, doc, NULL, NULL}
+#define INT(p, f, d, l, h, doc) {p, K_INT, OFF(f), 1, d, NULL, l, h, 1.0, "", 0, doc, NULL, NULL}
+#define BOOL(p, f, d, doc) {p, K_BOOL, OFF(f), 1, d, NULL, 0, 1, 1.0, "", 0, doc, NULL, NULL}
+#define STR(p, f, d, doc) {p, K_STRING, OFF(f), 1, 0, NULL, 0, 0, 1.0, "", 0, doc, NULL, d}
+#define ENUM(p, f, ch, d, doc) {p, K_ENUM, OFF(f), 1, 0, NULL, 0, 0, 1.0, "", 0, doc, ch, d}
+#define ENUMSET(p, f, ch, d, doc) {p, K_ENUM_SET, OFF(f), 1, 0, NULL, 0, 0, 1.0, "", 0, doc, ch, d}
+
+/* Index of name in "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *name) {
+  size_t n = strlen(name);
+  int i = 0;
+  for (const char *c = choices; c; i++) {
+    const char *bar = strchr(c, '|');
+    size_t len = bar ? (size_t)(bar - c) : strlen(c);
+    if (len == n && !strncmp(c, name, n)) return i;
+    c = bar ? bar + 1 : NULL;
+  }
+  return -1;
+}
+
+/* Name of choice i into out. */
+static void choice_name(const char *choices, int i, char *out, size_t len) {
+  const char *c = choices;
+  for (int k = 0; k < i && c; k++) {
+    c = strchr(c, '|');
+    if (c) c++;
+  }
+  if (!c) c = "?";
+  size_t n = strcspn(c, "|");
+  snprintf(out, len, "%.*s", (int)n, c);
+}
+
+/* "a, b, c" from "a|b|c". */
+static void choices_text(const char *choices, char *out, size_t len) {
+  size_t u = 0;
+  for (const char *c = choices; *c && u + 3 < len; c++) {
+    if (*c == '|') { out[u++] = ','; out[u++] = ' '; }
+    else out[u++] = *c;
+  }
+  out[u] = '\0';
+}
 
 static const double tof_dead_default[EF_N_SECTORS] = {90, 180, 70, 180, 80, 180};
 
 static const key_def schema[] = {
     {"seed", K_SEED, OFF(seed), 1, 0, NULL, 0, 9.2233720368547758e18, 1.0, "", 1,
-     "campaign seed; every random stream derives from (seed, purpose, unit id)"},
+     "campaign seed; every random stream derives from (seed, purpose, unit id)", NULL, NULL},
     REAL("physics.beam_energy", physics.beam_energy, 1.1, 0.15, 5.0, "GeV",
          "photon beam energy (0.34 = the Delta peak)"),
     REAL("physics.delta.mass", physics.delta_mass, 1.232, 1.0, 1.5, "GeV",
@@ -85,7 +130,7 @@ static const key_def schema[] = {
          1.0, "", "efficiency of a live paddle"),
     {"detector.tof.dead_theta", K_REAL_LIST, OFF(detector.proton.tof_dead_theta_deg),
      EF_N_SECTORS, 0, tof_dead_default, 0.0, 180.0, 1.0, "deg", 0,
-     "per sector 1..6: TOF dead above this polar angle (180 = no dead region)"},
+     "per sector 1..6: TOF dead above this polar angle (180 = no dead region)", NULL, NULL},
     REAL("detector.photon.theta_min", detector.pi0.theta_min_deg, 8.0, 0.0, 180.0, "deg",
          "smallest photon polar angle in the forward calorimeter"),
     REAL("detector.photon.theta_max", detector.pi0.theta_max_deg, 45.0, 0.0, 180.0, "deg",
@@ -114,6 +159,42 @@ static const key_def schema[] = {
          1000.0, "photon angular resolution (theta and phi)"),
     REAL("detector.accidental_fraction", detector.accidental_fraction, 0.0, 0.0, 0.5, "",
          "f_acc: accidental pairs move T2 -> T3 and T0 -> T1"),
+    ENUM("data.source", data.source, "generate|file", "generate",
+         "pseudo-data from the built-in generator, or an event file"),
+    ENUM("data.model", data.model, "M1|PS|M2", "M1", "generator model of the pseudo-data"),
+    INT("data.events", data.events, 100000, 100, 1e9, "pseudo-data events to generate"),
+    STR("data.file", data.file, "", "data event file (data.source: file); relative to the config"),
+    ENUM("mc.source", mc.source, "generate|file", "generate",
+         "Monte Carlo from the built-in generator, or an event file"),
+    ENUM("mc.model", mc.model, "M1|PS|M2", "PS", "generator model of the Monte Carlo"),
+    INT("mc.events", mc.events, 1000000, 100, 1e9, "Monte Carlo events to generate"),
+    STR("mc.file", mc.file, "", "MC event file (mc.source: file); relative to the config"),
+    ENUMSET("campaign.methods", campaign.methods, "ibu", "[ibu]", "unfolding methods"),
+    ENUMSET("campaign.fill_models", campaign.fill_models, "M1|PS|M2", "[PS, M2]",
+            "models that fill the unmeasured region (and give the prior)"),
+    INT("campaign.replicas", campaign.replicas, 20, 0, 100000,
+        "bootstrap replicas besides the nominal replica 0"),
+    INT("campaign.ensemble", campaign.ensemble, 1, 1, 100,
+        "ensemble members per (method, fill model, replica)"),
+    BOOL("campaign.bootstrap_mc", campaign.bootstrap_mc, 0,
+         "also give MC events Poisson(1) weights per replica"),
+    ENUM("binning.vertex.scheme", vertex_bins.scheme, "theta-phi|cos-phi", "theta-phi",
+         "vertex bins uniform in theta* or in cos theta*, times phi*"),
+    INT("binning.vertex.polar_bins", vertex_bins.n_polar, 18, 1, 3600,
+        "vertex bins in theta* (or cos theta*); 18 = 10 deg"),
+    INT("binning.vertex.phi_bins", vertex_bins.n_phi, 36, 1, 3600,
+        "vertex bins in phi*; 36 = 10 deg"),
+    ENUM("binning.detector.scheme", detector_bins.scheme, "theta-phi|cos-phi", "theta-phi",
+         "detector bins (per measured topology) uniform in theta* or cos theta*"),
+    INT("binning.detector.polar_bins", detector_bins.n_polar, 18, 1, 3600,
+        "detector bins in reconstructed theta* (or cos theta*)"),
+    INT("binning.detector.phi_bins", detector_bins.n_phi, 36, 1, 3600,
+        "detector bins in reconstructed phi*"),
+    INT("ibu.iterations", ibu.iterations, 4, 1, 1000, "D'Agostini iterations"),
+    REAL("ibu.min_efficiency", ibu.min_efficiency, 0.05, 0.0, 1.0, "",
+         "vertex bins with efficiency below keep the prior, scaled by the fitted normalisation"),
+    STR("output", output, "ensfold-results.h5",
+        "campaign result file (the -o option overrides); relative to the working directory"),
 };
 #define N_KEYS (sizeof schema / sizeof schema[0])
 
@@ -135,6 +216,15 @@ int ef_config_key_markdown(size_t i, char *buf, size_t len) {
     snprintf(range, sizeof range, "%g .. %g (integer)", k->lo, k->hi); break;
   case K_REAL: snprintf(def, sizeof def, "%g", k->def);
     snprintf(range, sizeof range, "%g .. %g", k->lo, k->hi); break;
+  case K_STRING: snprintf(def, sizeof def, "\"%s\"", k->sdef);
+    snprintf(range, sizeof range, "a string (file path)"); break;
+  case K_ENUM: case K_ENUM_SET: {
+    char ch[128];
+    choices_text(k->choices, ch, sizeof ch);
+    snprintf(def, sizeof def, "%s", k->sdef);
+    snprintf(range, sizeof range, k->type == K_ENUM ? "one of: %s" : "a list from: %s", ch);
+    break;
+  }
   case K_REAL_LIST: {
     size_t u = 0;
     for (int j = 0; j < k->n && u < sizeof def; j++)
@@ -165,6 +255,7 @@ static void store(ef_config *cfg, const key_def *k, int idx, double v) {
   case K_INT:
   case K_BOOL: *(int *)field(cfg, k) = (int)v; break;
   case K_SEED: *(uint64_t *)field(cfg, k) = (uint64_t)v; break;
+  case K_STRING: case K_ENUM: case K_ENUM_SET: break; /* set by set_key */
   }
 }
 
@@ -180,8 +271,22 @@ int ef_config_defaults(ef_ctx *ctx, ef_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   for (size_t i = 0; i < N_KEYS; i++) {
     const key_def *k = &schema[i];
-    for (int j = 0; j < k->n; j++)
-      store(cfg, k, j, k->list_def ? k->list_def[j] : k->def);
+    if (k->type == K_STRING) {
+      snprintf((char *)field(cfg, k), EF_PATH_MAX, "%s", k->sdef);
+    } else if (k->type == K_ENUM) {
+      *(int *)field(cfg, k) = choice_index(k->choices, k->sdef);
+    } else if (k->type == K_ENUM_SET) {
+      /* sdef is "[a, b]" */
+      unsigned mask = 0;
+      char tmp[128];
+      snprintf(tmp, sizeof tmp, "%s", k->sdef);
+      for (char *tok = strtok(tmp, "[], "); tok; tok = strtok(NULL, "[], "))
+        mask |= 1u << choice_index(k->choices, tok);
+      *(unsigned *)field(cfg, k) = mask;
+    } else {
+      for (int j = 0; j < k->n; j++)
+        store(cfg, k, j, k->list_def ? k->list_def[j] : k->def);
+    }
   }
   return set_source(ctx, cfg, "<defaults>");
 }
@@ -267,6 +372,13 @@ static void describe_range(const key_def *k, char *buf, size_t len) {
     snprintf(buf, len, "a list of %d numbers in [%g, %g]%s%s", k->n, k->lo, k->hi,
              *k->unit ? " " : "", k->unit);
     break;
+  case K_STRING: snprintf(buf, len, "a string"); break;
+  case K_ENUM: case K_ENUM_SET: {
+    char ch[128];
+    choices_text(k->choices, ch, sizeof ch);
+    snprintf(buf, len, k->type == K_ENUM ? "one of %s" : "a non-empty list from %s", ch);
+    break;
+  }
   }
 }
 
@@ -328,12 +440,53 @@ static int parse_scalar_value(parse_state *ps, const key_def *k, yaml_node_t *no
   return EF_OK;
 }
 
+/* A choice from k->choices in a scalar node. */
+static int parse_choice(parse_state *ps, const key_def *k, yaml_node_t *node, int *out) {
+  char allowed[256];
+  describe_range(k, allowed, sizeof allowed);
+  if (node->type != YAML_SCALAR_NODE)
+    return fail_at(ps, node, "key '%s': expected %s", k->path, allowed);
+  const char *s = (const char *)node->data.scalar.value;
+  int i = choice_index(k->choices, s);
+  if (i < 0) return fail_at(ps, node, "key '%s': '%s' is not allowed (%s)", k->path, s, allowed);
+  *out = i;
+  return EF_OK;
+}
+
 static int set_key(parse_state *ps, const key_def *k, yaml_node_t *node) {
   size_t idx = (size_t)(k - schema);
   if (ps->line[idx])
     return fail_at(ps, node, "key '%s' given twice (first at line %d)", k->path,
                    ps->line[idx]);
-  if (k->type == K_REAL_LIST) {
+  if (k->type == K_STRING) {
+    if (node->type != YAML_SCALAR_NODE)
+      return fail_at(ps, node, "key '%s': expected a string", k->path);
+    const char *s = (const char *)node->data.scalar.value;
+    if (strlen(s) >= EF_PATH_MAX)
+      return fail_at(ps, node, "key '%s': longer than %d characters", k->path, EF_PATH_MAX - 1);
+    snprintf((char *)field(ps->cfg, k), EF_PATH_MAX, "%s", s);
+  } else if (k->type == K_ENUM) {
+    EF_CHECK(parse_choice(ps, k, node, (int *)field(ps->cfg, k)));
+  } else if (k->type == K_ENUM_SET) {
+    char allowed[256];
+    describe_range(k, allowed, sizeof allowed);
+    if (node->type != YAML_SEQUENCE_NODE)
+      return fail_at(ps, node, "key '%s': expected %s, e.g. [%.*s]", k->path, allowed,
+                     (int)strcspn(k->choices, "|"), k->choices);
+    int n = (int)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (n == 0) return fail_at(ps, node, "key '%s': expected %s, got []", k->path, allowed);
+    unsigned mask = 0;
+    for (int j = 0; j < n; j++) {
+      yaml_node_t *item = yaml_document_get_node(ps->doc, node->data.sequence.items.start[j]);
+      int c;
+      EF_CHECK(parse_choice(ps, k, item, &c));
+      if (mask & (1u << c))
+        return fail_at(ps, item, "key '%s': '%s' listed twice", k->path,
+                       (const char *)item->data.scalar.value);
+      mask |= 1u << c;
+    }
+    *(unsigned *)field(ps->cfg, k) = mask;
+  } else if (k->type == K_REAL_LIST) {
     char allowed[256];
     describe_range(k, allowed, sizeof allowed);
     if (node->type != YAML_SEQUENCE_NODE)
@@ -399,6 +552,25 @@ static int check_consistency(parse_state *ps) {
       {"detector.tof.theta_min", "detector.tof.theta_max"},
       {"detector.photon.theta_min", "detector.photon.theta_max"},
   };
+  static const struct {
+    const char *source, *file;
+  } files[] = {{"data.source", "data.file"}, {"mc.source", "mc.file"}};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    const key_def *a = find_key(files[i].source), *b = find_key(files[i].file);
+    int src = *(const int *)cfield(ps->cfg, a);
+    const char *f = (const char *)cfield(ps->cfg, b);
+    if ((src == EF_SOURCE_FILE) == (f[0] != '\0')) continue;
+    size_t at = (size_t)((src == EF_SOURCE_FILE ? a : b) - schema);
+    char where[64] = "";
+    if (!ps->no_position)
+      snprintf(where, sizeof where, ":%d:%d", ps->line[at] ? ps->line[at] : 1,
+               ps->line[at] ? ps->col[at] : 1);
+    return ef_error_set(ps->ctx, EF_ERR_INPUT,
+                        src == EF_SOURCE_FILE
+                            ? "%s%s: '%s' is file but '%s' is not given"
+                            : "%s%s: '%s' is generate but '%s' is given (set %s: file)",
+                        ps->name, where, a->path, b->path, a->path);
+  }
   for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
     const key_def *a = find_key(pairs[i].lo), *b = find_key(pairs[i].hi);
     double va = *(const double *)cfield(ps->cfg, a), vb = *(const double *)cfield(ps->cfg, b);
@@ -615,6 +787,8 @@ static void format_value(char *out, size_t len, const key_def *k, const ef_confi
   case K_SEED:
     snprintf(out, len, "%llu", (unsigned long long)*(const uint64_t *)cfield(cfg, k));
     break;
+  case K_ENUM: choice_name(k->choices, *(const int *)cfield(cfg, k), out, len); break;
+  case K_STRING: case K_ENUM_SET: break; /* written by ef_config_dump */
   }
 }
 
@@ -641,7 +815,26 @@ int ef_config_dump(ef_ctx *ctx, const ef_config *cfg, char **out) {
       d++;
     }
     char val[64];
-    if (schema[i].type == K_REAL_LIST) {
+    if (schema[i].type == K_STRING) {
+      sb_printf(&sb, "%*s%s: \"", (int)(2 * d), "", s);
+      for (const char *c = (const char *)cfield(cfg, &schema[i]); *c; c++) {
+        if (*c == '"' || *c == '\\') sb_printf(&sb, "\\%c", *c);
+        else if ((unsigned char)*c < 0x20) sb_printf(&sb, "\\x%02x", (unsigned char)*c);
+        else sb_printf(&sb, "%c", *c);
+      }
+      sb_printf(&sb, "\"");
+    } else if (schema[i].type == K_ENUM_SET) {
+      unsigned mask = *(const unsigned *)cfield(cfg, &schema[i]);
+      sb_printf(&sb, "%*s%s: [", (int)(2 * d), "", s);
+      int first = 1;
+      for (int c = 0; c < 32; c++) {
+        if (!(mask & (1u << c))) continue;
+        choice_name(schema[i].choices, c, val, sizeof val);
+        sb_printf(&sb, "%s%s", first ? "" : ", ", val);
+        first = 0;
+      }
+      sb_printf(&sb, "]");
+    } else if (schema[i].type == K_REAL_LIST) {
       sb_printf(&sb, "%*s%s: [", (int)(2 * d), "", s);
       for (int j = 0; j < schema[i].n; j++) {
         format_value(val, sizeof val, &schema[i], cfg, j);

@@ -68,6 +68,15 @@ int ef_ctx_create(ef_ctx **out, MPI_Comm comm) {
 
 void ef_ctx_destroy(ef_ctx *ctx) { free(ctx); }
 
+int ef_ctx_clone(ef_ctx **out, const ef_ctx *src) {
+  *out = malloc(sizeof **out);
+  if (!*out) return EF_ERR_NOMEM;
+  **out = *src;
+  (*out)->err_code = EF_OK;
+  (*out)->err_msg[0] = '\0';
+  return EF_OK;
+}
+
 int ef_ctx_rank(const ef_ctx *ctx) { return ctx ? ctx->rank : 0; }
 int ef_ctx_size(const ef_ctx *ctx) { return ctx ? ctx->size : 1; }
 MPI_Comm ef_ctx_comm(const ef_ctx *ctx) {

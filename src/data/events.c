@@ -243,8 +243,14 @@ static int open_dataset(ef_ctx *ctx, const char *path, hid_t grp, const char *na
     hsize_t dims[8] = {0};
     if (r > 0 && r <= 8) H5Sget_simple_extent_dims(space, dims, NULL);
     if (r != rank || (rank == 2 && dims[1] != cols)) {
-      rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: /events/%s has shape of rank %d; expected %s",
-                        path, name, r, shape);
+      char got[96] = "a scalar";
+      if (r == 1) snprintf(got, sizeof got, "(%llu)", (unsigned long long)dims[0]);
+      else if (r == 2)
+        snprintf(got, sizeof got, "(%llu, %llu)", (unsigned long long)dims[0],
+                 (unsigned long long)dims[1]);
+      else if (r > 2) snprintf(got, sizeof got, "rank %d", r);
+      rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: /events/%s has shape %s; expected %s", path,
+                        name, got, shape);
     } else if (*n && dims[0] != *n) {
       rc = ef_error_set(ctx, EF_ERR_INPUT,
                         "%s: /events/%s has %llu rows but /events/topology has %llu", path,
@@ -269,9 +275,12 @@ static int read_dataset(ef_ctx *ctx, const char *path, const char *name, hid_t d
   herr_t st = H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
   H5Dclose(d);
   if (st < 0) {
+    /* copy the HDF5 message out first: ef_error_set writes into the same buffer */
+    char why[512];
     ef_error_hdf5(ctx, "H5Dread", __FILE__, __LINE__);
+    snprintf(why, sizeof why, "%s", ef_error_message(ctx));
     return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot read /events/%s (corrupt file?): %s",
-                        path, name, ef_error_message(ctx));
+                        path, name, why);
   }
   return EF_OK;
 }
@@ -356,6 +365,12 @@ int ef_events_read(ef_ctx *ctx, const char *path, ef_events *out) {
   EF_GOTO(rc, open_dataset(ctx, path, grp, "topology", H5T_INTEGER, 1, 1, &n, &dt, &has_t), done);
   if (!has_t) {
     rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: missing dataset /events/topology (int8, N)", path);
+    goto done;
+  }
+  /* n == 0 would let the next dataset set n (open_dataset) and the empty
+   * topology be read into a larger buffer: refuse it here. */
+  if (n == 0) {
+    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: /events/topology is empty (no events)", path);
     goto done;
   }
   EF_GOTO(rc, open_dataset(ctx, path, grp, "reco", H5T_FLOAT, 2, 2, &n, &dr, &has_r), done);

@@ -1,0 +1,73 @@
+/* Iterative Bayesian unfolding (D'Agostini) with a sparse response matrix.
+ *
+ * Detector bins: for each measured topology t = 1, 2, 3 a copy of the
+ * detector binning, global detector bin j = (t - 1) * n_det + reco bin.
+ * The response R[j][i] = P(detector bin j | vertex bin i) is estimated from
+ * MC events (weighted), stored sparse (memory ~ number of filled (j, i)
+ * pairs, never bins^2 dense and never bins^4). eps[i] = sum_j R[j][i]. */
+#ifndef ENSFOLD_IBU_H
+#define ENSFOLD_IBU_H
+
+#include <stddef.h>
+
+#include "ensfold/binning.h"
+#include "ensfold/ctx.h"
+#include "ensfold/events.h"
+
+typedef struct ef_response ef_response;
+
+/* Build R from MC events (vertex, topology, reco). weights may be NULL
+ * (all 1) or hold one non-negative weight per event (bootstrapped MC);
+ * mc->weight is not read (a caller with weighted MC passes the product).
+ * R_ji = (weight of events in vertex bin i reconstructed in j) / (weight of
+ * all events in vertex bin i, T0 included); vertex bins without MC get
+ * eps = 0. Events are summed in event order (bit-reproducible). Not
+ * collective. EF_ERR_INPUT for a missing or NaN vertex, a topology outside
+ * 0..3 or a negative / non-finite weight. */
+int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
+                      const ef_binning *detector, const ef_events *mc,
+                      const double *weights);
+void ef_response_destroy(ef_response *r);
+
+int ef_response_n_vertex(const ef_response *r);
+int ef_response_n_detector(const ef_response *r); /* 3 * detector bins */
+const double *ef_response_efficiency(const ef_response *r); /* (n_vertex) */
+/* Dense copy of R into out (n_detector, n_vertex), row-major, for storage
+ * of replica 0 only. */
+void ef_response_dense(const ef_response *r, double *out);
+/* Filled (j, i) pairs, and the bytes the response holds (~ 12 per pair). */
+size_t ef_response_nnz(const ef_response *r);
+size_t ef_response_bytes(const ef_response *r);
+/* out (n_detector) = R x, x (n_vertex): the detector-level prediction. */
+void ef_response_fold(const ef_response *r, const double *x, double *out);
+
+/* Histogram of events in detector bins (n_detector), T0 events skipped.
+ * weights may be NULL (all 1); data->weight is not read. */
+void ef_ibu_data_histogram(const ef_binning *detector, const ef_events *data,
+                           const double *weights, double *out);
+
+/* Unfold data (n_detector) with prior shape prior (n_vertex, any
+ * normalisation). The prior is first scaled so that folding it predicts the
+ * observed number of events. Each iteration:
+ *   nu_j = sum_i R_ji p_i;  n_i = (1/eps_i) sum_j R_ji p_i d_j / nu_j
+ * for bins with eps_i >= eps_min; bins below keep the prior, scaled by the
+ * ratio (sum of n over measured bins) / (sum of prior over measured bins).
+ * work: scratch of ef_ibu_work_size doubles (no allocation inside).
+ * out: (n_vertex), must not overlap data, prior or work.
+ * Details: "bins below" are those with eps_i < eps_min or eps_i = 0; the
+ * fold nu runs over all vertex bins (bins below at their scaled prior);
+ * the observed number is the data in detector bins where the folded prior
+ * is > 0 (data elsewhere cannot be explained and is ignored); detector bins
+ * with nu_j = 0 are skipped in the update. The ratio uses the prior as
+ * passed, so bins below end exactly at prior_i * (sum of out over measured
+ * bins) / (sum of prior over measured bins). iterations = 0 returns the
+ * scaled prior. Returns EF_ERR_NUMERIC if no data event falls in a bin
+ * the response reaches, if no vertex bin has eps >= eps_min, or if the
+ * prior is 0 on all of those; EF_ERR_INPUT for negative or non-finite data
+ * or prior, or iterations < 0. Not collective. */
+size_t ef_ibu_work_size(const ef_response *r);
+int ef_ibu_unfold(ef_ctx *ctx, const ef_response *r, const double *data,
+                  const double *prior, int iterations, double eps_min, double *work,
+                  double *out);
+
+#endif

@@ -1,0 +1,33 @@
+/* The campaign's inputs, identical on every rank: data and MC samples
+ * (generated, or read from event files on rank 0 and broadcast), binnings,
+ * fill-model priors, the nominal response and, for generated pseudo-data,
+ * the expected truth. */
+#ifndef ENSFOLD_INPUTS_H
+#define ENSFOLD_INPUTS_H
+
+#include "ensfold/binning.h"
+#include "ensfold/config.h"
+#include "ensfold/events.h"
+#include "ensfold/ibu.h"
+
+typedef struct ef_inputs ef_inputs;
+
+/* Collective over ef_ctx_comm(ctx) (serial if MPI_COMM_NULL). A bad input
+ * file gives EF_ERR_INPUT on every rank, with rank 0's message. */
+int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg);
+void ef_inputs_destroy(ef_inputs *in);
+
+const ef_events *ef_inputs_data(const ef_inputs *in);
+const ef_events *ef_inputs_mc(const ef_inputs *in);
+const ef_binning *ef_inputs_vertex_binning(const ef_inputs *in);
+const ef_binning *ef_inputs_detector_binning(const ef_inputs *in);
+/* Fill model's probability per vertex bin (n_vertex), sums to 1. */
+const double *ef_inputs_prior(const ef_inputs *in, int fill_model);
+/* Expected truth per vertex bin (events), NULL when the data came from a
+ * file (truth unknown). */
+const double *ef_inputs_truth(const ef_inputs *in);
+const ef_response *ef_inputs_response(const ef_inputs *in);
+/* Detector bin of each data event (n_data), -1 for T0 / outside. */
+const int *ef_inputs_data_bins(const ef_inputs *in);
+
+#endif

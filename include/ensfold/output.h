@@ -1,0 +1,33 @@
+/* The campaign result file: one HDF5 file written with parallel HDF5
+ * (MPI-IO), self-describing, laid out as docs/formats.md describes. It is
+ * written to a temporary name and renamed into place when complete, so a
+ * reader never sees half a file and an old result is never damaged. */
+#ifndef ENSFOLD_OUTPUT_H
+#define ENSFOLD_OUTPUT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ensfold/inputs.h"
+#include "ensfold/plan.h"
+
+typedef struct {
+  const ef_config *cfg;
+  const char *config_text;   /* the resolved config (ef_config_dump) */
+  const ef_plan *plan;
+  const ef_inputs *in;
+  /* rank 0 only (other ranks may pass NULL): */
+  const double *results;     /* (n_units, n_vertex); rows of failed units are NaN */
+  const int32_t *status;     /* (n_units) 0 ok, else the failing ef_status */
+  const double *wall_s;      /* (n_units) */
+  const int32_t *rank;       /* (n_units) rank that ran the unit */
+} ef_output_data;
+
+/* Collective over ef_ctx_comm(ctx). Computes the group statistics, paired
+ * differences and closure metrics on rank 0 and writes everything. */
+int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d);
+
+/* `ensfold summary`: print the group table of a result file (serial). */
+int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out);
+
+#endif

@@ -1,0 +1,47 @@
+/* The campaign plan: config -> work units.
+ *
+ * A unit is (method, fill model, replica, ensemble member). Its id is its
+ * position in the canonical order (methods, then fill models, in the order
+ * of EF_METHOD_* and ef_model_id; then replica 0..R; then member), and its
+ * seed is derived from the campaign seed and the id alone. Units are handed
+ * out costliest first (ties by id); results never depend on that order. */
+#ifndef ENSFOLD_PLAN_H
+#define ENSFOLD_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ensfold/config.h"
+
+typedef struct {
+  int32_t id;
+  int32_t method;   /* EF_METHOD_* */
+  int32_t fill;     /* ef_model_id */
+  int32_t replica;  /* 0 = nominal */
+  int32_t member;   /* ensemble member */
+  uint64_t seed;    /* ef_plan_unit_seed(campaign seed, id) */
+  double cost;      /* relative cost estimate, for scheduling only */
+} ef_unit;
+
+typedef struct ef_plan ef_plan;
+
+int ef_plan_create(ef_ctx *ctx, ef_plan **out, const ef_config *cfg);
+void ef_plan_destroy(ef_plan *p);
+
+size_t ef_plan_n_units(const ef_plan *p);
+const ef_unit *ef_plan_unit(const ef_plan *p, size_t id);
+/* Unit ids in dispatch order (costliest first). */
+const int32_t *ef_plan_order(const ef_plan *p);
+
+/* Groups are (method, fill model) pairs present in the plan, in id order. */
+int ef_plan_n_groups(const ef_plan *p);
+void ef_plan_group(const ef_plan *p, int g, int *method, int *fill);
+int ef_plan_n_replicas(const ef_plan *p);  /* R + 1 (replica 0 included) */
+int ef_plan_n_members(const ef_plan *p, int method);
+/* Id of unit (method, fill, replica, member), or -1 if not in the plan. */
+int32_t ef_plan_unit_id(const ef_plan *p, int method, int fill, int replica, int member);
+
+const char *ef_method_name(int method);
+uint64_t ef_plan_unit_seed(uint64_t campaign_seed, int32_t id);
+
+#endif

@@ -1,0 +1,40 @@
+/* Dynamic scheduling of units over MPI ranks.
+ *
+ * Every rank is a worker. Rank 0 also runs the coordinator in a second
+ * thread (MPI_THREAD_MULTIPLE): it hands out units costliest first, collects
+ * results as they finish and reports progress. The coordinator sleeps while
+ * idle (probe, then 50 us nap), so rank 0's worker keeps its core: N ranks
+ * on N cores give N workers. Collective over ef_ctx_comm(ctx); a serial
+ * context runs the units in dispatch order in the calling thread. */
+#ifndef ENSFOLD_SCHEDULER_H
+#define ENSFOLD_SCHEDULER_H
+
+#include <stddef.h>
+
+#include "ensfold/plan.h"
+
+/* Compute unit id into result (result_len doubles); returns a status. */
+typedef int (*ef_work_fn)(void *arg, int32_t unit, double *result);
+/* Rank 0 (coordinator thread): a unit finished on rank `rank`. ctx is the
+ * coordinator's own context (errors set there do not race with the worker
+ * thread's). Returning non-OK stops the campaign (no more units are handed
+ * out). */
+typedef int (*ef_result_fn)(ef_ctx *ctx, void *arg, int32_t unit, int status, double wall_s,
+                            int rank, const double *result);
+
+typedef struct {
+  const unsigned char *skip; /* (n_units) units already done (resume), or NULL */
+  size_t result_len;
+  ef_work_fn work;
+  void *work_arg;
+  ef_result_fn on_result;
+  void *result_arg;
+  int quiet;                 /* no progress lines */
+  double progress_every_s;   /* default 2 s when 0 */
+} ef_schedule;
+
+/* Returns EF_OK when every unit was run (individual units may have
+ * failed: on_result saw their status), or the first fatal error. */
+int ef_scheduler_run(ef_ctx *ctx, const ef_plan *plan, const ef_schedule *s);
+
+#endif

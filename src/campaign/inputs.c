@@ -1,0 +1,190 @@
+/* Campaign inputs: the same samples, priors and response on every rank. */
+#include "ensfold/inputs.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ensfold/generator.h"
+#include "ensfold/model.h"
+
+struct ef_inputs {
+  ef_events data, mc;
+  ef_binning vtx, det;
+  double *prior[EF_N_MODELS]; /* (n_vtx) each, for fill models in the plan */
+  double *truth;              /* (n_vtx) or NULL */
+  int *data_bins;             /* (n_data) */
+  ef_response *response;
+};
+
+const ef_events *ef_inputs_data(const ef_inputs *in) { return &in->data; }
+const ef_events *ef_inputs_mc(const ef_inputs *in) { return &in->mc; }
+const ef_binning *ef_inputs_vertex_binning(const ef_inputs *in) { return &in->vtx; }
+const ef_binning *ef_inputs_detector_binning(const ef_inputs *in) { return &in->det; }
+const double *ef_inputs_prior(const ef_inputs *in, int fill) { return in->prior[fill]; }
+const double *ef_inputs_truth(const ef_inputs *in) { return in->truth; }
+const ef_response *ef_inputs_response(const ef_inputs *in) { return in->response; }
+const int *ef_inputs_data_bins(const ef_inputs *in) { return in->data_bins; }
+
+void ef_inputs_destroy(ef_inputs *in) {
+  if (!in) return;
+  ef_events_free(&in->data);
+  ef_events_free(&in->mc);
+  for (int m = 0; m < EF_N_MODELS; m++) free(in->prior[m]);
+  free(in->truth);
+  free(in->data_bins);
+  ef_response_destroy(in->response);
+  free(in);
+}
+
+/* Broadcast count elements in pieces below INT_MAX. */
+static int bcast(ef_ctx *ctx, void *buf, size_t count, MPI_Datatype type, size_t elem) {
+  MPI_Comm comm = ef_ctx_comm(ctx);
+  if (comm == MPI_COMM_NULL) return EF_OK;
+  const size_t piece = (size_t)1 << 28;
+  for (size_t off = 0; off < count; off += piece) {
+    size_t n = count - off < piece ? count - off : piece;
+    EF_CHECK_MPI(ctx, MPI_Bcast((char *)buf + off * elem, (int)n, type, 0, comm));
+  }
+  return EF_OK;
+}
+
+/* Resolve a path from the config relative to the config file's directory. */
+static void resolve(const ef_config *cfg, const char *file, char *out, size_t len) {
+  const char *src = cfg->source ? cfg->source : "";
+  const char *slash = strrchr(src, '/');
+  if (file[0] == '/' || !slash || src[0] == '<')
+    snprintf(out, len, "%s", file);
+  else
+    snprintf(out, len, "%.*s/%s", (int)(slash - src), src, file);
+}
+
+/* Rank 0 reads the file; every rank gets the events or rank 0's error. */
+static int read_and_bcast(ef_ctx *ctx, const ef_config *cfg, const char *file,
+                          const char *key, ef_event_kind want, ef_events *ev) {
+  char path[2 * EF_PATH_MAX];
+  resolve(cfg, file, path, sizeof path);
+  int rank = ef_ctx_rank(ctx);
+  int rc = EF_OK;
+  if (rank == 0) {
+    rc = ef_events_read(ctx, path, ev);
+    if (rc == EF_OK && want == EF_KIND_MC && (!ev->vertex || !ev->prob))
+      rc = ef_error_set(ctx, EF_ERR_INPUT, "%s (%s): MC needs /events/vertex and /events/prob",
+                        path, key);
+    if (rc == EF_OK && isfinite(ev->beam_energy) &&
+        fabs(ev->beam_energy - cfg->physics.beam_energy) > 1e-9)
+      rc = ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s (%s): made at beam energy %g GeV but physics.beam_energy is %g",
+                        path, key, ev->beam_energy, cfg->physics.beam_energy);
+    if (rc != EF_OK && rc == EF_ERR_INPUT && !strstr(ef_error_message(ctx), key))
+      ef_error_wrap(ctx, "%s: ", key);
+  }
+  if (ef_ctx_comm(ctx) == MPI_COMM_NULL) return rc;
+  /* header: status, n, kind, which arrays; then rank 0's message on error */
+  long long hdr[5] = {rc, rank == 0 && rc == EF_OK ? (long long)ev->n : 0,
+                      rank == 0 ? ev->kind : 0, rank == 0 && ev->vertex != NULL,
+                      rank == 0 && ev->weight != NULL};
+  EF_CHECK(bcast(ctx, hdr, 5, MPI_LONG_LONG, sizeof hdr[0]));
+  if (hdr[0] != EF_OK) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", rank == 0 ? ef_error_message(ctx) : "");
+    EF_CHECK(bcast(ctx, msg, sizeof msg, MPI_CHAR, 1));
+    if (rank != 0) ef_error_set(ctx, (int)hdr[0], "%s", msg);
+    return (int)hdr[0];
+  }
+  if (rank != 0) {
+    unsigned what = (hdr[3] ? EF_EVENTS_VERTEX | EF_EVENTS_PROB : 0) |
+                    (hdr[4] ? EF_EVENTS_WEIGHT : 0);
+    rc = ef_events_alloc(ctx, ev, (size_t)hdr[1], (ef_event_kind)hdr[2], what);
+  }
+  /* every rank must agree the allocation worked before the broadcasts */
+  int bad = rc != EF_OK, any = 0;
+  EF_CHECK_MPI(ctx, MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, ef_ctx_comm(ctx)));
+  if (any) return rc != EF_OK ? rc : ef_error_set(ctx, EF_ERR_NOMEM, "another rank ran out of memory");
+  size_t n = ev->n;
+  EF_CHECK(bcast(ctx, ev->topology, n, MPI_INT8_T, 1));
+  EF_CHECK(bcast(ctx, ev->reco, 2 * n, MPI_DOUBLE, sizeof(double)));
+  if (ev->vertex) EF_CHECK(bcast(ctx, ev->vertex, 2 * n, MPI_DOUBLE, sizeof(double)));
+  if (ev->prob) EF_CHECK(bcast(ctx, ev->prob, 4 * n, MPI_FLOAT, sizeof(float)));
+  if (ev->weight) EF_CHECK(bcast(ctx, ev->weight, n, MPI_DOUBLE, sizeof(double)));
+  return EF_OK;
+}
+
+static double model_density(const void *arg, double c, double f) {
+  return ef_model_density(arg, c, f);
+}
+
+static int build(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
+  ef_detector *det = NULL;
+  int rc = EF_OK;
+  int need_det = cfg->data.source == EF_SOURCE_GENERATE || cfg->mc.source == EF_SOURCE_GENERATE;
+  /* files first: a bad file is refused before the costly detector table */
+  if (cfg->data.source == EF_SOURCE_FILE)
+    EF_CHECK(read_and_bcast(ctx, cfg, cfg->data.file, "data.file", EF_KIND_DATA, &in->data));
+  if (cfg->mc.source == EF_SOURCE_FILE)
+    EF_CHECK(read_and_bcast(ctx, cfg, cfg->mc.file, "mc.file", EF_KIND_MC, &in->mc));
+  if (need_det) EF_CHECK(ef_detector_create(ctx, &det, &cfg->physics, &cfg->detector));
+  if (cfg->data.source == EF_SOURCE_GENERATE) {
+    ef_model m;
+    ef_model_init(&m, (ef_model_id)cfg->data.model, &cfg->physics);
+    ef_rng r;
+    ef_rng_init(&r, cfg->seed, EF_RNG_GEN_DATA, 0);
+    EF_GOTO(rc, ef_generate(ctx, det, &m, &r, (size_t)cfg->data.events, EF_KIND_DATA, 0, NULL,
+                            NULL, &in->data), done);
+    in->truth = malloc((size_t)ef_binning_count(&in->vtx) * sizeof *in->truth);
+    EF_GOTO_ALLOC(ctx, rc, in->truth, "the truth histogram", done);
+    for (int k = 0; k < ef_binning_count(&in->vtx); k++)
+      in->truth[k] = cfg->data.events * ef_binning_integrate(&in->vtx, k, model_density, &m);
+  }
+  if (cfg->mc.source == EF_SOURCE_GENERATE) {
+    ef_model m;
+    ef_model_init(&m, (ef_model_id)cfg->mc.model, &cfg->physics);
+    ef_rng r;
+    ef_rng_init(&r, cfg->seed, EF_RNG_GEN_MC, 0);
+    EF_GOTO(rc, ef_generate(ctx, det, &m, &r, (size_t)cfg->mc.events, EF_KIND_MC, 0, NULL, NULL,
+                            &in->mc), done);
+  }
+done:
+  ef_detector_destroy(det);
+  return rc;
+}
+
+int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
+  *out = NULL;
+  ef_inputs *in = calloc(1, sizeof *in);
+  if (!in) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the inputs");
+  in->vtx = (ef_binning){(ef_bin_scheme)cfg->vertex_bins.scheme, cfg->vertex_bins.n_polar,
+                         cfg->vertex_bins.n_phi};
+  in->det = (ef_binning){(ef_bin_scheme)cfg->detector_bins.scheme,
+                         cfg->detector_bins.n_polar, cfg->detector_bins.n_phi};
+  int nv = ef_binning_count(&in->vtx), rc = build(ctx, in, cfg);
+  for (int f = 0; rc == EF_OK && f < EF_N_MODELS; f++) {
+    if (!(cfg->campaign.fill_models & (1u << f))) continue;
+    in->prior[f] = malloc((size_t)nv * sizeof(double));
+    EF_GOTO_ALLOC(ctx, rc, in->prior[f], "a prior", fail);
+    ef_model m;
+    ef_model_init(&m, (ef_model_id)f, &cfg->physics);
+    for (int k = 0; k < nv; k++)
+      in->prior[f][k] = ef_binning_integrate(&in->vtx, k, model_density, &m);
+  }
+  if (rc == EF_OK) {
+    in->data_bins = malloc((in->data.n ? in->data.n : 1) * sizeof *in->data_bins);
+    EF_GOTO_ALLOC(ctx, rc, in->data_bins, "data bins", fail);
+    int nd = ef_binning_count(&in->det);
+    for (size_t i = 0; i < in->data.n; i++) {
+      int t = in->data.topology[i];
+      int b = t == 0 ? -1 : ef_binning_index(&in->det, in->data.reco[2 * i], in->data.reco[2 * i + 1]);
+      in->data_bins[i] = b < 0 ? -1 : (t - 1) * nd + b;
+    }
+    rc = ef_response_build(ctx, &in->response, &in->vtx, &in->det, &in->mc, in->mc.weight);
+  }
+fail:
+  if (rc != EF_OK) {
+    ef_inputs_destroy(in);
+    return rc;
+  }
+  *out = in;
+  return EF_OK;
+}

@@ -1,0 +1,202 @@
+/* Append-only, checksummed journal of finished units. */
+#include "ensfold/journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JOURNAL_MAGIC 0x314a4645u /* "EFJ1" */
+#define RECORD_MAGIC 0x52464545u  /* "EEFR" */
+
+typedef struct {
+  uint32_t magic, version;
+  uint64_t config_hash;
+  uint32_t n_units, result_len;
+} file_header;
+
+typedef struct {
+  uint32_t magic;
+  int32_t unit, status, rank;
+  double wall_s;
+  uint64_t checksum; /* FNV-1a of the fields above (checksum = 0) and the result */
+} record_header;
+
+struct ef_journal {
+  int fd;
+  char *path;
+  uint32_t result_len;
+  double last_sync;
+  unsigned char *buf; /* one record: header + result */
+};
+
+uint64_t ef_hash64(const void *data, size_t len) {
+  const unsigned char *p = data;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < len; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+static uint64_t record_checksum(const record_header *h, const double *result, uint32_t n) {
+  record_header c = *h;
+  c.checksum = 0;
+  uint64_t a = ef_hash64(&c, sizeof c);
+  return a ^ (ef_hash64(result, (size_t)n * sizeof(double)) * 31u);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+static ssize_t read_full(int fd, void *buf, size_t len) {
+  char *p = buf;
+  size_t got = 0;
+  while (got < len) {
+    ssize_t r = read(fd, p + got, len - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  return (ssize_t)got;
+}
+
+int ef_journal_open(ef_ctx *ctx, ef_journal **out, const char *path, uint64_t config_hash,
+                    uint32_t n_units, uint32_t result_len, int resume, ef_journal_visit visit,
+                    void *arg) {
+  *out = NULL;
+  ef_journal *j = calloc(1, sizeof *j);
+  size_t rec_size = sizeof(record_header) + (size_t)result_len * sizeof(double);
+  if (j) {
+    j->buf = malloc(rec_size);
+    j->path = strdup(path);
+  }
+  if (!j || !j->buf || !j->path) {
+    ef_journal_close(j);
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the journal");
+  }
+  j->fd = -1;
+  j->result_len = result_len;
+  file_header want = {JOURNAL_MAGIC, 1, config_hash, n_units, result_len};
+  int rc = EF_OK;
+  struct stat st;
+  int exists = stat(path, &st) == 0;
+  if (resume && exists) {
+    j->fd = open(path, O_RDWR);
+    if (j->fd < 0) {
+      rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot open the journal: %s", path, strerror(errno));
+      goto done;
+    }
+    file_header h;
+    if (read_full(j->fd, &h, sizeof h) != (ssize_t)sizeof h || h.magic != JOURNAL_MAGIC ||
+        h.version != 1) {
+      rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: not an ensfold journal (or corrupt header)", path);
+      goto done;
+    }
+    if (h.config_hash != config_hash || h.n_units != n_units || h.result_len != result_len) {
+      rc = ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: the journal belongs to a different campaign (config or binning "
+                        "changed); resume with the same config, or remove the journal to "
+                        "start again", path);
+      goto done;
+    }
+    off_t good = (off_t)sizeof h;
+    record_header *rh = (record_header *)j->buf;
+    double *res = (double *)(j->buf + sizeof *rh);
+    for (;;) {
+      if (read_full(j->fd, j->buf, rec_size) != (ssize_t)rec_size) break;
+      if (rh->magic != RECORD_MAGIC || rh->unit < 0 || (uint32_t)rh->unit >= n_units ||
+          rh->checksum != record_checksum(rh, res, result_len))
+        break;
+      ef_journal_record r = {rh->unit, rh->status, rh->rank, rh->wall_s};
+      if (visit) visit(arg, &r, res);
+      good += (off_t)rec_size;
+    }
+    /* drop a torn tail so appends start on a record boundary */
+    if (ftruncate(j->fd, good) != 0 || lseek(j->fd, good, SEEK_SET) != good) {
+      rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot truncate the journal: %s", path,
+                        strerror(errno));
+      goto done;
+    }
+  } else {
+    if (exists) {
+      rc = ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: a journal of an interrupted run exists; use --resume to finish it",
+                        path);
+      goto done;
+    }
+    j->fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
+    if (j->fd < 0 || write_all(j->fd, &want, sizeof want) != 0 || fdatasync(j->fd) != 0) {
+      rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot create the journal: %s", path, strerror(errno));
+      goto done;
+    }
+  }
+  /* one run per journal: a second run on the same output is refused */
+  if (flock(j->fd, LOCK_EX | LOCK_NB) != 0) {
+    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: another ensfold run is using this journal", path);
+    goto done;
+  }
+  j->last_sync = now_s();
+done:
+  if (rc != EF_OK) {
+    ef_journal_close(j);
+    return rc;
+  }
+  *out = j;
+  return EF_OK;
+}
+
+int ef_journal_append(ef_ctx *ctx, ef_journal *j, const ef_journal_record *rec,
+                      const double *result) {
+  record_header *rh = (record_header *)j->buf;
+  *rh = (record_header){RECORD_MAGIC, rec->unit, rec->status, rec->rank, rec->wall_s, 0};
+  memcpy(j->buf + sizeof *rh, result, (size_t)j->result_len * sizeof(double));
+  rh->checksum = record_checksum(rh, result, j->result_len);
+  size_t len = sizeof *rh + (size_t)j->result_len * sizeof(double);
+  if (write_all(j->fd, j->buf, len) != 0)
+    return ef_error_set(ctx, EF_ERR_IO, "%s: cannot append to the journal: %s", j->path,
+                        strerror(errno));
+  /* A killed process loses nothing already written; fdatasync guards
+   * against a lost node, at most once a second to keep small units cheap. */
+  double t = now_s();
+  if (t - j->last_sync > 1.0) {
+    if (fdatasync(j->fd) != 0)
+      return ef_error_set(ctx, EF_ERR_IO, "%s: cannot sync the journal: %s", j->path,
+                          strerror(errno));
+    j->last_sync = t;
+  }
+  return EF_OK;
+}
+
+void ef_journal_close(ef_journal *j) {
+  if (!j) return;
+  if (j->fd >= 0) {
+    fdatasync(j->fd);
+    close(j->fd);
+  }
+  free(j->buf);
+  free(j->path);
+  free(j);
+}

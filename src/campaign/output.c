@@ -1,0 +1,597 @@
+/* Group statistics and the parallel-HDF5 result file. */
+#include "ensfold/output.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ensfold/model.h"
+#include "ensfold/stats.h"
+#include "ensfold_version.h"
+
+/* ---- statistics (rank 0) --------------------------------------------- */
+
+typedef struct {
+  int method, fill, n_rep;   /* replicas used (r >= 1, every member ok) */
+  double *mean, *sigma, *cov, *corr, *pulls; /* (n), (n), (n, n), (n, n), (n) */
+  ef_closure meas, unmeas;
+} group_stats;
+
+typedef struct {
+  int method, fa, fb, n_rep;
+  double *mean, *sigma, *cov, *signif;
+} diff_stats;
+
+/* Replica r of group (method, fill): the mean over its members, or 0 if
+ * any member failed. */
+static int replica_vector(const ef_output_data *d, int method, int fill, int r, int n,
+                          double *out) {
+  int members = ef_plan_n_members(d->plan, method);
+  memset(out, 0, (size_t)n * sizeof *out);
+  for (int k = 0; k < members; k++) {
+    int32_t id = ef_plan_unit_id(d->plan, method, fill, r, k);
+    if (id < 0 || d->status[id] != EF_OK) return 0;
+    const double *x = d->results + (size_t)id * (size_t)n;
+    for (int i = 0; i < n; i++) out[i] += x[i] / members;
+  }
+  return 1;
+}
+
+static void free_group(group_stats *g) {
+  free(g->mean);
+  free(g->sigma);
+  free(g->cov);
+  free(g->corr);
+  free(g->pulls);
+}
+
+static void free_diff(diff_stats *s) {
+  free(s->mean);
+  free(s->sigma);
+  free(s->cov);
+  free(s->signif);
+}
+
+static int alloc_vectors(ef_ctx *ctx, int n, double **a, double **b, double **c, double **e) {
+  size_t nn = (size_t)n * (size_t)n;
+  *a = calloc((size_t)n, sizeof(double));
+  *b = calloc((size_t)n, sizeof(double));
+  *c = calloc(nn, sizeof(double));
+  *e = calloc(e == NULL ? 1 : nn, sizeof(double));
+  if (!*a || !*b || !*c || !*e) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for statistics");
+  return EF_OK;
+}
+
+static int group_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned char *measured,
+                         group_stats *g) {
+  int n = ef_binning_count(ef_inputs_vertex_binning(d->in));
+  int R = ef_plan_n_replicas(d->plan) - 1;
+  EF_CHECK(alloc_vectors(ctx, n, &g->mean, &g->sigma, &g->cov, &g->corr));
+  g->pulls = malloc((size_t)n * sizeof(double));
+  double *x = malloc(((size_t)(R > 0 ? R : 1)) * (size_t)n * sizeof(double));
+  if (!g->pulls || !x) {
+    free(x);
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for statistics");
+  }
+  g->n_rep = 0;
+  for (int r = 1; r <= R; r++)
+    g->n_rep += replica_vector(d, g->method, g->fill, r, n, x + (size_t)g->n_rep * (size_t)n);
+  int rc = EF_OK;
+  g->meas = g->unmeas = (ef_closure){NAN, 0, 0, NAN};
+  for (int i = 0; i < n; i++) g->pulls[i] = NAN;
+  if (g->n_rep >= 2) {
+    rc = ef_stats_replicas(ctx, x, (size_t)g->n_rep, (size_t)n, g->mean, g->cov, g->sigma, g->corr);
+    const double *truth = ef_inputs_truth(d->in);
+    if (rc == EF_OK && truth) {
+      unsigned char *unmeas = malloc((size_t)n);
+      if (!unmeas) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+      for (int i = 0; rc == EF_OK && i < n; i++) unmeas[i] = !measured[i];
+      if (rc == EF_OK)
+        rc = ef_stats_closure(ctx, g->mean, g->cov, g->sigma, truth, measured, (size_t)n,
+                              (size_t)g->n_rep, &g->meas, g->pulls);
+      if (rc == EF_OK)
+        rc = ef_stats_closure(ctx, g->mean, g->cov, g->sigma, truth, unmeas, (size_t)n,
+                              (size_t)g->n_rep, &g->unmeas, NULL);
+      free(unmeas);
+    }
+  } else {
+    for (size_t i = 0; i < (size_t)n * (size_t)n; i++) g->cov[i] = g->corr[i] = NAN;
+    for (int i = 0; i < n; i++) g->mean[i] = g->sigma[i] = NAN;
+  }
+  free(x);
+  return rc;
+}
+
+static int diff_compute(ef_ctx *ctx, const ef_output_data *d, diff_stats *s) {
+  int n = ef_binning_count(ef_inputs_vertex_binning(d->in));
+  int R = ef_plan_n_replicas(d->plan) - 1;
+  EF_CHECK(alloc_vectors(ctx, n, &s->mean, &s->sigma, &s->cov, &s->signif));
+  double *x = malloc(((size_t)(R > 0 ? R : 1)) * (size_t)n * sizeof(double));
+  double *b = malloc((size_t)n * sizeof(double));
+  if (!x || !b) {
+    free(x);
+    free(b);
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for statistics");
+  }
+  s->n_rep = 0;
+  for (int r = 1; r <= R; r++) {
+    double *a = x + (size_t)s->n_rep * (size_t)n;
+    if (!replica_vector(d, s->method, s->fa, r, n, a) ||
+        !replica_vector(d, s->method, s->fb, r, n, b))
+      continue;
+    for (int i = 0; i < n; i++) a[i] -= b[i];
+    s->n_rep++;
+  }
+  int rc = EF_OK;
+  if (s->n_rep >= 2) {
+    rc = ef_stats_replicas(ctx, x, (size_t)s->n_rep, (size_t)n, s->mean, s->cov, s->sigma, NULL);
+    for (int i = 0; i < n; i++) s->signif[i] = s->sigma[i] > 0 ? s->mean[i] / s->sigma[i] : NAN;
+  } else {
+    for (int i = 0; i < n; i++) s->mean[i] = s->sigma[i] = s->signif[i] = NAN;
+    for (size_t i = 0; i < (size_t)n * (size_t)n; i++) s->cov[i] = NAN;
+  }
+  free(x);
+  free(b);
+  return rc;
+}
+
+/* ---- HDF5 writing ----------------------------------------------------- */
+
+typedef struct {
+  ef_ctx *ctx;
+  int root; /* this rank writes raw data */
+} writer;
+
+/* Create a dataset (collective) and, on the root rank, write data. */
+static int put(writer *w, hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+               hsize_t d0, hsize_t d1, const void *data) {
+  hsize_t dims[2] = {d0, d1};
+  int rc = EF_OK;
+  hid_t space = -1, ds = -1;
+  EF_GOTO_H5(w->ctx, rc, space = H5Screate_simple(rank, dims, NULL), done);
+  EF_GOTO_H5(w->ctx, rc, ds = H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), done);
+  if (w->root && data && d0 > 0 && (rank == 1 || d1 > 0))
+    EF_GOTO_H5(w->ctx, rc, H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), done);
+done:
+  if (ds >= 0 && H5Dclose(ds) < 0 && rc == EF_OK)
+    rc = ef_error_hdf5(w->ctx, "H5Dclose", __FILE__, __LINE__);
+  if (space >= 0) H5Sclose(space);
+  if (rc != EF_OK) ef_error_wrap(w->ctx, "writing dataset %s: ", name);
+  return rc;
+}
+
+#define PUT_D(w, loc, name, n0, n1, rank, data) \
+  put(w, loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, rank, n0, n1, data)
+#define PUT_I(w, loc, name, n0, data) put(w, loc, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n0, 1, data)
+
+static int attr(writer *w, hid_t loc, const char *name, hid_t type, const void *value) {
+  int rc = EF_OK;
+  hid_t space = -1, a = -1;
+  EF_GOTO_H5(w->ctx, rc, space = H5Screate(H5S_SCALAR), done);
+  EF_GOTO_H5(w->ctx, rc, a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT), done);
+  EF_GOTO_H5(w->ctx, rc, H5Awrite(a, type, value), done);
+done:
+  if (a >= 0) H5Aclose(a);
+  if (space >= 0) H5Sclose(space);
+  return rc;
+}
+
+static int attr_str(writer *w, hid_t loc, const char *name, const char *value) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  if (t < 0) return ef_error_hdf5(w->ctx, "H5Tcopy", __FILE__, __LINE__);
+  int rc = EF_OK;
+  EF_GOTO_H5(w->ctx, rc, H5Tset_size(t, H5T_VARIABLE), done);
+  EF_GOTO_H5(w->ctx, rc, H5Tset_cset(t, H5T_CSET_UTF8), done);
+  rc = attr(w, loc, name, t, &value);
+done:
+  H5Tclose(t);
+  return rc;
+}
+
+static int group(writer *w, hid_t loc, const char *name, hid_t *out) {
+  *out = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (*out < 0) return ef_error_hdf5(w->ctx, "H5Gcreate2", __FILE__, __LINE__);
+  return EF_OK;
+}
+
+static int write_binning(writer *w, hid_t file, const ef_binning *b, const char *name) {
+  hid_t g;
+  EF_CHECK(group(w, file, name, &g));
+  double *pe = malloc((size_t)(b->n_polar + 1) * sizeof(double));
+  double *fe = malloc((size_t)(b->n_phi + 1) * sizeof(double));
+  int rc = EF_OK;
+  if (!pe || !fe) {
+    rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  for (int i = 0; i < b->n_polar; i++) {
+    double c0, c1, f0, f1;
+    ef_binning_bounds(b, i * b->n_phi, &c0, &c1, &f0, &f1);
+    if (b->scheme == EF_BIN_THETA_PHI) {
+      pe[i] = acos(c1) * 180.0 / M_PI;
+      pe[i + 1] = acos(c0) * 180.0 / M_PI;
+    } else {
+      pe[i] = c0;
+      pe[i + 1] = c1;
+    }
+  }
+  for (int j = 0; j < b->n_phi; j++) {
+    double c0, c1, f0, f1;
+    ef_binning_bounds(b, j, &c0, &c1, &f0, &f1);
+    fe[j] = f0 * 180.0 / M_PI;
+    fe[j + 1] = f1 * 180.0 / M_PI;
+  }
+  EF_GOTO(rc, attr_str(w, g, "scheme", b->scheme == EF_BIN_THETA_PHI ? "theta-phi" : "cos-phi"), done);
+  EF_GOTO(rc, PUT_D(w, g, b->scheme == EF_BIN_THETA_PHI ? "theta_edges_deg" : "cos_theta_edges",
+                    (hsize_t)b->n_polar + 1, 1, 1, pe), done);
+  EF_GOTO(rc, PUT_D(w, g, "phi_edges_deg", (hsize_t)b->n_phi + 1, 1, 1, fe), done);
+done:
+  free(pe);
+  free(fe);
+  H5Gclose(g);
+  return rc;
+}
+
+static int write_units(writer *w, hid_t file, const ef_output_data *d) {
+  const ef_plan *p = d->plan;
+  const ef_binning *b = ef_inputs_vertex_binning(d->in);
+  hsize_t nu = ef_plan_n_units(p);
+  int nv = ef_binning_count(b);
+  hid_t g;
+  EF_CHECK(group(w, file, "units", &g));
+  int rc = EF_OK;
+  int32_t *col = NULL;
+  uint64_t *seeds = NULL;
+  double *pp = NULL, *pf = NULL;
+  if (w->root) {
+    col = malloc(5 * nu * sizeof *col + 1);
+    seeds = malloc(nu * sizeof *seeds + 1);
+    pp = calloc(nu * (size_t)b->n_polar + 1, sizeof *pp);
+    pf = calloc(nu * (size_t)b->n_phi + 1, sizeof *pf);
+    if (!col || !seeds || !pp || !pf) {
+      rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
+      goto done;
+    }
+    for (hsize_t u = 0; u < nu; u++) {
+      const ef_unit *x = ef_plan_unit(p, u);
+      col[u] = x->id;
+      col[nu + u] = x->method;
+      col[2 * nu + u] = x->fill;
+      col[3 * nu + u] = x->replica;
+      col[4 * nu + u] = x->member;
+      seeds[u] = x->seed;
+      const double *h = d->results + u * (hsize_t)nv;
+      for (int k = 0; k < nv; k++) {
+        pp[u * (hsize_t)b->n_polar + (hsize_t)(k / b->n_phi)] += h[k];
+        pf[u * (hsize_t)b->n_phi + (hsize_t)(k % b->n_phi)] += h[k];
+      }
+    }
+  }
+  EF_GOTO(rc, PUT_I(w, g, "id", nu, col), done);
+  EF_GOTO(rc, PUT_I(w, g, "method", nu, col ? col + nu : NULL), done);
+  EF_GOTO(rc, PUT_I(w, g, "fill_model", nu, col ? col + 2 * nu : NULL), done);
+  EF_GOTO(rc, PUT_I(w, g, "replica", nu, col ? col + 3 * nu : NULL), done);
+  EF_GOTO(rc, PUT_I(w, g, "member", nu, col ? col + 4 * nu : NULL), done);
+  EF_GOTO(rc, put(w, g, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, nu, 1, seeds), done);
+  EF_GOTO(rc, PUT_I(w, g, "status", nu, d->status), done);
+  EF_GOTO(rc, PUT_D(w, g, "wall_s", nu, 1, 1, d->wall_s), done);
+  EF_GOTO(rc, PUT_I(w, g, "rank", nu, d->rank), done);
+  EF_GOTO(rc, PUT_D(w, g, "hist", nu, (hsize_t)nv, 2, d->results), done);
+  EF_GOTO(rc, PUT_D(w, g, "proj_polar", nu, (hsize_t)b->n_polar, 2, pp), done);
+  EF_GOTO(rc, PUT_D(w, g, "proj_phi", nu, (hsize_t)b->n_phi, 2, pf), done);
+done:
+  free(col);
+  free(seeds);
+  free(pp);
+  free(pf);
+  H5Gclose(g);
+  return rc;
+}
+
+static int write_ibu(writer *w, hid_t file, const ef_output_data *d) {
+  const ef_response *r = ef_inputs_response(d->in);
+  int nv = ef_response_n_vertex(r), nd = ef_response_n_detector(r);
+  hid_t g, gp;
+  EF_CHECK(group(w, file, "ibu", &g));
+  int rc = EF_OK;
+  double *data = NULL, *dense = NULL;
+  gp = -1;
+  if (w->root) {
+    data = calloc((size_t)nd, sizeof *data);
+    if (!data) {
+      rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
+      goto done;
+    }
+    const ef_events *ev = ef_inputs_data(d->in);
+    ef_ibu_data_histogram(ef_inputs_detector_binning(d->in), ev, ev->weight, data);
+  }
+  /* the dense response of replica 0, when it is of a size to keep */
+  int keep_dense = (size_t)nd * (size_t)nv <= ((size_t)1 << 23);
+  if (w->root && keep_dense) {
+    dense = malloc((size_t)nd * (size_t)nv * sizeof *dense);
+    if (!dense) {
+      rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
+      goto done;
+    }
+    ef_response_dense(r, dense);
+  }
+  EF_GOTO(rc, PUT_D(w, g, "efficiency", (hsize_t)nv, 1, 1, ef_response_efficiency(r)), done);
+  EF_GOTO(rc, PUT_D(w, g, "data_hist", (hsize_t)nd, 1, 1, data), done);
+  if (keep_dense) EF_GOTO(rc, PUT_D(w, g, "response", (hsize_t)nd, (hsize_t)nv, 2, dense), done);
+  EF_GOTO(rc, group(w, g, "prior", &gp), done);
+  for (int f = 0; f < EF_N_MODELS; f++)
+    if (ef_inputs_prior(d->in, f))
+      EF_GOTO(rc, PUT_D(w, gp, ef_model_name((ef_model_id)f), (hsize_t)nv, 1, 1,
+                        ef_inputs_prior(d->in, f)), done);
+  {
+    int it = d->cfg->ibu.iterations;
+    double me = d->cfg->ibu.min_efficiency;
+    EF_GOTO(rc, attr(w, g, "iterations", H5T_NATIVE_INT, &it), done);
+    EF_GOTO(rc, attr(w, g, "min_efficiency", H5T_NATIVE_DOUBLE, &me), done);
+  }
+done:
+  free(data);
+  free(dense);
+  if (gp >= 0) H5Gclose(gp);
+  H5Gclose(g);
+  return rc;
+}
+
+static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_stats *gs, int ng,
+                        diff_stats *ds, int ndiff) {
+  int nv = ef_binning_count(ef_inputs_vertex_binning(d->in));
+  hid_t top, sum = -1;
+  EF_CHECK(group(w, file, "groups", &top));
+  int rc = EF_OK;
+  for (int i = 0; rc == EF_OK && i < ng; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "%s_%s", ef_method_name(gs[i].method),
+             ef_model_name((ef_model_id)gs[i].fill));
+    hid_t g;
+    EF_GOTO(rc, group(w, top, name, &g), out);
+    rc = PUT_D(w, g, "mean", (hsize_t)nv, 1, 1, gs[i].mean);
+    if (rc == EF_OK) rc = PUT_D(w, g, "sigma", (hsize_t)nv, 1, 1, gs[i].sigma);
+    if (rc == EF_OK) rc = PUT_D(w, g, "cov", (hsize_t)nv, (hsize_t)nv, 2, gs[i].cov);
+    if (rc == EF_OK) rc = PUT_D(w, g, "corr", (hsize_t)nv, (hsize_t)nv, 2, gs[i].corr);
+    if (rc == EF_OK && ef_inputs_truth(d->in))
+      rc = PUT_D(w, g, "pulls", (hsize_t)nv, 1, 1, gs[i].pulls);
+    H5Gclose(g);
+  }
+  if (rc == EF_OK) EF_GOTO(rc, group(w, file, "differences", &sum), out);
+  for (int i = 0; rc == EF_OK && i < ndiff; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "%s_%s-%s", ef_method_name(ds[i].method),
+             ef_model_name((ef_model_id)ds[i].fa), ef_model_name((ef_model_id)ds[i].fb));
+    hid_t g;
+    if ((rc = group(w, sum, name, &g)) != EF_OK) break;
+    rc = PUT_D(w, g, "mean", (hsize_t)nv, 1, 1, ds[i].mean);
+    if (rc == EF_OK) rc = PUT_D(w, g, "sigma", (hsize_t)nv, 1, 1, ds[i].sigma);
+    if (rc == EF_OK) rc = PUT_D(w, g, "cov", (hsize_t)nv, (hsize_t)nv, 2, ds[i].cov);
+    if (rc == EF_OK) rc = PUT_D(w, g, "significance", (hsize_t)nv, 1, 1, ds[i].signif);
+    if (rc == EF_OK) rc = PUT_I(w, g, "replicas", 1, &ds[i].n_rep);
+    H5Gclose(g);
+  }
+  if (sum >= 0) H5Gclose(sum);
+  /* the summary table: one row per group */
+  if (rc == EF_OK) {
+    hid_t s;
+    EF_GOTO(rc, group(w, file, "summary", &s), out);
+    int32_t *ic = calloc(5 * (size_t)ng + 1, sizeof *ic);
+    double *dc = calloc(6 * (size_t)ng + 1, sizeof *dc);
+    if (!ic || !dc) rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
+    for (int i = 0; rc == EF_OK && i < ng; i++) {
+      ic[i] = gs[i].method;
+      ic[ng + i] = gs[i].fill;
+      ic[2 * ng + i] = gs[i].n_rep;
+      ic[3 * ng + i] = gs[i].meas.full_cov;
+      ic[4 * ng + i] = gs[i].unmeas.full_cov;
+      dc[i] = gs[i].meas.ndf ? gs[i].meas.chi2 : NAN;
+      dc[ng + i] = gs[i].meas.ndf;
+      dc[2 * ng + i] = gs[i].unmeas.ndf ? gs[i].unmeas.chi2 : NAN;
+      dc[3 * ng + i] = gs[i].unmeas.ndf;
+      dc[4 * ng + i] = gs[i].meas.coverage;
+      dc[5 * ng + i] = gs[i].unmeas.coverage;
+    }
+    hsize_t n = (hsize_t)ng;
+    if (rc == EF_OK) rc = PUT_I(w, s, "method", n, ic);
+    if (rc == EF_OK) rc = PUT_I(w, s, "fill_model", n, ic + ng);
+    if (rc == EF_OK) rc = PUT_I(w, s, "replicas", n, ic + 2 * ng);
+    if (rc == EF_OK) rc = PUT_I(w, s, "full_cov_measured", n, ic + 3 * ng);
+    if (rc == EF_OK) rc = PUT_I(w, s, "full_cov_unmeasured", n, ic + 4 * ng);
+    if (rc == EF_OK) rc = PUT_D(w, s, "chi2_measured", n, 1, 1, dc);
+    if (rc == EF_OK) rc = PUT_D(w, s, "ndf_measured", n, 1, 1, dc + ng);
+    if (rc == EF_OK) rc = PUT_D(w, s, "chi2_unmeasured", n, 1, 1, dc + 2 * ng);
+    if (rc == EF_OK) rc = PUT_D(w, s, "ndf_unmeasured", n, 1, 1, dc + 3 * ng);
+    if (rc == EF_OK) rc = PUT_D(w, s, "coverage_measured", n, 1, 1, dc + 4 * ng);
+    if (rc == EF_OK) rc = PUT_D(w, s, "coverage_unmeasured", n, 1, 1, dc + 5 * ng);
+    if (rc == EF_OK) rc = attr_str(w, s, "method_names", "0=ibu");
+    if (rc == EF_OK) rc = attr_str(w, s, "model_names", "0=M1 1=PS 2=M2");
+    free(ic);
+    free(dc);
+    H5Gclose(s);
+  }
+out:
+  H5Gclose(top);
+  return rc;
+}
+
+int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d) {
+  MPI_Comm comm = ef_ctx_comm(ctx);
+  writer w = {ctx, ef_ctx_rank(ctx) == 0};
+  const ef_plan *p = d->plan;
+  int ng = ef_plan_n_groups(p), nv = ef_binning_count(ef_inputs_vertex_binning(d->in));
+  group_stats *gs = calloc((size_t)ng + 1, sizeof *gs);
+  diff_stats *ds = calloc((size_t)ng * (size_t)ng + 1, sizeof *ds);
+  unsigned char *measured = malloc((size_t)nv);
+  int rc = EF_OK, ndiff = 0;
+  if (!gs || !ds || !measured) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  const double *eff = ef_inputs_response(d->in) ? ef_response_efficiency(ef_inputs_response(d->in)) : NULL;
+  for (int i = 0; rc == EF_OK && i < nv; i++)
+    measured[i] = eff[i] >= d->cfg->ibu.min_efficiency && eff[i] > 0;
+  for (int g = 0; rc == EF_OK && g < ng; g++) {
+    ef_plan_group(p, g, &gs[g].method, &gs[g].fill);
+    for (int h = 0; h < g; h++)
+      if (gs[h].method == gs[g].method)
+        ds[ndiff++] = (diff_stats){.method = gs[g].method, .fa = gs[h].fill, .fb = gs[g].fill};
+  }
+  if (w.root) {
+    for (int g = 0; rc == EF_OK && g < ng; g++) rc = group_compute(ctx, d, measured, &gs[g]);
+    for (int k = 0; rc == EF_OK && k < ndiff; k++) rc = diff_compute(ctx, d, &ds[k]);
+  }
+  /* every rank must agree before the collective file operations */
+  if (comm != MPI_COMM_NULL) {
+    int bad = rc != EF_OK, any;
+    int mrc = MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
+    if (mrc != MPI_SUCCESS) rc = ef_error_mpi(ctx, mrc, "MPI_Allreduce", __FILE__, __LINE__);
+    else if (any && rc == EF_OK) rc = ef_error_set(ctx, EF_ERR_INTERNAL, "rank 0 failed computing statistics");
+  }
+  char tmp[2 * EF_PATH_MAX];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  hid_t fapl = -1, file = -1;
+  if (rc == EF_OK) {
+    EF_GOTO_H5(ctx, rc, fapl = H5Pcreate(H5P_FILE_ACCESS), done);
+    if (comm != MPI_COMM_NULL) EF_GOTO_H5(ctx, rc, H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL), done);
+    file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (file < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot create the result file", tmp);
+      goto done;
+    }
+    int32_t nranks = ef_ctx_size(ctx);
+    uint64_t seed = d->cfg->seed, nunits = ef_plan_n_units(p);
+    EF_GOTO(rc, attr_str(&w, file, "ensfold_version", EF_VERSION), done);
+    EF_GOTO(rc, attr_str(&w, file, "config", d->config_text), done);
+    EF_GOTO(rc, attr(&w, file, "seed", H5T_NATIVE_UINT64, &seed), done);
+    EF_GOTO(rc, attr(&w, file, "n_ranks", H5T_NATIVE_INT32, &nranks), done);
+    EF_GOTO(rc, attr(&w, file, "n_units", H5T_NATIVE_UINT64, &nunits), done);
+    EF_GOTO(rc, write_binning(&w, file, ef_inputs_vertex_binning(d->in), "binning_vertex"), done);
+    EF_GOTO(rc, write_binning(&w, file, ef_inputs_detector_binning(d->in), "binning_detector"), done);
+    EF_GOTO(rc, write_units(&w, file, d), done);
+    EF_GOTO(rc, write_ibu(&w, file, d), done);
+    {
+      int32_t *mi = malloc((size_t)nv * sizeof *mi);
+      if (!mi) {
+        rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+        goto done;
+      }
+      for (int i = 0; i < nv; i++) mi[i] = measured[i];
+      rc = PUT_I(&w, file, "measured", (hsize_t)nv, mi);
+      free(mi);
+      if (rc != EF_OK) goto done;
+    }
+    if (ef_inputs_truth(d->in)) {
+      hid_t t;
+      EF_GOTO(rc, group(&w, file, "truth", &t), done);
+      rc = PUT_D(&w, t, "hist", (hsize_t)nv, 1, 1, ef_inputs_truth(d->in));
+      if (rc == EF_OK) rc = attr_str(&w, t, "model", ef_model_name((ef_model_id)d->cfg->data.model));
+      H5Gclose(t);
+      if (rc != EF_OK) goto done;
+    }
+    EF_GOTO(rc, write_groups(&w, file, d, gs, ng, ds, ndiff), done);
+  }
+done:
+  if (file >= 0 && H5Fclose(file) < 0 && rc == EF_OK)
+    rc = ef_error_hdf5(ctx, "H5Fclose", __FILE__, __LINE__);
+  if (fapl >= 0) H5Pclose(fapl);
+  for (int g = 0; gs && g < ng; g++) free_group(&gs[g]);
+  for (int k = 0; ds && k < ndiff; k++) free_diff(&ds[k]);
+  free(gs);
+  free(ds);
+  free(measured);
+  /* rank 0 moves the finished file into place; everyone learns the outcome */
+  if (w.root) {
+    if (rc == EF_OK && rename(tmp, path) != 0)
+      rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot move the result into place: %s", path,
+                        strerror(errno));
+    if (rc != EF_OK) unlink(tmp);
+  }
+  if (comm != MPI_COMM_NULL) {
+    int mine = rc, r0 = rc;
+    if (MPI_Bcast(&r0, 1, MPI_INT, 0, comm) != MPI_SUCCESS) return EF_ERR_MPI;
+    if (mine == EF_OK && r0 != EF_OK) rc = ef_error_set(ctx, r0, "rank 0 could not write %s", path);
+  }
+  return rc;
+}
+
+/* ---- summary ---------------------------------------------------------- */
+
+static int read_col(ef_ctx *ctx, hid_t file, const char *name, hid_t mtype, void *buf,
+                    hsize_t n, const char *path) {
+  hid_t ds = H5Dopen2(file, name, H5P_DEFAULT);
+  if (ds < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: no dataset %s (not an ensfold result file?)",
+                        path, name);
+  }
+  hid_t sp = H5Dget_space(ds);
+  hsize_t dims[2] = {0, 0};
+  int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
+           H5Sget_simple_extent_dims(sp, dims, NULL) == 1 && dims[0] == n;
+  if (sp >= 0) H5Sclose(sp);
+  if (!ok || H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+    H5Dclose(ds);
+    H5Eclear2(H5E_DEFAULT);
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot read %s", path, name);
+  }
+  H5Dclose(ds);
+  return EF_OK;
+}
+
+int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out) {
+  if (access(path, R_OK) != 0)
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
+  if (H5Fis_hdf5(path) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: not an HDF5 file", path);
+  }
+  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot open", path);
+  }
+  int rc = EF_OK;
+  hid_t ds = H5Dopen2(file, "summary/method", H5P_DEFAULT);
+  hsize_t n = 0;
+  if (ds < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: no /summary (not an ensfold result file?)", path);
+  } else {
+    hid_t sp = H5Dget_space(ds);
+    H5Sget_simple_extent_dims(sp, &n, NULL);
+    H5Sclose(sp);
+    H5Dclose(ds);
+  }
+  int32_t *ic = rc == EF_OK ? malloc(3 * n * sizeof *ic + 1) : NULL;
+  double *dc = rc == EF_OK ? malloc(6 * n * sizeof *dc + 1) : NULL;
+  if (rc == EF_OK && (!ic || !dc)) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  static const char *icols[3] = {"summary/method", "summary/fill_model", "summary/replicas"};
+  static const char *dcols[6] = {"summary/chi2_measured", "summary/ndf_measured",
+                                 "summary/chi2_unmeasured", "summary/ndf_unmeasured",
+                                 "summary/coverage_measured", "summary/coverage_unmeasured"};
+  for (int c = 0; rc == EF_OK && c < 3; c++)
+    rc = read_col(ctx, file, icols[c], H5T_NATIVE_INT32, ic + c * n, n, path);
+  for (int c = 0; rc == EF_OK && c < 6; c++)
+    rc = read_col(ctx, file, dcols[c], H5T_NATIVE_DOUBLE, dc + c * n, n, path);
+  if (rc == EF_OK) {
+    fprintf(out, "%-10s %-5s %8s %22s %22s %9s %9s\n", "method", "fill", "replicas",
+            "chi2/ndf measured", "chi2/ndf unmeasured", "cov meas", "cov unm");
+    for (hsize_t i = 0; i < n; i++) {
+      char a[32], b[32];
+      double cm = dc[i], nm = dc[n + i], cu = dc[2 * n + i], nu = dc[3 * n + i];
+      if (nm > 0 && isfinite(cm)) snprintf(a, sizeof a, "%.2f (%.0f/%.0f)", cm / nm, cm, nm);
+      else snprintf(a, sizeof a, "-");
+      if (nu > 0 && isfinite(cu)) snprintf(b, sizeof b, "%.2f (%.0f/%.0f)", cu / nu, cu, nu);
+      else snprintf(b, sizeof b, "-");
+      fprintf(out, "%-10s %-5s %8d %22s %22s %9.3f %9.3f\n", ef_method_name(ic[i]),
+              ef_model_name((ef_model_id)ic[n + i]), ic[2 * n + i], a, b, dc[4 * n + i],
+              dc[5 * n + i]);
+    }
+  }
+  free(ic);
+  free(dc);
+  H5Fclose(file);
+  return rc;
+}

@@ -1,0 +1,213 @@
+/* Coordinator thread on rank 0, a worker loop on every rank. */
+#include "ensfold/scheduler.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TAG_READY 101  /* worker -> coordinator: header (+ result) */
+#define TAG_ASSIGN 102 /* coordinator -> worker: unit id, -1 = stop */
+
+typedef struct {
+  int32_t has_result, unit, status, rank;
+  double wall_s;
+} msg_header;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+  ef_ctx *ctx; /* the coordinator thread's own context */
+  MPI_Comm comm;
+  const ef_plan *plan;
+  const ef_schedule *s;
+  int rc;         /* coordinator's outcome */
+  char err[1024]; /* its message */
+} coord_state;
+
+static void progress(ef_ctx *ctx, size_t done, size_t total, size_t resumed, double t0) {
+  double el = now_s() - t0, rate = (done - resumed) / (el > 0 ? el : 1e-9);
+  double eta = rate > 0 ? (double)(total - done) / rate : 0.0;
+  ef_log(ctx, EF_LOG_INFO, "units %zu/%zu done (%zu resumed), %.2f units/s, ETA %.0f s", done,
+         total, resumed, rate, eta);
+}
+
+static void *coordinator(void *arg) {
+  coord_state *cs = arg;
+  const ef_schedule *s = cs->s;
+  size_t n = ef_plan_n_units(cs->plan), next = 0, done = 0, resumed = 0;
+  const int32_t *order = ef_plan_order(cs->plan);
+  for (size_t i = 0; i < n; i++) resumed += s->skip && s->skip[i];
+  done = resumed;
+  int size;
+  MPI_Comm_size(cs->comm, &size);
+  int active = size, stopping = 0;
+  size_t cap = sizeof(msg_header) + s->result_len * sizeof(double);
+  unsigned char *buf = malloc(cap);
+  if (!buf) {
+    cs->rc = EF_ERR_NOMEM;
+    snprintf(cs->err, sizeof cs->err, "coordinator: out of memory");
+    stopping = 1;
+  }
+  double t0 = now_s(), last = t0, every = s->progress_every_s > 0 ? s->progress_every_s : 2.0;
+  while (active > 0) {
+    int flag = 0;
+    MPI_Status st;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_READY, cs->comm, &flag, &st) != MPI_SUCCESS) {
+      cs->rc = EF_ERR_MPI;
+      snprintf(cs->err, sizeof cs->err, "coordinator: MPI_Iprobe failed");
+      break;
+    }
+    if (!flag) {
+      struct timespec nap = {0, 50000};
+      nanosleep(&nap, NULL);
+      continue;
+    }
+    int count = 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    unsigned char small[sizeof(msg_header)];
+    unsigned char *into = buf ? buf : small;
+    if ((size_t)count > (buf ? cap : sizeof small) ||
+        MPI_Recv(into, count, MPI_BYTE, st.MPI_SOURCE, TAG_READY, cs->comm, MPI_STATUS_IGNORE) !=
+            MPI_SUCCESS) {
+      cs->rc = EF_ERR_MPI;
+      snprintf(cs->err, sizeof cs->err, "coordinator: bad message from rank %d", st.MPI_SOURCE);
+      break;
+    }
+    msg_header h;
+    memcpy(&h, into, sizeof h);
+    if (h.has_result && !stopping) {
+      int rc = s->on_result(cs->ctx, s->result_arg, h.unit, h.status, h.wall_s, h.rank,
+                            (const double *)(into + sizeof h));
+      done++;
+      if (rc != EF_OK) {
+        cs->rc = rc;
+        snprintf(cs->err, sizeof cs->err, "%s", ef_error_message(cs->ctx));
+        stopping = 1;
+      }
+    }
+    while (next < n && s->skip && s->skip[order[next]]) next++;
+    int32_t assign = -1;
+    if (!stopping && next < n) assign = order[next++];
+    if (MPI_Send(&assign, 1, MPI_INT32_T, st.MPI_SOURCE, TAG_ASSIGN, cs->comm) != MPI_SUCCESS) {
+      cs->rc = EF_ERR_MPI;
+      snprintf(cs->err, sizeof cs->err, "coordinator: MPI_Send to rank %d failed", st.MPI_SOURCE);
+      break;
+    }
+    if (assign < 0) active--;
+    double t = now_s();
+    if (!s->quiet && (t - last >= every || (active == 0 && !stopping))) {
+      progress(cs->ctx, done, n, resumed, t0);
+      last = t;
+    }
+  }
+  free(buf);
+  return NULL;
+}
+
+static int run_serial(ef_ctx *ctx, const ef_plan *plan, const ef_schedule *s) {
+  size_t n = ef_plan_n_units(plan), done = 0, resumed = 0;
+  const int32_t *order = ef_plan_order(plan);
+  double *result = malloc((s->result_len ? s->result_len : 1) * sizeof(double));
+  if (!result) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a unit result");
+  for (size_t i = 0; i < n; i++) resumed += s->skip && s->skip[i];
+  done = resumed;
+  double t0 = now_s(), last = t0, every = s->progress_every_s > 0 ? s->progress_every_s : 2.0;
+  int rc = EF_OK;
+  for (size_t k = 0; k < n && rc == EF_OK; k++) {
+    int32_t id = order[k];
+    if (s->skip && s->skip[id]) continue;
+    double t = now_s();
+    int st = s->work(s->work_arg, id, result);
+    rc = s->on_result(ctx, s->result_arg, id, st, now_s() - t, 0, result);
+    done++;
+    if (!s->quiet && (now_s() - last >= every || done == n)) {
+      progress(ctx, done, n, resumed, t0);
+      last = now_s();
+    }
+  }
+  free(result);
+  return rc;
+}
+
+int ef_scheduler_run(ef_ctx *ctx, const ef_plan *plan, const ef_schedule *s) {
+  if (ef_ctx_comm(ctx) == MPI_COMM_NULL) return run_serial(ctx, plan, s);
+  int rank = ef_ctx_rank(ctx), rc = EF_OK;
+  MPI_Comm comm;
+  EF_CHECK_MPI(ctx, MPI_Comm_dup(ef_ctx_comm(ctx), &comm));
+  coord_state cs = {.ctx = NULL, .comm = comm, .plan = plan, .s = s, .rc = EF_OK};
+  pthread_t thread;
+  int started = 0;
+  if (rank == 0 && ef_ctx_clone(&cs.ctx, ctx) != EF_OK) {
+    MPI_Comm_free(&comm);
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the coordinator");
+  }
+  if (rank == 0) {
+    int provided = 0;
+    MPI_Query_thread(&provided);
+    if (provided < MPI_THREAD_MULTIPLE) {
+      ef_ctx_destroy(cs.ctx);
+      MPI_Comm_free(&comm);
+      return ef_error_set(ctx, EF_ERR_MPI,
+                          "the MPI library gives thread level %d, the coordinator needs "
+                          "MPI_THREAD_MULTIPLE", provided);
+    }
+    if (pthread_create(&thread, NULL, coordinator, &cs) != 0) {
+      /* every rank would wait for it: abort the whole job at the top */
+      ef_ctx_destroy(cs.ctx);
+      MPI_Comm_free(&comm);
+      return ef_error_set(ctx, EF_ERR_INTERNAL, "cannot start the coordinator thread");
+    }
+    started = 1;
+  }
+  size_t len = sizeof(msg_header) + s->result_len * sizeof(double);
+  unsigned char *buf = malloc(len);
+  if (!buf) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a unit result");
+  msg_header h = {0, -1, 0, rank, 0.0};
+  for (;;) {
+    /* after a local failure keep talking to the coordinator, sending no
+     * more results, so that every rank reaches the end together */
+    size_t send_len = h.has_result ? len : sizeof h;
+    if (buf) memcpy(buf, &h, sizeof h);
+    int mrc = MPI_Send(buf ? buf : (unsigned char *)&h, (int)(buf ? send_len : sizeof h),
+                       MPI_BYTE, 0, TAG_READY, comm);
+    int32_t assign = -1;
+    if (mrc == MPI_SUCCESS)
+      mrc = MPI_Recv(&assign, 1, MPI_INT32_T, 0, TAG_ASSIGN, comm, MPI_STATUS_IGNORE);
+    if (mrc != MPI_SUCCESS) {
+      rc = ef_error_mpi(ctx, mrc, "worker MPI_Send/MPI_Recv", __FILE__, __LINE__);
+      break;
+    }
+    if (assign < 0) break;
+    if (!buf) {
+      h.has_result = 0;
+      continue;
+    }
+    double t = now_s();
+    h.status = s->work(s->work_arg, assign, (double *)(buf + sizeof h));
+    h.wall_s = now_s() - t;
+    h.unit = assign;
+    h.has_result = 1;
+    if (h.status != EF_OK)
+      ef_log(ctx, EF_LOG_WARN, "unit %d failed: %s", assign, ef_error_message(ctx));
+  }
+  free(buf);
+  if (started) pthread_join(thread, NULL);
+  ef_ctx_destroy(cs.ctx);
+  MPI_Comm_free(&comm);
+  /* everyone learns the coordinator's outcome */
+  int crc = rank == 0 ? cs.rc : EF_OK;
+  EF_CHECK_MPI(ctx, MPI_Bcast(&crc, 1, MPI_INT, 0, ef_ctx_comm(ctx)));
+  if (crc != EF_OK) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", rank == 0 ? cs.err : "");
+    EF_CHECK_MPI(ctx, MPI_Bcast(msg, sizeof msg, MPI_CHAR, 0, ef_ctx_comm(ctx)));
+    return ef_error_set(ctx, crc, "%s", msg);
+  }
+  return rc;
+}

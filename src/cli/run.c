@@ -1,0 +1,313 @@
+/* mpirun -n N ensfold run CONFIG [-o FILE.h5] [--resume] [--overwrite] ... */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "ensfold/journal.h"
+#include "ensfold/output.h"
+#include "ensfold/scheduler.h"
+#include "ensfold/unit.h"
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: mpirun -n N ensfold run CONFIG [-o FILE.h5] [--resume] [--overwrite]\n"
+          "                               [--set KEY=VALUE ...] [--quiet]\n\n"
+          "Run an unfolding campaign: every (method, fill model, bootstrap replica)\n"
+          "unit of CONFIG, spread over the MPI ranks (rank 0 coordinates and works),\n"
+          "into one HDF5 result file (docs/formats.md). Finished units go to\n"
+          "FILE.h5.journal as they come in: after a crash or a kill, rerun with\n"
+          "--resume to redo only the unfinished units; the result is the same bits.\n"
+          "  -o FILE       result file (default: the config's 'output')\n"
+          "  --resume      continue from FILE.h5.journal\n"
+          "  --overwrite   replace an existing FILE (and discard a journal)\n"
+          "  --set K=V     override a config key (repeatable)\n"
+          "  --quiet       no progress or info lines on stderr (warnings and errors stay)\n"
+          "Exit codes: 0 ok, 1 some units failed, 2 bad input, 3 internal error.\n");
+}
+
+typedef struct {
+  ef_ctx *ctx;
+  const ef_config *cfg;
+  const ef_plan *plan;
+  const ef_inputs *in;
+  ef_unit_ws *ws;
+  long delay_ms; /* test hook ENSFOLD_TEST_UNIT_DELAY_MS: slow every unit */
+} work_state;
+
+static int work(void *arg, int32_t unit, double *result) {
+  work_state *w = arg;
+  if (w->delay_ms > 0) {
+    struct timespec d = {w->delay_ms / 1000, (w->delay_ms % 1000) * 1000000L};
+    nanosleep(&d, NULL);
+  }
+  return ef_unit_run(w->ctx, w->cfg, w->in, ef_plan_unit(w->plan, (size_t)unit), w->ws, result);
+}
+
+typedef struct {
+  size_t nv;
+  double *results; /* (n_units, nv) */
+  int32_t *status, *rank;
+  double *wall;
+  unsigned char *skip;
+  ef_journal *journal;
+  size_t failed;
+} collect_state;
+
+static void store(collect_state *c, int32_t unit, int status, double wall, int rank,
+                  const double *result) {
+  double *row = c->results + (size_t)unit * c->nv;
+  if (status == EF_OK) memcpy(row, result, c->nv * sizeof *row);
+  else
+    for (size_t i = 0; i < c->nv; i++) row[i] = NAN;
+  c->status[unit] = status;
+  c->wall[unit] = wall;
+  c->rank[unit] = rank;
+}
+
+static void visit(void *arg, const ef_journal_record *rec, const double *result) {
+  collect_state *c = arg;
+  if (rec->status != EF_OK) return; /* failed units are tried again on resume */
+  store(c, rec->unit, rec->status, rec->wall_s, rec->rank, result);
+  c->skip[rec->unit] = 1;
+}
+
+static int on_result(ef_ctx *ctx, void *arg, int32_t unit, int status, double wall, int rank,
+                     const double *result) {
+  collect_state *c = arg;
+  store(c, unit, status, wall, rank, result);
+  if (status != EF_OK) {
+    c->failed++;
+    ef_log(ctx, EF_LOG_WARN, "unit %d (rank %d) failed: %s", unit, rank, ef_status_text(status));
+  }
+  ef_journal_record rec = {unit, status, rank, wall};
+  return ef_journal_append(ctx, c->journal, &rec, c->results + (size_t)unit * c->nv);
+}
+
+/* Rank 0 reads the config text; every rank parses the same text. */
+static int load_config(ef_ctx *ctx, const char *path, char **sets, int n_sets, ef_config *cfg) {
+  MPI_Comm comm = ef_ctx_comm(ctx);
+  int rank = ef_ctx_rank(ctx);
+  long long len = -1;
+  char *text = NULL;
+  char msg[1024] = "";
+  if (rank == 0) {
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
+      snprintf(msg, sizeof msg, "%s: cannot read config: %s", path,
+               f ? "is a directory" : strerror(errno));
+    } else if (st.st_size > (64 << 20)) {
+      snprintf(msg, sizeof msg, "%s: config larger than 64 MiB", path);
+    } else {
+      text = malloc((size_t)st.st_size + 1);
+      if (text && fread(text, 1, (size_t)st.st_size, f) == (size_t)st.st_size) {
+        text[st.st_size] = '\0';
+        len = st.st_size;
+      } else {
+        snprintf(msg, sizeof msg, "%s: cannot read config", path);
+      }
+    }
+    if (f) fclose(f);
+  }
+  EF_CHECK_MPI(ctx, MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, comm));
+  if (len < 0) {
+    EF_CHECK_MPI(ctx, MPI_Bcast(msg, sizeof msg, MPI_CHAR, 0, comm));
+    free(text);
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s", msg);
+  }
+  if (rank != 0) text = malloc((size_t)len + 1);
+  if (!text) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory"); /* aborts at the top */
+  EF_CHECK_MPI(ctx, MPI_Bcast(text, (int)len + 1, MPI_CHAR, 0, comm));
+  if (strlen(text) != (size_t)len) {
+    free(text);
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: config contains a NUL byte", path);
+  }
+  int rc = ef_config_load_string(ctx, cfg, text, path);
+  free(text);
+  for (int i = 0; rc == EF_OK && i < n_sets; i++) rc = ef_config_set(ctx, cfg, sets[i]);
+  return rc;
+}
+
+/* Rank 0 decides what to do with an existing result / journal. */
+static int check_paths(ef_ctx *ctx, const char *out, const char *journal, int resume,
+                       int overwrite, int *nothing_to_do) {
+  *nothing_to_do = 0;
+  EF_CHECK(ef_cli_check_output(ctx, out));
+  struct stat st;
+  int have_out = stat(out, &st) == 0, have_journal = stat(journal, &st) == 0;
+  if (resume && overwrite)
+    return ef_error_set(ctx, EF_ERR_INPUT, "--resume and --overwrite contradict each other");
+  if (resume && !have_journal && have_out) {
+    *nothing_to_do = 1;
+    return EF_OK;
+  }
+  if (!resume && have_journal && !overwrite)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: a journal of an interrupted run exists; rerun with --resume to "
+                        "finish it, or --overwrite to start again", journal);
+  if (!resume && have_out && !overwrite)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s exists; choose another -o, or --overwrite to replace it", out);
+  if (overwrite && have_journal && unlink(journal) != 0)
+    return ef_error_set(ctx, EF_ERR_IO, "%s: cannot remove: %s", journal, strerror(errno));
+  return EF_OK;
+}
+
+/* Agree on rank 0's status (and message) across the ranks. */
+static int agree(ef_ctx *ctx, int rc) {
+  MPI_Comm comm = ef_ctx_comm(ctx);
+  int r0 = rc;
+  EF_CHECK_MPI(ctx, MPI_Bcast(&r0, 1, MPI_INT, 0, comm));
+  if (r0 == EF_OK) return EF_OK;
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", ef_ctx_rank(ctx) == 0 ? ef_error_message(ctx) : "");
+  EF_CHECK_MPI(ctx, MPI_Bcast(msg, sizeof msg, MPI_CHAR, 0, comm));
+  return ef_error_set(ctx, r0, "%s", msg);
+}
+
+static uint64_t config_hash(const char *text) {
+  const char *body = strchr(text, '\n'); /* skip the "source:" comment line */
+  body = body ? body + 1 : text;
+  return ef_hash64(body, strlen(body));
+}
+
+int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
+  const char *cfgp = NULL, *outp = NULL;
+  int resume = 0, overwrite = 0, quiet = 0, rc = EF_OK;
+  char **sets = calloc((size_t)argc + 1, sizeof *sets);
+  int n_sets = 0;
+  if (!sets) return ef_cli_fail(ctx, ef_error_set(ctx, EF_ERR_NOMEM, "out of memory"));
+  for (int i = 1; i < argc && rc == EF_OK; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      if (ef_ctx_rank(ctx) == 0) usage(stdout);
+      free(sets);
+      return 0;
+    } else if (!strcmp(a, "--resume")) resume = 1;
+    else if (!strcmp(a, "--overwrite")) overwrite = 1;
+    else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+      quiet = 1;
+      ef_ctx_set_log_level(ctx, EF_LOG_WARN);
+    }
+    else if (!strcmp(a, "-o") || !strcmp(a, "--set")) {
+      if (i + 1 >= argc) rc = ef_error_set(ctx, EF_ERR_INPUT, "run: %s needs a value", a);
+      else if (a[1] == 'o') outp = argv[++i];
+      else sets[n_sets++] = argv[++i];
+    } else if (a[0] == '-' && a[1]) {
+      rc = ef_error_set(ctx, EF_ERR_INPUT, "run: unknown option '%s' (see --help)", a);
+    } else if (cfgp) {
+      rc = ef_error_set(ctx, EF_ERR_INPUT, "run: one CONFIG only, got '%s' and '%s'", cfgp, a);
+    } else {
+      cfgp = a;
+    }
+  }
+  if (rc == EF_OK && !cfgp) rc = ef_error_set(ctx, EF_ERR_INPUT, "run: missing CONFIG (see --help)");
+  ef_config cfg = {0};
+  ef_plan *plan = NULL;
+  ef_inputs *in = NULL;
+  ef_unit_ws *ws = NULL;
+  ef_journal *journal = NULL;
+  char *text = NULL;
+  collect_state col = {0};
+  int rank = ef_ctx_rank(ctx), nothing = 0;
+  char out[EF_PATH_MAX], jpath[EF_PATH_MAX + 16];
+  double t0 = ef_cli_now();
+  if (rc == EF_OK) rc = load_config(ctx, cfgp, sets, n_sets, &cfg);
+  if (rc == EF_OK) {
+    snprintf(out, sizeof out, "%s", outp ? outp : cfg.output);
+    snprintf(jpath, sizeof jpath, "%s.journal", out);
+    if (rank == 0) rc = check_paths(ctx, out, jpath, resume, overwrite, &nothing);
+    rc = agree(ctx, rc);
+    EF_CHECK_MPI(ctx, MPI_Bcast(&nothing, 1, MPI_INT, 0, ef_ctx_comm(ctx)));
+  }
+  if (rc == EF_OK && nothing) {
+    ef_log(ctx, EF_LOG_INFO, "%s is complete (no journal): nothing to resume", out);
+    goto done;
+  }
+  if (rc == EF_OK) rc = ef_config_dump(ctx, &cfg, &text);
+  if (rc == EF_OK) rc = ef_plan_create(ctx, &plan, &cfg);
+  if (rc == EF_OK)
+    ef_log(ctx, EF_LOG_INFO, "campaign: %zu units (%d groups x %d replicas) on %d ranks -> %s",
+           ef_plan_n_units(plan), ef_plan_n_groups(plan), ef_plan_n_replicas(plan),
+           ef_ctx_size(ctx), out);
+  if (rc == EF_OK) rc = ef_inputs_create(ctx, &in, &cfg);
+  if (rc == EF_OK)
+    ef_log(ctx, EF_LOG_INFO, "inputs ready in %.1f s: %zu data events, %zu MC events",
+           ef_cli_now() - t0, ef_inputs_data(in)->n, ef_inputs_mc(in)->n);
+  if (rc == EF_OK) rc = ef_unit_ws_create(ctx, &ws, in);
+  size_t nu = plan ? ef_plan_n_units(plan) : 0;
+  if (rc == EF_OK && rank == 0) {
+    col.nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
+    col.results = malloc(nu * col.nv * sizeof(double) + 1);
+    col.status = malloc(nu * sizeof(int32_t) + 1);
+    col.rank = malloc(nu * sizeof(int32_t) + 1);
+    col.wall = malloc(nu * sizeof(double) + 1);
+    col.skip = calloc(nu + 1, 1);
+    if (!col.results || !col.status || !col.rank || !col.wall || !col.skip) {
+      rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for %zu unit results", nu);
+    } else {
+      for (size_t u = 0; u < nu * col.nv; u++) col.results[u] = NAN;
+      for (size_t u = 0; u < nu; u++) {
+        col.status[u] = -1; /* not run */
+        col.rank[u] = -1;
+        col.wall[u] = 0.0;
+      }
+      rc = ef_journal_open(ctx, &journal, jpath, config_hash(text), (uint32_t)nu,
+                           (uint32_t)col.nv, resume, visit, &col);
+      col.journal = journal;
+      if (rc == EF_OK && resume) {
+        size_t k = 0;
+        for (size_t u = 0; u < nu; u++) k += col.skip[u];
+        ef_log(ctx, EF_LOG_INFO, "resuming: %zu of %zu units already done", k, nu);
+      }
+    }
+  }
+  if (plan) rc = agree(ctx, rc);
+  if (rc == EF_OK) {
+    const char *delay = getenv("ENSFOLD_TEST_UNIT_DELAY_MS");
+    work_state w = {ctx, &cfg, plan, in, ws, delay ? atol(delay) : 0};
+    ef_schedule s = {.skip = col.skip, .result_len = (size_t)ef_binning_count(ef_inputs_vertex_binning(in)),
+                     .work = work, .work_arg = &w, .on_result = on_result, .result_arg = &col,
+                     .quiet = quiet};
+    rc = ef_scheduler_run(ctx, plan, &s);
+  }
+  if (rc == EF_OK) {
+    ef_output_data od = {&cfg, text, plan, in, col.results, col.status, col.wall, col.rank};
+    rc = ef_output_write(ctx, out, &od);
+  }
+  if (rc == EF_OK && rank == 0) {
+    ef_journal_close(journal);
+    journal = NULL;
+    if (unlink(jpath) != 0) ef_log(ctx, EF_LOG_WARN, "%s: cannot remove: %s", jpath, strerror(errno));
+    ef_log(ctx, EF_LOG_INFO, "wrote %s in %.1f s%s", out, ef_cli_now() - t0,
+           col.failed ? " (some units failed: see /units/status)" : "");
+  }
+done:;
+  int failed = (int)col.failed;
+  ef_journal_close(journal);
+  ef_unit_ws_destroy(ws);
+  ef_inputs_destroy(in);
+  ef_plan_destroy(plan);
+  ef_config_free(&cfg);
+  free(text);
+  free(col.results);
+  free(col.status);
+  free(col.rank);
+  free(col.wall);
+  free(col.skip);
+  free(sets);
+  if (rc != EF_OK) {
+    /* every rank holds the same message: report it once */
+    if (rank != 0) return ef_status_exit_code(rc);
+    return ef_cli_fail(ctx, rc);
+  }
+  if (ef_ctx_comm(ctx) != MPI_COMM_NULL)
+    MPI_Bcast(&failed, 1, MPI_INT, 0, ef_ctx_comm(ctx));
+  return failed ? 1 : 0;
+}
