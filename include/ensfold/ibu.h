@@ -9,6 +9,7 @@
 #define ENSFOLD_IBU_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ensfold/binning.h"
 #include "ensfold/ctx.h"
@@ -37,6 +38,9 @@ const double *ef_response_efficiency(const ef_response *r); /* (n_vertex) */
 void ef_response_dense(const ef_response *r, double *out);
 /* Filled (j, i) pairs, and the bytes the response holds (~ 12 per pair). */
 size_t ef_response_nnz(const ef_response *r);
+/* The nonzero entries as triplets (nnz each), column by column: detector
+ * bin, vertex bin, R value. For storage of replica 0. */
+void ef_response_triplets(const ef_response *r, int32_t *det, int32_t *vtx, double *val);
 size_t ef_response_bytes(const ef_response *r);
 /* out (n_detector) = R x, x (n_vertex): the detector-level prediction. */
 void ef_response_fold(const ef_response *r, const double *x, double *out);

@@ -297,7 +297,7 @@ static int write_ibu(writer *w, hid_t file, const ef_output_data *d) {
   hid_t g, gp;
   EF_CHECK(group(w, file, "ibu", &g));
   int rc = EF_OK;
-  double *data = NULL, *dense = NULL;
+  double *data = NULL, *rval = NULL; /* rval: (nnz) response values */
   gp = -1;
   if (w->root) {
     data = calloc((size_t)nd, sizeof *data);
@@ -308,19 +308,29 @@ static int write_ibu(writer *w, hid_t file, const ef_output_data *d) {
     const ef_events *ev = ef_inputs_data(d->in);
     ef_ibu_data_histogram(ef_inputs_detector_binning(d->in), ev, ev->weight, data);
   }
-  /* the dense response of replica 0, when it is of a size to keep */
-  int keep_dense = (size_t)nd * (size_t)nv <= ((size_t)1 << 23);
-  if (w->root && keep_dense) {
-    dense = malloc((size_t)nd * (size_t)nv * sizeof *dense);
-    if (!dense) {
+  /* the response of replica 0 as sparse triplets (det bin, vertex bin, R) */
+  hsize_t nnz = ef_response_nnz(r);
+  int32_t *tdet = NULL, *tvtx = NULL;
+  if (w->root) {
+    tdet = malloc(nnz * sizeof *tdet + 1);
+    tvtx = malloc(nnz * sizeof *tvtx + 1);
+    rval = malloc(nnz * sizeof *rval + 1);
+    if (!tdet || !tvtx || !rval) {
+      free(tdet);
+      free(tvtx);
       rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
       goto done;
     }
-    ef_response_dense(r, dense);
+    ef_response_triplets(r, tdet, tvtx, rval);
   }
+  rc = PUT_I(w, g, "response_detector_bin", nnz, tdet);
+  if (rc == EF_OK) rc = PUT_I(w, g, "response_vertex_bin", nnz, tvtx);
+  if (rc == EF_OK) rc = PUT_D(w, g, "response_value", nnz, 1, 1, rval);
+  free(tdet);
+  free(tvtx);
+  if (rc != EF_OK) goto done;
   EF_GOTO(rc, PUT_D(w, g, "efficiency", (hsize_t)nv, 1, 1, ef_response_efficiency(r)), done);
   EF_GOTO(rc, PUT_D(w, g, "data_hist", (hsize_t)nd, 1, 1, data), done);
-  if (keep_dense) EF_GOTO(rc, PUT_D(w, g, "response", (hsize_t)nd, (hsize_t)nv, 2, dense), done);
   EF_GOTO(rc, group(w, g, "prior", &gp), done);
   for (int f = 0; f < EF_N_MODELS; f++)
     if (ef_inputs_prior(d->in, f))
@@ -334,7 +344,7 @@ static int write_ibu(writer *w, hid_t file, const ef_output_data *d) {
   }
 done:
   free(data);
-  free(dense);
+  free(rval);
   if (gp >= 0) H5Gclose(gp);
   H5Gclose(g);
   return rc;

@@ -286,3 +286,12 @@ int ef_ibu_unfold(ef_ctx *ctx, const ef_response *r, const double *data, const d
     return ef_error_set(ctx, EF_ERR_NUMERIC, "ibu: the unfolded normalisation is not finite");
   return EF_OK;
 }
+
+void ef_response_triplets(const ef_response *r, int32_t *det, int32_t *vtx, double *val) {
+  for (int i = 0; i < r->n_vertex; i++)
+    for (size_t k = r->col_ptr[i]; k < r->col_ptr[i + 1]; k++) {
+      det[k] = r->row[k];
+      vtx[k] = i;
+      val[k] = r->val[k];
+    }
+}
