@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # The README demo: the quickstart campaign on all local cores, then its
-# summary table. Usage: jobs/demo.sh [OUTPUT_DIR]
+# summary table. Builds build-release/ first when needed.
+# Usage: jobs/demo.sh [OUTPUT_DIR]   (ENSFOLD=path/to/ensfold skips the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exe=${ENSFOLD:-$PWD/build/ensfold}
 out=${1:-demo-out}
+# build (release) unless an ensfold executable is given
+if [ -z "${ENSFOLD:-}" ]; then
+  [ -f build-release/build.ninja ] || meson setup build-release --buildtype=release >/dev/null
+  meson compile -C build-release >/dev/null
+fi
+exe=${ENSFOLD:-$PWD/build-release/ensfold}
 mkdir -p "$out"
 n=$(nproc)
 # Open MPI refuses root unless told; these only take effect when run as root.
