@@ -1,5 +1,6 @@
 /* mpirun -n N ensfold run CONFIG [-o FILE.h5] [--resume] [--overwrite] ... */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +98,11 @@ static int load_config(ef_ctx *ctx, const char *path, char **sets, int n_sets, e
   char *text = NULL;
   char msg[1024] = "";
   if (rank == 0) {
-    FILE *f = fopen(path, "rb");
+    /* O_NONBLOCK: a FIFO without a writer must not hang the open */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = NULL;
+    if (fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0) f = fdopen(fd, "rb");
+    if (!f && fd >= 0) close(fd);
     struct stat st;
     if (!f || fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
       snprintf(msg, sizeof msg, "%s: cannot read config: %s", path,
@@ -264,7 +269,8 @@ int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
       if (rc == EF_OK && resume) {
         size_t k = 0;
         for (size_t u = 0; u < nu; u++) k += col.skip[u];
-        ef_log(ctx, EF_LOG_INFO, "resuming: %zu of %zu units already done", k, nu);
+        if (k) ef_log(ctx, EF_LOG_INFO, "resuming: %zu of %zu units already done", k, nu);
+        else ef_log(ctx, EF_LOG_INFO, "no finished units to resume: starting from the first");
       }
     }
   }
