@@ -10,8 +10,8 @@
  * backward, the losses (nn_loss.h) and Adam (nn_adam.h) never call malloc.
  *
  * Parameter layout, layer l = 0 .. n_layers-1 in order:
- *   W_l (in_l, out_l) row-major, then b_l (out_l).
- * A layer computes A_l = act_l(X_l W_l + b_l) with X_0 the input and
+ *   W_l (out_l, in_l) row-major (PyTorch's nn.Linear.weight), then b_l (out_l).
+ * A layer computes A_l = act_l(X_l W_l^T + b_l) with X_0 the input and
  * X_{l+1} = A_l. None of these functions is collective; an ef_mlp is not
  * thread-safe (one per thread). */
 #ifndef ENSFOLD_NN_H
@@ -87,6 +87,9 @@ size_t ef_mlp_bias_offset(const ef_mlp *m, int layer);
  * stays valid until the next forward. The network keeps the pointer x (not
  * a copy): x must stay unchanged until the matching backward. */
 const float *ef_mlp_forward(ef_mlp *m, const float *x, int B);
+
+/* The output A_l (B, width l+1) of layer l from the last forward. */
+const float *ef_mlp_layer_output(const ef_mlp *m, int layer);
 
 /* What ef_mlp_backward computes. */
 enum {

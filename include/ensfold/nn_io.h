@@ -3,7 +3,7 @@
  *   <group>/                attributes: n_layers (int), widths (int, n+1),
  *                           activations (string, "relu;leaky_relu;..."),
  *                           leaky_slope (float), format ("ensfold-mlp-1")
- *   <group>/layer_<l>/W     float32 (in_l, out_l)  attributes: act (string)
+ *   <group>/layer_<l>/W     float32 (out_l, in_l)  attributes: act (string)
  *   <group>/layer_<l>/b     float32 (out_l)
  *
  * Values are stored as IEEE float32, so save then load is bit-exact. loc is

@@ -40,7 +40,25 @@ double ef_nn_trace_flops(const ef_nn_trace *t) {
   return f;
 }
 
+/* A product with one output column or row is a matrix-vector product:
+ * sgemv does it faster, and OpenBLAS 0.3.21's sgemm small-matrix kernel
+ * (NN, N = 1) calls malloc on every call, which a training step must not. */
 static void issue(const ef_nn_gemm_call *c) {
+  if (c->n == 1) {
+    /* C (m, 1) = op(A) (m, k) op(B) (k, 1); op(B)'s elements step by ldb
+     * when B is stored (k, 1), by 1 when stored (1, k) */
+    cblas_sgemv(CblasRowMajor, c->trans_a ? CblasTrans : CblasNoTrans, c->trans_a ? c->k : c->m,
+                c->trans_a ? c->m : c->k, 1.0f, c->a, c->lda, c->b, c->trans_b ? 1 : c->ldb,
+                c->beta, c->c, c->ldc);
+    return;
+  }
+  if (c->m == 1) {
+    /* C (1, n) = op(A) (1, k) op(B) (k, n), i.e. C^T = op(B)^T op(A)^T */
+    cblas_sgemv(CblasRowMajor, c->trans_b ? CblasNoTrans : CblasTrans, c->trans_b ? c->n : c->k,
+                c->trans_b ? c->k : c->n, 1.0f, c->b, c->ldb, c->a, c->trans_a ? c->lda : 1,
+                c->beta, c->c, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, c->trans_a ? CblasTrans : CblasNoTrans,
               c->trans_b ? CblasTrans : CblasNoTrans, c->m, c->n, c->k, 1.0f,
               c->a, c->lda, c->b, c->ldb, c->beta, c->c, c->ldc);
