@@ -107,6 +107,15 @@ static void *coordinator(void *arg) {
     }
   }
   free(buf);
+  /* what the coordinator cost: its own CPU time against the wall time */
+  struct timespec cpu;
+  double wall = now_s() - t0;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0 && !s->quiet)
+    ef_log(cs->ctx, EF_LOG_INFO,
+           "coordinator: %.3f s CPU over %.3f s of scheduling (%.1f%% of one core), %zu units",
+           (double)cpu.tv_sec + 1e-9 * (double)cpu.tv_nsec, wall,
+           100.0 * ((double)cpu.tv_sec + 1e-9 * (double)cpu.tv_nsec) / (wall > 0 ? wall : 1e-9),
+           done - resumed);
   return NULL;
 }
 

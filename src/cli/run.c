@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -293,6 +294,14 @@ int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
     if (unlink(jpath) != 0) ef_log(ctx, EF_LOG_WARN, "%s: cannot remove: %s", jpath, strerror(errno));
     ef_log(ctx, EF_LOG_INFO, "wrote %s in %.1f s%s", out, ef_cli_now() - t0,
            col.failed ? " (some units failed: see /units/status)" : "");
+  }
+  if (rc == EF_OK && ef_ctx_comm(ctx) != MPI_COMM_NULL) {
+    /* peak resident memory, rank 0 and the largest over the ranks */
+    struct rusage ru;
+    long mine = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0, most = mine;
+    MPI_Reduce(&mine, &most, 1, MPI_LONG, MPI_MAX, 0, ef_ctx_comm(ctx));
+    ef_log(ctx, EF_LOG_INFO, "peak memory: rank 0 %.1f MiB, largest rank %.1f MiB",
+           mine / 1024.0, most / 1024.0);
   }
 done:;
   int failed = (int)col.failed;
