@@ -76,7 +76,8 @@ static int count_entries(const char *dir, const char *needle) {
 }
 
 static void assert_contains(const char *hay, const char *needle) {
-  if (!strstr(hay, needle)) fail_msg("message \"%s\" does not contain \"%s\"", hay, needle);
+  if (!hay || !strstr(hay, needle))
+    fail_msg("message \"%s\" does not contain \"%s\"", hay ? hay : "(null)", needle);
 }
 
 /* Both samples hold the same bits: every array, NaNs included, and the

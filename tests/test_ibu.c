@@ -25,7 +25,7 @@
 /* Allocation counter: the test program's malloc family forwards to glibc's
  * and counts calls while `counting` is set, so a test can show that
  * ef_ibu_unfold allocates nothing. */
-#ifdef __GLIBC__
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) /* ASan owns malloc */
 #define HAVE_ALLOC_COUNT 1
 extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t size);

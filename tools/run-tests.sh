@@ -31,5 +31,18 @@ PY
 )
 [ "${skip:-0}" -gt 0 ] && echo "$skip skipped"
 if [ "$rc" -ne 0 ] && [ "${fail:-0}" -eq 0 ]; then fail=1; fi
+echo "main build: ${pass:-0} passed, ${fail:-0} failed"
+# the unit suite and a small campaign again under ASan + UBSan
+if [ "${ENSFOLD_SKIP_SANITIZERS:-0}" != 1 ]; then
+  bash tools/run-sanitizers.sh "$build-asan" > "$build/sanitizers.log" 2>&1
+  src=$?
+  tail -n 25 "$build/sanitizers.log"
+  line=$(grep -E "^sanitizers: [0-9]+ passed, [0-9]+ failed" "$build/sanitizers.log" | tail -1)
+  sp=$(echo "$line" | sed -E 's/^sanitizers: ([0-9]+) passed.*/\1/')
+  sf=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
+  [ -n "$line" ] || { sp=0; sf=1; }
+  [ "$src" -ne 0 ] && [ "${sf:-0}" -eq 0 ] && sf=1
+  pass=$((pass + sp)); fail=$((fail + sf))
+fi
 echo "${pass:-0} passed, ${fail:-0} failed"
 [ "$rc" -eq 0 ] && [ "${fail:-0}" -eq 0 ]
