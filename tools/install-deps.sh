@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev
       libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-openmpi-dev
       libyaml-dev libcmocka-dev python3-h5py python3-numpy python3-matplotlib
-      slurm-wlm munge iproute2 iputils-ping procps util-linux valgrind)
+      slurm-wlm munge iproute2 iputils-ping procps util-linux valgrind clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

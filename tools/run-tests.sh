@@ -32,17 +32,26 @@ PY
 [ "${skip:-0}" -gt 0 ] && echo "$skip skipped"
 if [ "$rc" -ne 0 ] && [ "${fail:-0}" -eq 0 ]; then fail=1; fi
 echo "main build: ${pass:-0} passed, ${fail:-0} failed"
-# the unit suite and a small campaign again under ASan + UBSan
-if [ "${ENSFOLD_SKIP_SANITIZERS:-0}" != 1 ]; then
-  bash tools/run-sanitizers.sh "$build-asan" > "$build/sanitizers.log" 2>&1
-  src=$?
-  tail -n 25 "$build/sanitizers.log"
-  line=$(grep -E "^sanitizers: [0-9]+ passed, [0-9]+ failed" "$build/sanitizers.log" | tail -1)
-  sp=$(echo "$line" | sed -E 's/^sanitizers: ([0-9]+) passed.*/\1/')
+# extra stages, each ending with "... N passed, N failed":
+#   the unit suite and a small campaign again under ASan + UBSan;
+#   the libFuzzer targets (60 s each) and the regression inputs
+stage() { # name script args...
+  local name=$1; shift
+  bash "$@" > "$build/$name.log" 2>&1
+  local src=$? line sp sf
+  tail -n 12 "$build/$name.log"
+  line=$(grep -E "[0-9]+ passed, [0-9]+ failed$" "$build/$name.log" | tail -1)
+  sp=$(echo "$line" | sed -E 's/.*[^0-9]([0-9]+) passed.*/\1/; s/^([0-9]+) passed.*/\1/')
   sf=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
   [ -n "$line" ] || { sp=0; sf=1; }
   [ "$src" -ne 0 ] && [ "${sf:-0}" -eq 0 ] && sf=1
   pass=$((pass + sp)); fail=$((fail + sf))
+}
+if [ "${ENSFOLD_SKIP_SANITIZERS:-0}" != 1 ]; then
+  stage sanitizers tools/run-sanitizers.sh "$build-asan"
+fi
+if [ "${ENSFOLD_SKIP_FUZZ:-0}" != 1 ]; then
+  stage fuzz tools/run-fuzz.sh "${ENSFOLD_FUZZ_SECONDS:-60}" "$build-fuzz"
 fi
 echo "${pass:-0} passed, ${fail:-0} failed"
 [ "$rc" -eq 0 ] && [ "${fail:-0}" -eq 0 ]

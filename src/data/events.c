@@ -339,6 +339,9 @@ int ef_events_read(ef_ctx *ctx, const char *path, ef_events *out) {
                         strerror(errno));
   if (S_ISDIR(st.st_mode))
     return ef_error_set(ctx, EF_ERR_INPUT, "%s: is a directory, not an event file", path);
+  if (!S_ISREG(st.st_mode)) /* a FIFO would hang HDF5's open */
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: not a regular file (a FIFO or device?), not an "
+                        "event file", path);
   if (access(path, R_OK) != 0)
     return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot read event file: %s", path,
                         strerror(errno));
@@ -455,6 +458,13 @@ done:
   if (dw >= 0) H5Dclose(dw);
   if (grp >= 0) H5Gclose(grp);
   H5Fclose(file);
+  if (rc == EF_ERR_HDF5) {
+    /* the library choked on the file's structure: a corrupt input, not an
+     * internal error */
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", ef_error_message(ctx));
+    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: corrupt or unreadable HDF5 structure (%s)", path, msg);
+  }
   if (rc != EF_OK) ef_events_free(out);
   return rc;
 }
