@@ -95,13 +95,19 @@ static void test_bootstrap_weights(void **state) {
 }
 
 typedef struct {
-  int count;
+  int count, started;
   int units[16];
   double first[16];
 } seen;
 
 static void visit(void *arg, const ef_journal_record *rec, const double *res) {
   seen *s = arg;
+  if (rec->kind == EF_JOURNAL_STARTED) {
+    assert_null(res);
+    s->started++;
+    return;
+  }
+  assert_int_equal(rec->attempts, 1 + rec->unit % 2);
   s->units[s->count] = rec->unit;
   s->first[s->count] = res[0];
   s->count++;
@@ -117,9 +123,19 @@ static void test_journal(void **state) {
   assert_int_equal(ef_journal_open(ctx, &j, path, 77, 10, 3, 0, NULL, NULL), EF_OK);
   for (int u = 0; u < 4; u++) {
     double r[3] = {u + 0.5, 2, 3};
-    ef_journal_record rec = {u * 2, EF_OK, u % 2, 0.1 * u};
+    ef_journal_record start = {EF_JOURNAL_STARTED, u * 2, EF_OK, u % 2, 0, 0.0};
+    assert_int_equal(ef_journal_append(ctx, j, &start, NULL), EF_OK);
+    ef_journal_record rec = {EF_JOURNAL_DONE, u * 2, EF_OK, u % 2, 1, 0.1 * u};
     assert_int_equal(ef_journal_append(ctx, j, &rec, r), EF_OK);
   }
+  /* a reader may scan it while the run appends */
+  uint32_t nu = 0, rl = 0;
+  seen sc = {0};
+  assert_int_equal(ef_journal_scan(ctx, path, &nu, &rl, visit, &sc), EF_OK);
+  assert_int_equal(nu, 10);
+  assert_int_equal(rl, 3);
+  assert_int_equal(sc.count, 4);
+  assert_int_equal(sc.started, 4);
   ef_journal_close(j);
   /* a second fresh run refuses to clobber it */
   assert_int_equal(ef_journal_open(ctx, &j, path, 77, 10, 3, 0, NULL, NULL), EF_ERR_INPUT);
@@ -131,10 +147,11 @@ static void test_journal(void **state) {
   seen s = {0};
   assert_int_equal(ef_journal_open(ctx, &j, path, 77, 10, 3, 1, visit, &s), EF_OK);
   assert_int_equal(s.count, 3);
+  assert_int_equal(s.started, 4);
   assert_int_equal(s.units[2], 4);
   assert_close(s.first[1], 1.5, 0);
   double r[3] = {9, 9, 9};
-  ef_journal_record rec = {6, EF_OK, 0, 1.0};
+  ef_journal_record rec = {EF_JOURNAL_DONE, 6, EF_OK, 0, 1, 1.0};
   assert_int_equal(ef_journal_append(ctx, j, &rec, r), EF_OK);
   ef_journal_close(j);
   s.count = 0;

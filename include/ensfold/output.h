@@ -21,6 +21,7 @@ typedef struct {
   const int32_t *status;     /* (n_units) 0 ok, else the failing ef_status */
   const double *wall_s;      /* (n_units) */
   const int32_t *rank;       /* (n_units) rank that ran the unit */
+  const int32_t *attempts;   /* (n_units) tries the unit took */
 } ef_output_data;
 
 /* Collective over ef_ctx_comm(ctx). Computes the group statistics, paired

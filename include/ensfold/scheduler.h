@@ -13,14 +13,18 @@
 
 #include "ensfold/plan.h"
 
-/* Compute unit id into result (result_len doubles); returns a status. */
-typedef int (*ef_work_fn)(void *arg, int32_t unit, double *result);
+/* Compute unit id into result (result_len doubles); returns a status and
+ * sets *attempts to the tries it took. */
+typedef int (*ef_work_fn)(void *arg, int32_t unit, double *result, int *attempts);
 /* Rank 0 (coordinator thread): a unit finished on rank `rank`. ctx is the
  * coordinator's own context (errors set there do not race with the worker
  * thread's). Returning non-OK stops the campaign (no more units are handed
  * out). */
 typedef int (*ef_result_fn)(ef_ctx *ctx, void *arg, int32_t unit, int status, double wall_s,
-                            int rank, const double *result);
+                            int rank, int attempts, const double *result);
+/* Rank 0 (coordinator thread): unit was just handed to rank. Non-OK stops
+ * the campaign. */
+typedef int (*ef_start_fn)(ef_ctx *ctx, void *arg, int32_t unit, int rank);
 
 typedef struct {
   const unsigned char *skip; /* (n_units) units already done (resume), or NULL */
@@ -29,6 +33,7 @@ typedef struct {
   void *work_arg;
   ef_result_fn on_result;
   void *result_arg;
+  ef_start_fn on_start;      /* may be NULL; gets result_arg */
   int quiet;                 /* no progress lines */
   double progress_every_s;   /* default 2 s when 0 */
 } ef_schedule;

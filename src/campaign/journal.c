@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define JOURNAL_MAGIC 0x314a4645u /* "EFJ1" */
+#define JOURNAL_MAGIC 0x324a4645u /* "EFJ2" */
 #define RECORD_MAGIC 0x52464545u  /* "EEFR" */
 
 typedef struct {
@@ -21,10 +21,10 @@ typedef struct {
 
 typedef struct {
   uint32_t magic;
-  int32_t unit, status, rank;
+  int32_t kind, unit, status, rank, attempts;
   double wall_s;
   uint64_t checksum; /* FNV-1a of the fields above (checksum = 0) and the result */
-} record_header;
+} record_header;     /* followed by result_len doubles for DONE records */
 
 struct ef_journal {
   int fd;
@@ -83,6 +83,50 @@ static ssize_t read_full(int fd, void *buf, size_t len) {
   return (ssize_t)got;
 }
 
+/* Every whole, valid record from the current position; returns the bytes
+ * they take. buf holds one record. */
+static off_t read_records(int fd, unsigned char *buf, uint32_t result_len, uint32_t n_units,
+                          ef_journal_visit visit, void *arg) {
+  record_header *rh = (record_header *)buf;
+  double *res = (double *)(buf + sizeof *rh);
+  size_t payload = (size_t)result_len * sizeof(double);
+  off_t used = 0;
+  for (;;) {
+    if (read_full(fd, rh, sizeof *rh) != (ssize_t)sizeof *rh) break;
+    if (rh->magic != RECORD_MAGIC || rh->unit < 0 || (uint32_t)rh->unit >= n_units ||
+        (rh->kind != EF_JOURNAL_STARTED && rh->kind != EF_JOURNAL_DONE))
+      break;
+    uint32_t n = rh->kind == EF_JOURNAL_DONE ? result_len : 0;
+    if (n && read_full(fd, res, payload) != (ssize_t)payload) break;
+    if (rh->checksum != record_checksum(rh, res, n)) break;
+    ef_journal_record r = {rh->kind, rh->unit, rh->status, rh->rank, rh->attempts, rh->wall_s};
+    if (visit) visit(arg, &r, n ? res : NULL);
+    used += (off_t)(sizeof *rh + (n ? payload : 0));
+  }
+  return used;
+}
+
+int ef_journal_scan(ef_ctx *ctx, const char *path, uint32_t *n_units, uint32_t *result_len,
+                    ef_journal_visit visit, void *arg) {
+  int fd = open(path, O_RDONLY);
+  if (fd < 0)
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot open the journal: %s", path, strerror(errno));
+  file_header h;
+  int rc = EF_OK;
+  if (read_full(fd, &h, sizeof h) != (ssize_t)sizeof h || h.magic != JOURNAL_MAGIC) {
+    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: not an ensfold journal", path);
+  } else {
+    *n_units = h.n_units;
+    *result_len = h.result_len;
+    unsigned char *buf = malloc(sizeof(record_header) + (size_t)h.result_len * sizeof(double));
+    if (!buf) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+    else read_records(fd, buf, h.result_len, h.n_units, visit, arg);
+    free(buf);
+  }
+  close(fd);
+  return rc;
+}
+
 int ef_journal_open(ef_ctx *ctx, ef_journal **out, const char *path, uint64_t config_hash,
                     uint32_t n_units, uint32_t result_len, int resume, ef_journal_visit visit,
                     void *arg) {
@@ -122,18 +166,7 @@ int ef_journal_open(ef_ctx *ctx, ef_journal **out, const char *path, uint64_t co
                         "start again", path);
       goto done;
     }
-    off_t good = (off_t)sizeof h;
-    record_header *rh = (record_header *)j->buf;
-    double *res = (double *)(j->buf + sizeof *rh);
-    for (;;) {
-      if (read_full(j->fd, j->buf, rec_size) != (ssize_t)rec_size) break;
-      if (rh->magic != RECORD_MAGIC || rh->unit < 0 || (uint32_t)rh->unit >= n_units ||
-          rh->checksum != record_checksum(rh, res, result_len))
-        break;
-      ef_journal_record r = {rh->unit, rh->status, rh->rank, rh->wall_s};
-      if (visit) visit(arg, &r, res);
-      good += (off_t)rec_size;
-    }
+    off_t good = (off_t)sizeof h + read_records(j->fd, j->buf, result_len, n_units, visit, arg);
     /* drop a torn tail so appends start on a record boundary */
     if (ftruncate(j->fd, good) != 0 || lseek(j->fd, good, SEEK_SET) != good) {
       rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot truncate the journal: %s", path,
@@ -171,10 +204,12 @@ done:
 int ef_journal_append(ef_ctx *ctx, ef_journal *j, const ef_journal_record *rec,
                       const double *result) {
   record_header *rh = (record_header *)j->buf;
-  *rh = (record_header){RECORD_MAGIC, rec->unit, rec->status, rec->rank, rec->wall_s, 0};
-  memcpy(j->buf + sizeof *rh, result, (size_t)j->result_len * sizeof(double));
-  rh->checksum = record_checksum(rh, result, j->result_len);
-  size_t len = sizeof *rh + (size_t)j->result_len * sizeof(double);
+  *rh = (record_header){RECORD_MAGIC, rec->kind, rec->unit, rec->status, rec->rank,
+                        rec->attempts, rec->wall_s, 0};
+  uint32_t n = rec->kind == EF_JOURNAL_DONE ? j->result_len : 0;
+  if (n) memcpy(j->buf + sizeof *rh, result, (size_t)n * sizeof(double));
+  rh->checksum = record_checksum(rh, (const double *)(j->buf + sizeof *rh), n);
+  size_t len = sizeof *rh + (size_t)n * sizeof(double);
   if (write_all(j->fd, j->buf, len) != 0)
     return ef_error_set(ctx, EF_ERR_IO, "%s: cannot append to the journal: %s", j->path,
                         strerror(errno));

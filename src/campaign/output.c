@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "ensfold/model.h"
@@ -143,6 +144,7 @@ static int diff_compute(ef_ctx *ctx, const ef_output_data *d, diff_stats *s) {
 typedef struct {
   ef_ctx *ctx;
   int root; /* this rank writes raw data */
+  MPI_Comm comm; /* MPI_COMM_NULL when serial */
 } writer;
 
 /* Create a dataset (collective) and, on the root rank, write data. */
@@ -160,6 +162,15 @@ done:
     rc = ef_error_hdf5(w->ctx, "H5Dclose", __FILE__, __LINE__);
   if (space >= 0) H5Sclose(space);
   if (rc != EF_OK) ef_error_wrap(w->ctx, "writing dataset %s: ", name);
+  /* only the root writes data: everyone must learn if it failed, or the
+   * next collective call (a create, the close) would wait forever */
+  if (w->comm != MPI_COMM_NULL) {
+    int bad = rc != EF_OK, any = 0;
+    int mrc = MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, w->comm);
+    if (mrc != MPI_SUCCESS) return ef_error_mpi(w->ctx, mrc, "MPI_Allreduce", __FILE__, __LINE__);
+    if (any && rc == EF_OK)
+      rc = ef_error_set(w->ctx, EF_ERR_IO, "writing dataset %s failed on another rank", name);
+  }
   return rc;
 }
 
@@ -279,6 +290,7 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
   EF_GOTO(rc, PUT_I(w, g, "status", nu, d->status), done);
   EF_GOTO(rc, PUT_D(w, g, "wall_s", nu, 1, 1, d->wall_s), done);
   EF_GOTO(rc, PUT_I(w, g, "rank", nu, d->rank), done);
+  EF_GOTO(rc, PUT_I(w, g, "attempts", nu, d->attempts), done);
   EF_GOTO(rc, PUT_D(w, g, "hist", nu, (hsize_t)nv, 2, d->results), done);
   EF_GOTO(rc, PUT_D(w, g, "proj_polar", nu, (hsize_t)b->n_polar, 2, pp), done);
   EF_GOTO(rc, PUT_D(w, g, "proj_phi", nu, (hsize_t)b->n_phi, 2, pf), done);
@@ -428,9 +440,45 @@ out:
   return rc;
 }
 
+/* Bytes the result file will take, generously: every dataset plus 1 MiB
+ * of metadata, times 1.1. */
+static double estimate_bytes(const ef_output_data *d, int ndiff) {
+  const ef_binning *b = ef_inputs_vertex_binning(d->in);
+  double V = ef_binning_count(b), U = (double)ef_plan_n_units(d->plan);
+  double G = ef_plan_n_groups(d->plan);
+  const ef_response *r = ef_inputs_response(d->in);
+  double bytes = U * (V + b->n_polar + b->n_phi) * 8 + U * 8 * 8 /* unit table */
+                 + G * (2 * V * V + 3 * V) * 8 + ndiff * (V * V + 3 * V) * 8
+                 + (double)ef_response_nnz(r) * 16 + ef_response_n_detector(r) * 8.0
+                 + V * 8 * (EF_N_MODELS + 3) + (double)strlen(d->config_text);
+  return 1.1 * bytes + (1 << 20);
+}
+
+/* Parallel HDF5 cannot recover from a write error inside its collective
+ * calls (ranks end up waiting in different barriers), so a result that
+ * will not fit is refused before the file is created. */
+static int check_space(ef_ctx *ctx, const char *path, double need) {
+  char dir[2 * EF_PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == dir) dir[1] = '\0';
+  else *slash = '\0';
+  struct statvfs sv;
+  if (statvfs(dir, &sv) != 0) return EF_OK; /* cannot tell: let the write report it */
+  double avail = (double)sv.f_bavail * (double)sv.f_frsize;
+  if (avail < need)
+    return ef_error_set(ctx, EF_ERR_IO,
+                        "%s: not enough space for the result file: it needs about %.1f MiB, "
+                        "%.1f MiB are free in %s (the journal keeps every finished unit: free "
+                        "space and rerun with --resume)", path, need / 1048576.0,
+                        avail / 1048576.0, dir);
+  return EF_OK;
+}
+
 int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d) {
   MPI_Comm comm = ef_ctx_comm(ctx);
-  writer w = {ctx, ef_ctx_rank(ctx) == 0};
+  writer w = {ctx, ef_ctx_rank(ctx) == 0, comm};
   const ef_plan *p = d->plan;
   int ng = ef_plan_n_groups(p), nv = ef_binning_count(ef_inputs_vertex_binning(d->in));
   group_stats *gs = calloc((size_t)ng + 1, sizeof *gs);
@@ -451,12 +499,13 @@ int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d) {
     for (int g = 0; rc == EF_OK && g < ng; g++) rc = group_compute(ctx, d, measured, &gs[g]);
     for (int k = 0; rc == EF_OK && k < ndiff; k++) rc = diff_compute(ctx, d, &ds[k]);
   }
+  if (w.root && rc == EF_OK) rc = check_space(ctx, path, estimate_bytes(d, ndiff));
   /* every rank must agree before the collective file operations */
   if (comm != MPI_COMM_NULL) {
     int bad = rc != EF_OK, any;
     int mrc = MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
     if (mrc != MPI_SUCCESS) rc = ef_error_mpi(ctx, mrc, "MPI_Allreduce", __FILE__, __LINE__);
-    else if (any && rc == EF_OK) rc = ef_error_set(ctx, EF_ERR_INTERNAL, "rank 0 failed computing statistics");
+    else if (any && rc == EF_OK) rc = ef_error_set(ctx, EF_ERR_IO, "rank 0 cannot write the result");
   }
   char tmp[2 * EF_PATH_MAX];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);

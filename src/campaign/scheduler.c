@@ -11,7 +11,7 @@
 #define TAG_ASSIGN 102 /* coordinator -> worker: unit id, -1 = stop */
 
 typedef struct {
-  int32_t has_result, unit, status, rank;
+  int32_t has_result, unit, status, rank, attempts, pad;
   double wall_s;
 } msg_header;
 
@@ -83,7 +83,7 @@ static void *coordinator(void *arg) {
     memcpy(&h, into, sizeof h);
     if (h.has_result && !stopping) {
       int rc = s->on_result(cs->ctx, s->result_arg, h.unit, h.status, h.wall_s, h.rank,
-                            (const double *)(into + sizeof h));
+                            h.attempts, (const double *)(into + sizeof h));
       done++;
       if (rc != EF_OK) {
         cs->rc = rc;
@@ -94,6 +94,15 @@ static void *coordinator(void *arg) {
     while (next < n && s->skip && s->skip[order[next]]) next++;
     int32_t assign = -1;
     if (!stopping && next < n) assign = order[next++];
+    if (assign >= 0 && s->on_start) {
+      int rc = s->on_start(cs->ctx, s->result_arg, assign, st.MPI_SOURCE);
+      if (rc != EF_OK) {
+        cs->rc = rc;
+        snprintf(cs->err, sizeof cs->err, "%s", ef_error_message(cs->ctx));
+        stopping = 1;
+        assign = -1;
+      }
+    }
     if (MPI_Send(&assign, 1, MPI_INT32_T, st.MPI_SOURCE, TAG_ASSIGN, cs->comm) != MPI_SUCCESS) {
       cs->rc = EF_ERR_MPI;
       snprintf(cs->err, sizeof cs->err, "coordinator: MPI_Send to rank %d failed", st.MPI_SOURCE);
@@ -132,8 +141,11 @@ static int run_serial(ef_ctx *ctx, const ef_plan *plan, const ef_schedule *s) {
     int32_t id = order[k];
     if (s->skip && s->skip[id]) continue;
     double t = now_s();
-    int st = s->work(s->work_arg, id, result);
-    rc = s->on_result(ctx, s->result_arg, id, st, now_s() - t, 0, result);
+    int attempts = 1;
+    if (s->on_start) rc = s->on_start(ctx, s->result_arg, id, 0);
+    if (rc != EF_OK) break;
+    int st = s->work(s->work_arg, id, result, &attempts);
+    rc = s->on_result(ctx, s->result_arg, id, st, now_s() - t, 0, attempts, result);
     done++;
     if (!s->quiet && (now_s() - last >= every || done == n)) {
       progress(ctx, done, n, resumed, t0);
@@ -177,7 +189,7 @@ int ef_scheduler_run(ef_ctx *ctx, const ef_plan *plan, const ef_schedule *s) {
   size_t len = sizeof(msg_header) + s->result_len * sizeof(double);
   unsigned char *buf = malloc(len);
   if (!buf) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a unit result");
-  msg_header h = {0, -1, 0, rank, 0.0};
+  msg_header h = {0, -1, 0, rank, 0, 0, 0.0};
   for (;;) {
     /* after a local failure keep talking to the coordinator, sending no
      * more results, so that every rank reaches the end together */
@@ -198,7 +210,9 @@ int ef_scheduler_run(ef_ctx *ctx, const ef_plan *plan, const ef_schedule *s) {
       continue;
     }
     double t = now_s();
-    h.status = s->work(s->work_arg, assign, (double *)(buf + sizeof h));
+    int attempts = 1;
+    h.status = s->work(s->work_arg, assign, (double *)(buf + sizeof h), &attempts);
+    h.attempts = attempts;
     h.wall_s = now_s() - t;
     h.unit = assign;
     h.has_result = 1;

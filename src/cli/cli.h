@@ -11,6 +11,7 @@ int ef_cli_inspect(ef_ctx *ctx, int argc, char **argv);
 int ef_cli_bench(ef_ctx *ctx, int argc, char **argv);
 int ef_cli_run(ef_ctx *ctx, int argc, char **argv);
 int ef_cli_summary(ef_ctx *ctx, int argc, char **argv);
+int ef_cli_status(ef_ctx *ctx, int argc, char **argv);
 
 /* Report the error recorded in ctx and turn its code into an exit code. */
 int ef_cli_fail(ef_ctx *ctx, int rc);

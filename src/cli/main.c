@@ -17,6 +17,7 @@ typedef struct {
 static const command commands[] = {
     {"run", ef_cli_run, "run a campaign (under mpirun)", 1},
     {"summary", ef_cli_summary, "print the group table of a result file", 0},
+    {"status", ef_cli_status, "progress of a running or interrupted campaign", 0},
     {"validate", ef_cli_validate, "check a config and print it resolved", 0},
     {"generate", ef_cli_generate, "generate an event file (data or MC)", 0},
     {"inspect", ef_cli_inspect, "validate an event file, print its topology table", 0},

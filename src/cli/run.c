@@ -39,30 +39,64 @@ typedef struct {
   const ef_plan *plan;
   const ef_inputs *in;
   ef_unit_ws *ws;
-  long delay_ms; /* test hook ENSFOLD_TEST_UNIT_DELAY_MS: slow every unit */
+  long delay_ms;        /* test hook ENSFOLD_TEST_UNIT_DELAY_MS: slow every unit */
+  const char *nan_units; /* test hook ENSFOLD_TEST_NAN_UNITS="3,17": NaN on a first try */
+  size_t result_len;
 } work_state;
 
-static int work(void *arg, int32_t unit, double *result) {
+#define MAX_ATTEMPTS 3
+
+/* Is unit listed in the comma-separated hook list? */
+static int listed(const char *list, int32_t unit) {
+  for (const char *p = list; p && *p;) {
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p) return 0;
+    if (v == unit) return 1;
+    p = *end == ',' ? end + 1 : NULL;
+  }
+  return 0;
+}
+
+/* A unit whose result is not finite (a training that diverged) is tried
+ * again, up to MAX_ATTEMPTS; the tries are recorded in /units/attempts. */
+static int work(void *arg, int32_t unit, double *result, int *attempts) {
   work_state *w = arg;
   if (w->delay_ms > 0) {
     struct timespec d = {w->delay_ms / 1000, (w->delay_ms % 1000) * 1000000L};
     nanosleep(&d, NULL);
   }
-  return ef_unit_run(w->ctx, w->cfg, w->in, ef_plan_unit(w->plan, (size_t)unit), w->ws, result);
+  int rc = EF_OK;
+  for (int a = 0; a < MAX_ATTEMPTS; a++) {
+    *attempts = a + 1;
+    rc = ef_unit_run(w->ctx, w->cfg, w->in, ef_plan_unit(w->plan, (size_t)unit), w->ws, result);
+    if (rc == EF_OK && a == 0 && listed(w->nan_units, unit)) result[0] = NAN;
+    if (rc != EF_OK && rc != EF_ERR_NUMERIC) return rc;
+    size_t bad = 0;
+    for (size_t i = 0; rc == EF_OK && i < w->result_len; i++) bad += !isfinite(result[i]);
+    if (rc == EF_OK && bad == 0) return EF_OK;
+    if (rc == EF_OK)
+      rc = ef_error_set(w->ctx, EF_ERR_NUMERIC, "unit %d: %zu non-finite values in the result",
+                        unit, bad);
+    ef_log(w->ctx, EF_LOG_WARN, "unit %d, try %d of %d: %s%s", unit, a + 1, MAX_ATTEMPTS,
+           ef_error_message(w->ctx), a + 1 < MAX_ATTEMPTS ? "; trying again" : "");
+  }
+  return rc;
 }
 
 typedef struct {
   size_t nv;
   double *results; /* (n_units, nv) */
-  int32_t *status, *rank;
+  int32_t *status, *rank, *attempts;
   double *wall;
   unsigned char *skip;
+  int32_t *in_flight; /* (n_units) rank a unit was handed to with no result yet, or -1 */
   ef_journal *journal;
   size_t failed;
 } collect_state;
 
 static void store(collect_state *c, int32_t unit, int status, double wall, int rank,
-                  const double *result) {
+                  int attempts, const double *result) {
   double *row = c->results + (size_t)unit * c->nv;
   if (status == EF_OK) memcpy(row, result, c->nv * sizeof *row);
   else
@@ -70,24 +104,39 @@ static void store(collect_state *c, int32_t unit, int status, double wall, int r
   c->status[unit] = status;
   c->wall[unit] = wall;
   c->rank[unit] = rank;
+  c->attempts[unit] = attempts;
 }
 
 static void visit(void *arg, const ef_journal_record *rec, const double *result) {
   collect_state *c = arg;
+  if (rec->kind == EF_JOURNAL_STARTED) {
+    c->in_flight[rec->unit] = rec->rank;
+    return;
+  }
+  c->in_flight[rec->unit] = -1;
   if (rec->status != EF_OK) return; /* failed units are tried again on resume */
-  store(c, rec->unit, rec->status, rec->wall_s, rec->rank, result);
+  store(c, rec->unit, rec->status, rec->wall_s, rec->rank, rec->attempts, result);
   c->skip[rec->unit] = 1;
 }
 
-static int on_result(ef_ctx *ctx, void *arg, int32_t unit, int status, double wall, int rank,
-                     const double *result) {
+static int on_start(ef_ctx *ctx, void *arg, int32_t unit, int rank) {
   collect_state *c = arg;
-  store(c, unit, status, wall, rank, result);
+  ef_journal_record rec = {EF_JOURNAL_STARTED, unit, EF_OK, rank, 0, 0.0};
+  return ef_journal_append(ctx, c->journal, &rec, NULL);
+}
+
+static int on_result(ef_ctx *ctx, void *arg, int32_t unit, int status, double wall, int rank,
+                     int attempts, const double *result) {
+  collect_state *c = arg;
+  store(c, unit, status, wall, rank, attempts, result);
   if (status != EF_OK) {
     c->failed++;
-    ef_log(ctx, EF_LOG_WARN, "unit %d (rank %d) failed: %s", unit, rank, ef_status_text(status));
+    ef_log(ctx, EF_LOG_WARN, "unit %d (rank %d) failed after %d tries: %s", unit, rank, attempts,
+           ef_status_text(status));
+  } else if (attempts > 1) {
+    ef_log(ctx, EF_LOG_WARN, "unit %d (rank %d) succeeded on try %d", unit, rank, attempts);
   }
-  ef_journal_record rec = {unit, status, rank, wall};
+  ef_journal_record rec = {EF_JOURNAL_DONE, unit, status, rank, attempts, wall};
   return ef_journal_append(ctx, c->journal, &rec, c->results + (size_t)unit * c->nv);
 }
 
@@ -160,8 +209,8 @@ static int check_paths(ef_ctx *ctx, const char *out, const char *journal, int re
   if (!resume && have_out && !overwrite)
     return ef_error_set(ctx, EF_ERR_INPUT,
                         "%s exists; choose another -o, or --overwrite to replace it", out);
-  if (overwrite && have_journal && unlink(journal) != 0)
-    return ef_error_set(ctx, EF_ERR_IO, "%s: cannot remove: %s", journal, strerror(errno));
+  /* --overwrite removes an old journal only once the inputs are good (just
+   * before the new journal is opened): bad input must leave files untouched */
   return EF_OK;
 }
 
@@ -254,8 +303,11 @@ int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
     col.status = malloc(nu * sizeof(int32_t) + 1);
     col.rank = malloc(nu * sizeof(int32_t) + 1);
     col.wall = malloc(nu * sizeof(double) + 1);
+    col.attempts = malloc(nu * sizeof(int32_t) + 1);
+    col.in_flight = malloc(nu * sizeof(int32_t) + 1);
     col.skip = calloc(nu + 1, 1);
-    if (!col.results || !col.status || !col.rank || !col.wall || !col.skip) {
+    if (!col.results || !col.status || !col.rank || !col.wall || !col.skip || !col.attempts ||
+        !col.in_flight) {
       rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for %zu unit results", nu);
     } else {
       for (size_t u = 0; u < nu * col.nv; u++) col.results[u] = NAN;
@@ -263,12 +315,29 @@ int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
         col.status[u] = -1; /* not run */
         col.rank[u] = -1;
         col.wall[u] = 0.0;
+        col.attempts[u] = 0;
+        col.in_flight[u] = -1;
       }
-      rc = ef_journal_open(ctx, &journal, jpath, config_hash(text), (uint32_t)nu,
+      if (overwrite && unlink(jpath) != 0 && errno != ENOENT)
+        rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot remove: %s", jpath, strerror(errno));
+      if (rc == EF_OK)
+        rc = ef_journal_open(ctx, &journal, jpath, config_hash(text), (uint32_t)nu,
                            (uint32_t)col.nv, resume, visit, &col);
       col.journal = journal;
       if (rc == EF_OK && resume) {
-        size_t k = 0;
+        /* what the previous run was doing when it stopped */
+        char list[512] = "";
+        size_t k = 0, nf = 0, used = 0;
+        for (size_t u = 0; u < nu; u++) {
+          if (col.in_flight[u] < 0) continue;
+          nf++;
+          if (used + 32 < sizeof list)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%zu (rank %d)",
+                                     nf > 1 ? ", " : "", u, col.in_flight[u]);
+        }
+        if (nf)
+          ef_log(ctx, EF_LOG_WARN, "the previous run stopped while %zu unit(s) were running: %s%s; "
+                 "they run again", nf, list, used + 32 >= sizeof list ? ", ..." : "");
         for (size_t u = 0; u < nu; u++) k += col.skip[u];
         if (k) ef_log(ctx, EF_LOG_INFO, "resuming: %zu of %zu units already done", k, nu);
         else ef_log(ctx, EF_LOG_INFO, "no finished units to resume: starting from the first");
@@ -278,14 +347,17 @@ int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
   if (plan) rc = agree(ctx, rc);
   if (rc == EF_OK) {
     const char *delay = getenv("ENSFOLD_TEST_UNIT_DELAY_MS");
-    work_state w = {ctx, &cfg, plan, in, ws, delay ? atol(delay) : 0};
-    ef_schedule s = {.skip = col.skip, .result_len = (size_t)ef_binning_count(ef_inputs_vertex_binning(in)),
-                     .work = work, .work_arg = &w, .on_result = on_result, .result_arg = &col,
+    size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
+    work_state w = {ctx, &cfg, plan, in, ws, delay ? atol(delay) : 0,
+                    getenv("ENSFOLD_TEST_NAN_UNITS"), nv};
+    ef_schedule s = {.skip = col.skip, .result_len = nv, .work = work, .work_arg = &w,
+                     .on_result = on_result, .result_arg = &col, .on_start = on_start,
                      .quiet = quiet};
     rc = ef_scheduler_run(ctx, plan, &s);
   }
   if (rc == EF_OK) {
-    ef_output_data od = {&cfg, text, plan, in, col.results, col.status, col.wall, col.rank};
+    ef_output_data od = {&cfg, text, plan, in, col.results, col.status, col.wall, col.rank,
+                         col.attempts};
     rc = ef_output_write(ctx, out, &od);
   }
   if (rc == EF_OK && rank == 0) {
@@ -315,6 +387,8 @@ done:;
   free(col.status);
   free(col.rank);
   free(col.wall);
+  free(col.attempts);
+  free(col.in_flight);
   free(col.skip);
   free(sets);
   if (rc != EF_OK) {

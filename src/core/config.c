@@ -2,11 +2,17 @@
 #include "ensfold/config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
+
+/* vertex bins V = polar_bins x phi_bins (100 x 100): each (V, V) matrix of
+ * the result file is then 800 MB */
+#define EF_CONFIG_MAX_VERTEX_BINS 10000
 
 typedef enum {
   K_REAL, K_INT, K_BOOL, K_SEED, K_REAL_LIST,
@@ -523,6 +529,16 @@ static int walk_mapping(parse_state *ps, yaml_node_t *map, const char *prefix) {
     if (kn->type != YAML_SCALAR_NODE)
       return fail_at(ps, kn, "keys must be plain names%s%s", *prefix ? " under " : "",
                      prefix);
+    /* a name given twice in one mapping (a repeated section too: libyaml
+     * keeps both pairs, and the second would silently merge) */
+    for (yaml_node_pair_t *prev = map->data.mapping.pairs.start; prev < pair; prev++) {
+      yaml_node_t *pk = yaml_document_get_node(ps->doc, prev->key);
+      if (pk->type == YAML_SCALAR_NODE &&
+          !strcmp((const char *)pk->data.scalar.value, (const char *)kn->data.scalar.value))
+        return fail_at(ps, kn, "key '%s%s%s' given twice (first at line %zu)", prefix,
+                       *prefix ? "." : "", (const char *)kn->data.scalar.value,
+                       pk->start_mark.line + 1);
+    }
     char path[256];
     snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "",
              (const char *)kn->data.scalar.value);
@@ -585,12 +601,72 @@ static int check_consistency(parse_state *ps) {
                         ps->line[at] ? ps->line[at] : 1, ps->line[at] ? ps->col[at] : 1,
                         b->path, vb, a->path, va);
   }
+  /* each key may be up to 3600, but the result file holds (V, V) covariance
+   * matrices (8 V^2 bytes each): 3600 x 3600 bins would compute for a minute
+   * and then fail for memory at the very end */
+  const key_def *kp = find_key("binning.vertex.polar_bins"), *kf = find_key("binning.vertex.phi_bins");
+  long long nv = (long long)*(const int *)cfield(ps->cfg, kp) * *(const int *)cfield(ps->cfg, kf);
+  if (nv > EF_CONFIG_MAX_VERTEX_BINS) {
+    size_t ip = (size_t)(kp - schema), iff = (size_t)(kf - schema);
+    size_t at = ps->line[iff] > ps->line[ip] ? iff : ip;
+    char where[64] = "";
+    if (!ps->no_position)
+      snprintf(where, sizeof where, ":%d:%d", ps->line[at] ? ps->line[at] : 1,
+               ps->line[at] ? ps->col[at] : 1);
+    return ef_error_set(ps->ctx, EF_ERR_INPUT,
+                        "%s%s: binning.vertex: polar_bins x phi_bins = %lld vertex bins; at most "
+                        "%d allowed (the result file holds (V, V) covariance matrices)",
+                        ps->name, where, nv, EF_CONFIG_MAX_VERTEX_BINS);
+  }
+  return EF_OK;
+}
+
+/* libyaml 0.2.5 takes time quadratic in the flow nesting depth ('[[[...':
+ * 400 kB run 30 s, a few MB hang): refuse deep nesting before parsing.
+ * Brackets in quoted scalars and comments do not count. */
+#define EF_CONFIG_MAX_DEPTH 64
+static int check_depth(ef_ctx *ctx, const char *text, const char *name, int position) {
+  int depth = 0, comment = 0;
+  char quote = 0;
+  size_t line = 1, col = 0;
+  for (const char *c = text; *c; c++) {
+    col++;
+    if (*c == '\n') { line++; col = 0; comment = 0; continue; }
+    if (comment) continue;
+    if (quote) {
+      if (quote == '"' && *c == '\\' && c[1] && c[1] != '\n') { c++; col++; }
+      else if (*c == quote) quote = 0;
+      continue;
+    }
+    if (*c == '\'' || *c == '"') quote = *c;
+    else if (*c == '#' && (c == text || c[-1] == ' ' || c[-1] == '\t' || c[-1] == '\n')) comment = 1;
+    else if (*c == '[' || *c == '{') {
+      if (++depth > EF_CONFIG_MAX_DEPTH) {
+        if (!position)
+          return ef_error_set(ctx, EF_ERR_INPUT, "%s: YAML nested deeper than %d levels", name,
+                              EF_CONFIG_MAX_DEPTH);
+        return ef_error_set(ctx, EF_ERR_INPUT, "%s:%zu:%zu: YAML nested deeper than %d levels",
+                            name, line, col, EF_CONFIG_MAX_DEPTH);
+      }
+    } else if ((*c == ']' || *c == '}') && depth > 0) depth--;
+  }
   return EF_OK;
 }
 
 static int load_document(parse_state *ps, yaml_parser_t *parser, int need_required) {
   yaml_document_t doc;
   if (!yaml_parser_load(parser, &doc)) {
+    if (parser->error == YAML_READER_ERROR && parser->input.string.start) {
+      /* a reader error (bad UTF-8) has no mark, only a byte offset */
+      size_t line = 1, col = 1;
+      for (size_t i = 0; i < parser->problem_offset &&
+                         parser->input.string.start + i < parser->input.string.end; i++) {
+        if (parser->input.string.start[i] == '\n') { line++; col = 1; }
+        else col++;
+      }
+      return ef_error_set(ps->ctx, EF_ERR_INPUT, "%s:%zu:%zu: YAML syntax error: %s",
+                          ps->name, line, col, parser->problem ? parser->problem : "unreadable");
+    }
     return ef_error_set(ps->ctx, EF_ERR_INPUT, "%s:%zu:%zu: YAML syntax error: %s%s%s",
                         ps->name, parser->problem_mark.line + 1,
                         parser->problem_mark.column + 1,
@@ -608,13 +684,15 @@ static int load_document(parse_state *ps, yaml_parser_t *parser, int need_requir
     if (rc == EF_OK) {
       yaml_document_t extra;
       if (!yaml_parser_load(parser, &extra)) {
-        rc = ef_error_set(ps->ctx, EF_ERR_INPUT, "%s: YAML syntax error after the document",
-                          ps->name);
+        rc = ef_error_set(ps->ctx, EF_ERR_INPUT,
+                          "%s:%zu:%zu: YAML syntax error after the document: %s", ps->name,
+                          parser->problem_mark.line + 1, parser->problem_mark.column + 1,
+                          parser->problem ? parser->problem : "unreadable");
       } else {
         if (yaml_document_get_root_node(&extra))
           rc = ef_error_set(ps->ctx, EF_ERR_INPUT,
-                            "%s: more than one YAML document; put everything in one",
-                            ps->name);
+                            "%s:%zu:%zu: more than one YAML document; put everything in one",
+                            ps->name, extra.start_mark.line + 1, extra.start_mark.column + 1);
         yaml_document_delete(&extra);
       }
     }
@@ -639,6 +717,7 @@ int ef_config_load_string(ef_ctx *ctx, ef_config *cfg, const char *text,
                           const char *name) {
   EF_CHECK(ef_config_defaults(ctx, cfg));
   EF_CHECK(set_source(ctx, cfg, name));
+  EF_CHECK(check_depth(ctx, text, name, 1));
   parse_state *ps = calloc(1, sizeof *ps);
   if (!ps) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
   *ps = (parse_state){.ctx = ctx, .cfg = cfg, .name = name};
@@ -652,10 +731,16 @@ int ef_config_load_string(ef_ctx *ctx, ef_config *cfg, const char *text,
 }
 
 int ef_config_load(ef_ctx *ctx, ef_config *cfg, const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot open config: %s", path,
-                        strerror(errno));
+  /* O_NONBLOCK: opening a FIFO without a writer must not hang (it then reads
+   * as empty); reads block again as usual */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  FILE *f = NULL;
+  if (fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0) f = fdopen(fd, "rb");
+  if (!f) {
+    int err = errno;
+    if (fd >= 0) close(fd);
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot open config: %s", path, strerror(err));
+  }
   char *text = NULL;
   size_t len = 0, cap = 0;
   int rc = EF_OK;
@@ -717,6 +802,7 @@ int ef_config_set(ef_ctx *ctx, ef_config *cfg, const char *assignment) {
     return ef_error_set(ctx, EF_ERR_INPUT, "--set: unknown key '%s' (allowed%s%s: %s)",
                         path, *prefix ? " under " : " at top level", prefix, allowed);
   }
+  EF_CHECK(check_depth(ctx, eq + 1, name, 0));
   parse_state *ps = calloc(1, sizeof *ps);
   if (!ps) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
   *ps = (parse_state){.ctx = ctx, .cfg = cfg, .name = name, .no_position = 1};

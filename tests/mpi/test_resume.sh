@@ -14,7 +14,9 @@ sets=(--set campaign.replicas=40)
 export ENSFOLD_TEST_UNIT_DELAY_MS=40
 mpirun -n 2 "$exe" run "$cfg" "${sets[@]}" -o "$tmp/ref.h5" --quiet
 units=$(/usr/bin/python3 -c "import h5py; print(len(h5py.File('$tmp/ref.h5','r')['units/id']))")
-rec=$((32 + 648 * 8)) # journal record: header + 648 doubles
+done_units() { # units in the journal, as `ensfold status` reports them
+  { "$exe" status "$1" 2>/dev/null || true; } | sed -n 's/^[^:]*: \([0-9]*\) of .*/\1/p'
+}
 # kill points: before any unit (during input creation), after ~10, ~40 and ~70 units
 for point in start 10 40 70; do
   out=$tmp/kill-$point.h5
@@ -23,10 +25,9 @@ for point in start 10 40 70; do
   if [ "$point" = start ]; then
     sleep 0.5
   else
-    want=$((24 + point * rec))
     for _ in $(seq 1 600); do
-      size=$(stat -c %s "$out.journal" 2>/dev/null || echo 0)
-      [ "$size" -ge "$want" ] && break
+      d=$(done_units "$out")
+      [ "${d:-0}" -ge "$point" ] && break
       sleep 0.05
     done
   fi
@@ -39,7 +40,7 @@ for point in start 10 40 70; do
   [ ! -e "$out" ] || { echo "a result file appeared before the run finished"; exit 1; }
   done_before=0
   if [ -e "$out.journal" ]; then
-    done_before=$(( ($(stat -c %s "$out.journal") - 24) / rec ))
+    done_before=$(done_units "$out")
   fi
   mpirun -n 2 "$exe" run "$cfg" "${sets[@]}" -o "$out" --resume 2>"$tmp/err-$point" || {
     cat "$tmp/err-$point"; exit 1; }

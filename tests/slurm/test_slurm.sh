@@ -108,14 +108,13 @@ sed -i '/^campaign:$/,/^  replicas: 6$/d' "$tmp/long.yaml"
 export ENSFOLD_TEST_UNIT_DELAY_MS=100
 job3=$(sbatch --parsable --export=ALL --chdir="$tmp" "$src/jobs/slurm/campaign.sbatch" \
          "$tmp/long.yaml" "$tmp/long.h5")
-rec=$((32 + 648 * 8))
 for _ in $(seq 1 600); do
-  size=$(stat -c %s "$tmp/long.h5.journal" 2>/dev/null || echo 0)
-  [ "$size" -ge $((24 + 10 * rec)) ] && break
+  d=$("$exe" status "$tmp/long.h5" 2>/dev/null | sed -n 's/^[^:]*: \([0-9]*\) of .*/\1/p')
+  [ "${d:-0}" -ge 10 ] && break
   sleep 0.1
 done
 scontrol requeue "$job3" || { keep=1; echo "requeue failed"; exit 1; }
-echo "# requeued job $job3 after $(( (size - 24) / rec )) units"
+echo "# requeued job $job3 after $d units"
 # a requeued job may start again once its old credential expired
 # (cred_expire above: 10 s instead of the default 120 s)
 echo "# after requeue: $(squeue -h -j "$job3" -o "%T %r %S")"

@@ -1,0 +1,254 @@
+#!/usr/bin/python3
+"""tools/ensfold-plot end to end: a small campaign, the plots, the numbers.
+
+Usage: test_plot.py ENSFOLD_EXE SCRATCH_DIR
+(env ENSFOLD_SOURCE_ROOT: the source tree; defaults to this file's parent.)
+
+1. runs tests/mpi/small.yaml with `mpirun -n 2 ensfold run` (IBU, PS and M2
+   fills, 6 replicas);
+2. runs tools/ensfold-plot on it (through its shebang, with NO_COLOR=1);
+3. checks every expected PNG exists, is > 10 KB and is not blank (pixel
+   standard deviation > 0), that stdout lists exactly the written files and
+   that plotdata.json indexes exactly the PNGs;
+4. recomputes from the HDF5 file, here, every number drawn: projections of
+   the group means, their +-1 sigma bands from the full covariance
+   (sqrt(1^T C 1) over each projected bin's vertex bins), truth and
+   fill-model projections, maps, correlations, efficiencies (the
+   per-topology maps must add up to /ibu/efficiency), the model-dependence
+   significance map and its projections;
+5. bad input exits 2 with a message naming the file (and the dataset), no
+   traceback: a missing file, a text file, an event file, a result file
+   with a dataset removed.
+Exit 0 pass, 1 fail, 77 skip (no mpirun or no matplotlib)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+try:
+    import h5py
+    import numpy as np
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.image as mpimg
+except ImportError as e:
+    print("SKIP: needs python3-h5py, python3-numpy, python3-matplotlib: %s" % e)
+    sys.exit(77)
+
+FAILS = []
+
+
+def check(cond, what):
+    if cond:
+        print("ok   %s" % what)
+    else:
+        print("FAIL %s" % what)
+        FAILS.append(what)
+    return cond
+
+
+def close(a, b, what, rtol=1e-12):
+    """Equal up to summation order: |a - b| <= rtol x (|b| + scale of b)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return check(False, "%s: shape %s, expected %s" % (what, a.shape, b.shape))
+    nan_ok = np.array_equal(np.isnan(a), np.isnan(b))
+    fa, fb = np.nan_to_num(a), np.nan_to_num(b)
+    scale = np.max(np.abs(fb)) if fb.size else 0.0
+    err = np.max(np.abs(fa - fb)) if fa.size else 0.0
+    return check(nan_ok and err <= rtol * (scale + 1e-300),
+                 "%s (max |diff| %.3g of scale %.3g)" % (what, err, scale))
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, **kw)
+
+
+def main(exe, scratch):
+    t0 = time.time()
+    src = os.environ.get("ENSFOLD_SOURCE_ROOT") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tool = os.path.join(src, "tools", "ensfold-plot")
+    mpirun = shutil.which("mpirun")
+    if not mpirun:
+        print("SKIP: no mpirun")
+        return 77
+    work = os.path.join(os.path.abspath(scratch), "plot-test")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1", NO_COLOR="1")
+    check(os.access(tool, os.X_OK), "tools/ensfold-plot is executable")
+
+    # 1. campaign
+    h5 = os.path.join(work, "small.h5")
+    r = run([mpirun, "-n", "2", exe, "run", os.path.join(src, "tests", "mpi", "small.yaml"),
+             "-o", h5, "--quiet", "--overwrite"], env=env)
+    if not check(r.returncode == 0 and os.path.exists(h5), "campaign ran (rc %d)" % r.returncode):
+        print(r.stdout, r.stderr)
+        return 1
+    print("# campaign: %.1f s" % (time.time() - t0))
+
+    # 2. plots
+    out = os.path.join(work, "plots")
+    t1 = time.time()
+    r = run([tool, h5, "-o", out], env=env)
+    print("# ensfold-plot: %.1f s" % (time.time() - t1))
+    sys.stderr.write(r.stderr)
+    if not check(r.returncode == 0, "ensfold-plot exit 0 (got %d)" % r.returncode):
+        return 1
+    check("Traceback" not in r.stderr and "\x1b[" not in r.stderr + r.stdout,
+          "no traceback, no colour escapes (NO_COLOR=1)")
+    check("loss" in r.stderr and "skipped" in r.stderr, "stderr says the loss plots were skipped")
+    listed = [l for l in r.stdout.splitlines() if l.strip()]
+
+    # 3. the files
+    with h5py.File(h5, "r") as f:
+        groups = sorted(f["groups"])
+        diffs = sorted(f["differences"])
+    expected = ["efficiency.png", "efficiency_topologies.png"]
+    for g in groups:
+        expected += ["proj_polar_%s.png" % g, "proj_phi_%s.png" % g, "map_%s.png" % g, "corr_%s.png" % g]
+    for d in diffs:
+        expected += ["model_dependence_%s.png" % d, "model_dependence_%s_proj.png" % d]
+    check(len(groups) == 2 and len(diffs) == 1, "small.yaml gives 2 groups and 1 difference")
+    for png in expected:
+        p = os.path.join(out, png)
+        if not check(os.path.isfile(p), "%s exists" % png):
+            continue
+        size = os.path.getsize(p)
+        check(size > 10 * 1024, "%s is > 10 KB (%d bytes)" % (png, size))
+        img = mpimg.imread(p)
+        check(img.ndim == 3 and float(np.std(img[..., :3])) > 0, "%s is not blank (pixel std %.3f)"
+              % (png, float(np.std(img[..., :3]))))
+    written = sorted(os.listdir(out))
+    check(sorted(expected + ["plotdata.npz", "plotdata.json"]) == written,
+          "the output directory holds exactly the expected files")
+    check(sorted(os.path.normpath(p) for p in listed) ==
+          sorted(os.path.normpath(os.path.join(out, w)) for w in written),
+          "stdout lists exactly the written files")
+    with open(os.path.join(out, "plotdata.json")) as fh:
+        index = json.load(fh)
+    check(sorted(index["plots"]) == sorted(expected), "plotdata.json indexes every PNG")
+    pd = np.load(os.path.join(out, "plotdata.npz"))
+
+    def arr(png, name):
+        key = index["plots"][png]["arrays"].get(name)
+        if key is None or key not in pd.files:
+            check(False, "%s: array %s in plotdata" % (png, name))
+            return None
+        return pd[key]
+
+    # 4. the numbers, recomputed from the HDF5 file
+    with h5py.File(h5, "r") as f:
+        th = f["binning_vertex/theta_edges_deg"][()]
+        ph = f["binning_vertex/phi_edges_deg"][()]
+        nt, nf = len(th) - 1, len(ph) - 1
+        V = nt * nf
+        truth = f["truth/hist"][()]
+        measured = f["measured"][()] != 0
+        priors = {m: f["ibu/prior"][m][()] for m in f["ibu/prior"]}
+        blocks = {"polar": [np.arange(a * nf, (a + 1) * nf) for a in range(nt)],
+                  "phi": [np.arange(nt) * nf + j for j in range(nf)]}
+        edges = {"polar": np.cos(np.radians(th)), "phi": ph}
+        for g in groups:
+            mean = f["groups/%s/mean" % g][()]
+            cov = f["groups/%s/cov" % g][()]
+            for axis in ("polar", "phi"):
+                png = "proj_%s_%s.png" % (axis, g)
+                y = np.array([mean[b].sum() for b in blocks[axis]])
+                sig = np.array([np.sqrt(cov[np.ix_(b, b)].sum()) for b in blocks[axis]])
+                close(arr(png, "x_edges"), edges[axis], "%s x edges" % png)
+                close(arr(png, "y"), y, "%s mean projection" % png)
+                close(arr(png, "sigma"), sig, "%s sigma = sqrt(1^T C 1)" % png)
+                close(arr(png, "band_lo"), y - sig, "%s band lo" % png)
+                close(arr(png, "band_hi"), y + sig, "%s band hi" % png)
+                close(arr(png, "truth"), [truth[b].sum() for b in blocks[axis]], "%s truth" % png)
+                for m, p in priors.items():
+                    scaled = p * mean.sum() / p.sum()
+                    close(arr(png, "model_" + m), [scaled[b].sum() for b in blocks[axis]],
+                          "%s fill model %s scaled to the unfolded total" % (png, m))
+                close(arr(png, "unmeasured_bin_fraction"),
+                      [(~measured[b]).mean() for b in blocks[axis]], "%s unmeasured fraction" % png)
+                # the band is not the naive quadrature sum (correlations matter)
+                naive = np.array([np.sqrt(np.diag(cov)[b].sum()) for b in blocks[axis]])
+                check(not np.allclose(sig, naive), "%s band uses the off-diagonal covariance" % png)
+            close(arr("map_%s.png" % g, "z"), mean.reshape(nt, nf), "map_%s mean" % g, rtol=0)
+            close(arr("map_%s.png" % g, "y_edges"), th, "map_%s theta edges" % g, rtol=0)
+            close(arr("map_%s.png" % g, "x_edges"), ph, "map_%s phi edges" % g, rtol=0)
+            close(arr("corr_%s.png" % g, "z"), f["groups/%s/corr" % g][()], "corr_%s" % g, rtol=0)
+
+        eff = f["ibu/efficiency"][()]
+        close(arr("efficiency.png", "z"), eff.reshape(nt, nf), "efficiency map", rtol=0)
+        j = f["ibu/response_detector_bin"][()]
+        i = f["ibu/response_vertex_bin"][()]
+        v = f["ibu/response_value"][()]
+        nd = (len(f["binning_detector/theta_edges_deg"]) - 1) * (len(f["binning_detector/phi_edges_deg"]) - 1)
+        tot = np.zeros(V)
+        for t in (1, 2, 3):
+            e = np.zeros(V)
+            sel = (j // nd) == t - 1
+            np.add.at(e, i[sel], v[sel])
+            tot += e
+            close(arr("efficiency_topologies.png", "z_T%d" % t), e.reshape(nt, nf),
+                  "efficiency of topology T%d" % t)
+        close(tot, eff, "per-topology efficiencies add up to /ibu/efficiency", rtol=1e-9)
+
+        for d in diffs:
+            png = "model_dependence_%s.png" % d
+            sgn = f["differences/%s/significance" % d][()]
+            close(arr(png, "z"), sgn.reshape(nt, nf), "%s significance map" % d, rtol=0)
+            dm = f["differences/%s/mean" % d][()]
+            dc = f["differences/%s/cov" % d][()]
+            png = "model_dependence_%s_proj.png" % d
+            for axis in ("polar", "phi"):
+                y = np.array([dm[b].sum() for b in blocks[axis]])
+                sig = np.array([np.sqrt(dc[np.ix_(b, b)].sum()) for b in blocks[axis]])
+                close(arr(png, axis + "_y"), y, "%s %s projected difference" % (d, axis))
+                close(arr(png, axis + "_sigma"), sig, "%s %s sigma" % (d, axis))
+                close(arr(png, axis + "_band_lo"), y - sig, "%s %s band lo" % (d, axis))
+                close(arr(png, axis + "_band_hi"), y + sig, "%s %s band hi" % (d, axis))
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    s = np.where(sig > 0, y / sig, np.nan)
+                close(arr(png, axis + "_significance"), s, "%s %s projected significance" % (d, axis),
+                      rtol=1e-10)
+
+    # 5. bad input: exit 2, a message naming the file (and dataset), no traceback
+    def bad(path, what, must=()):
+        r = run([tool, path, "-o", os.path.join(work, "bad-out")], env=env)
+        msg = r.stderr.strip()
+        check(r.returncode == 2 and "Traceback" not in r.stderr and os.path.basename(path) in msg
+              and all(m in msg for m in must) and r.stdout == "",
+              "%s: exit 2, message names it%s (rc %d: %s)"
+              % (what, " and %s" % ", ".join(must) if must else "", r.returncode, msg))
+
+    bad(os.path.join(work, "missing.h5"), "missing file")
+    txt = os.path.join(work, "notes.txt")
+    with open(txt, "w") as fh:
+        fh.write("not HDF5\n")
+    bad(txt, "text file")
+    ev = os.path.join(work, "events.h5")
+    r = run([exe, "generate", "--model", "M1", "--kind", "data", "-n", "1000", "-o", ev, "--quiet",
+             "--set", "detector.pi0.table_dtheta=2", "--set", "detector.pi0.table_dphi=2"], env=env)
+    if check(r.returncode == 0, "event file generated"):
+        bad(ev, "event file", ["/groups"])
+    cut = os.path.join(work, "cut.h5")
+    shutil.copy(h5, cut)
+    with h5py.File(cut, "r+") as f:
+        del f["groups/%s/cov" % groups[-1]]
+    bad(cut, "result file without a group covariance", ["/groups/%s/cov" % groups[-1]])
+    check(not os.path.exists(os.path.join(work, "bad-out")), "bad input writes nothing")
+    r = run([tool, "--help"], env=env)
+    check(r.returncode == 0 and "usage" in r.stdout and "Exit codes" in r.stdout, "--help")
+
+    print("# test_plot: %.1f s, %d failed" % (time.time() - t0, len(FAILS)))
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        print(__doc__)
+        sys.exit(2)
+    sys.exit(main(os.path.abspath(sys.argv[1]), sys.argv[2]))
