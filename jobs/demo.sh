@@ -22,4 +22,5 @@ start=$(date +%s)
 mpirun -n "$n" "$exe" run configs/quickstart.yaml -o "$out/quickstart-results.h5" --overwrite
 echo "demo: campaign on $n ranks took $(( $(date +%s) - start )) s"
 "$exe" summary "$out/quickstart-results.h5"
-echo "demo: results in $out/quickstart-results.h5 (layout: docs/formats.md)"
+/usr/bin/python3 tools/ensfold-plot "$out/quickstart-results.h5" -o "$out/plots" >/dev/null
+echo "demo: results in $out/quickstart-results.h5 (layout: docs/formats.md), plots in $out/plots/ (docs/plots.md)"
