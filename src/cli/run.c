@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,8 +120,58 @@ static void visit(void *arg, const ef_journal_record *rec, const double *result)
   c->skip[rec->unit] = 1;
 }
 
+/* When the job is stopped by a signal (mpirun sends SIGTERM to every rank
+ * when one rank dies; a scheduler does at the time limit), rank 0 says which
+ * units were running before it goes. The handler only reads this table and
+ * calls write(2). Process-wide by nature: signals are. */
+static struct {
+  volatile int32_t *in_flight; /* collect_state.in_flight */
+  size_t n;
+} g_running;
+
+static char *put_num(char *p, long v) {
+  char tmp[24];
+  int k = 0;
+  if (v < 0) { *p++ = '-'; v = -v; }
+  do tmp[k++] = (char)('0' + v % 10); while ((v /= 10) && k < 23);
+  while (k) *p++ = tmp[--k];
+  return p;
+}
+
+static void on_stop_signal(int sig) {
+  static char msg[4096];
+  char *p = msg, *end = msg + sizeof msg - 64;
+  static const char head[] = "ensfold[r0] error: stopped by signal ";
+  memcpy(p, head, sizeof head - 1);
+  p += sizeof head - 1;
+  p = put_num(p, sig);
+  static const char mid[] = " while these units were running:";
+  memcpy(p, mid, sizeof mid - 1);
+  p += sizeof mid - 1;
+  int any = 0;
+  for (size_t u = 0; u < g_running.n && p < end; u++) {
+    int32_t r = g_running.in_flight[u];
+    if (r < 0) continue;
+    *p++ = ' ';
+    p = put_num(p, (long)u);
+    memcpy(p, " (rank ", 7);
+    p = put_num(p + 7, r);
+    *p++ = ')';
+    any = 1;
+  }
+  if (!any) { memcpy(p, " none", 5); p += 5; }
+  static const char tail[] = "; finished units are in the journal: rerun with --resume\n";
+  memcpy(p, tail, sizeof tail - 1);
+  p += sizeof tail - 1;
+  ssize_t w = write(STDERR_FILENO, msg, (size_t)(p - msg));
+  (void)w;
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
 static int on_start(ef_ctx *ctx, void *arg, int32_t unit, int rank) {
   collect_state *c = arg;
+  c->in_flight[unit] = rank;
   ef_journal_record rec = {EF_JOURNAL_STARTED, unit, EF_OK, rank, 0, 0.0};
   return ef_journal_append(ctx, c->journal, &rec, NULL);
 }
@@ -128,6 +179,7 @@ static int on_start(ef_ctx *ctx, void *arg, int32_t unit, int rank) {
 static int on_result(ef_ctx *ctx, void *arg, int32_t unit, int status, double wall, int rank,
                      int attempts, const double *result) {
   collect_state *c = arg;
+  c->in_flight[unit] = -1;
   store(c, unit, status, wall, rank, attempts, result);
   if (status != EF_OK) {
     c->failed++;
@@ -353,7 +405,17 @@ int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
     ef_schedule s = {.skip = col.skip, .result_len = nv, .work = work, .work_arg = &w,
                      .on_result = on_result, .result_arg = &col, .on_start = on_start,
                      .quiet = quiet};
+    if (rank == 0) {
+      g_running.in_flight = col.in_flight;
+      g_running.n = nu;
+      signal(SIGTERM, on_stop_signal);
+      signal(SIGINT, on_stop_signal);
+    }
     rc = ef_scheduler_run(ctx, plan, &s);
+    if (rank == 0) {
+      signal(SIGTERM, SIG_DFL);
+      signal(SIGINT, SIG_DFL);
+    }
   }
   if (rc == EF_OK) {
     ef_output_data od = {&cfg, text, plan, in, col.results, col.status, col.wall, col.rank,

@@ -36,6 +36,9 @@ kill -KILL "$victim"
 set +e; wait "$job"; rc=$?; set -e
 [ $rc -ne 0 ] || { echo "(b) the job did not stop"; exit 1; }
 grep -q "rank 1" "$tmp/b.err" || { echo "(b) no message naming the killed rank"; cat "$tmp/b.err"; exit 1; }
+grep -q "stopped by signal .* while these units were running: .*(rank 1)" "$tmp/b.err" || {
+  echo "(b) the stop message does not name the running units"; cat "$tmp/b.err"; exit 1; }
+echo "# (b) $(grep -o 'stopped by signal.*running: [^;]*' "$tmp/b.err")"
 "$exe" status "$tmp/b.h5" | tee "$tmp/b.status"
 grep -q "rank 1" "$tmp/b.status" || { echo "(b) status does not name the interrupted units"; exit 1; }
 before=$(done_units "$tmp/b.h5")
