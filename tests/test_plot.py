@@ -215,6 +215,26 @@ def main(exe, scratch):
                 close(arr(png, axis + "_significance"), s, "%s %s projected significance" % (d, axis),
                       rtol=1e-10)
 
+    # 4b. loss curves: a result file that has them (as GAN units will write)
+    lossy = os.path.join(work, "lossy.h5")
+    shutil.copy(h5, lossy)
+    with h5py.File(lossy, "r+") as f:
+        nu = f["units/id"].shape[0]
+        curves = np.exp(-np.outer(np.arange(1, nu + 1), np.linspace(0, 1, 50)) / 10.0)
+        f["units/loss_generator"] = curves
+    lout = os.path.join(work, "lossplots")
+    r = run([tool, lossy, "-o", lout], env=env)
+    if check(r.returncode == 0, "ensfold-plot on a file with loss curves (rc %d)" % r.returncode):
+        png = os.path.join(lout, "loss_units_loss_generator.png")
+        check(os.path.isfile(png) and os.path.getsize(png) > 10 * 1024, "loss plot written")
+        with open(os.path.join(lout, "plotdata.json")) as fh:
+            li = json.load(fh)
+        lp = np.load(os.path.join(lout, "plotdata.npz"))
+        entry = li["plots"].get("loss_units_loss_generator.png", {})
+        ykey = entry.get("arrays", {}).get("y")
+        check(ykey is not None and np.array_equal(np.asarray(lp[ykey]).ravel(), curves.ravel()),
+              "the loss curves drawn are the file's")
+
     # 5. bad input: exit 2, a message naming the file (and dataset), no traceback
     def bad(path, what, must=()):
         r = run([tool, path, "-o", os.path.join(work, "bad-out")], env=env)
