@@ -16,17 +16,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 meson test -C "$build" --suite unit --print-errorlogs --num-processes 2
 rc=$?
-read -r pass fail skip < <(/usr/bin/python3 - "$build/meson-logs/testlog.json" <<'PY'
-import json, sys
-p = f = s = 0
-for line in open(sys.argv[1]):
-    r = json.loads(line).get("result")
-    if r in ("OK", "EXPECTEDFAIL"): p += 1
-    elif r == "SKIP": s += 1
-    else: f += 1
-print(p, f, s)
-PY
-)
+read -r pass fail skip < <(/usr/bin/python3 tools/testlog-counts.py "$build/meson-logs/testlog.json")
 # the config path and one small campaign (Open MPI's own allocations look
 # like leaks at exit, so leak detection is off for the MPI run only)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1

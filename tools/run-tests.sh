@@ -18,17 +18,7 @@ fi
 meson test -C "$build" --print-errorlogs --num-processes 2
 rc=$?
 log="$build/meson-logs/testlog.json"
-read -r pass fail skip < <(/usr/bin/python3 - "$log" <<'PY'
-import json, sys
-p = f = s = 0
-for line in open(sys.argv[1]):
-    r = json.loads(line).get("result")
-    if r in ("OK", "EXPECTEDFAIL"): p += 1
-    elif r == "SKIP": s += 1
-    else: f += 1
-print(p, f, s)
-PY
-)
+read -r pass fail skip < <(/usr/bin/python3 tools/testlog-counts.py "$log")
 [ "${skip:-0}" -gt 0 ] && echo "$skip skipped"
 if [ "$rc" -ne 0 ] && [ "${fail:-0}" -eq 0 ]; then fail=1; fi
 echo "main build: ${pass:-0} passed, ${fail:-0} failed"
