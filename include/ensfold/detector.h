@@ -16,7 +16,9 @@ typedef enum { EF_T0 = 0, EF_T1 = 1, EF_T2 = 2, EF_T3 = 3 } ef_topology;
 typedef struct ef_detector ef_detector;
 
 /* Builds the pi0 acceptance table for the beam energy (the costly part:
- * about a second with the defaults). Not collective. */
+ * about 5 s on one core with the defaults). Collective over ef_ctx_comm(ctx)
+ * when that is not MPI_COMM_NULL: the ranks share the table's rows and every
+ * rank gets the same bits as a serial build. */
 int ef_detector_create(ef_ctx *ctx, ef_detector **out,
                        const ef_physics_params *phys,
                        const ef_detector_params *det);

@@ -12,6 +12,8 @@
  * physics.md. */
 #include "ensfold/detector.h"
 
+#include "ensfold/ctx.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,12 +317,26 @@ int ef_detector_create(ef_ctx *ctx, ef_detector **out, const ef_physics_params *
     free(d);
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the pi0 table (%zu nodes)", n);
   }
-  for (int i = 0; i <= d->nc; i++) {
+  /* Under MPI the ranks share the work: rank r computes the rows i = r mod
+   * size (cyclic, because rows past the calorimeter cone are cheap) into a
+   * zeroed table, and a sum over the ranks assembles it exactly (each node
+   * is one rank's value plus zeros). */
+  MPI_Comm comm = ef_ctx_comm(ctx);
+  int rank = ef_ctx_rank(ctx), size = ef_ctx_size(ctx);
+  memset(d->table, 0, n * sizeof *d->table);
+  for (int i = rank; i <= d->nc; i += size) {
     double c = cos(i * d->dth);
     for (int j = 0; j <= d->nf; j++) {
       double pi[4], p[4];
       ef_kin_vertex_to_lab(&d->kin, c, j * d->df_deg * DEG, pi, p);
       d->table[i * (d->nf + 1) + j] = pi0_impossible(d, pi) ? 0.0 : pi0_geo_adaptive(d, pi);
+    }
+  }
+  if (comm != MPI_COMM_NULL && size > 1) {
+    int mrc = MPI_Allreduce(MPI_IN_PLACE, d->table, (int)n, MPI_DOUBLE, MPI_SUM, comm);
+    if (mrc != MPI_SUCCESS) {
+      ef_detector_destroy(d);
+      return ef_error_mpi(ctx, mrc, "MPI_Allreduce (pi0 table)", __FILE__, __LINE__);
     }
   }
   *out = d;
