@@ -11,7 +11,7 @@
 set -euo pipefail
 exe=${ENSFOLD_EXE:?}
 src=${ENSFOLD_SOURCE_ROOT:?}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+. "$src/tests/mpi/lib.sh"
 tmp=$(mktemp -d)
 mnt=$tmp/small-disk
 cleanup() { mountpoint -q "$mnt" 2>/dev/null && umount "$mnt"; rm -rf "$tmp"; }
@@ -19,7 +19,6 @@ trap cleanup EXIT
 cfg=$src/tests/mpi/small.yaml
 sets=(--set campaign.replicas=40)
 cmp() { /usr/bin/python3 "$src/tests/mpi/compare_results.py" "$@"; }
-done_units() { { "$exe" status "$1" 2>/dev/null || true; } | sed -n 's/^[^:]*: \([0-9]*\) of .*/\1/p'; }
 mpirun -n 2 "$exe" run "$cfg" "${sets[@]}" -o "$tmp/ref.h5" --quiet
 
 # (b) kill one worker rank (rank 1) in the middle of the campaign

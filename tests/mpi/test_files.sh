@@ -4,7 +4,7 @@
 # any work with exit code 2 and no output.
 set -euo pipefail
 exe=${ENSFOLD_EXE:?}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+. "${ENSFOLD_SOURCE_ROOT:?}/tests/mpi/lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/in"

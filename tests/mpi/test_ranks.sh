@@ -4,7 +4,7 @@
 set -euo pipefail
 exe=${ENSFOLD_EXE:?}
 src=${ENSFOLD_SOURCE_ROOT:?}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+. "$src/tests/mpi/lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cfg=$src/tests/mpi/small.yaml

@@ -5,7 +5,7 @@
 set -euo pipefail
 exe=${ENSFOLD_EXE:?}
 src=${ENSFOLD_SOURCE_ROOT:?}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+. "$src/tests/mpi/lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cfg=$src/tests/mpi/small.yaml
@@ -14,9 +14,6 @@ sets=(--set campaign.replicas=40)
 export ENSFOLD_TEST_UNIT_DELAY_MS=40
 mpirun -n 2 "$exe" run "$cfg" "${sets[@]}" -o "$tmp/ref.h5" --quiet
 units=$(/usr/bin/python3 -c "import h5py; print(len(h5py.File('$tmp/ref.h5','r')['units/id']))")
-done_units() { # units in the journal, as `ensfold status` reports them
-  { "$exe" status "$1" 2>/dev/null || true; } | sed -n 's/^[^:]*: \([0-9]*\) of .*/\1/p'
-}
 # kill points: before any unit (during input creation), after ~10, ~40 and ~70 units
 for point in start 10 40 70; do
   out=$tmp/kill-$point.h5
