@@ -1,5 +1,6 @@
 /* Campaign pieces without MPI: plan ids and seeds, paired bootstrap
- * weights, and the journal (round trip, torn tail, wrong campaign). */
+ * weights, the journal (round trip, torn tail, wrong campaign) and the
+ * coordinator's dispatch (order, affinity, resume, window). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include "ensfold/model.h"
 #include "ensfold/plan.h"
 #include "ensfold/unit.h"
+#include "src/campaign/dispatch.h"
 
 static ef_ctx *ctx;
 static int setup(void **s) { (void)s; return ef_ctx_create(&ctx, MPI_COMM_NULL); }
@@ -166,8 +168,168 @@ static void test_journal(void **state) {
   /* another campaign's journal */
   assert_int_equal(ef_journal_open(ctx, &j, path, 78, 10, 3, 1, NULL, NULL), EF_ERR_INPUT);
   assert_non_null(strstr(ef_error_message(ctx), "different campaign"));
+  /* the same campaign with another result row length (another version) */
+  assert_int_equal(ef_journal_open(ctx, &j, path, 77, 10, 4, 1, NULL, NULL), EF_ERR_INPUT);
+  assert_non_null(strstr(ef_error_message(ctx), "hold 3 values"));
   unlink(path);
   rmdir(dir);
+}
+
+/* Hand out everything through d, ranks asking in turn 0, 1, ..., n_ranks - 1,
+ * 0, ...; got (n): the units in the order handed out, by_rank (n): who got
+ * each. Returns how many were handed out. */
+static size_t drain(ef_dispatch *d, int n_ranks, size_t n, int32_t *got, int *by_rank) {
+  size_t k = 0;
+  int idle = 0;
+  for (int r = 0; idle < n_ranks; r = (r + 1) % n_ranks) {
+    int32_t u = ef_dispatch_next(d, r);
+    if (u < 0) {
+      idle++;
+      continue;
+    }
+    idle = 0; /* a rank told "none left" while units remain would be a bug: checked below */
+    assert_true(k < n);
+    got[k] = u;
+    by_rank[k++] = r;
+  }
+  return k;
+}
+
+static void test_dispatch(void **state) {
+  (void)state;
+  /* in order, except that a rank keeps its key: 2 ranks over 10 units */
+  enum { N = 10 };
+  int32_t order[N], key[N] = {-1, -1, 5, 7, 5, 7, 5, -1, 7, 5}, got[N];
+  int by[N];
+  for (int i = 0; i < N; i++) order[i] = i;
+  ef_dispatch *d;
+  assert_int_equal(ef_dispatch_create(ctx, &d, N, order, key, NULL, 2), EF_OK);
+  /* r0: 0, r1: 1, r0: 2 (key 5), r1: 3 (key 7), then each its key: r0 4, r1 5,
+   * r0 6, r1 8 (past 7, key -1), r0 9, r1: no 7 left -> 7 */
+  const int32_t want[N] = {0, 1, 2, 3, 4, 5, 6, 8, 9, 7};
+  assert_int_equal(drain(d, 2, N, got, by), N);
+  assert_memory_equal(got, want, sizeof want);
+  assert_int_equal(ef_dispatch_next(d, 0), -1);
+  assert_int_equal(ef_dispatch_next(d, 1), -1);
+  ef_dispatch_destroy(d);
+
+  /* resume: skipped units never go out, the others exactly once */
+  unsigned char skip[N] = {1, 0, 0, 1, 0, 0, 1, 0, 0, 1};
+  assert_int_equal(ef_dispatch_create(ctx, &d, N, order, key, skip, 3), EF_OK);
+  size_t k = drain(d, 3, N, got, by);
+  assert_int_equal(k, N - 4);
+  int count[N] = {0};
+  for (size_t i = 0; i < k; i++) count[got[i]]++;
+  for (int u = 0; u < N; u++) assert_int_equal(count[u], !skip[u]);
+  ef_dispatch_destroy(d);
+
+  /* the window: a unit with the rank's key EF_DISPATCH_WINDOW entries or
+   * more past the first free one is not looked for */
+  size_t n = EF_DISPATCH_WINDOW + 10;
+  int32_t *ord = malloc(n * sizeof *ord), *ky = malloc(n * sizeof *ky);
+  assert_non_null(ord);
+  assert_non_null(ky);
+  for (size_t i = 0; i < n; i++) {
+    ord[i] = (int32_t)(n - 1 - i); /* dispatch order need not be id order */
+    ky[i] = -1;
+  }
+  /* positions in the order 0, WINDOW and WINDOW + 1 have key 3 */
+  ky[ord[0]] = ky[ord[EF_DISPATCH_WINDOW]] = ky[ord[EF_DISPATCH_WINDOW + 1]] = 3;
+  assert_int_equal(ef_dispatch_create(ctx, &d, n, ord, ky, NULL, 1), EF_OK);
+  assert_int_equal(ef_dispatch_next(d, 0), ord[0]);
+  /* first free position 1: WINDOW is within 1 + WINDOW entries */
+  assert_int_equal(ef_dispatch_next(d, 0), ord[EF_DISPATCH_WINDOW]);
+  /* WINDOW + 1 is not: back to the order */
+  assert_int_equal(ef_dispatch_next(d, 0), ord[1]);
+  /* a rank without a key never searches: in order from here */
+  assert_int_equal(ef_dispatch_next(d, 0), ord[2]);
+  ef_dispatch_destroy(d);
+  free(ord);
+  free(ky);
+}
+
+/* Detector-network trainings a dispatch costs: per rank, the runs of units
+ * with the same key >= 0 (a rank keeps the networks of its last key). */
+static int trainings(const int32_t *got, const int *by, const int32_t *key, size_t n, int ranks) {
+  int t = 0;
+  for (int r = 0; r < ranks; r++) {
+    int32_t prev = -1;
+    for (size_t i = 0; i < n; i++) {
+      if (by[i] != r) continue;
+      int32_t k = key[got[i]];
+      t += k >= 0 && k != prev;
+      prev = k;
+    }
+  }
+  return t;
+}
+
+/* The dispatch of a real plan with GAN methods: every unit once, and a rank
+ * that leaves an affinity key never comes back to it (the window covers this
+ * small plan, so it leaves a key only when no unit of it is left): at most
+ * one training per (rank, key), fewer than in plain order. */
+static void test_dispatch_plan(void **state) {
+  (void)state;
+  ef_config c;
+  assert_int_equal(ef_config_load_string(ctx, &c,
+                   "seed: 5\ncampaign: {methods: [ibu, gan-topo, gan-mixed], "
+                   "fill_models: [PS, M2], replicas: 3, ensemble: 3}\n", "d.yaml"), EF_OK);
+  ef_plan *p;
+  assert_int_equal(ef_plan_create(ctx, &p, &c), EF_OK);
+  size_t n = ef_plan_n_units(p);
+  assert_int_equal(n, 2 * 4 + 2 * 2 * 4 * 3);
+  int32_t *key = malloc(n * sizeof *key), *got = malloc(n * sizeof *got);
+  int *by = malloc(n * sizeof *by);
+  assert_true(key && got && by);
+  for (size_t u = 0; u < n; u++) {
+    key[u] = ef_plan_affinity(p, (int32_t)u);
+    const ef_unit *x = ef_plan_unit(p, u);
+    assert_true((key[u] < 0) == (x->method == EF_METHOD_IBU));
+  }
+  enum { RANKS = 3 };
+  ef_dispatch *d;
+  assert_int_equal(ef_dispatch_create(ctx, &d, n, ef_plan_order(p), key, NULL, RANKS), EF_OK);
+  assert_int_equal(drain(d, RANKS, n, got, by), n);
+  unsigned char *once = calloc(n, 1);
+  assert_non_null(once);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(once[got[i]], 0);
+    once[got[i]] = 1;
+  }
+  for (int r = 0; r < RANKS; r++) {
+    int32_t prev = -1;
+    unsigned char left[64] = {0}; /* keys this rank has left */
+    for (size_t i = 0; i < n; i++) {
+      if (by[i] != r) continue;
+      int32_t k = key[got[i]];
+      assert_true(k < 64);
+      if (k >= 0) assert_int_equal(left[k], 0);
+      if (prev >= 0 && k != prev) left[prev] = 1;
+      prev = k;
+    }
+  }
+  int with = trainings(got, by, key, n, RANKS);
+  ef_dispatch_destroy(d);
+  /* the same requests in plain dispatch order (no keys) */
+  int32_t *none = malloc(n * sizeof *none);
+  assert_non_null(none);
+  for (size_t u = 0; u < n; u++) none[u] = -1;
+  assert_int_equal(ef_dispatch_create(ctx, &d, n, ef_plan_order(p), none, NULL, RANKS), EF_OK);
+  assert_int_equal(drain(d, RANKS, n, got, by), n);
+  int without = trainings(got, by, key, n, RANKS);
+  /* 2 GAN methods x 4 replicas = 8 keys */
+  printf("# dispatch of %zu units on %d ranks: %d detector-network trainings for 8 keys "
+         "(%d in plain order)\n", n, RANKS, with, without);
+  assert_true(with <= 8 * RANKS);
+  assert_true(with < without);
+  free(none);
+  free(once);
+  free(key);
+  free(got);
+  free(by);
+  ef_dispatch_destroy(d);
+  ef_plan_destroy(p);
+  ef_config_free(&c);
 }
 
 int main(void) {
@@ -175,6 +337,8 @@ int main(void) {
       cmocka_unit_test(test_plan),
       cmocka_unit_test(test_bootstrap_weights),
       cmocka_unit_test(test_journal),
+      cmocka_unit_test(test_dispatch),
+      cmocka_unit_test(test_dispatch_plan),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

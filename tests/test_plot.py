@@ -16,6 +16,12 @@ Usage: test_plot.py ENSFOLD_EXE SCRATCH_DIR
    fill-model projections, maps, correlations, efficiencies (the
    per-topology maps must add up to /ibu/efficiency), the model-dependence
    significance map and its projections;
+4b. a file with generic loss curves (/units/loss_generator) gets them drawn
+   as they are; a file made to look like a GAN campaign (the PS units
+   relabelled gan-topo, per-unit efficiency maps and /units/loss_d,
+   /units/loss_g of shape (U, 50)) gets one loss line per GAN group (its
+   replica-0 unit) and the group's own efficiency maps against
+   /truth/efficiency, while the IBU group gets none;
 5. bad input exits 2 with a message naming the file (and the dataset), no
    traceback: a missing file, a text file, an event file, a result file
    with a dataset removed.
@@ -234,6 +240,65 @@ def main(exe, scratch):
         ykey = entry.get("arrays", {}).get("y")
         check(ykey is not None and np.array_equal(np.asarray(lp[ykey]).ravel(), curves.ravel()),
               "the loss curves drawn are the file's")
+
+    # 4c. a GAN-like file: the PS units become gan-topo units with their own
+    # efficiency maps and loss curves (the layout ensfold run writes)
+    gan = os.path.join(work, "gan.h5")
+    shutil.copy(h5, gan)
+    with h5py.File(gan, "r+") as f:
+        check("units/efficiency" in f and f["units/efficiency"].shape == (f["units/id"].shape[0], 4, V)
+              and f["truth/efficiency"].shape == (4, V),
+              "the result file has /units/efficiency (U, 4, V) and /truth/efficiency (4, V)")
+        fill = f["units/fill_model"][()]
+        rep_ = f["units/replica"][()]
+        meth = f["units/method"][()]
+        nu = len(meth)
+        gan_units = fill == 1                                   # PS
+        meth[gan_units] = 1
+        f["units/method"][...] = meth
+        f.copy(f["groups/ibu_PS"], "groups/gan-topo_PS")
+        del f["groups/ibu_PS"]
+        rng = np.random.default_rng(3)
+        eff = f["units/efficiency"][()]
+        eff[gan_units] += rng.normal(0, 0.01, eff[gan_units].shape)
+        f["units/efficiency"][...] = eff
+        ld = np.zeros((nu, 50))
+        lg = np.zeros((nu, 50))
+        ld[gan_units] = 1.4 - np.exp(-np.outer(np.arange(1, gan_units.sum() + 1), np.linspace(0, 1, 50)))
+        lg[gan_units] = 0.7 + 0.01 * np.arange(gan_units.sum())[:, None] * np.ones(50)
+        f["units/loss_d"] = ld
+        f["units/loss_g"] = lg
+        exact = f["truth/efficiency"][()]
+    gout = os.path.join(work, "ganplots")
+    r = run([tool, gan, "-o", gout], env=env)
+    sys.stderr.write(r.stderr)
+    if check(r.returncode == 0, "ensfold-plot on a GAN-like file (rc %d)" % r.returncode):
+        with open(os.path.join(gout, "plotdata.json")) as fh:
+            gi = json.load(fh)
+        gp = np.load(os.path.join(gout, "plotdata.npz"))
+        want = ["efficiency_gan-topo_PS.png", "loss_units_loss_d.png", "loss_units_loss_g.png"]
+        for png in want:
+            p = os.path.join(gout, png)
+            check(os.path.isfile(p) and os.path.getsize(p) > 10 * 1024, "%s written" % png)
+        check(not os.path.exists(os.path.join(gout, "efficiency_ibu_M2.png")),
+              "no per-group efficiency plot for the IBU group")
+        rep0 = np.nonzero(gan_units & (rep_ == 0))[0]
+        for name, curves in (("loss_d", ld), ("loss_g", lg)):
+            a = gi["plots"].get("loss_units_%s.png" % name, {}).get("arrays", {})
+            ok = "y" in a and "units" in a
+            check(ok and list(gp[a["units"]]) == [rep0[0]] and
+                  np.array_equal(gp[a["y"]], curves[rep0[:1]]),
+                  "/units/%s: one line, the gan-topo_PS replica-0 unit's curve" % name)
+        a = gi["plots"].get("efficiency_gan-topo_PS.png", {}).get("arrays", {})
+        if check(all(k in a for k in ("units", "z_total", "z_T1", "z_T2", "z_T3", "diff_T2")),
+                 "efficiency_gan-topo_PS arrays"):
+            check(list(gp[a["units"]]) == list(rep0), "the maps average the replica-0 units")
+            m = eff[rep0].mean(axis=0)
+            close(gp[a["z_total"]], (1 - m[0]).reshape(nt, nf), "gan-topo_PS total efficiency")
+            for t in (1, 2, 3):
+                close(gp[a["z_T%d" % t]], m[t].reshape(nt, nf), "gan-topo_PS P(T%d | bin)" % t)
+                close(gp[a["diff_T%d" % t]], (m[t] - exact[t]).reshape(nt, nf),
+                      "gan-topo_PS P(T%d) minus exact" % t)
 
     # 5. bad input: exit 2, a message naming the file (and dataset), no traceback
     def bad(path, what, must=()):

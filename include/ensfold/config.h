@@ -91,7 +91,7 @@ typedef struct {
 /* Campaign methods and fill models are bit sets: bit i = choice i, in the
  * order of EF_METHOD_* and ef_model_id. Unit ids follow that order, so the
  * order they are listed in the config does not matter. */
-enum { EF_METHOD_IBU = 0, EF_N_METHODS = 1 };
+enum { EF_METHOD_IBU = 0, EF_METHOD_GAN_TOPO = 1, EF_METHOD_GAN_MIXED = 2, EF_N_METHODS = 3 };
 
 typedef struct {
   unsigned methods;     /* bit set over EF_METHOD_* */
@@ -111,6 +111,33 @@ typedef struct {
   double min_efficiency; /* vertex bins below keep the scaled prior */
 } ef_ibu_params;
 
+/* A multilayer perceptron's size and training (gan.* sections). */
+typedef struct {
+  int hidden;   /* units per hidden layer */
+  int layers;   /* hidden layers */
+  int steps;    /* training steps */
+  int batch;    /* events per step */
+  double lr;    /* Adam learning rate (betas 0.5/0.999 for GANs, 0.9/0.999 otherwise) */
+} ef_net_params;
+
+typedef struct {
+  ef_net_params outer;      /* generator G and its discriminator */
+  int latent;               /* dimension of G's input noise z */
+  double lr_final;          /* learning rate at the last step, as a fraction of lr */
+  double average;           /* last fraction of the training whose snapshots are pooled */
+  int snapshots;            /* snapshots of G pooled into the result */
+  int samples;              /* G samples histogrammed per unit */
+  double blind_efficiency;  /* vertex bins below this efficiency follow the fill model */
+  double fill_weight;       /* weight of the blind (fill) channel in D's loss */
+  double mmd_weight;        /* weight of the MMD term in G's loss (0 = none) */
+  double instance_noise;    /* sigma of the noise on D's input coordinates at step 0 */
+  ef_net_params efficiency; /* the efficiency classifier (gan-topo) */
+  ef_net_params smearing;   /* S_t (gan-topo) and the DS-GAN (gan-mixed) */
+  int detector_noise;       /* noise inputs of the smearing networks */
+  double prob_weight;       /* DS-GAN: weight of its P head's cross-entropy */
+  int share_detector;       /* train detector networks once per (method, replica) */
+} ef_gan_params;
+
 typedef struct ef_config {
   uint64_t seed;
   ef_physics_params physics;
@@ -119,6 +146,7 @@ typedef struct ef_config {
   ef_campaign_params campaign;
   ef_binning_params vertex_bins, detector_bins;
   ef_ibu_params ibu;
+  ef_gan_params gan;
   char output[EF_PATH_MAX];
   char *source; /* the file name the config came from ("<defaults>" if none) */
 } ef_config;

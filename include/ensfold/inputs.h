@@ -27,6 +27,14 @@ const double *ef_inputs_prior(const ef_inputs *in, int fill_model);
  * file (truth unknown). */
 const double *ef_inputs_truth(const ef_inputs *in);
 const ef_response *ef_inputs_response(const ef_inputs *in);
+/* P(T0..T3 | vertex bin) as the MC sees it (4, n_vertex): the mean
+ * probability vector of the MC events in each bin (0 in empty bins). */
+const double *ef_inputs_mc_efficiency(const ef_inputs *in);
+/* The exact P(T0..T3 | vertex bin) of the configured detector (4, n_vertex),
+ * averaged over an 8 x 8 grid uniform in cos theta* and phi* in each bin;
+ * NULL when no sample was generated (the detector then may not be the
+ * files'). */
+const double *ef_inputs_exact_efficiency(const ef_inputs *in);
 /* Detector bin of each data event (n_data), -1 for T0 / outside. */
 const int *ef_inputs_data_bins(const ef_inputs *in);
 

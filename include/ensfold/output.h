@@ -17,7 +17,11 @@ typedef struct {
   const ef_plan *plan;
   const ef_inputs *in;
   /* rank 0 only (other ranks may pass NULL): */
-  const double *results;     /* (n_units, n_vertex); rows of failed units are NaN */
+  const double *results;     /* (n_units, result_len): each row a unit's result as
+                              * include/ensfold/unit.h lays it out (histogram,
+                              * efficiency map, loss curves); rows of failed units
+                              * are NaN */
+  size_t result_len;         /* doubles per row, ef_unit_result_len(in) (every rank) */
   const int32_t *status;     /* (n_units) 0 ok, else the failing ef_status */
   const double *wall_s;      /* (n_units) */
   const int32_t *rank;       /* (n_units) rank that ran the unit */

@@ -41,6 +41,13 @@ int ef_plan_n_members(const ef_plan *p, int method);
 /* Id of unit (method, fill, replica, member), or -1 if not in the plan. */
 int32_t ef_plan_unit_id(const ef_plan *p, int method, int fill, int replica, int member);
 
+/* Units with the same affinity key (>= 0) share work that a rank can keep
+ * between them: the GAN methods' detector networks, trained once per
+ * (method, replica) and reused by every fill model and ensemble member of
+ * that replica (gan.share_detector). The coordinator prefers to hand a rank
+ * a unit with the key of its previous unit. -1: no shared work (IBU). */
+int ef_plan_affinity(const ef_plan *p, int32_t unit);
+
 const char *ef_method_name(int method);
 uint64_t ef_plan_unit_seed(uint64_t campaign_seed, int32_t id);
 

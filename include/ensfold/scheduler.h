@@ -1,9 +1,12 @@
 /* Dynamic scheduling of units over MPI ranks.
  *
  * Every rank is a worker. Rank 0 also runs the coordinator in a second
- * thread (MPI_THREAD_MULTIPLE): it hands out units costliest first, collects
- * results as they finish and reports progress. The coordinator sleeps while
- * idle (probe, then 50 us nap), so rank 0's worker keeps its core: N ranks
+ * thread (MPI_THREAD_MULTIPLE): it hands out units costliest first, except
+ * that a rank whose last unit had an affinity key (ef_plan_affinity: GAN
+ * detector networks it keeps) gets the next unit with that key when one is
+ * near the head of the order (src/campaign/dispatch.h); it collects results
+ * as they finish and reports progress. The coordinator sleeps while
+ * idle (probe, then a nap of 50 us doubling to 5 ms), so rank 0's worker keeps its core: N ranks
  * on N cores give N workers. Collective over ef_ctx_comm(ctx); a serial
  * context runs the units in dispatch order in the calling thread. */
 #ifndef ENSFOLD_SCHEDULER_H
@@ -28,7 +31,7 @@ typedef int (*ef_start_fn)(ef_ctx *ctx, void *arg, int32_t unit, int rank);
 
 typedef struct {
   const unsigned char *skip; /* (n_units) units already done (resume), or NULL */
-  size_t result_len;
+  size_t result_len;         /* doubles per unit result */
   ef_work_fn work;
   void *work_arg;
   ef_result_fn on_result;

@@ -9,14 +9,29 @@
 
 typedef struct ef_unit_ws ef_unit_ws;
 
-/* Scratch sized once per rank for the inputs (no allocation per unit except
- * a bootstrapped response when campaign.bootstrap_mc is on). */
-int ef_unit_ws_create(ef_ctx *ctx, ef_unit_ws **out, const ef_inputs *in);
+/* Scratch sized once per rank for the inputs and the methods of cfg (the
+ * GAN networks among them): no allocation per unit except a bootstrapped
+ * response when campaign.bootstrap_mc is on. */
+int ef_unit_ws_create(ef_ctx *ctx, ef_unit_ws **out, const ef_config *cfg, const ef_inputs *in);
 void ef_unit_ws_destroy(ef_unit_ws *ws);
 
-/* result: (n_vertex) unfolded events per vertex bin. */
+/* Points of each loss curve in a unit's result. */
+#define EF_UNIT_LOSS_POINTS 50
+
+/* A unit's result row, ef_unit_result_len(in) doubles, nv = vertex bins,
+ * L = EF_UNIT_LOSS_POINTS:
+ *   [0, nv)                 unfolded events per vertex bin
+ *   [nv, 5 nv)              efficiency map (4, nv): P(T0..T3 | vertex bin) as
+ *                           the unit's method sees it (IBU: the MC's mean
+ *                           probability vectors; GAN: its own networks)
+ *   [5 nv, 5 nv + L)        discriminator loss curve (0 for IBU)
+ *   [5 nv + L, 5 nv + 2 L)  generator loss curve (0 for IBU) */
+size_t ef_unit_result_len(const ef_inputs *in);
+
+/* attempt 0, 1, ...: a retry of a unit whose training diverged uses a fresh
+ * random stream (IBU is deterministic and ignores it). */
 int ef_unit_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef_unit *u,
-                ef_unit_ws *ws, double *result);
+                int attempt, ef_unit_ws *ws, double *result);
 
 /* Poisson(1) bootstrap weight of each of n events for replica r >= 1 into
  * w (n), from the stream (seed, purpose, r) alone: every method and fill

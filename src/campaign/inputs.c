@@ -16,6 +16,8 @@ struct ef_inputs {
   double *prior[EF_N_MODELS]; /* (n_vtx) each, for fill models in the plan */
   double *truth;              /* (n_vtx) or NULL */
   int *data_bins;             /* (n_data) */
+  double *mc_eff;             /* (4, n_vtx) */
+  double *exact_eff;          /* (4, n_vtx) or NULL */
   ef_response *response;
 };
 
@@ -27,6 +29,8 @@ const double *ef_inputs_prior(const ef_inputs *in, int fill) { return in->prior[
 const double *ef_inputs_truth(const ef_inputs *in) { return in->truth; }
 const ef_response *ef_inputs_response(const ef_inputs *in) { return in->response; }
 const int *ef_inputs_data_bins(const ef_inputs *in) { return in->data_bins; }
+const double *ef_inputs_mc_efficiency(const ef_inputs *in) { return in->mc_eff; }
+const double *ef_inputs_exact_efficiency(const ef_inputs *in) { return in->exact_eff; }
 
 void ef_inputs_destroy(ef_inputs *in) {
   if (!in) return;
@@ -35,6 +39,8 @@ void ef_inputs_destroy(ef_inputs *in) {
   for (int m = 0; m < EF_N_MODELS; m++) free(in->prior[m]);
   free(in->truth);
   free(in->data_bins);
+  free(in->mc_eff);
+  free(in->exact_eff);
   ef_response_destroy(in->response);
   free(in);
 }
@@ -116,6 +122,50 @@ static double model_density(const void *arg, double c, double f) {
   return ef_model_density(arg, c, f);
 }
 
+/* Exact P(T | v) averaged over an 8 x 8 grid in each vertex bin: (4, nv). */
+static int exact_efficiency(ef_ctx *ctx, ef_inputs *in, const ef_detector *det) {
+  int nv = ef_binning_count(&in->vtx);
+  in->exact_eff = calloc(4 * (size_t)nv, sizeof(double));
+  if (!in->exact_eff) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for efficiency maps");
+  const int g = 8;
+  for (int k = 0; k < nv; k++) {
+    double c_lo, c_hi, f_lo, f_hi, sum[4] = {0, 0, 0, 0}, prob[4];
+    ef_binning_bounds(&in->vtx, k, &c_lo, &c_hi, &f_lo, &f_hi);
+    for (int a = 0; a < g; a++)
+      for (int b = 0; b < g; b++) {
+        ef_detector_prob(det, c_lo + (a + 0.5) * (c_hi - c_lo) / g,
+                         f_lo + (b + 0.5) * (f_hi - f_lo) / g, prob);
+        for (int t = 0; t < 4; t++) sum[t] += prob[t];
+      }
+    for (int t = 0; t < 4; t++) in->exact_eff[(size_t)t * nv + k] = sum[t] / (g * g);
+  }
+  return EF_OK;
+}
+
+/* Mean MC probability vector per vertex bin: (4, nv). */
+static int mc_efficiency(ef_ctx *ctx, ef_inputs *in) {
+  int nv = ef_binning_count(&in->vtx);
+  in->mc_eff = calloc(4 * (size_t)nv, sizeof(double));
+  double *wsum = calloc((size_t)nv, sizeof(double));
+  if (!in->mc_eff || !wsum) {
+    free(wsum);
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for efficiency maps");
+  }
+  const ef_events *mc = &in->mc;
+  for (size_t i = 0; i < mc->n; i++) {
+    int k = ef_binning_index(&in->vtx, mc->vertex[2 * i], mc->vertex[2 * i + 1]);
+    if (k < 0) continue;
+    double w = mc->weight ? mc->weight[i] : 1.0;
+    wsum[k] += w;
+    for (int t = 0; t < 4; t++) in->mc_eff[(size_t)t * nv + k] += w * mc->prob[4 * i + t];
+  }
+  for (int k = 0; k < nv; k++)
+    for (int t = 0; t < 4; t++)
+      if (wsum[k] > 0) in->mc_eff[(size_t)t * nv + k] /= wsum[k];
+  free(wsum);
+  return EF_OK;
+}
+
 static int build(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
   ef_detector *det = NULL;
   int rc = EF_OK;
@@ -146,6 +196,7 @@ static int build(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
     EF_GOTO(rc, ef_generate(ctx, det, &m, &r, (size_t)cfg->mc.events, EF_KIND_MC, 0, NULL, NULL,
                             &in->mc), done);
   }
+  if (det) EF_GOTO(rc, exact_efficiency(ctx, in, det), done);
 done:
   ef_detector_destroy(det);
   return rc;
@@ -180,6 +231,7 @@ int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
     }
     rc = ef_response_build(ctx, &in->response, &in->vtx, &in->det, &in->mc, in->mc.weight);
   }
+  if (rc == EF_OK) rc = mc_efficiency(ctx, in);
 fail:
   if (rc != EF_OK) {
     ef_inputs_destroy(in);

@@ -159,11 +159,20 @@ int ef_journal_open(ef_ctx *ctx, ef_journal **out, const char *path, uint64_t co
       rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: not an ensfold journal (or corrupt header)", path);
       goto done;
     }
-    if (h.config_hash != config_hash || h.n_units != n_units || h.result_len != result_len) {
+    if (h.config_hash != config_hash || h.n_units != n_units) {
       rc = ef_error_set(ctx, EF_ERR_INPUT,
                         "%s: the journal belongs to a different campaign (config or binning "
                         "changed); resume with the same config, or remove the journal to "
                         "start again", path);
+      goto done;
+    }
+    /* same config, other record size: an ensfold with another unit result
+     * layout (include/ensfold/unit.h) wrote it */
+    if (h.result_len != result_len) {
+      rc = ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: the journal belongs to a different campaign (its unit results "
+                        "hold %u values, this ensfold's %u: written by another version?); "
+                        "remove the journal to start again", path, h.result_len, result_len);
       goto done;
     }
     off_t good = (off_t)sizeof h + read_records(j->fd, j->buf, result_len, n_units, visit, arg);

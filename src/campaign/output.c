@@ -11,14 +11,28 @@
 
 #include "ensfold/model.h"
 #include "ensfold/stats.h"
+#include "ensfold/unit.h"
 #include "ensfold_version.h"
 
 /* ---- statistics (rank 0) --------------------------------------------- */
+
+/* Efficiency closure thresholds: cells (topology, vertex bin) are compared
+ * where the exact total efficiency 1 - P(T0) is at least EFF_MIN_TOTAL (the
+ * blind bins carry no information on the detector), and a cell counts as off
+ * when |eff_unit - eff_exact| > EFF_TOLERANCE. */
+#define EFF_MIN_TOTAL 0.05
+#define EFF_TOLERANCE 0.03
+
+typedef struct {
+  double max_abs, mean_abs, above; /* above: cells off per unit (mean over the units) */
+  int n_units;                     /* units compared (ok ones) */
+} eff_closure;
 
 typedef struct {
   int method, fill, n_rep;   /* replicas used (r >= 1, every member ok) */
   double *mean, *sigma, *cov, *corr, *pulls; /* (n), (n), (n, n), (n, n), (n) */
   ef_closure meas, unmeas;
+  eff_closure eff[2];        /* [0] replica 0, [1] replicas >= 1; NaN without exact maps */
 } group_stats;
 
 typedef struct {
@@ -35,7 +49,7 @@ static int replica_vector(const ef_output_data *d, int method, int fill, int r, 
   for (int k = 0; k < members; k++) {
     int32_t id = ef_plan_unit_id(d->plan, method, fill, r, k);
     if (id < 0 || d->status[id] != EF_OK) return 0;
-    const double *x = d->results + (size_t)id * (size_t)n;
+    const double *x = d->results + (size_t)id * d->result_len; /* its histogram part */
     for (int i = 0; i < n; i++) out[i] += x[i] / members;
   }
   return 1;
@@ -106,6 +120,41 @@ static int group_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned ch
   return rc;
 }
 
+/* |eff_unit - eff_exact| of the group's ok units, replica 0 into e[0] and
+ * replicas >= 1 into e[1], over the n_cells cells of cell (4 x nv, 1 =
+ * compared). exact: (4, nv); a unit's map is its row's [nv, 5 nv). */
+static void eff_closure_compute(const ef_output_data *d, int method, int fill,
+                                const double *exact, const unsigned char *cell, int n_cells,
+                                eff_closure e[2]) {
+  size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(d->in));
+  double sum[2] = {0, 0};
+  for (int s = 0; s < 2; s++) e[s] = (eff_closure){NAN, NAN, NAN, 0};
+  if (!exact || n_cells == 0) return;
+  double mx[2] = {0, 0}, above[2] = {0, 0};
+  int members = ef_plan_n_members(d->plan, method);
+  for (int r = 0; r < ef_plan_n_replicas(d->plan); r++)
+    for (int k = 0; k < members; k++) {
+      int32_t id = ef_plan_unit_id(d->plan, method, fill, r, k);
+      if (id < 0 || d->status[id] != EF_OK) continue;
+      const double *eff = d->results + (size_t)id * d->result_len + nv; /* (4, nv) */
+      int s = r > 0;
+      for (size_t c = 0; c < 4 * nv; c++) {
+        if (!cell[c]) continue;
+        double a = fabs(eff[c] - exact[c]);
+        sum[s] += a;
+        if (a > mx[s]) mx[s] = a;
+        above[s] += a > EFF_TOLERANCE;
+      }
+      e[s].n_units++;
+    }
+  for (int s = 0; s < 2; s++)
+    if (e[s].n_units > 0) {
+      e[s].max_abs = mx[s];
+      e[s].mean_abs = sum[s] / ((double)e[s].n_units * n_cells);
+      e[s].above = above[s] / e[s].n_units;
+    }
+}
+
 static int diff_compute(ef_ctx *ctx, const ef_output_data *d, diff_stats *s) {
   int n = ef_binning_count(ef_inputs_vertex_binning(d->in));
   int R = ef_plan_n_replicas(d->plan) - 1;
@@ -147,19 +196,33 @@ typedef struct {
   MPI_Comm comm; /* MPI_COMM_NULL when serial */
 } writer;
 
-/* Create a dataset (collective) and, on the root rank, write data. */
-static int put(writer *w, hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
-               hsize_t d0, hsize_t d1, const void *data) {
-  hsize_t dims[2] = {d0, d1};
+/* Create a dataset of rank 1..3 and shape dims (collective) and, on the
+ * root rank, write data. row_len = 0: data holds the dataset contiguously.
+ * row_len > 0: data is (dims[0], row_len) and row i of the dataset is the
+ * dims[1] x dims[2] values from column col0 of data's row i (a part of each
+ * unit result row, written without a copy). */
+static int put_rows(writer *w, hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                    const hsize_t *dims, const void *data, hsize_t row_len, hsize_t col0) {
   int rc = EF_OK;
-  hid_t space = -1, ds = -1;
+  hid_t space = -1, ds = -1, mspace = H5S_ALL;
+  hsize_t n = 1;
+  for (int i = 0; i < rank; i++) n *= dims[i];
   EF_GOTO_H5(w->ctx, rc, space = H5Screate_simple(rank, dims, NULL), done);
   EF_GOTO_H5(w->ctx, rc, ds = H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), done);
-  if (w->root && data && d0 > 0 && (rank == 1 || d1 > 0))
-    EF_GOTO_H5(w->ctx, rc, H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), done);
+  if (w->root && data && n > 0) {
+    if (row_len > 0) {
+      hsize_t mdims[2] = {dims[0], row_len}, start[2] = {0, col0};
+      hsize_t count[2] = {dims[0], n / dims[0]};
+      EF_GOTO_H5(w->ctx, rc, mspace = H5Screate_simple(2, mdims, NULL), done);
+      EF_GOTO_H5(w->ctx, rc, H5Sselect_hyperslab(mspace, H5S_SELECT_SET, start, NULL, count, NULL),
+                 done);
+    }
+    EF_GOTO_H5(w->ctx, rc, H5Dwrite(ds, mtype, mspace, H5S_ALL, H5P_DEFAULT, data), done);
+  }
 done:
   if (ds >= 0 && H5Dclose(ds) < 0 && rc == EF_OK)
     rc = ef_error_hdf5(w->ctx, "H5Dclose", __FILE__, __LINE__);
+  if (mspace >= 0 && mspace != H5S_ALL) H5Sclose(mspace);
   if (space >= 0) H5Sclose(space);
   if (rc != EF_OK) ef_error_wrap(w->ctx, "writing dataset %s: ", name);
   /* only the root writes data: everyone must learn if it failed, or the
@@ -174,9 +237,28 @@ done:
   return rc;
 }
 
+/* A contiguous (d0) or (d0, d1) dataset. */
+static int put(writer *w, hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+               hsize_t d0, hsize_t d1, const void *data) {
+  hsize_t dims[2] = {d0, d1};
+  return put_rows(w, loc, name, ftype, mtype, rank, dims, data, 0, 0);
+}
+
 #define PUT_D(w, loc, name, n0, n1, rank, data) \
   put(w, loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, rank, n0, n1, data)
 #define PUT_I(w, loc, name, n0, data) put(w, loc, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n0, 1, data)
+#define PUT_ROWS(w, loc, name, rank, dims, rows, row_len, col0) \
+  put_rows(w, loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, rank, dims, rows, row_len, col0)
+
+/* Does the plan have a GAN method (units with loss curves)? */
+static int has_gan(const ef_plan *p) {
+  for (int g = 0; g < ef_plan_n_groups(p); g++) {
+    int m, f;
+    ef_plan_group(p, g, &m, &f);
+    if (m != EF_METHOD_IBU) return 1;
+  }
+  return 0;
+}
 
 static int attr(writer *w, hid_t loc, const char *name, hid_t type, const void *value) {
   int rc = EF_OK;
@@ -274,7 +356,7 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
       col[3 * nu + u] = x->replica;
       col[4 * nu + u] = x->member;
       seeds[u] = x->seed;
-      const double *h = d->results + u * (hsize_t)nv;
+      const double *h = d->results + u * (hsize_t)d->result_len; /* the histogram part */
       for (int k = 0; k < nv; k++) {
         pp[u * (hsize_t)b->n_polar + (hsize_t)(k / b->n_phi)] += h[k];
         pf[u * (hsize_t)b->n_phi + (hsize_t)(k % b->n_phi)] += h[k];
@@ -291,7 +373,17 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
   EF_GOTO(rc, PUT_D(w, g, "wall_s", nu, 1, 1, d->wall_s), done);
   EF_GOTO(rc, PUT_I(w, g, "rank", nu, d->rank), done);
   EF_GOTO(rc, PUT_I(w, g, "attempts", nu, d->attempts), done);
-  EF_GOTO(rc, PUT_D(w, g, "hist", nu, (hsize_t)nv, 2, d->results), done);
+  {
+    /* the parts of the unit result rows (include/ensfold/unit.h) */
+    hsize_t row = (hsize_t)d->result_len, L = EF_UNIT_LOSS_POINTS;
+    hsize_t hist[2] = {nu, (hsize_t)nv}, eff[3] = {nu, 4, (hsize_t)nv}, loss[2] = {nu, L};
+    EF_GOTO(rc, PUT_ROWS(w, g, "hist", 2, hist, d->results, row, 0), done);
+    EF_GOTO(rc, PUT_ROWS(w, g, "efficiency", 3, eff, d->results, row, (hsize_t)nv), done);
+    if (has_gan(p)) {
+      EF_GOTO(rc, PUT_ROWS(w, g, "loss_d", 2, loss, d->results, row, 5 * (hsize_t)nv), done);
+      EF_GOTO(rc, PUT_ROWS(w, g, "loss_g", 2, loss, d->results, row, 5 * (hsize_t)nv + L), done);
+    }
+  }
   EF_GOTO(rc, PUT_D(w, g, "proj_polar", nu, (hsize_t)b->n_polar, 2, pp), done);
   EF_GOTO(rc, PUT_D(w, g, "proj_phi", nu, (hsize_t)b->n_phi, 2, pf), done);
 done:
@@ -363,7 +455,7 @@ done:
 }
 
 static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_stats *gs, int ng,
-                        diff_stats *ds, int ndiff) {
+                        diff_stats *ds, int ndiff, int n_eff_cells) {
   int nv = ef_binning_count(ef_inputs_vertex_binning(d->in));
   hid_t top, sum = -1;
   EF_CHECK(group(w, file, "groups", &top));
@@ -402,7 +494,7 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_st
     hid_t s;
     EF_GOTO(rc, group(w, file, "summary", &s), out);
     int32_t *ic = calloc(5 * (size_t)ng + 1, sizeof *ic);
-    double *dc = calloc(6 * (size_t)ng + 1, sizeof *dc);
+    double *dc = calloc(12 * (size_t)ng + 1, sizeof *dc);
     if (!ic || !dc) rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
     for (int i = 0; rc == EF_OK && i < ng; i++) {
       ic[i] = gs[i].method;
@@ -416,6 +508,11 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_st
       dc[3 * ng + i] = gs[i].unmeas.ndf;
       dc[4 * ng + i] = gs[i].meas.coverage;
       dc[5 * ng + i] = gs[i].unmeas.coverage;
+      for (int k = 0; k < 2; k++) {
+        dc[(6 + 3 * k) * ng + i] = gs[i].eff[k].max_abs;
+        dc[(7 + 3 * k) * ng + i] = gs[i].eff[k].mean_abs;
+        dc[(8 + 3 * k) * ng + i] = gs[i].eff[k].above;
+      }
     }
     hsize_t n = (hsize_t)ng;
     if (rc == EF_OK) rc = PUT_I(w, s, "method", n, ic);
@@ -429,7 +526,17 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_st
     if (rc == EF_OK) rc = PUT_D(w, s, "ndf_unmeasured", n, 1, 1, dc + 3 * ng);
     if (rc == EF_OK) rc = PUT_D(w, s, "coverage_measured", n, 1, 1, dc + 4 * ng);
     if (rc == EF_OK) rc = PUT_D(w, s, "coverage_unmeasured", n, 1, 1, dc + 5 * ng);
-    if (rc == EF_OK) rc = attr_str(w, s, "method_names", "0=ibu");
+    static const char *eff_cols[6] = {"efficiency_max_nominal", "efficiency_mean_nominal",
+                                      "efficiency_above_nominal", "efficiency_max_replicas",
+                                      "efficiency_mean_replicas", "efficiency_above_replicas"};
+    for (int k = 0; rc == EF_OK && k < 6; k++)
+      rc = PUT_D(w, s, eff_cols[k], n, 1, 1, dc + (6 + k) * ng);
+    double eff_min = EFF_MIN_TOTAL, eff_tol = EFF_TOLERANCE;
+    int32_t cells = n_eff_cells;
+    if (rc == EF_OK) rc = attr(w, s, "efficiency_min_total", H5T_NATIVE_DOUBLE, &eff_min);
+    if (rc == EF_OK) rc = attr(w, s, "efficiency_tolerance", H5T_NATIVE_DOUBLE, &eff_tol);
+    if (rc == EF_OK) rc = attr(w, s, "efficiency_cells", H5T_NATIVE_INT32, &cells);
+    if (rc == EF_OK) rc = attr_str(w, s, "method_names", "0=ibu 1=gan-topo 2=gan-mixed");
     if (rc == EF_OK) rc = attr_str(w, s, "model_names", "0=M1 1=PS 2=M2");
     free(ic);
     free(dc);
@@ -447,10 +554,12 @@ static double estimate_bytes(const ef_output_data *d, int ndiff) {
   double V = ef_binning_count(b), U = (double)ef_plan_n_units(d->plan);
   double G = ef_plan_n_groups(d->plan);
   const ef_response *r = ef_inputs_response(d->in);
-  double bytes = U * (V + b->n_polar + b->n_phi) * 8 + U * 8 * 8 /* unit table */
+  /* hist, efficiency and the loss curves are the unit result rows */
+  double bytes = U * ((double)d->result_len + b->n_polar + b->n_phi) * 8
+                 + U * 8 * 8 /* unit table */
                  + G * (2 * V * V + 3 * V) * 8 + ndiff * (V * V + 3 * V) * 8
                  + (double)ef_response_nnz(r) * 16 + ef_response_n_detector(r) * 8.0
-                 + V * 8 * (EF_N_MODELS + 3) + (double)strlen(d->config_text);
+                 + V * 8 * (EF_N_MODELS + 3 + 4) + G * 12 * 8 + (double)strlen(d->config_text);
   return 1.1 * bytes + (1 << 20);
 }
 
@@ -484,8 +593,18 @@ int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d) {
   group_stats *gs = calloc((size_t)ng + 1, sizeof *gs);
   diff_stats *ds = calloc((size_t)ng * (size_t)ng + 1, sizeof *ds);
   unsigned char *measured = malloc((size_t)nv);
-  int rc = EF_OK, ndiff = 0;
-  if (!gs || !ds || !measured) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  /* efficiency closure cells (4, nv): every topology of the bins the
+   * detector sees at all */
+  const double *exact = ef_inputs_exact_efficiency(d->in);
+  unsigned char *cell = calloc(4 * (size_t)nv + 1, 1);
+  int rc = EF_OK, ndiff = 0, n_cells = 0;
+  if (!gs || !ds || !measured || !cell) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  if (rc == EF_OK && d->result_len < ef_unit_result_len(d->in))
+    rc = ef_error_set(ctx, EF_ERR_INTERNAL, "result rows of %zu values, the layout needs %zu",
+                      d->result_len, ef_unit_result_len(d->in));
+  for (int k = 0; rc == EF_OK && exact && k < nv; k++)
+    if (1.0 - exact[k] >= EFF_MIN_TOTAL)
+      for (int t = 0; t < 4; t++, n_cells++) cell[(size_t)t * (size_t)nv + (size_t)k] = 1;
   const double *eff = ef_inputs_response(d->in) ? ef_response_efficiency(ef_inputs_response(d->in)) : NULL;
   for (int i = 0; rc == EF_OK && i < nv; i++)
     measured[i] = eff[i] >= d->cfg->ibu.min_efficiency && eff[i] > 0;
@@ -496,7 +615,10 @@ int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d) {
         ds[ndiff++] = (diff_stats){.method = gs[g].method, .fa = gs[h].fill, .fb = gs[g].fill};
   }
   if (w.root) {
-    for (int g = 0; rc == EF_OK && g < ng; g++) rc = group_compute(ctx, d, measured, &gs[g]);
+    for (int g = 0; rc == EF_OK && g < ng; g++) {
+      rc = group_compute(ctx, d, measured, &gs[g]);
+      eff_closure_compute(d, gs[g].method, gs[g].fill, exact, cell, n_cells, gs[g].eff);
+    }
     for (int k = 0; rc == EF_OK && k < ndiff; k++) rc = diff_compute(ctx, d, &ds[k]);
   }
   if (w.root && rc == EF_OK) rc = check_space(ctx, path, estimate_bytes(d, ndiff));
@@ -541,15 +663,19 @@ int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d) {
       free(mi);
       if (rc != EF_OK) goto done;
     }
-    if (ef_inputs_truth(d->in)) {
+    if (ef_inputs_truth(d->in) || exact) {
       hid_t t;
       EF_GOTO(rc, group(&w, file, "truth", &t), done);
-      rc = PUT_D(&w, t, "hist", (hsize_t)nv, 1, 1, ef_inputs_truth(d->in));
-      if (rc == EF_OK) rc = attr_str(&w, t, "model", ef_model_name((ef_model_id)d->cfg->data.model));
+      if (ef_inputs_truth(d->in)) {
+        rc = PUT_D(&w, t, "hist", (hsize_t)nv, 1, 1, ef_inputs_truth(d->in));
+        if (rc == EF_OK)
+          rc = attr_str(&w, t, "model", ef_model_name((ef_model_id)d->cfg->data.model));
+      }
+      if (rc == EF_OK && exact) rc = PUT_D(&w, t, "efficiency", 4, (hsize_t)nv, 2, exact);
       H5Gclose(t);
       if (rc != EF_OK) goto done;
     }
-    EF_GOTO(rc, write_groups(&w, file, d, gs, ng, ds, ndiff), done);
+    EF_GOTO(rc, write_groups(&w, file, d, gs, ng, ds, ndiff, n_cells), done);
   }
 done:
   if (file >= 0 && H5Fclose(file) < 0 && rc == EF_OK)
@@ -560,6 +686,7 @@ done:
   free(gs);
   free(ds);
   free(measured);
+  free(cell);
   /* rank 0 moves the finished file into place; everyone learns the outcome */
   if (w.root) {
     if (rc == EF_OK && rename(tmp, path) != 0)
@@ -599,6 +726,76 @@ static int read_col(ef_ctx *ctx, hid_t file, const char *name, hid_t mtype, void
   return EF_OK;
 }
 
+/* Length of the 1-D dataset name, or 0 if it is absent or not 1-D. */
+static hsize_t col_len(hid_t file, const char *name) {
+  hsize_t n = 0;
+  if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return 0;
+  }
+  hid_t ds = H5Dopen2(file, name, H5P_DEFAULT);
+  hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
+  if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, &n, NULL) != 1)
+    n = 0;
+  if (sp >= 0) H5Sclose(sp);
+  if (ds >= 0) H5Dclose(ds);
+  H5Eclear2(H5E_DEFAULT);
+  return n;
+}
+
+/* Mean /units/wall_s of each group's units that ran (status != -1) into
+ * wall (n groups, NaN when none ran or the file has no unit table). */
+static int group_wall(ef_ctx *ctx, hid_t file, const char *path, hsize_t n, const int32_t *method,
+                      const int32_t *fill, double *wall) {
+  for (hsize_t i = 0; i < n; i++) wall[i] = NAN;
+  hsize_t nu = col_len(file, "units/wall_s");
+  if (nu == 0) return EF_OK;
+  int32_t *ic = malloc(3 * nu * sizeof *ic);
+  double *w = malloc(nu * sizeof *w), *sum = calloc(n + 1, sizeof *sum);
+  size_t *cnt = calloc(n + 1, sizeof *cnt);
+  int rc = EF_OK;
+  if (!ic || !w || !sum || !cnt) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  if (rc == EF_OK) rc = read_col(ctx, file, "units/wall_s", H5T_NATIVE_DOUBLE, w, nu, path);
+  if (rc == EF_OK) rc = read_col(ctx, file, "units/method", H5T_NATIVE_INT32, ic, nu, path);
+  if (rc == EF_OK)
+    rc = read_col(ctx, file, "units/fill_model", H5T_NATIVE_INT32, ic + nu, nu, path);
+  if (rc == EF_OK)
+    rc = read_col(ctx, file, "units/status", H5T_NATIVE_INT32, ic + 2 * nu, nu, path);
+  for (hsize_t u = 0; rc == EF_OK && u < nu; u++) {
+    if (ic[2 * nu + u] == -1 || !isfinite(w[u])) continue;
+    for (hsize_t g = 0; g < n; g++)
+      if (method[g] == ic[u] && fill[g] == ic[nu + u]) {
+        sum[g] += w[u];
+        cnt[g]++;
+        break;
+      }
+  }
+  for (hsize_t g = 0; rc == EF_OK && g < n; g++)
+    if (cnt[g]) wall[g] = sum[g] / (double)cnt[g];
+  free(ic);
+  free(w);
+  free(sum);
+  free(cnt);
+  return rc;
+}
+
+/* Scalar attribute name of loc into value when it is there and readable;
+ * value keeps what the caller put there otherwise. */
+static void attr_or_default(hid_t loc, const char *name, hid_t mtype, void *value) {
+  if (H5Aexists(loc, name) <= 0) return;
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+  if (a < 0) return;
+  unsigned char tmp[16];
+  if (H5Tget_size(mtype) <= sizeof tmp && H5Aread(a, mtype, tmp) >= 0)
+    memcpy(value, tmp, H5Tget_size(mtype));
+  H5Aclose(a);
+}
+
+static void fmt_num(char *buf, size_t len, const char *f, double v) {
+  if (isfinite(v)) snprintf(buf, len, f, v);
+  else snprintf(buf, len, "-");
+}
+
 int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out) {
   if (access(path, R_OK) != 0)
     return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
@@ -623,30 +820,73 @@ int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out) {
     H5Sclose(sp);
     H5Dclose(ds);
   }
+  /* dc: the 6 closure columns, the 6 efficiency closure columns (older
+   * files lack them: NaN), then the mean wall time per unit */
   int32_t *ic = rc == EF_OK ? malloc(3 * n * sizeof *ic + 1) : NULL;
-  double *dc = rc == EF_OK ? malloc(6 * n * sizeof *dc + 1) : NULL;
+  double *dc = rc == EF_OK ? malloc(13 * n * sizeof *dc + 1) : NULL;
   if (rc == EF_OK && (!ic || !dc)) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
   static const char *icols[3] = {"summary/method", "summary/fill_model", "summary/replicas"};
-  static const char *dcols[6] = {"summary/chi2_measured", "summary/ndf_measured",
-                                 "summary/chi2_unmeasured", "summary/ndf_unmeasured",
-                                 "summary/coverage_measured", "summary/coverage_unmeasured"};
+  static const char *dcols[12] = {"summary/chi2_measured", "summary/ndf_measured",
+                                  "summary/chi2_unmeasured", "summary/ndf_unmeasured",
+                                  "summary/coverage_measured", "summary/coverage_unmeasured",
+                                  "summary/efficiency_max_nominal",
+                                  "summary/efficiency_mean_nominal",
+                                  "summary/efficiency_above_nominal",
+                                  "summary/efficiency_max_replicas",
+                                  "summary/efficiency_mean_replicas",
+                                  "summary/efficiency_above_replicas"};
   for (int c = 0; rc == EF_OK && c < 3; c++)
     rc = read_col(ctx, file, icols[c], H5T_NATIVE_INT32, ic + c * n, n, path);
-  for (int c = 0; rc == EF_OK && c < 6; c++)
+  int any_eff = 0;
+  for (int c = 0; rc == EF_OK && c < 12; c++) {
+    if (c >= 6 && col_len(file, dcols[c]) != n) {
+      for (hsize_t i = 0; i < n; i++) dc[c * n + i] = NAN;
+      continue;
+    }
     rc = read_col(ctx, file, dcols[c], H5T_NATIVE_DOUBLE, dc + c * n, n, path);
+    for (hsize_t i = 0; rc == EF_OK && c >= 6 && i < n; i++) any_eff |= isfinite(dc[c * n + i]);
+  }
+  if (rc == EF_OK) rc = group_wall(ctx, file, path, n, ic, ic + n, dc + 12 * n);
   if (rc == EF_OK) {
-    fprintf(out, "%-10s %-5s %8s %22s %22s %9s %9s\n", "method", "fill", "replicas",
-            "chi2/ndf measured", "chi2/ndf unmeasured", "cov meas", "cov unm");
+    fprintf(out, "%-10s %-5s %8s %22s %22s %9s %9s %11s\n", "method", "fill", "replicas",
+            "chi2/ndf measured", "chi2/ndf unmeasured", "cov meas", "cov unm", "s/unit");
     for (hsize_t i = 0; i < n; i++) {
-      char a[32], b[32];
+      char a[32], b[32], w[32];
       double cm = dc[i], nm = dc[n + i], cu = dc[2 * n + i], nu = dc[3 * n + i];
       if (nm > 0 && isfinite(cm)) snprintf(a, sizeof a, "%.2f (%.0f/%.0f)", cm / nm, cm, nm);
       else snprintf(a, sizeof a, "-");
       if (nu > 0 && isfinite(cu)) snprintf(b, sizeof b, "%.2f (%.0f/%.0f)", cu / nu, cu, nu);
       else snprintf(b, sizeof b, "-");
-      fprintf(out, "%-10s %-5s %8d %22s %22s %9.3f %9.3f\n", ef_method_name(ic[i]),
+      fmt_num(w, sizeof w, "%.3g", dc[12 * n + i]);
+      fprintf(out, "%-10s %-5s %8d %22s %22s %9.3f %9.3f %11s\n", ef_method_name(ic[i]),
               ef_model_name((ef_model_id)ic[n + i]), ic[2 * n + i], a, b, dc[4 * n + i],
-              dc[5 * n + i]);
+              dc[5 * n + i], w);
+    }
+  }
+  if (rc == EF_OK && any_eff) {
+    double emin = EFF_MIN_TOTAL, etol = EFF_TOLERANCE;
+    int32_t cells = -1;
+    hid_t s = H5Gopen2(file, "summary", H5P_DEFAULT);
+    if (s >= 0) {
+      attr_or_default(s, "efficiency_min_total", H5T_NATIVE_DOUBLE, &emin);
+      attr_or_default(s, "efficiency_tolerance", H5T_NATIVE_DOUBLE, &etol);
+      attr_or_default(s, "efficiency_cells", H5T_NATIVE_INT32, &cells);
+      H5Gclose(s);
+    }
+    H5Eclear2(H5E_DEFAULT);
+    fprintf(out, "\nefficiency closure: |P(T0..T3 | bin) of the units - exact| over ");
+    if (cells >= 0) fprintf(out, "%d cells", (int)cells);
+    else fprintf(out, "the cells");
+    fprintf(out, " (topology, bin) with exact efficiency >= %g;\n"
+                 "off: cells per unit with |diff| > %g (mean over the units)\n", emin, etol);
+    fprintf(out, "%-10s %-5s %27s %27s\n", "method", "fill", "replica 0: max  mean   off",
+            "replicas: max  mean   off");
+    for (hsize_t i = 0; i < n; i++) {
+      char c[6][32];
+      for (int k = 0; k < 6; k++)
+        fmt_num(c[k], sizeof c[k], k % 3 == 2 ? "%.1f" : "%.4f", dc[(6 + k) * n + i]);
+      fprintf(out, "%-10s %-5s %13s %7s %5s %13s %7s %5s\n", ef_method_name(ic[i]),
+              ef_model_name((ef_model_id)ic[n + i]), c[0], c[1], c[2], c[3], c[4], c[5]);
     }
   }
   free(ic);

@@ -19,6 +19,8 @@ struct ef_plan {
 const char *ef_method_name(int method) {
   switch (method) {
   case EF_METHOD_IBU: return "ibu";
+  case EF_METHOD_GAN_TOPO: return "gan-topo";
+  case EF_METHOD_GAN_MIXED: return "gan-mixed";
   }
   return "?";
 }
@@ -35,10 +37,10 @@ uint64_t ef_plan_unit_seed(uint64_t campaign_seed, int32_t id) {
   return mix64(campaign_seed + 0x9e3779b97f4a7c15ull * (uint64_t)(id + 1));
 }
 
-/* Relative cost of one unit of a method (IBU: a few sparse mat-vecs). */
+/* Relative cost of one unit of a method (IBU: a few sparse mat-vecs; a GAN
+ * unit trains networks for seconds to minutes). */
 static double method_cost(int method) {
-  (void)method;
-  return 1.0;
+  return method == EF_METHOD_IBU ? 1.0 : 1000.0;
 }
 
 static int cmp_order(const void *a, const void *b, void *units) {
@@ -127,6 +129,12 @@ void ef_plan_group(const ef_plan *p, int g, int *method, int *fill) {
 }
 int ef_plan_n_replicas(const ef_plan *p) { return p->n_replicas; }
 int ef_plan_n_members(const ef_plan *p, int method) { return p->members[method]; }
+
+int ef_plan_affinity(const ef_plan *p, int32_t unit) {
+  const ef_unit *u = ef_plan_unit(p, (size_t)unit);
+  if (!u || u->method == EF_METHOD_IBU) return -1;
+  return u->method * p->n_replicas + u->replica;
+}
 
 int32_t ef_plan_unit_id(const ef_plan *p, int method, int fill, int replica, int member) {
   int32_t base = 0;

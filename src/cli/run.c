@@ -42,7 +42,7 @@ typedef struct {
   ef_unit_ws *ws;
   long delay_ms;        /* test hook ENSFOLD_TEST_UNIT_DELAY_MS: slow every unit */
   const char *nan_units; /* test hook ENSFOLD_TEST_NAN_UNITS="3,17": NaN on a first try */
-  size_t result_len;
+  size_t result_len;     /* doubles per result row: ef_unit_result_len */
 } work_state;
 
 #define MAX_ATTEMPTS 3
@@ -70,7 +70,8 @@ static int work(void *arg, int32_t unit, double *result, int *attempts) {
   int rc = EF_OK;
   for (int a = 0; a < MAX_ATTEMPTS; a++) {
     *attempts = a + 1;
-    rc = ef_unit_run(w->ctx, w->cfg, w->in, ef_plan_unit(w->plan, (size_t)unit), w->ws, result);
+    rc = ef_unit_run(w->ctx, w->cfg, w->in, ef_plan_unit(w->plan, (size_t)unit), a, w->ws,
+                     result);
     if (rc == EF_OK && a == 0 && listed(w->nan_units, unit)) result[0] = NAN;
     if (rc != EF_OK && rc != EF_ERR_NUMERIC) return rc;
     size_t bad = 0;
@@ -86,8 +87,8 @@ static int work(void *arg, int32_t unit, double *result, int *attempts) {
 }
 
 typedef struct {
-  size_t nv;
-  double *results; /* (n_units, nv) */
+  size_t row;      /* doubles per unit result: ef_unit_result_len (unit.h has the layout) */
+  double *results; /* (n_units, row) */
   int32_t *status, *rank, *attempts;
   double *wall;
   unsigned char *skip;
@@ -98,10 +99,10 @@ typedef struct {
 
 static void store(collect_state *c, int32_t unit, int status, double wall, int rank,
                   int attempts, const double *result) {
-  double *row = c->results + (size_t)unit * c->nv;
-  if (status == EF_OK) memcpy(row, result, c->nv * sizeof *row);
+  double *row = c->results + (size_t)unit * c->row;
+  if (status == EF_OK) memcpy(row, result, c->row * sizeof *row);
   else
-    for (size_t i = 0; i < c->nv; i++) row[i] = NAN;
+    for (size_t i = 0; i < c->row; i++) row[i] = NAN;
   c->status[unit] = status;
   c->wall[unit] = wall;
   c->rank[unit] = rank;
@@ -189,7 +190,7 @@ static int on_result(ef_ctx *ctx, void *arg, int32_t unit, int status, double wa
     ef_log(ctx, EF_LOG_WARN, "unit %d (rank %d) succeeded on try %d", unit, rank, attempts);
   }
   ef_journal_record rec = {EF_JOURNAL_DONE, unit, status, rank, attempts, wall};
-  return ef_journal_append(ctx, c->journal, &rec, c->results + (size_t)unit * c->nv);
+  return ef_journal_append(ctx, c->journal, &rec, c->results + (size_t)unit * c->row);
 }
 
 /* Rank 0 reads the config text; every rank parses the same text. */
@@ -347,11 +348,11 @@ int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
   if (rc == EF_OK)
     ef_log(ctx, EF_LOG_INFO, "inputs ready in %.1f s: %zu data events, %zu MC events",
            ef_cli_now() - t0, ef_inputs_data(in)->n, ef_inputs_mc(in)->n);
-  if (rc == EF_OK) rc = ef_unit_ws_create(ctx, &ws, in);
+  if (rc == EF_OK) rc = ef_unit_ws_create(ctx, &ws, &cfg, in);
   size_t nu = plan ? ef_plan_n_units(plan) : 0;
   if (rc == EF_OK && rank == 0) {
-    col.nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
-    col.results = malloc(nu * col.nv * sizeof(double) + 1);
+    col.row = ef_unit_result_len(in);
+    col.results = malloc(nu * col.row * sizeof(double) + 1);
     col.status = malloc(nu * sizeof(int32_t) + 1);
     col.rank = malloc(nu * sizeof(int32_t) + 1);
     col.wall = malloc(nu * sizeof(double) + 1);
@@ -362,7 +363,7 @@ int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
         !col.in_flight) {
       rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for %zu unit results", nu);
     } else {
-      for (size_t u = 0; u < nu * col.nv; u++) col.results[u] = NAN;
+      for (size_t u = 0; u < nu * col.row; u++) col.results[u] = NAN;
       for (size_t u = 0; u < nu; u++) {
         col.status[u] = -1; /* not run */
         col.rank[u] = -1;
@@ -374,7 +375,7 @@ int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
         rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot remove: %s", jpath, strerror(errno));
       if (rc == EF_OK)
         rc = ef_journal_open(ctx, &journal, jpath, config_hash(text), (uint32_t)nu,
-                           (uint32_t)col.nv, resume, visit, &col);
+                           (uint32_t)col.row, resume, visit, &col);
       col.journal = journal;
       if (rc == EF_OK && resume) {
         /* what the previous run was doing when it stopped */
@@ -399,10 +400,10 @@ int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
   if (plan) rc = agree(ctx, rc);
   if (rc == EF_OK) {
     const char *delay = getenv("ENSFOLD_TEST_UNIT_DELAY_MS");
-    size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
+    size_t row = ef_unit_result_len(in);
     work_state w = {ctx, &cfg, plan, in, ws, delay ? atol(delay) : 0,
-                    getenv("ENSFOLD_TEST_NAN_UNITS"), nv};
-    ef_schedule s = {.skip = col.skip, .result_len = nv, .work = work, .work_arg = &w,
+                    getenv("ENSFOLD_TEST_NAN_UNITS"), row};
+    ef_schedule s = {.skip = col.skip, .result_len = row, .work = work, .work_arg = &w,
                      .on_result = on_result, .result_arg = &col, .on_start = on_start,
                      .quiet = quiet};
     if (rank == 0) {
@@ -418,8 +419,10 @@ int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
     }
   }
   if (rc == EF_OK) {
-    ef_output_data od = {&cfg, text, plan, in, col.results, col.status, col.wall, col.rank,
-                         col.attempts};
+    ef_output_data od = {.cfg = &cfg, .config_text = text, .plan = plan, .in = in,
+                         .results = col.results, .result_len = ef_unit_result_len(in),
+                         .status = col.status, .wall_s = col.wall, .rank = col.rank,
+                         .attempts = col.attempts};
     rc = ef_output_write(ctx, out, &od);
   }
   if (rc == EF_OK && rank == 0) {

@@ -1,0 +1,66 @@
+/* GAN unfolding: the gan-topo and gan-mixed methods (docs/methods.md).
+ *
+ * A unit trains (or reuses) its detector networks, then an outer generator
+ * G(z) -> v = (cos theta*, phi*) against a discriminator that sees, per
+ * measured topology t, the data (bootstrap-weighted) against G folded
+ * through the detector networks and weighted by their P(t | v), and, only in
+ * the blind vertex bins, the fill model against G. The result is a histogram
+ * of many samples of G (its moving-average weights), normalised so that its
+ * measured part predicts the data.
+ *
+ *   gan-topo:  an efficiency classifier eps(v) over T0..T3 and one
+ *              conditional smearing GAN S_t(v, noise) per measured topology.
+ *   gan-mixed: one detector-simulation GAN DS(v, noise) -> (reco, P_T0..P_T3)
+ *              trained on MC events that carry their probability vectors.
+ *
+ * Nothing here is collective. A workspace is made once per rank and holds
+ * every network and buffer: a unit allocates nothing. */
+#ifndef ENSFOLD_GAN_H
+#define ENSFOLD_GAN_H
+
+#include <stdint.h>
+
+#include "ensfold/binning.h"
+#include "ensfold/config.h"
+#include "ensfold/events.h"
+#include "ensfold/model.h"
+
+/* What one GAN unit unfolds. */
+typedef struct {
+  int method;                  /* EF_METHOD_GAN_TOPO or EF_METHOD_GAN_MIXED */
+  const ef_events *data;       /* measured events: topology, reco (weight optional) */
+  const double *data_weights;  /* (n_data) bootstrap weights, NULL = all 1 */
+  const ef_events *mc;         /* MC with vertex and prob */
+  const ef_binning *vtx;       /* vertex bins of the result */
+  const double *efficiency;    /* (n_vertex) total efficiency per bin (the response's) */
+  const double *fill_prior;    /* (n_vertex) the fill model's probability per bin */
+  ef_model fill;               /* the fill model, to sample the blind region */
+  double beam_energy;          /* GeV: the detector networks' kinematic inputs */
+  /* Random streams: the detector networks' from det_seed (shared by every
+   * unit with the same det_key when gan.share_detector), the outer GAN's
+   * from seed; attempt > 0 gives fresh streams for a retry. */
+  uint64_t det_seed, seed;
+  int64_t det_key;
+  int attempt;
+} ef_gan_problem;
+
+typedef struct ef_gan_ws ef_gan_ws;
+
+/* Sized for cfg's GAN settings, n_data data and n_mc MC events. */
+int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_config *cfg, size_t n_data,
+                     size_t n_mc);
+void ef_gan_ws_destroy(ef_gan_ws *ws); /* accepts NULL */
+
+/* Run one GAN unit. Writes
+ *   hist (n_vertex)         unfolded events per vertex bin
+ *   eff (4, n_vertex)       the unit's P(T0..T3 | vertex bin), averaged on
+ *                           an 8 x 8 grid in each bin
+ *   loss_d, loss_g (n_loss) the discriminator and generator losses, each
+ *                           point the mean over steps / n_loss steps.
+ * A training whose loss turns non-finite, or that collapses (docs/methods.md
+ * states the criterion), returns EF_ERR_NUMERIC for the caller to retry. */
+int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
+                    ef_gan_ws *ws, double *hist, double *eff, int n_loss, double *loss_d,
+                    double *loss_g);
+
+#endif
