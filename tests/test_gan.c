@@ -55,7 +55,11 @@ static int counting;
 static long n_alloc;
 #endif
 
-enum { N_MC = 300000, N_DATA = 100000 };
+#ifdef __SANITIZE_ADDRESS__ /* memory checks only: tiny samples and trainings */
+enum { N_MC = 40000, N_DATA = 20000, STEPS = 60 };
+#else
+enum { N_MC = 300000, N_DATA = 100000, STEPS = 2000 };
+#endif
 
 typedef struct {
   ef_ctx *ctx;
@@ -81,12 +85,17 @@ static int setup(void **state) {
   if (ef_nn_set_threads(fx.ctx, 1) != EF_OK) return -1; /* as the campaign runs */
   ef_config *c = &fx.cfg;
   c->campaign.methods = 1u << EF_METHOD_GAN_TOPO | 1u << EF_METHOD_GAN_MIXED;
-  c->gan.outer.steps = getenv("ENSFOLD_GAN_TEST_STEPS") ? atoi(getenv("ENSFOLD_GAN_TEST_STEPS")) : 2000;
+  c->gan.outer.steps = getenv("ENSFOLD_GAN_TEST_STEPS") ? atoi(getenv("ENSFOLD_GAN_TEST_STEPS")) : STEPS;
   c->gan.outer.hidden = 48;
   c->gan.samples = 400000;
   c->gan.smearing.steps = 300;
   c->gan.smearing.hidden = 32;
   c->gan.efficiency.steps = 6000;
+#ifdef __SANITIZE_ADDRESS__
+  c->gan.efficiency.steps = 60;
+  c->gan.smearing.steps = 30;
+  c->gan.samples = 20000;
+#endif
   c->gan.smearing.batch = 256;
   if (getenv("ENSFOLD_GAN_TEST_LR")) c->gan.outer.lr = atof(getenv("ENSFOLD_GAN_TEST_LR"));
   if (getenv("ENSFOLD_GAN_TEST_HIDDEN")) c->gan.outer.hidden = atoi(getenv("ENSFOLD_GAN_TEST_HIDDEN"));
@@ -278,29 +287,157 @@ static metrics measure(const unit_out *o, const char *name) {
   return m;
 }
 
-static void closure(int method, const char *name) {
+/* Bounds for the CI-sized runs (see the header; measured values in the
+ * comments are from this test's runs on the 2-core machine). */
+#define CHI2_BOUND 1.5       /* seen 0.71 (mixed), 0.73 (topo) at 4000 steps, ~0.9 at 2000 */
+#define REL_BOUND 0.15       /* mean |rel. dev.| in measured bins; seen 0.086-0.11 */
+#define EFF_BOUND 0.06       /* max |eff - exact|; seen 0.031-0.046 */
+#define LEAK_BOUND 0.3       /* |slope| of the fill dependence; a leaking fill gives 1 */
+
+static unit_out ps_topo; /* gan-topo, PS fill, kept for the fill test */
+
+static void closure(int method, const char *name, unit_out *keep) {
   unit_out o;
   out_alloc(&o);
   assert_int_equal(run_unit(method, EF_MODEL_PS, 1001, 0, &o), EF_OK);
   metrics m = measure(&o, name);
-  assert_true(m.chi2ndf < 1e9);
-  out_free(&o);
+#ifndef __SANITIZE_ADDRESS__
+  assert_true(m.chi2ndf < CHI2_BOUND);
+  assert_true(m.mean_abs_rel < REL_BOUND);
+  assert_true(m.eff_max < EFF_BOUND);
+#else
+  (void)m; /* sanitizer build: tiny training, memory checks only */
+#endif
+  if (keep) *keep = o;
+  else out_free(&o);
 }
 
 static void test_closure_topo(void **state) {
   (void)state;
-  closure(EF_METHOD_GAN_TOPO, "gan-topo");
+  closure(EF_METHOD_GAN_TOPO, "gan-topo", &ps_topo);
 }
 
 static void test_closure_mixed(void **state) {
   (void)state;
-  closure(EF_METHOD_GAN_MIXED, "gan-mixed");
+  closure(EF_METHOD_GAN_MIXED, "gan-mixed", NULL);
+}
+
+/* The fill must not leak into measured bins (issue 5, 2b). A formulation
+ * that compares G with the fill weighted by eps_0 everywhere lands at
+ * truth x eps + fill x (1 - eps): the paired difference of two fills would
+ * then be (1 - eps) (fill_PS - fill_M2) in every partly measured bin. Here
+ * the same data are unfolded with the PS and the M2 fill; the slope of
+ * (n_PS - n_M2) against that leak prediction over the partly measured bins
+ * (0.05 <= eps < 0.7) must be near 0, not 1. */
+static void test_fill_does_not_leak(void **state) {
+  (void)state;
+  int nv = ef_binning_count(&fx.vtx);
+  const double *eps = ef_response_efficiency(fx.resp);
+  unit_out m2;
+  out_alloc(&m2);
+  assert_int_equal(run_unit(EF_METHOD_GAN_TOPO, EF_MODEL_M2, 1001, 0, &m2), EF_OK);
+  double sxy = 0, sxx = 0, sx_ = 0;
+  int n = 0;
+  for (int k = 0; k < nv; k++) {
+    if (eps[k] < 0.05 || eps[k] >= 0.7) continue;
+    /* the leak prediction in events: (1 - eps) (fill_PS - fill_M2) at the
+     * data's normalisation */
+    double x = (1 - eps[k]) * N_DATA * (fx.prior[EF_MODEL_PS][k] - fx.prior[EF_MODEL_M2][k]);
+    double y = ps_topo.hist[k] - m2.hist[k];
+    sxy += x * y;
+    sxx += x * x;
+    sx_ += fabs(x);
+    n++;
+  }
+  double slope = sxy / sxx;
+  fprintf(stderr, "fill leak: %d partly measured bins, mean |leak prediction| %.1f events, "
+          "slope of (PS - M2) on it %.3f (leaking formulation: 1)\n", n, sx_ / n, slope);
+#ifndef __SANITIZE_ADDRESS__
+  assert_true(n > 20);
+  assert_true(fabs(slope) < LEAK_BOUND);
+#endif
+  out_free(&m2);
+  out_free(&ps_topo);
+}
+
+/* Same problem, same attempt: the same bits (the detector networks come
+ * from the workspace's cache the second time). Another attempt: a fresh
+ * stream, another result. And a unit allocates nothing. */
+static void test_determinism_retry_alloc(void **state) {
+  (void)state;
+  ef_gan_params keep = fx.cfg.gan;
+  fx.cfg.gan.outer.steps = 200;
+  fx.cfg.gan.samples = 20000;
+  int nv = ef_binning_count(&fx.vtx);
+  unit_out a, b, c;
+  out_alloc(&a);
+  out_alloc(&b);
+  out_alloc(&c);
+  assert_int_equal(run_unit(EF_METHOD_GAN_MIXED, EF_MODEL_PS, 7, 0, &a), EF_OK);
+  counting = 1;
+  n_alloc = 0;
+  int rc = run_unit(EF_METHOD_GAN_MIXED, EF_MODEL_PS, 7, 0, &b);
+  counting = 0;
+  assert_int_equal(rc, EF_OK);
+  if (HAVE_ALLOC_COUNT) assert_int_equal(n_alloc, 0);
+  assert_memory_equal(a.hist, b.hist, (size_t)nv * sizeof(double));
+  assert_memory_equal(a.eff, b.eff, 4 * (size_t)nv * sizeof(double));
+  assert_memory_equal(a.loss_d, b.loss_d, sizeof a.loss_d);
+  counting = 1;
+  n_alloc = 0;
+  rc = run_unit(EF_METHOD_GAN_MIXED, EF_MODEL_PS, 7, 1, &c); /* retrains the DS-GAN */
+  counting = 0;
+  assert_int_equal(rc, EF_OK);
+  if (HAVE_ALLOC_COUNT) assert_int_equal(n_alloc, 0);
+  assert_true(memcmp(a.hist, c.hist, (size_t)nv * sizeof(double)) != 0);
+  fx.cfg.gan = keep;
+  out_free(&a);
+  out_free(&b);
+  out_free(&c);
+}
+
+/* A training that collapses is reported as EF_ERR_NUMERIC, which the
+ * campaign retries with a fresh stream (and records in /units/attempts).
+ * Data that are a single point (every event T2 at one reco angle, no fill
+ * channel) drive G to a point mass: the collapse criterion must fire. */
+static void test_collapse_reported(void **state) {
+  (void)state;
+  ef_gan_params keep = fx.cfg.gan;
+  fx.cfg.gan.outer.steps = 400;
+  fx.cfg.gan.fill_weight = 0.0;
+  fx.cfg.gan.samples = 20000;
+  size_t n = fx.data.n;
+  int8_t *topo = malloc(n);
+  double *reco = malloc(2 * n * sizeof(double));
+  memcpy(topo, fx.data.topology, n);
+  memcpy(reco, fx.data.reco, 2 * n * sizeof(double));
+  for (size_t i = 0; i < n; i++) {
+    fx.data.topology[i] = 2;
+    fx.data.reco[2 * i] = -0.3;
+    fx.data.reco[2 * i + 1] = 1.0;
+  }
+  unit_out o;
+  out_alloc(&o);
+  int rc = run_unit(EF_METHOD_GAN_TOPO, EF_MODEL_PS, 9, 0, &o);
+  fprintf(stderr, "single-point data: rc %d (%s)\n", rc,
+          rc == EF_OK ? "ok" : ef_error_message(fx.ctx));
+  memcpy(fx.data.topology, topo, n);
+  memcpy(fx.data.reco, reco, 2 * n * sizeof(double));
+  free(topo);
+  free(reco);
+  fx.cfg.gan = keep;
+  out_free(&o);
+  assert_int_equal(rc, EF_ERR_NUMERIC);
+  assert_non_null(strstr(ef_error_message(fx.ctx), "collapsed"));
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_closure_mixed),
       cmocka_unit_test(test_closure_topo),
+      cmocka_unit_test(test_fill_does_not_leak),
+      cmocka_unit_test(test_closure_mixed),
+      cmocka_unit_test(test_determinism_retry_alloc),
+      cmocka_unit_test(test_collapse_reported),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
