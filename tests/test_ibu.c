@@ -22,35 +22,7 @@
 #include "ensfold/model.h"
 #include "ensfold/stats.h"
 
-/* Allocation counter: the test program's malloc family forwards to glibc's
- * and counts calls while `counting` is set, so a test can show that
- * ef_ibu_unfold allocates nothing. */
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) /* ASan owns malloc */
-#define HAVE_ALLOC_COUNT 1
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t n);
-extern void __libc_free(void *p);
-static volatile int counting;
-static volatile long n_alloc;
-void *malloc(size_t n) {
-  if (counting) n_alloc++;
-  return __libc_malloc(n);
-}
-void *calloc(size_t n, size_t size) {
-  if (counting) n_alloc++;
-  return __libc_calloc(n, size);
-}
-void *realloc(void *p, size_t n) {
-  if (counting) n_alloc++;
-  return __libc_realloc(p, n);
-}
-void free(void *p) { __libc_free(p); }
-#else
-#define HAVE_ALLOC_COUNT 0
-static int counting;
-static long n_alloc;
-#endif
+#include "ef_alloc_count.h" /* ef_ibu_unfold allocates nothing */
 
 /* Shared by the generated-sample tests (made once: the detector alone
  * takes seconds). */
