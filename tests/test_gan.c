@@ -239,7 +239,14 @@ static metrics measure(const unit_out *o, const char *name) {
         h += o->hist[a * fx.vtx.n_phi + b];
         tr += fx.truth[a * fx.vtx.n_phi + b];
       }
-      fprintf(stderr, "  theta row %2d: gan %9.1f truth %9.1f\n", a, h, tr);
+      double hm = 0, tm = 0;
+      for (int b = 0; b < fx.vtx.n_phi; b++)
+        if (eps[a * fx.vtx.n_phi + b] >= 0.05) {
+          hm += o->hist[a * fx.vtx.n_phi + b];
+          tm += fx.truth[a * fx.vtx.n_phi + b];
+        }
+      fprintf(stderr, "  theta row %2d: gan %9.1f truth %9.1f; measured bins: gan / truth %.3f\n",
+              a, h, tr, tm > 0 ? hm / tm : 0.0);
     }
     for (int b = 0; b < fx.vtx.n_phi; b++) {
       double h = 0, tr = 0;
