@@ -342,22 +342,20 @@ fail:
 
 /* ---- detector networks ---------------------------------------------------- */
 
+/* Is event e in a measured topology (T1..T3) with finite reco angles? */
+static int measured(const ef_events *ev, size_t e) {
+  return ev->topology[e] > 0 && isfinite(ev->reco[2 * e]) && isfinite(ev->reco[2 * e + 1]);
+}
+
 static void mc_index(ef_gan_ws *ws, const ef_events *mc) {
   if (ws->mc_ready) return;
   size_t count[4] = {0, 0, 0, 0};
-  for (size_t i = 0; i < mc->n; i++) {
-    int t = mc->topology[i];
-    if (t > 0 && !(isfinite(mc->reco[2 * i]) && isfinite(mc->reco[2 * i + 1]))) t = 0;
-    count[t]++;
-  }
+  for (size_t i = 0; i < mc->n; i++) count[measured(mc, i) ? mc->topology[i] : 0]++;
   ws->mc_off[0] = 0;
   for (int t = 0; t < 4; t++) ws->mc_off[t + 1] = ws->mc_off[t] + count[t];
   size_t pos[4] = {ws->mc_off[0], ws->mc_off[1], ws->mc_off[2], ws->mc_off[3]};
-  for (size_t i = 0; i < mc->n; i++) {
-    int t = mc->topology[i];
-    if (t > 0 && !(isfinite(mc->reco[2 * i]) && isfinite(mc->reco[2 * i + 1]))) t = 0;
-    ws->mc_order[pos[t]++] = (int32_t)i;
-  }
+  for (size_t i = 0; i < mc->n; i++)
+    ws->mc_order[pos[measured(mc, i) ? mc->topology[i] : 0]++] = (int32_t)i;
   ws->mc_ready = 1;
 }
 
@@ -416,10 +414,6 @@ static int train_efficiency(ef_ctx *ctx, const ef_net_params *np, ef_gan_ws *ws,
   return EF_OK;
 }
 
-static int mc_measured(const ef_events *mc, size_t e) {
-  return mc->topology[e] > 0 && isfinite(mc->reco[2 * e]) && isfinite(mc->reco[2 * e + 1]);
-}
-
 /* A conditional smearing GAN: net (NF + k -> outw) maps (features(v),
  * noise) to the residual (reco - v) / sig in its outputs 0..1; the critic
  * ws->dsd sees (features(v), residual / sig). Batches are drawn from the MC
@@ -453,7 +447,7 @@ static int train_smearing(ef_ctx *ctx, const ef_net_params *np, ef_gan_ws *ws,
       ws->idx[i] = (int32_t)e;
       kin_features(&ws->kin, mc->vertex[2 * e], mc->vertex[2 * e + 1], xin + (size_t)i * nin,
                    NULL);
-      if (mc_measured(mc, e)) arow[m++] = i;
+      if (measured(mc, e)) arow[m++] = i;
     }
     for (int i = 0; i < B; i++) ef_nn_fill_normal(&r, xin + (size_t)i * nin + NF, (size_t)k);
     const float *o = ef_mlp_forward(net, xin, B); /* (B, outw) */
@@ -705,7 +699,7 @@ static void mmd_point(float *p, int ch, float c, float cf, float sf) {
  * points (cos theta*, cos phi*, sin phi*) with the channel pushed 3 apart
  * (kernels never mix channels). Its gradient, times gan.mmd_weight, goes
  * into ws->mgrad (3 B, 2), per fake measured row and reco coordinate. */
-static void mmd_term(const ef_gan_params *gp, ef_gan_ws *ws, ef_rng *r, int B, double esum) {
+static void mmd_term(const ef_gan_params *gp, ef_gan_ws *ws, ef_rng *r, int B) {
   static const float sig[3] = {0.05f, 0.15f, 0.45f};
   double acc = 0.0;
   memset(ws->mgrad, 0, (size_t)6 * B * sizeof(float));
@@ -721,7 +715,6 @@ static void mmd_term(const ef_gan_params *gp, ef_gan_ws *ws, ef_rng *r, int B, d
     const float *rc = ws->reco + ((size_t)t * B + s) * 2;
     mmd_point(ws->mx + (size_t)i * MD, t + 1, rc[0], cosf(rc[1]), sinf(rc[1]));
   }
-  (void)esum;
   mmd_grad(B, B, ws->mx, ws->my, sig, ws->mdx);
   float lam = (float)gp->mmd_weight;
   for (int i = 0; i < B; i++) {
@@ -835,7 +828,7 @@ static int outer_step(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem
   EF_CHECK(check_finite(ctx, lgs, "generator", step));
   ef_mlp_backward(ws->d, ws->dlogit, ws->ddx, 0);
   int use_mmd = gp->mmd_weight > 0 && esum > 0;
-  if (use_mmd) mmd_term(gp, ws, r, B, esum);
+  if (use_mmd) mmd_term(gp, ws, r, B);
   /* gradient wrt v, the features and the detector networks' outputs */
   memset(ws->dv, 0, (size_t)B * 2 * sizeof(float));
   memset(ws->dfeat, 0, (size_t)B * NF * sizeof(float));
@@ -993,8 +986,7 @@ int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *
   }
   os.use_blind = fill_blind > 1e-6 && gp->fill_weight > 0;
   for (size_t i = 0; i < data->n; i++) {
-    if (data->topology[i] < 1 || !isfinite(data->reco[2 * i]) || !isfinite(data->reco[2 * i + 1]))
-      continue;
+    if (!measured(data, i)) continue;
     double wi = (pb->data_weights ? pb->data_weights[i] : 1.0) *
                 (data->weight ? data->weight[i] : 1.0);
     if (!(wi > 0)) continue;
