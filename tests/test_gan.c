@@ -6,7 +6,8 @@
  * Small networks and few steps so that CI runs it in a few minutes; the
  * bounds below were set from runs of this test and docs/results.md reports
  * the full-size campaign. ENSFOLD_GAN_TEST_VERBOSE=1 prints per-bin
- * diagnostics; ENSFOLD_GAN_TEST_STEPS overrides the outer steps. */
+ * diagnostics; ENSFOLD_GAN_TEST_STEPS overrides the outer steps;
+ * ENSFOLD_GAN_TEST_ONLY=NAME runs only the tests matching NAME. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,7 +82,8 @@ static int setup(void **state) {
   if (getenv("ENSFOLD_GAN_TEST_MMD")) c->gan.mmd_weight = atof(getenv("ENSFOLD_GAN_TEST_MMD"));
   if (getenv("ENSFOLD_GAN_TEST_EH")) c->gan.efficiency.hidden = atoi(getenv("ENSFOLD_GAN_TEST_EH"));
   if (getenv("ENSFOLD_GAN_TEST_ES")) c->gan.efficiency.steps = atoi(getenv("ENSFOLD_GAN_TEST_ES"));
-  if (getenv("ENSFOLD_GAN_TEST_PW")) c->gan.prob_weight = atof(getenv("ENSFOLD_GAN_TEST_PW"));
+  if (getenv("ENSFOLD_GAN_TEST_ELR")) c->gan.efficiency.lr = atof(getenv("ENSFOLD_GAN_TEST_ELR"));
+  if (getenv("ENSFOLD_GAN_TEST_EB")) c->gan.efficiency.batch = atoi(getenv("ENSFOLD_GAN_TEST_EB"));
   if (getenv("ENSFOLD_GAN_TEST_AVG")) c->gan.average = atof(getenv("ENSFOLD_GAN_TEST_AVG"));
   if (ef_detector_create(fx.ctx, &fx.det, &c->physics, &c->detector) != EF_OK) return -1;
   ef_model m1, ps;
@@ -421,5 +423,6 @@ int main(void) {
       cmocka_unit_test(test_determinism_retry_alloc),
       cmocka_unit_test(test_collapse_reported),
   };
+  if (getenv("ENSFOLD_GAN_TEST_ONLY")) cmocka_set_test_filter(getenv("ENSFOLD_GAN_TEST_ONLY"));
   return cmocka_run_group_tests(tests, setup, teardown);
 }

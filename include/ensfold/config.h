@@ -134,7 +134,6 @@ typedef struct {
   ef_net_params efficiency; /* the efficiency classifier (gan-topo) */
   ef_net_params smearing;   /* S_t (gan-topo) and the DS-GAN (gan-mixed) */
   int detector_noise;       /* noise inputs of the smearing networks */
-  double prob_weight;       /* DS-GAN: weight of its P head's cross-entropy */
   int share_detector;       /* train detector networks once per (method, replica) */
 } ef_gan_params;
 

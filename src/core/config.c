@@ -219,10 +219,11 @@ static const key_def schema[] = {
     INT("gan.samples", gan.samples, 1000000, 1000, 1000000000,
         "generator samples histogrammed per unit"),
     REAL("gan.blind_efficiency", gan.blind_efficiency, 0.05, 0.0, 1.0, "",
-         "vertex bins whose efficiency (from the MC) is below this are blind: only there "
-         "does the fill model constrain G"),
-    REAL("gan.fill_weight", gan.fill_weight, 1.0, 0.0, 100.0, "",
-         "weight of the blind (fill-model) channel against the measured topologies in D's loss"),
+         "vertex bins whose efficiency (from the MC) is below this are blind: only there does "
+         "the fill model enter (the result's blind bins take its shape, as in IBU)"),
+    REAL("gan.fill_weight", gan.fill_weight, 0.0, 0.0, 100.0, "",
+         "weight of an optional blind channel in D's loss (fill-model vertices against G's in "
+         "blind bins) against the measured topologies; 0 = G answers to the data alone"),
     REAL("gan.mmd_weight", gan.mmd_weight, 30.0, 0.0, 1000.0, "",
          "weight of the MMD term (fake measured events drawn by weight against the step's data "
          "events, Gaussian kernels of 0.05, 0.15, 0.45) in G's loss; 0 = adversarial only"),
@@ -230,15 +231,18 @@ static const key_def schema[] = {
          "Gaussian noise added to the discriminator's input angles (cos theta*, phi* in rad) at "
          "the first step, decreasing linearly to a tenth at the last"),
     INT("gan.efficiency.hidden", gan.efficiency.hidden, 64, 4, 4096,
-        "units per hidden layer of the efficiency classifier (gan-topo)"),
+        "units per hidden layer of the efficiency classifier (gan-topo); gan-mixed's DS-GAN "
+        "takes the larger of this and gan.smearing.hidden"),
     INT("gan.efficiency.layers", gan.efficiency.layers, 3, 1, 16,
         "hidden layers of the efficiency classifier"),
-    INT("gan.efficiency.steps", gan.efficiency.steps, 10000, 1, 10000000,
-        "training steps of the efficiency classifier"),
+    INT("gan.efficiency.steps", gan.efficiency.steps, 20000, 1, 10000000,
+        "training steps of the efficiency classifier; gan-mixed's DS-GAN trains the larger "
+        "of this and gan.smearing.steps"),
     INT("gan.efficiency.batch", gan.efficiency.batch, 1024, 8, 65536,
-        "MC events per step of the efficiency classifier"),
-    REAL("gan.efficiency.lr", gan.efficiency.lr, 2e-3, 1e-7, 1.0, "",
-         "Adam learning rate of the efficiency classifier (betas 0.9, 0.999)"),
+        "MC events per step of the efficiency classifier and of the DS-GAN (gan-mixed)"),
+    REAL("gan.efficiency.lr", gan.efficiency.lr, 1e-2, 1e-7, 1.0, "",
+         "Adam learning rate of the efficiency classifier and of the DS-GAN's probability "
+         "head (betas 0.9, 0.999; decays linearly to 5 %)"),
     INT("gan.smearing.hidden", gan.smearing.hidden, 64, 4, 4096,
         "units per hidden layer of the smearing networks S_t and the DS-GAN"),
     INT("gan.smearing.layers", gan.smearing.layers, 3, 1, 16,
@@ -248,13 +252,10 @@ static const key_def schema[] = {
     INT("gan.smearing.batch", gan.smearing.batch, 512, 8, 65536,
         "MC events per step of the smearing networks and the DS-GAN"),
     REAL("gan.smearing.lr", gan.smearing.lr, 5e-4, 1e-7, 1.0, "",
-         "Adam learning rate of the smearing networks and the DS-GAN (betas 0.5, 0.999)"),
+         "Adam learning rate of the smearing networks and of the DS-GAN's adversarial loss "
+         "(betas 0.5, 0.999)"),
     INT("gan.smearing.noise", gan.detector_noise, 4, 1, 64,
         "noise inputs of the smearing networks and the DS-GAN"),
-    REAL("gan.smearing.prob_weight", gan.prob_weight, 3.0, 0.0, 1000.0, "",
-         "gan-mixed: weight of the DS-GAN's probability-vector cross-entropy against its "
-         "adversarial loss (the DS-GAN trains max(smearing.steps, efficiency.steps) steps, "
-         "with the larger of the two hidden sizes)"),
     BOOL("gan.share_detector", gan.share_detector, 1,
          "train the detector networks once per (method, replica) and reuse them for every "
          "fill model (false: every unit trains its own)"),
