@@ -35,13 +35,17 @@ assert np.allclose(s, 1, atol=1e-4), s.min()
 ranks = u["rank"][()]
 print("# -n 3: units per rank", {int(r): int((ranks == r).sum()) for r in set(ranks.tolist())})
 # units sharing a (method, replica) key that ran on the same rank could
-# reuse its networks: with affinity, most keys stay on one rank
-method, rep = u["method"][()], u["replica"][()]
+# reuse its networks: with affinity, most keys stay on one rank. A retried
+# unit (attempts > 1) trains its networks under a new key wherever it runs,
+# so only first-try units count here.
+method, rep, tries = u["method"][()], u["replica"][()], u["attempts"][()]
 keys = {}
-for m, r, k in zip(method, rep, ranks):
-    keys.setdefault((int(m), int(r)), set()).add(int(k))
+for m, r, k, a in zip(method, rep, ranks, tries):
+    if a == 1:
+        keys.setdefault((int(m), int(r)), set()).add(int(k))
 spread = sum(len(v) for v in keys.values())
-print("# -n 3: %d (method, replica) keys, %d (key, rank) pairs" % (len(keys), spread))
+print("# -n 3: %d (method, replica) keys, %d (key, rank) pairs over %d first-try units "
+      "(%d retried)" % (len(keys), spread, int((tries == 1).sum()), int((tries > 1).sum())))
 assert spread <= len(keys) + 2, keys
 PY
 echo "gan ranks test passed"
