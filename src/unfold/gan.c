@@ -526,12 +526,9 @@ static int train_smearing(ef_ctx *ctx, const ef_net_params *np, ef_gan_ws *ws,
       ef_mlp_backward(net, dout, NULL, EF_MLP_GRAD_PARAMS);
       ef_adam_set_lr(ws->adam_dsp, lr_at(pp->lr, 0.05, step, np->steps));
       ef_adam_step(ws->adam_dsp, ef_mlp_params(net), ef_mlp_grads(net));
-      ef_adam_set_lr(adam, lr);
-      ef_adam_step(adam, ef_mlp_params(net), ws->gsave);
-    } else {
-      ef_adam_set_lr(adam, lr);
-      ef_adam_step(adam, ef_mlp_params(net), ef_mlp_grads(net));
     }
+    ef_adam_set_lr(adam, lr);
+    ef_adam_step(adam, ef_mlp_params(net), outw == 6 ? ws->gsave : ef_mlp_grads(net));
   }
   return EF_OK;
 }
@@ -576,7 +573,8 @@ static int detector_networks(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_
     residual_scale(mc, ws->mc_order + ws->mc_off[1], ws->mc_off[4] - ws->mc_off[1],
                    ws->sig_mixed);
     /* its P head needs what the efficiency classifier needs: as many
-     * steps, its batch and learning rate (Adam betas 0.9/0.999) */
+     * steps and its batch; its learning rate goes in as pp (the
+     * adversarial part keeps the smearing networks' rate) */
     ef_net_params np = gp->smearing;
     if (np.steps < gp->efficiency.steps) np.steps = gp->efficiency.steps;
     EF_CHECK(train_smearing(ctx, &np, ws, mc, ws->ds, ws->adam_ds, 6, ws->mc_order,
