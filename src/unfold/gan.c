@@ -23,7 +23,7 @@
 #include "ensfold/nn_loss.h"
 #include "ensfold/rng.h"
 
-#define NF 10           /* kin_features */
+#define NF 12           /* kin_features */
 #define NE 8            /* embed */
 #define NCH 4           /* D channels: 0 blind, 1..3 = T1..T3 */
 #define ND (NCH + NE)   /* D input width */
@@ -138,8 +138,11 @@ static void kin_features(const ef_kin *k, double c, double f, float *out, float 
   double thp = lab_theta(k, k->e_p, -c, &dthp);
   dthp = -dthp;
   double thpi = lab_theta(k, k->e_pi, c, &dthpi);
+  /* the log lab angles stretch the small-angle end, where the detector cones (proton 10 deg)
+   * make P(T|v) step within a fraction of a degree of theta* (docs/methods.md) */
   double v[NF] = {c, s, cos(f), sin(f), cos(3 * f), sin(3 * f), cos(6 * f), sin(6 * f),
-                  thp / (EF_PI / 2) - 1.0, thpi / (EF_PI / 2) - 1.0};
+                  thp / (EF_PI / 2) - 1.0, thpi / (EF_PI / 2) - 1.0,
+                  log(fmax(thp, 0.01)) + 1.5, log(fmax(thpi, 0.01)) + 1.5};
   for (int i = 0; i < NF; i++) out[i] = (float)v[i];
   if (!jac) return;
   double j[NF][2] = {{1, 0},
@@ -151,7 +154,9 @@ static void kin_features(const ef_kin *k, double c, double f, float *out, float 
                      {0, -6 * sin(6 * f)},
                      {0, 6 * cos(6 * f)},
                      {dthp / (EF_PI / 2), 0},
-                     {dthpi / (EF_PI / 2), 0}};
+                     {dthpi / (EF_PI / 2), 0},
+                     {thp > 0.01 ? dthp / thp : 0, 0},
+                     {thpi > 0.01 ? dthpi / thpi : 0, 0}};
   for (int i = 0; i < NF; i++) {
     jac[2 * i] = (float)j[i][0];
     jac[2 * i + 1] = (float)j[i][1];
