@@ -10,24 +10,31 @@ struct ef_dispatch {
   int32_t *key;           /* (n) affinity key by unit id, -1 = none */
   unsigned char *taken;   /* (n) by unit id: handed out, or skipped */
   int32_t *last_key;      /* (n_ranks) key of the unit a rank got last, -1 = none */
+  int32_t *holders;       /* (n_keys) ranks whose last unit had the key */
+  int32_t n_keys;         /* 1 + the largest key */
   int n_ranks;
 };
 
 int ef_dispatch_create(ef_ctx *ctx, ef_dispatch **out, size_t n, const int32_t *order,
                        const int32_t *key, const unsigned char *skip, int n_ranks) {
   *out = NULL;
+  int32_t n_keys = 0;
+  for (size_t i = 0; i < n; i++)
+    if (key[i] >= n_keys) n_keys = key[i] + 1;
   ef_dispatch *d = calloc(1, sizeof *d);
   if (d) {
     d->order = malloc((n ? n : 1) * sizeof *d->order);
     d->key = malloc((n ? n : 1) * sizeof *d->key);
     d->taken = calloc(n ? n : 1, 1);
     d->last_key = malloc((size_t)(n_ranks > 0 ? n_ranks : 1) * sizeof *d->last_key);
+    d->holders = calloc(n_keys ? (size_t)n_keys : 1, sizeof *d->holders);
   }
-  if (!d || !d->order || !d->key || !d->taken || !d->last_key) {
+  if (!d || !d->order || !d->key || !d->taken || !d->last_key || !d->holders) {
     ef_dispatch_destroy(d);
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the dispatch of %zu units", n);
   }
   d->n = n;
+  d->n_keys = n_keys;
   d->n_ranks = n_ranks;
   if (n) {
     memcpy(d->order, order, n * sizeof *order);
@@ -45,6 +52,7 @@ void ef_dispatch_destroy(ef_dispatch *d) {
   free(d->key);
   free(d->taken);
   free(d->last_key);
+  free(d->holders);
   free(d);
 }
 
@@ -52,19 +60,27 @@ int32_t ef_dispatch_next(ef_dispatch *d, int rank) {
   /* pos only moves forward: over the whole campaign this loop costs O(n) */
   while (d->pos < d->n && d->taken[d->order[d->pos]]) d->pos++;
   if (d->pos >= d->n) return -1;
-  int32_t want = rank >= 0 && rank < d->n_ranks ? d->last_key[rank] : -1;
-  int32_t pick = d->order[d->pos];
-  if (want >= 0 && d->key[pick] != want) {
-    size_t end = d->n - d->pos > EF_DISPATCH_WINDOW ? d->pos + EF_DISPATCH_WINDOW : d->n;
-    for (size_t i = d->pos + 1; i < end; i++) {
+  int own = rank >= 0 && rank < d->n_ranks;
+  int32_t want = own ? d->last_key[rank] : -1;
+  size_t end = d->n - d->pos > EF_DISPATCH_WINDOW ? d->pos + EF_DISPATCH_WINDOW : d->n;
+  int32_t pick = -1;
+  if (want >= 0)
+    for (size_t i = d->pos; i < end && pick < 0; i++) {
       int32_t u = d->order[i];
-      if (!d->taken[u] && d->key[u] == want) {
-        pick = u;
-        break;
-      }
+      if (!d->taken[u] && d->key[u] == want) pick = u;
     }
+  /* else the first unit whose key no other rank holds: a key another rank
+   * holds would have its detector networks trained twice */
+  for (size_t i = d->pos; i < end && pick < 0; i++) {
+    int32_t u = d->order[i], k = d->key[u];
+    if (!d->taken[u] && (k < 0 || d->holders[k] - (k == want) == 0)) pick = u;
   }
+  if (pick < 0) pick = d->order[d->pos];
   d->taken[pick] = 1;
-  if (rank >= 0 && rank < d->n_ranks) d->last_key[rank] = d->key[pick];
+  if (own && d->key[pick] != want) {
+    if (want >= 0) d->holders[want]--;
+    if (d->key[pick] >= 0) d->holders[d->key[pick]]++;
+    d->last_key[rank] = d->key[pick];
+  }
   return pick;
 }

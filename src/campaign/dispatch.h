@@ -5,7 +5,10 @@
  * an affinity key >= 0 (ef_plan_affinity: the GAN methods' shared detector
  * networks) gets the first unit not yet handed out with the same key, when
  * one lies within EF_DISPATCH_WINDOW entries of the first unit not yet handed
- * out. A rank is never refused work while any unit is left. Not thread-safe:
+ * out. Otherwise it gets the first unit within the window whose key no other
+ * rank holds (so two ranks do not train the same detector networks), and the
+ * first unit not yet handed out when every one there belongs to another rank's
+ * key. A rank is never refused work while any unit is left. Not thread-safe:
  * one coordinator owns it. */
 #ifndef ENSFOLD_CAMPAIGN_DISPATCH_H
 #define ENSFOLD_CAMPAIGN_DISPATCH_H
