@@ -10,8 +10,7 @@ struct ef_dispatch {
   int32_t *key;           /* (n) affinity key by unit id, -1 = none */
   unsigned char *taken;   /* (n) by unit id: handed out, or skipped */
   int32_t *last_key;      /* (n_ranks) key of the unit a rank got last, -1 = none */
-  int32_t *holders;       /* (n_keys) ranks whose last unit had the key */
-  int32_t n_keys;         /* 1 + the largest key */
+  int32_t *holders;       /* (1 + largest key) ranks whose last unit had the key */
   int n_ranks;
 };
 
@@ -34,7 +33,6 @@ int ef_dispatch_create(ef_ctx *ctx, ef_dispatch **out, size_t n, const int32_t *
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the dispatch of %zu units", n);
   }
   d->n = n;
-  d->n_keys = n_keys;
   d->n_ranks = n_ranks;
   if (n) {
     memcpy(d->order, order, n * sizeof *order);
@@ -63,18 +61,23 @@ int32_t ef_dispatch_next(ef_dispatch *d, int rank) {
   int own = rank >= 0 && rank < d->n_ranks;
   int32_t want = own ? d->last_key[rank] : -1;
   size_t end = d->n - d->pos > EF_DISPATCH_WINDOW ? d->pos + EF_DISPATCH_WINDOW : d->n;
-  int32_t pick = -1;
-  if (want >= 0)
-    for (size_t i = d->pos; i < end && pick < 0; i++) {
-      int32_t u = d->order[i];
-      if (!d->taken[u] && d->key[u] == want) pick = u;
-    }
-  /* else the first unit whose key no other rank holds: a key another rank
-   * holds would have its detector networks trained twice */
-  for (size_t i = d->pos; i < end && pick < 0; i++) {
+  /* one pass: the first unit with the rank's key, else the first whose key no
+   * other rank holds (a key another rank holds would have its detector
+   * networks trained twice) */
+  int32_t pick = -1, fresh = -1;
+  for (size_t i = d->pos; i < end; i++) {
     int32_t u = d->order[i], k = d->key[u];
-    if (!d->taken[u] && (k < 0 || d->holders[k] - (k == want) == 0)) pick = u;
+    if (d->taken[u]) continue;
+    if (want >= 0 && k == want) {
+      pick = u;
+      break;
+    }
+    if (fresh < 0 && (k < 0 || d->holders[k] == 0)) {
+      fresh = u;
+      if (want < 0) break;
+    }
   }
+  if (pick < 0) pick = fresh;
   if (pick < 0) pick = d->order[d->pos];
   d->taken[pick] = 1;
   if (own && d->key[pick] != want) {

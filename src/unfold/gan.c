@@ -24,6 +24,7 @@
 #include "ensfold/rng.h"
 
 #define NF 12           /* kin_features */
+#define LOG_FLOOR 0.01  /* rad: the log lab-angle features' floor */
 #define NE 8            /* embed */
 #define NCH 4           /* D channels: 0 blind, 1..3 = T1..T3 */
 #define ND (NCH + NE)   /* D input width */
@@ -142,7 +143,7 @@ static void kin_features(const ef_kin *k, double c, double f, float *out, float 
    * make P(T|v) step within a fraction of a degree of theta* (docs/methods.md) */
   double v[NF] = {c, s, cos(f), sin(f), cos(3 * f), sin(3 * f), cos(6 * f), sin(6 * f),
                   thp / (EF_PI / 2) - 1.0, thpi / (EF_PI / 2) - 1.0,
-                  log(fmax(thp, 0.01)) + 1.5, log(fmax(thpi, 0.01)) + 1.5};
+                  log(fmax(thp, LOG_FLOOR)) + 1.5, log(fmax(thpi, LOG_FLOOR)) + 1.5};
   for (int i = 0; i < NF; i++) out[i] = (float)v[i];
   if (!jac) return;
   double j[NF][2] = {{1, 0},
@@ -155,8 +156,8 @@ static void kin_features(const ef_kin *k, double c, double f, float *out, float 
                      {0, 6 * cos(6 * f)},
                      {dthp / (EF_PI / 2), 0},
                      {dthpi / (EF_PI / 2), 0},
-                     {thp > 0.01 ? dthp / thp : 0, 0},
-                     {thpi > 0.01 ? dthpi / thpi : 0, 0}};
+                     {thp > LOG_FLOOR ? dthp / thp : 0, 0},
+                     {thpi > LOG_FLOOR ? dthpi / thpi : 0, 0}};
   for (int i = 0; i < NF; i++) {
     jac[2 * i] = (float)j[i][0];
     jac[2 * i + 1] = (float)j[i][1];
