@@ -132,6 +132,7 @@ typedef struct {
   double mmd_weight;        /* weight of the MMD term in G's loss (0 = none) */
   double instance_noise;    /* sigma of the noise on D's input coordinates at step 0 */
   ef_net_params efficiency; /* the efficiency classifier (gan-topo) */
+  double efficiency_average; /* last fraction of the classifier's / DS-GAN's training averaged */
   ef_net_params smearing;   /* S_t (gan-topo) and the DS-GAN (gan-mixed) */
   int detector_noise;       /* noise inputs of the smearing networks */
   int share_detector;       /* train detector networks once per (method, replica) */

@@ -243,6 +243,10 @@ static const key_def schema[] = {
     REAL("gan.efficiency.lr", gan.efficiency.lr, 1e-2, 1e-7, 1.0, "",
          "Adam learning rate of the efficiency classifier and of the DS-GAN's probability "
          "head (betas 0.9, 0.999; decays linearly to 5 %)"),
+    REAL("gan.efficiency.average", gan.efficiency_average, 0.25, 0.0, 1.0, "",
+         "the efficiency classifier and the DS-GAN (gan-mixed) end with the mean of their "
+         "parameters over this last fraction of their training steps (Polyak averaging; "
+         "0: the last step's parameters)"),
     INT("gan.smearing.hidden", gan.smearing.hidden, 64, 4, 4096,
         "units per hidden layer of the smearing networks S_t and the DS-GAN"),
     INT("gan.smearing.layers", gan.smearing.layers, 3, 1, 16,

@@ -48,6 +48,7 @@ struct ef_gan_ws {
   ef_mlp *ds;                        /* gan-mixed: DS(v, noise) -> (residual 2, logits 4) */
   ef_adam *adam_ds, *adam_dsp;       /* DS: adversarial loss; P head's cross-entropy */
   float *gsave;                      /* (n_params of ds) the adversarial gradient */
+  float *pavg;                       /* (n_params of eff or ds, the larger) iterate average */
   float sig_topo[3][2], sig_mixed[2];  /* residual scales (c, f) of S_t and DS */
   int64_t key_topo, key_mixed;       /* which detector networks are loaded; INT64_MIN = none */
   int have_topo, have_mixed;
@@ -238,6 +239,7 @@ void ef_gan_ws_destroy(ef_gan_ws *ws) {
   ef_adam_destroy(ws->adam_ds);
   ef_adam_destroy(ws->adam_dsp);
   free(ws->gsave);
+  free(ws->pavg);
   free(ws->mc_order);
   free(ws->cdf);
   free(ws->meas);
@@ -300,6 +302,13 @@ int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_config *cfg, size_t 
       rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the GAN workspace");
       goto fail;
     }
+  }
+  size_t n_avg = ws->eff ? ef_mlp_n_params(ws->eff) : 1;
+  if (ws->ds && ef_mlp_n_params(ws->ds) > n_avg) n_avg = ef_mlp_n_params(ws->ds);
+  ws->pavg = malloc(n_avg * sizeof(float));
+  if (!ws->pavg) {
+    rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the GAN workspace");
+    goto fail;
   }
   size_t bo = (size_t)ws->bo, bm = (size_t)ws->bmax, rows = (size_t)ws->rows;
   if (rows < 2 * bm) rows = 2 * bm; /* the detector GANs' critic batches use the same rows */
@@ -396,6 +405,24 @@ static float lr_at(double lr, double final_frac, int step, int steps) {
   return (float)(lr * (1.0 - (1.0 - final_frac) * x));
 }
 
+/* Polyak averaging over the last fraction `frac` of `steps`: the first
+ * averaged step (steps when frac is 0: nothing averaged). */
+static int average_from(double frac, int steps) {
+  int first = steps - (int)(frac * steps + 0.5);
+  return first < steps ? first : steps;
+}
+
+/* After step `step` (>= first): fold the network's parameters into the
+ * running mean avg (n). */
+static void average_step(float *avg, const float *p, size_t n, int step, int first) {
+  if (step == first) {
+    memcpy(avg, p, n * sizeof *avg);
+    return;
+  }
+  float w = 1.0f / (float)(step - first + 1);
+  for (size_t i = 0; i < n; i++) avg[i] += w * (p[i] - avg[i]);
+}
+
 static int check_finite(ef_ctx *ctx, double x, const char *what, int step) {
   if (isfinite(x)) return EF_OK;
   return ef_error_set(ctx, EF_ERR_NUMERIC, "%s: loss not finite at step %d", what, step);
@@ -403,9 +430,11 @@ static int check_finite(ef_ctx *ctx, double x, const char *what, int step) {
 
 /* The efficiency classifier: softmax over T0..T3 trained with soft targets
  * (the MC's exact probability vectors) on features of the MC vertices. */
-static int train_efficiency(ef_ctx *ctx, const ef_net_params *np, ef_gan_ws *ws,
-                            const ef_events *mc, uint64_t seed, uint32_t stream) {
+static int train_efficiency(ef_ctx *ctx, const ef_net_params *np, double avg_frac,
+                            ef_gan_ws *ws, const ef_events *mc, uint64_t seed, uint32_t stream) {
   ef_mlp *m = ws->eff;
+  size_t n_par = ef_mlp_n_params(m);
+  int first = average_from(avg_frac, np->steps);
   ef_mlp_init(m, seed, stream);
   ef_adam_reset(ws->adam_eff);
   ef_rng r;
@@ -425,7 +454,9 @@ static int train_efficiency(ef_ctx *ctx, const ef_net_params *np, ef_gan_ws *ws,
     ef_mlp_backward(m, ws->dlg, NULL, EF_MLP_GRAD_PARAMS);
     ef_adam_set_lr(ws->adam_eff, lr_at(np->lr, 0.05, step, np->steps));
     ef_adam_step(ws->adam_eff, ef_mlp_params(m), ef_mlp_grads(m));
+    if (step >= first) average_step(ws->pavg, ef_mlp_params(m), n_par, step, first);
   }
+  if (first < np->steps) memcpy(ef_mlp_params(m), ws->pavg, n_par * sizeof(float));
   return EF_OK;
 }
 
@@ -446,8 +477,11 @@ static int train_efficiency(ef_ctx *ctx, const ef_net_params *np, ef_gan_ws *ws,
 static int train_smearing(ef_ctx *ctx, const ef_net_params *np, ef_gan_ws *ws,
                           const ef_events *mc, ef_mlp *net, ef_adam *adam, int outw,
                           const int32_t *idx, size_t n, const float sig[2], uint64_t seed,
-                          uint32_t stream, const ef_net_params *pp, int B, const char *what) {
+                          uint32_t stream, const ef_net_params *pp, double avg_frac, int B,
+                          const char *what) {
   if (n == 0) return ef_error_set(ctx, EF_ERR_INPUT, "%s: no MC events to train on", what);
+  size_t n_par = ef_mlp_n_params(net);
+  int first = average_from(avg_frac, np->steps);
   ef_mlp *dd = ws->dsd;
   ef_mlp_init(net, seed, stream);
   ef_mlp_init(dd, seed, stream + 100);
@@ -535,7 +569,9 @@ static int train_smearing(ef_ctx *ctx, const ef_net_params *np, ef_gan_ws *ws,
     }
     ef_adam_set_lr(adam, lr);
     ef_adam_step(adam, ef_mlp_params(net), outw == 6 ? ws->gsave : ef_mlp_grads(net));
+    if (step >= first) average_step(ws->pavg, ef_mlp_params(net), n_par, step, first);
   }
+  if (first < np->steps) memcpy(ef_mlp_params(net), ws->pavg, n_par * sizeof(float));
   return EF_OK;
 }
 
@@ -551,7 +587,8 @@ static int detector_networks(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_
   if (pb->method == EF_METHOD_GAN_TOPO) {
     if (ws->have_topo && ws->key_topo == key && pb->det_key >= 0) return EF_OK;
     ws->have_topo = 0;
-    EF_CHECK(train_efficiency(ctx, &gp->efficiency, ws, mc, pb->det_seed, s0 + ROLE_EFF));
+    EF_CHECK(train_efficiency(ctx, &gp->efficiency, gp->efficiency_average, ws, mc,
+                              pb->det_seed, s0 + ROLE_EFF));
     for (int t = 1; t <= 3; t++) {
       const int32_t *idx = ws->mc_order + ws->mc_off[t];
       size_t n = ws->mc_off[t + 1] - ws->mc_off[t];
@@ -567,7 +604,7 @@ static int detector_networks(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_
       residual_scale(mc, idx, n, ws->sig_topo[t - 1]);
       EF_CHECK(train_smearing(ctx, &gp->smearing, ws, mc, ws->smear[t - 1], ws->adam_smear, 2,
                               idx, n, ws->sig_topo[t - 1], pb->det_seed,
-                              s0 + (uint32_t)(ROLE_S1 + t - 1), NULL, ws->bs, what));
+                              s0 + (uint32_t)(ROLE_S1 + t - 1), NULL, 0.0, ws->bs, what));
     }
     ws->have_topo = 1;
     ws->key_topo = key;
@@ -585,7 +622,7 @@ static int detector_networks(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_
     if (np.steps < gp->efficiency.steps) np.steps = gp->efficiency.steps;
     EF_CHECK(train_smearing(ctx, &np, ws, mc, ws->ds, ws->adam_ds, 6, ws->mc_order,
                             ws->mc_off[4], ws->sig_mixed, pb->det_seed, s0 + ROLE_DS,
-                            &gp->efficiency, ws->be, "DS-GAN"));
+                            &gp->efficiency, gp->efficiency_average, ws->be, "DS-GAN"));
     ws->have_mixed = 1;
     ws->key_mixed = key;
   }
