@@ -54,7 +54,8 @@ void ef_gan_ws_destroy(ef_gan_ws *ws); /* accepts NULL */
 /* Run one GAN unit. Writes
  *   hist (n_vertex)         unfolded events per vertex bin
  *   eff (4, n_vertex)       the unit's P(T0..T3 | vertex bin), averaged on
- *                           an 8 x 8 grid in each bin
+ *                           an 8 x 8 grid in each bin (gan-mixed: and over
+ *                           16 noise draws per point)
  *   loss_d, loss_g (n_loss) the discriminator and generator losses, each
  *                           point the mean over steps / n_loss steps.
  * A training whose loss turns non-finite, or that collapses (docs/methods.md

@@ -30,6 +30,7 @@
 #define ND (NCH + NE)   /* D input width */
 #define MD 6            /* MMD point: cos theta*, cos phi*, sin phi*, 3 x channel */
 #define GRID 8          /* efficiency-map grid per vertex bin, per axis */
+#define MAP_DRAWS 16    /* DS-GAN noise draws per efficiency-map grid point */
 #define EF_PI 3.14159265358979323846
 
 /* Roles of networks in seeds: distinct init/training streams per role. */
@@ -1003,10 +1004,13 @@ static void sample_generator(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r,
 }
 
 /* The efficiency map (4, nv): the detector networks' P(T | v) averaged on
- * a GRID x GRID grid in each vertex bin. */
+ * a GRID x GRID grid in each vertex bin. The DS-GAN's P head also takes
+ * noise inputs: its P(T | v) is the mean over MAP_DRAWS draws per point
+ * (with one draw the map's own sampling noise reached 0.01 in single
+ * cells, a third of the 0.03 the maps are checked against). */
 static void efficiency_map(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r, double *eff) {
   int nv = ef_binning_count(pb->vtx), B = ws->bo, n = 0;
-  int per = GRID * GRID;
+  int per = GRID * GRID, draws = pb->method == EF_METHOD_GAN_MIXED ? MAP_DRAWS : 1;
   memset(eff, 0, 4 * (size_t)nv * sizeof *eff);
   /* points in order (bin, grid point); flushed B at a time */
   int total = nv * per, done = 0;
@@ -1022,10 +1026,13 @@ static void efficiency_map(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r, d
       ws->v[2 * q + 1] = (float)f;
       kin_features(&ws->kin, c, f, ws->feat + (size_t)q * NF, NULL);
     }
-    fold_through_detector(ws, pb->method, r, n, 0);
-    for (int q = 0; q < n; q++) {
-      int kb = (done + q) / per;
-      for (int t = 0; t < 4; t++) eff[(size_t)t * nv + kb] += ws->prob[4 * q + t] / per;
+    for (int d = 0; d < draws; d++) {
+      fold_through_detector(ws, pb->method, r, n, 0);
+      for (int q = 0; q < n; q++) {
+        int kb = (done + q) / per;
+        for (int t = 0; t < 4; t++)
+          eff[(size_t)t * nv + kb] += ws->prob[4 * q + t] / ((double)per * draws);
+      }
     }
     done += n;
   }
