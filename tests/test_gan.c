@@ -276,7 +276,7 @@ static metrics measure(const unit_out *o, const char *name) {
 #define CHI2_BOUND 1.5       /* seen 0.99 (topo), 0.74 (mixed) at 2000 steps */
 #define REL_BOUND 0.15       /* mean |rel. dev.| in measured bins; seen 0.084, 0.067 */
 #define EFF_BOUND 0.06       /* max |eff - exact| (6000 classifier steps here); seen 0.042 (topo),
-                                0.035 (mixed) */
+                                0.032 (mixed) */
 #define LEAK_BOUND_DEFAULT 0.02 /* |slope| of the fill dependence at the defaults (no blind
                                   channel: only the normalisation); a leaking fill gives 1;
                                   seen 0.0001 */
