@@ -307,10 +307,6 @@ int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_config *cfg, size_t 
   size_t n_avg = ws->eff ? ef_mlp_n_params(ws->eff) : 1;
   if (ws->ds && ef_mlp_n_params(ws->ds) > n_avg) n_avg = ef_mlp_n_params(ws->ds);
   ws->pavg = malloc(n_avg * sizeof(float));
-  if (!ws->pavg) {
-    rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the GAN workspace");
-    goto fail;
-  }
   size_t bo = (size_t)ws->bo, bm = (size_t)ws->bmax, rows = (size_t)ws->rows;
   if (rows < 2 * bm) rows = 2 * bm; /* the detector GANs' critic batches use the same rows */
   ws->mc_order = malloc((n_mc ? n_mc : 1) * sizeof *ws->mc_order);
@@ -352,7 +348,7 @@ int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_config *cfg, size_t 
                   ws->xs[0], ws->xs[1], ws->xs[2], ws->reco, ws->rsgn, ws->prob, ws->dx,
                   ws->w, ws->loss_row, ws->dlogit, ws->ddx, ws->dfeat, ws->dv, ws->dout,
                   ws->draw, ws->tgt, ws->lg, ws->dlg, ws->idx, ws->bin, ws->blind, ws->hsum,
-                  ws->esum, ws->fcdf, ws->mx, ws->my, ws->mdx, ws->msel, ws->mgrad};
+                  ws->esum, ws->fcdf, ws->mx, ws->my, ws->mdx, ws->msel, ws->mgrad, ws->pavg};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     if (!bufs[i]) {
       rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the GAN workspace");
@@ -413,15 +409,19 @@ static int average_from(double frac, int steps) {
   return first < steps ? first : steps;
 }
 
-/* After step `step` (>= first): fold the network's parameters into the
- * running mean avg (n). */
-static void average_step(float *avg, const float *p, size_t n, int step, int first) {
+/* After step `step` of `steps`: from step `first` on, fold m's parameters
+ * into their running mean avg; after the last step, m takes the mean. */
+static void average_step(float *avg, ef_mlp *m, int step, int first, int steps) {
+  if (step < first) return;
+  size_t n = ef_mlp_n_params(m);
+  float *p = ef_mlp_params(m);
   if (step == first) {
     memcpy(avg, p, n * sizeof *avg);
-    return;
+  } else {
+    float w = 1.0f / (float)(step - first + 1);
+    for (size_t i = 0; i < n; i++) avg[i] += w * (p[i] - avg[i]);
   }
-  float w = 1.0f / (float)(step - first + 1);
-  for (size_t i = 0; i < n; i++) avg[i] += w * (p[i] - avg[i]);
+  if (step == steps - 1) memcpy(p, avg, n * sizeof *p);
 }
 
 static int check_finite(ef_ctx *ctx, double x, const char *what, int step) {
@@ -434,7 +434,6 @@ static int check_finite(ef_ctx *ctx, double x, const char *what, int step) {
 static int train_efficiency(ef_ctx *ctx, const ef_net_params *np, double avg_frac,
                             ef_gan_ws *ws, const ef_events *mc, uint64_t seed, uint32_t stream) {
   ef_mlp *m = ws->eff;
-  size_t n_par = ef_mlp_n_params(m);
   int first = average_from(avg_frac, np->steps);
   ef_mlp_init(m, seed, stream);
   ef_adam_reset(ws->adam_eff);
@@ -455,9 +454,8 @@ static int train_efficiency(ef_ctx *ctx, const ef_net_params *np, double avg_fra
     ef_mlp_backward(m, ws->dlg, NULL, EF_MLP_GRAD_PARAMS);
     ef_adam_set_lr(ws->adam_eff, lr_at(np->lr, 0.05, step, np->steps));
     ef_adam_step(ws->adam_eff, ef_mlp_params(m), ef_mlp_grads(m));
-    if (step >= first) average_step(ws->pavg, ef_mlp_params(m), n_par, step, first);
+    average_step(ws->pavg, m, step, first, np->steps);
   }
-  if (first < np->steps) memcpy(ef_mlp_params(m), ws->pavg, n_par * sizeof(float));
   return EF_OK;
 }
 
@@ -481,7 +479,6 @@ static int train_smearing(ef_ctx *ctx, const ef_net_params *np, ef_gan_ws *ws,
                           uint32_t stream, const ef_net_params *pp, double avg_frac, int B,
                           const char *what) {
   if (n == 0) return ef_error_set(ctx, EF_ERR_INPUT, "%s: no MC events to train on", what);
-  size_t n_par = ef_mlp_n_params(net);
   int first = average_from(avg_frac, np->steps);
   ef_mlp *dd = ws->dsd;
   ef_mlp_init(net, seed, stream);
@@ -570,9 +567,8 @@ static int train_smearing(ef_ctx *ctx, const ef_net_params *np, ef_gan_ws *ws,
     }
     ef_adam_set_lr(adam, lr);
     ef_adam_step(adam, ef_mlp_params(net), outw == 6 ? ws->gsave : ef_mlp_grads(net));
-    if (step >= first) average_step(ws->pavg, ef_mlp_params(net), n_par, step, first);
+    average_step(ws->pavg, net, step, first, np->steps);
   }
-  if (first < np->steps) memcpy(ef_mlp_params(net), ws->pavg, n_par * sizeof(float));
   return EF_OK;
 }
 
@@ -1011,6 +1007,7 @@ static void sample_generator(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r,
 static void efficiency_map(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r, double *eff) {
   int nv = ef_binning_count(pb->vtx), B = ws->bo, n = 0;
   int per = GRID * GRID, draws = pb->method == EF_METHOD_GAN_MIXED ? MAP_DRAWS : 1;
+  double norm = (double)per * draws; /* grid points x draws per bin */
   memset(eff, 0, 4 * (size_t)nv * sizeof *eff);
   /* points in order (bin, grid point); flushed B at a time */
   int total = nv * per, done = 0;
@@ -1031,7 +1028,7 @@ static void efficiency_map(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r, d
       for (int q = 0; q < n; q++) {
         int kb = (done + q) / per;
         for (int t = 0; t < 4; t++)
-          eff[(size_t)t * nv + kb] += ws->prob[4 * q + t] / ((double)per * draws);
+          eff[(size_t)t * nv + kb] += ws->prob[4 * q + t] / norm;
       }
     }
     done += n;
