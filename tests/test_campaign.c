@@ -122,7 +122,14 @@ static void test_journal(void **state) {
   char path[256];
   snprintf(path, sizeof path, "%s/j", dir);
   ef_journal *j;
-  assert_int_equal(ef_journal_open(ctx, &j, path, 77, 10, 3, 0, NULL, NULL), EF_OK);
+  const ef_identity id = {77, 5, 6}, other_data = {77, 4, 6}, other_cfg = {78, 5, 6};
+  const char *const names[2] = {"data.file 'd.h5'", "mc.file 'm.h5'"};
+  assert_int_equal(ef_journal_probe(path, NULL), EF_JOURNAL_ABSENT);
+  assert_int_equal(ef_journal_open(ctx, &j, path, &id, names, 10, 3, 0, NULL, NULL), EF_OK);
+  /* held: the probe says so and names this process */
+  ef_journal_owner o;
+  assert_int_equal(ef_journal_probe(path, &o), EF_JOURNAL_LIVE);
+  assert_int_equal(o.pid, (int32_t)getpid());
   for (int u = 0; u < 4; u++) {
     double r[3] = {u + 0.5, 2, 3};
     ef_journal_record start = {EF_JOURNAL_STARTED, u * 2, EF_OK, u % 2, 0, 0.0};
@@ -138,16 +145,22 @@ static void test_journal(void **state) {
   assert_int_equal(rl, 3);
   assert_int_equal(sc.count, 4);
   assert_int_equal(sc.started, 4);
+  /* --overwrite of a live journal is refused, naming the run */
+  assert_int_equal(ef_journal_remove(ctx, path), EF_ERR_INPUT);
+  char want[96];
+  snprintf(want, sizeof want, "pid %d", (int)getpid());
+  assert_non_null(strstr(ef_error_message(ctx), want));
   ef_journal_close(j);
+  assert_int_equal(ef_journal_probe(path, NULL), EF_JOURNAL_IDLE);
   /* a second fresh run refuses to clobber it */
-  assert_int_equal(ef_journal_open(ctx, &j, path, 77, 10, 3, 0, NULL, NULL), EF_ERR_INPUT);
+  assert_int_equal(ef_journal_open(ctx, &j, path, &id, names, 10, 3, 0, NULL, NULL), EF_ERR_INPUT);
   assert_non_null(strstr(ef_error_message(ctx), "--resume"));
   /* a torn last record (a kill in the middle of a write) is dropped */
   struct stat st;
   assert_int_equal(stat(path, &st), 0);
   assert_int_equal(truncate(path, st.st_size - 5), 0);
   seen s = {0};
-  assert_int_equal(ef_journal_open(ctx, &j, path, 77, 10, 3, 1, visit, &s), EF_OK);
+  assert_int_equal(ef_journal_open(ctx, &j, path, &id, names, 10, 3, 1, visit, &s), EF_OK);
   assert_int_equal(s.count, 3);
   assert_int_equal(s.started, 4);
   assert_int_equal(s.units[2], 4);
@@ -157,21 +170,44 @@ static void test_journal(void **state) {
   assert_int_equal(ef_journal_append(ctx, j, &rec, r), EF_OK);
   ef_journal_close(j);
   s.count = 0;
-  assert_int_equal(ef_journal_open(ctx, &j, path, 77, 10, 3, 1, visit, &s), EF_OK);
+  assert_int_equal(ef_journal_open(ctx, &j, path, &id, names, 10, 3, 1, visit, &s), EF_OK);
   assert_int_equal(s.count, 4);
   assert_int_equal(s.units[3], 6);
   /* a second run on the same journal at the same time is refused */
   ef_journal *j2;
-  assert_int_equal(ef_journal_open(ctx, &j2, path, 77, 10, 3, 1, NULL, NULL), EF_ERR_INPUT);
+  assert_int_equal(ef_journal_open(ctx, &j2, path, &id, names, 10, 3, 1, NULL, NULL),
+                   EF_ERR_INPUT);
   assert_non_null(strstr(ef_error_message(ctx), "another ensfold run"));
+  assert_non_null(strstr(ef_error_message(ctx), want));
   ef_journal_close(j);
-  /* another campaign's journal */
-  assert_int_equal(ef_journal_open(ctx, &j, path, 78, 10, 3, 1, NULL, NULL), EF_ERR_INPUT);
-  assert_non_null(strstr(ef_error_message(ctx), "different campaign"));
+  /* another campaign's journal: the config, or the data events changed */
+  assert_int_equal(ef_journal_open(ctx, &j, path, &other_cfg, names, 10, 3, 1, NULL, NULL),
+                   EF_ERR_INPUT);
+  assert_non_null(strstr(ef_error_message(ctx), "different campaign: the config changed"));
+  assert_int_equal(ef_journal_open(ctx, &j, path, &other_data, names, 10, 3, 1, NULL, NULL),
+                   EF_ERR_INPUT);
+  assert_non_null(strstr(ef_error_message(ctx), "the data events (data.file 'd.h5') changed"));
+  assert_null(strstr(ef_error_message(ctx), "mc.file"));
   /* the same campaign with another result row length (another version) */
-  assert_int_equal(ef_journal_open(ctx, &j, path, 77, 10, 4, 1, NULL, NULL), EF_ERR_INPUT);
-  assert_non_null(strstr(ef_error_message(ctx), "hold 3 values"));
-  unlink(path);
+  assert_int_equal(ef_journal_open(ctx, &j, path, &id, names, 10, 4, 1, NULL, NULL), EF_ERR_INPUT);
+  assert_non_null(strstr(ef_error_message(ctx), "3 values"));
+  /* an idle journal can be removed (--overwrite) */
+  assert_int_equal(ef_journal_remove(ctx, path), EF_OK);
+  assert_int_equal(ef_journal_probe(path, NULL), EF_JOURNAL_ABSENT);
+  /* a 0-byte journal (a full disk at its creation) blocks neither a rerun
+   * nor a resume: it is started afresh */
+  for (int resume = 0; resume < 2; resume++) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(ef_journal_probe(path, NULL), EF_JOURNAL_EMPTY);
+    seen e = {0};
+    assert_int_equal(ef_journal_open(ctx, &j, path, &id, names, 10, 3, resume, visit, &e), EF_OK);
+    assert_int_equal(e.count, 0);
+    ef_journal_close(j);
+    assert_int_equal(ef_journal_probe(path, NULL), EF_JOURNAL_IDLE);
+    unlink(path);
+  }
   rmdir(dir);
 }
 

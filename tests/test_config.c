@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ensfold/config.h"
 
@@ -129,6 +130,51 @@ static void test_set_overrides(void **state) {
   ef_config_free(&c);
 }
 
+/* Overrides valid together are accepted in either order (issue 15.7): the
+ * settings are checked against one another after the last. Defaults: proton
+ * theta 10..140 deg. */
+static void test_set_order(void **state) {
+  (void)state;
+  char *up[2] = {"detector.proton.theta_min=150", "detector.proton.theta_max=170"};
+  char *down[2] = {"detector.proton.theta_max=5", "detector.proton.theta_min=1"};
+  char *rev_up[2] = {up[1], up[0]}, *rev_down[2] = {down[1], down[0]};
+  char **orders[4] = {up, rev_up, down, rev_down};
+  for (int k = 0; k < 4; k++) {
+    ef_config c;
+    assert_int_equal(ef_config_load_string(ctx, &c, "seed: 3\n", "t.yaml"), EF_OK);
+    assert_int_equal(ef_config_set_all(ctx, &c, orders[k], 2), EF_OK);
+    assert_true(c.detector.proton.theta_min_deg < c.detector.proton.theta_max_deg);
+    ef_config_free(&c);
+  }
+  /* ... and a contradiction left after the last is still refused */
+  ef_config c;
+  char *bad[2] = {"detector.proton.theta_min=150", "seed=4"};
+  assert_int_equal(ef_config_load_string(ctx, &c, "seed: 3\n", "t.yaml"), EF_OK);
+  assert_int_equal(ef_config_set_all(ctx, &c, bad, 2), EF_ERR_INPUT);
+  assert_non_null(strstr(ef_error_message(ctx), "'detector.proton.theta_max' = 140 must be greater"));
+  ef_config_free(&c);
+}
+
+/* A config over 1 MiB is refused by its size, before any parsing (a 16 MB
+ * flow mapping cost 2.6 GB of memory in every rank). */
+static void test_config_size_limit(void **state) {
+  (void)state;
+  char path[] = "/tmp/ef-config-size-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  assert_non_null(f);
+  fputs("seed: 1\nx: {", f);
+  for (int i = 0; i < 200000; i++) fputs("a: 1, ", f); /* 1.2 MB */
+  fputs("}\n", f);
+  fclose(f);
+  ef_config c = {0};
+  assert_int_equal(ef_config_load(ctx, &c, path), EF_ERR_INPUT);
+  assert_non_null(strstr(ef_error_message(ctx), "a config may hold at most 1048576 bytes"));
+  ef_config_free(&c);
+  unlink(path);
+}
+
 static void test_dump_roundtrip(void **state) {
   (void)state;
   ef_config a, b;
@@ -175,6 +221,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults_match_spec), cmocka_unit_test(test_load_values),
       cmocka_unit_test(test_strict_errors),       cmocka_unit_test(test_set_overrides),
+      cmocka_unit_test(test_set_order),           cmocka_unit_test(test_config_size_limit),
       cmocka_unit_test(test_dump_roundtrip),      cmocka_unit_test(test_every_key_documented),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -160,7 +160,13 @@ int ef_config_load_string(ef_ctx *ctx, ef_config *cfg, const char *text,
                           const char *name);
 /* Apply "a.b.c=value" on top of a loaded config (same checks as the file). */
 int ef_config_set(ef_ctx *ctx, ef_config *cfg, const char *assignment);
+/* Apply n assignments in order, then check the settings against one another
+ * once: the order of overrides that are valid together never matters. */
+int ef_config_set_all(ef_ctx *ctx, ef_config *cfg, char *const *assignments, int n);
 void ef_config_free(ef_config *cfg);
+/* A file named in the config (data.file, mc.file) as a path: relative
+ * names are relative to the config file's directory. */
+void ef_config_resolve_path(const ef_config *cfg, const char *file, char *out, size_t len);
 
 /* The resolved config as YAML text (every key, defaults filled in). The
  * caller frees *out. Loading the text again gives the same config. */

@@ -10,8 +10,25 @@
 #include <stdint.h>
 
 #include "ensfold/ctx.h"
+#include "ensfold/identity.h"
 
 typedef struct ef_journal ef_journal;
+
+/* The run that holds a journal, as its header records it. */
+typedef struct {
+  char host[64];
+  int32_t pid;
+  int32_t pad;
+  int64_t since; /* Unix time the run took the journal */
+} ef_journal_owner;
+
+typedef enum {
+  EF_JOURNAL_ABSENT,  /* no file */
+  EF_JOURNAL_EMPTY,   /* shorter than a header: created, never written (disk full?) */
+  EF_JOURNAL_IDLE,    /* a journal no run holds: an interrupted run's */
+  EF_JOURNAL_LIVE,    /* a run holds its lock now (the owner says which) */
+  EF_JOURNAL_FOREIGN, /* not an ensfold journal of this version */
+} ef_journal_state;
 
 typedef enum {
   EF_JOURNAL_STARTED = 1, /* a unit was handed to a rank (no result) */
@@ -31,13 +48,23 @@ typedef struct {
  * result is NULL for STARTED records. */
 typedef void (*ef_journal_visit)(void *arg, const ef_journal_record *rec, const double *result);
 
-/* Open path for appending. config_hash, n_units and result_len identify the
- * campaign: resuming a journal of another campaign is refused (EF_ERR_INPUT).
- * resume = 0 creates a new journal (an existing one is an error: the caller
- * decides whether to remove it). */
-int ef_journal_open(ef_ctx *ctx, ef_journal **out, const char *path, uint64_t config_hash,
-                    uint32_t n_units, uint32_t result_len, int resume, ef_journal_visit visit,
-                    void *arg);
+/* Open path for appending and hold its lock (flock) until close. id,
+ * n_units and result_len identify the campaign: resuming a journal of
+ * another campaign (config or input events changed: names[0] and names[1]
+ * say where the data and MC come from, for the message) is refused
+ * (EF_ERR_INPUT), as is a journal another run holds (naming its host and
+ * pid). resume = 0 creates a new journal (an existing one is an error: the
+ * caller decides whether to remove it); an EMPTY journal is started afresh
+ * either way. A journal that cannot be created whole is removed again. */
+int ef_journal_open(ef_ctx *ctx, ef_journal **out, const char *path, const ef_identity *id,
+                    const char *const names[2], uint32_t n_units, uint32_t result_len,
+                    int resume, ef_journal_visit visit, void *arg);
+/* Remove the journal at path (--overwrite), unless a run holds it: then
+ * EF_ERR_INPUT naming that run's host and pid. No file is fine. */
+int ef_journal_remove(ef_ctx *ctx, const char *path);
+/* What is at path, without changing it; owner (may be NULL) gets the
+ * header's owner for IDLE and LIVE journals. */
+ef_journal_state ef_journal_probe(const char *path, ef_journal_owner *owner);
 /* Append one record (one write(2) call; fdatasync at most once a second).
  * result (result_len doubles) is read for DONE records only. */
 int ef_journal_append(ef_ctx *ctx, ef_journal *j, const ef_journal_record *rec,
@@ -48,8 +75,5 @@ int ef_journal_append(ef_ctx *ctx, ef_journal *j, const ef_journal_record *rec,
 int ef_journal_scan(ef_ctx *ctx, const char *path, uint32_t *n_units, uint32_t *result_len,
                     ef_journal_visit visit, void *arg);
 void ef_journal_close(ef_journal *j); /* accepts NULL */
-
-/* FNV-1a 64-bit hash (of the resolved config text, for example). */
-uint64_t ef_hash64(const void *data, size_t len);
 
 #endif

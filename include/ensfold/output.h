@@ -1,19 +1,22 @@
 /* The campaign result file: one HDF5 file written with parallel HDF5
  * (MPI-IO), self-describing, laid out as docs/formats.md describes. It is
- * written to a temporary name and renamed into place when complete, so a
- * reader never sees half a file and an old result is never damaged. */
+ * written to a temporary name unique to the run and renamed into place when
+ * complete, so a reader never sees half a file and an old result is never
+ * damaged. */
 #ifndef ENSFOLD_OUTPUT_H
 #define ENSFOLD_OUTPUT_H
 
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ensfold/identity.h"
 #include "ensfold/inputs.h"
 #include "ensfold/plan.h"
 
 typedef struct {
   const ef_config *cfg;
   const char *config_text;   /* the resolved config (ef_config_dump) */
+  const ef_identity *identity; /* config and input hashes, stored as attributes */
   const ef_plan *plan;
   const ef_inputs *in;
   /* rank 0 only (other ranks may pass NULL): */
@@ -31,6 +34,14 @@ typedef struct {
 /* Collective over ef_ctx_comm(ctx). Computes the group statistics, paired
  * differences and closure metrics on rank 0 and writes everything. */
 int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d);
+
+/* The campaign identity a result file records (EF_ERR_INPUT, with a
+ * message, when path is not a result file or records none). Serial. */
+int ef_output_identity(ef_ctx *ctx, const char *path, ef_identity *out);
+/* Remove temporary result files (path.tmp*) left by interrupted runs.
+ * Only while holding the campaign's journal lock: then no other run can be
+ * writing one. */
+int ef_output_remove_stale(ef_ctx *ctx, const char *path);
 
 /* `ensfold summary`: print the group table of a result file (serial). */
 int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out);

@@ -33,6 +33,11 @@ size_t ef_unit_result_len(const ef_inputs *in);
 int ef_unit_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef_unit *u,
                 int attempt, ef_unit_ws *ws, double *result);
 
+/* 1 when a retry (a higher attempt) of u draws other random numbers (the
+ * GAN methods), 0 when u is deterministic (IBU): retrying it would only
+ * repeat the same failure. */
+int ef_unit_retry_differs(const ef_unit *u);
+
 /* Poisson(1) bootstrap weight of each of n events for replica r >= 1 into
  * w (n), from the stream (seed, purpose, r) alone: every method and fill
  * model sees the same weights for replica r. */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -12,11 +13,13 @@
 
 #define JOURNAL_MAGIC 0x324a4645u /* "EFJ2" */
 #define RECORD_MAGIC 0x52464545u  /* "EEFR" */
+#define JOURNAL_VERSION 2         /* 1: the config hash only; 2: ef_identity + owner */
 
 typedef struct {
   uint32_t magic, version;
-  uint64_t config_hash;
+  ef_identity identity;
   uint32_t n_units, result_len;
+  ef_journal_owner owner; /* the run that holds it (rewritten on every resume) */
 } file_header;
 
 typedef struct {
@@ -33,16 +36,6 @@ struct ef_journal {
   double last_sync;
   unsigned char *buf; /* one record: header + result */
 };
-
-uint64_t ef_hash64(const void *data, size_t len) {
-  const unsigned char *p = data;
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < len; i++) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
 
 static uint64_t record_checksum(const record_header *h, const double *result, uint32_t n) {
   record_header c = *h;
@@ -113,8 +106,9 @@ int ef_journal_scan(ef_ctx *ctx, const char *path, uint32_t *n_units, uint32_t *
     return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot open the journal: %s", path, strerror(errno));
   file_header h;
   int rc = EF_OK;
-  if (read_full(fd, &h, sizeof h) != (ssize_t)sizeof h || h.magic != JOURNAL_MAGIC) {
-    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: not an ensfold journal", path);
+  if (read_full(fd, &h, sizeof h) != (ssize_t)sizeof h || h.magic != JOURNAL_MAGIC ||
+      h.version != JOURNAL_VERSION) {
+    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: not an ensfold journal of this version", path);
   } else {
     *n_units = h.n_units;
     *result_len = h.result_len;
@@ -127,9 +121,146 @@ int ef_journal_scan(ef_ctx *ctx, const char *path, uint32_t *n_units, uint32_t *
   return rc;
 }
 
-int ef_journal_open(ef_ctx *ctx, ef_journal **out, const char *path, uint64_t config_hash,
-                    uint32_t n_units, uint32_t result_len, int resume, ef_journal_visit visit,
-                    void *arg) {
+static void owner_now(ef_journal_owner *o) {
+  memset(o, 0, sizeof *o);
+  if (gethostname(o->host, sizeof o->host - 1) != 0) snprintf(o->host, sizeof o->host, "?");
+  o->pid = (int32_t)getpid();
+  o->since = (int64_t)time(NULL);
+}
+
+ef_journal_state ef_journal_probe(const char *path, ef_journal_owner *owner) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? EF_JOURNAL_ABSENT : EF_JOURNAL_FOREIGN;
+  ef_journal_state s = EF_JOURNAL_IDLE;
+  if (flock(fd, LOCK_SH | LOCK_NB) != 0) s = EF_JOURNAL_LIVE;
+  else flock(fd, LOCK_UN);
+  file_header h;
+  ssize_t got = read_full(fd, &h, sizeof h);
+  if (got != (ssize_t)sizeof h) {
+    /* a live run writes its header just after taking the lock */
+    if (s != EF_JOURNAL_LIVE) s = got >= 0 && got < 8 ? EF_JOURNAL_EMPTY : EF_JOURNAL_FOREIGN;
+    if (owner) memset(owner, 0, sizeof *owner);
+  } else if (h.magic != JOURNAL_MAGIC || h.version != JOURNAL_VERSION) {
+    if (s != EF_JOURNAL_LIVE) s = EF_JOURNAL_FOREIGN;
+    if (owner) memset(owner, 0, sizeof *owner);
+  } else if (owner) {
+    *owner = h.owner;
+    owner->host[sizeof owner->host - 1] = '\0';
+  }
+  close(fd);
+  return s;
+}
+
+static int held_elsewhere(ef_ctx *ctx, const char *path) {
+  ef_journal_owner o;
+  ef_journal_probe(path, &o);
+  return ef_error_set(ctx, EF_ERR_INPUT,
+                      "%s: another ensfold run is using this journal now (host %s, pid %d); "
+                      "wait for it to finish (ensfold status shows its progress) or choose "
+                      "another output", path, o.host[0] ? o.host : "?", (int)o.pid);
+}
+
+/* The header of a journal being resumed: the same campaign, or an error. */
+static int check_header(ef_ctx *ctx, const char *path, const file_header *h,
+                        const file_header *want, const char *const names[2]) {
+  if (h->magic != JOURNAL_MAGIC)
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: not an ensfold journal (or corrupt header)", path);
+  if (h->version != JOURNAL_VERSION)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: a journal of format %u (this ensfold writes %u, which also records "
+                        "the input events): it cannot tell whether the inputs changed; finish "
+                        "it with the ensfold that started it, or start again with --overwrite",
+                        path, h->version, want->version);
+  char why[512];
+  if (!ef_identity_same(&h->identity, &want->identity, names ? names[0] : NULL,
+                        names ? names[1] : NULL, why, sizeof why))
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: the journal belongs to a different campaign: %s changed since it "
+                        "was started; resume with the same config and input files, or start "
+                        "again with --overwrite", path, why);
+  if (h->n_units != want->n_units || h->result_len != want->result_len)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: the journal belongs to a different campaign (%u units of %u "
+                        "values, this ensfold plans %u of %u: written by another version?); "
+                        "start again with --overwrite", path, h->n_units, h->result_len,
+                        want->n_units, want->result_len);
+  return EF_OK;
+}
+
+/* Resume: take the lock, check the header, read the records, drop a torn
+ * tail, record the new owner. A header-less (EMPTY) journal starts afresh. */
+static int resume_journal(ef_ctx *ctx, ef_journal *j, file_header *want,
+                          const char *const names[2], ef_journal_visit visit, void *arg) {
+  const char *path = j->path;
+  j->fd = open(path, O_RDWR | O_CLOEXEC);
+  if (j->fd < 0)
+    return ef_error_set(ctx, EF_ERR_IO, "%s: cannot open the journal: %s", path, strerror(errno));
+  if (flock(j->fd, LOCK_EX | LOCK_NB) != 0) return held_elsewhere(ctx, path);
+  file_header h;
+  ssize_t got = read_full(j->fd, &h, sizeof h);
+  off_t good;
+  if (got >= 0 && got < 8) { /* nothing whole was ever written: start afresh */
+    ef_log(ctx, EF_LOG_WARN, "%s: empty journal (a disk full when it was created?): starting "
+           "from the first unit", path);
+    if (ftruncate(j->fd, 0) != 0 || pwrite(j->fd, want, sizeof *want, 0) != (ssize_t)sizeof *want)
+      return ef_error_set(ctx, EF_ERR_IO, "%s: cannot rewrite the journal: %s", path,
+                          strerror(errno));
+    good = (off_t)sizeof *want;
+  } else {
+    if (got != (ssize_t)sizeof h) h.magic = 0;
+    EF_CHECK(check_header(ctx, path, &h, want, names));
+    good = (off_t)sizeof h + read_records(j->fd, j->buf, want->result_len, want->n_units, visit, arg);
+    h.owner = want->owner;
+    if (pwrite(j->fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+      return ef_error_set(ctx, EF_ERR_IO, "%s: cannot update the journal: %s", path,
+                          strerror(errno));
+  }
+  /* drop a torn tail so appends start on a record boundary */
+  if (ftruncate(j->fd, good) != 0 || lseek(j->fd, good, SEEK_SET) != good)
+    return ef_error_set(ctx, EF_ERR_IO, "%s: cannot truncate the journal: %s", path,
+                        strerror(errno));
+  return EF_OK;
+}
+
+/* A new journal, locked before its header is written; removed again when
+ * it cannot be written whole (a full disk must not leave a 0-byte journal). */
+static int create_journal(ef_ctx *ctx, ef_journal *j, const file_header *want) {
+  j->fd = open(j->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (j->fd < 0) {
+    if (errno == EEXIST)
+      return ef_error_set(ctx, EF_ERR_INPUT,
+                          "%s: a journal of an interrupted run exists; use --resume to finish "
+                          "it", j->path);
+    return ef_error_set(ctx, EF_ERR_IO, "%s: cannot create the journal: %s", j->path,
+                        strerror(errno));
+  }
+  int err = 0;
+  if (flock(j->fd, LOCK_EX | LOCK_NB) != 0 || write_all(j->fd, want, sizeof *want) != 0 ||
+      fdatasync(j->fd) != 0)
+    err = errno;
+  if (!err) return EF_OK;
+  unlink(j->path);
+  return ef_error_set(ctx, EF_ERR_IO, "%s: cannot create the journal: %s", j->path,
+                      strerror(err));
+}
+
+int ef_journal_remove(ef_ctx *ctx, const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return EF_OK;
+    return ef_error_set(ctx, EF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  }
+  int rc = EF_OK;
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) rc = held_elsewhere(ctx, path);
+  else if (unlink(path) != 0 && errno != ENOENT)
+    rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
+  close(fd);
+  return rc;
+}
+
+int ef_journal_open(ef_ctx *ctx, ef_journal **out, const char *path, const ef_identity *id,
+                    const char *const names[2], uint32_t n_units, uint32_t result_len,
+                    int resume, ef_journal_visit visit, void *arg) {
   *out = NULL;
   ef_journal *j = calloc(1, sizeof *j);
   size_t rec_size = sizeof(record_header) + (size_t)result_len * sizeof(double);
@@ -143,69 +274,23 @@ int ef_journal_open(ef_ctx *ctx, ef_journal **out, const char *path, uint64_t co
   }
   j->fd = -1;
   j->result_len = result_len;
-  file_header want = {JOURNAL_MAGIC, 1, config_hash, n_units, result_len};
-  int rc = EF_OK;
-  struct stat st;
-  int exists = stat(path, &st) == 0;
-  if (resume && exists) {
-    j->fd = open(path, O_RDWR);
-    if (j->fd < 0) {
-      rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot open the journal: %s", path, strerror(errno));
-      goto done;
-    }
-    file_header h;
-    if (read_full(j->fd, &h, sizeof h) != (ssize_t)sizeof h || h.magic != JOURNAL_MAGIC ||
-        h.version != 1) {
-      rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: not an ensfold journal (or corrupt header)", path);
-      goto done;
-    }
-    if (h.config_hash != config_hash || h.n_units != n_units) {
-      rc = ef_error_set(ctx, EF_ERR_INPUT,
-                        "%s: the journal belongs to a different campaign (config or binning "
-                        "changed); resume with the same config, or remove the journal to "
-                        "start again", path);
-      goto done;
-    }
-    /* same config, other record size: an ensfold with another unit result
-     * layout (include/ensfold/unit.h) wrote it */
-    if (h.result_len != result_len) {
-      rc = ef_error_set(ctx, EF_ERR_INPUT,
-                        "%s: the journal belongs to a different campaign (its unit results "
-                        "hold %u values, this ensfold's %u: written by another version?); "
-                        "remove the journal to start again", path, h.result_len, result_len);
-      goto done;
-    }
-    off_t good = (off_t)sizeof h + read_records(j->fd, j->buf, result_len, n_units, visit, arg);
-    /* drop a torn tail so appends start on a record boundary */
-    if (ftruncate(j->fd, good) != 0 || lseek(j->fd, good, SEEK_SET) != good) {
-      rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot truncate the journal: %s", path,
-                        strerror(errno));
-      goto done;
-    }
-  } else {
-    if (exists) {
-      rc = ef_error_set(ctx, EF_ERR_INPUT,
-                        "%s: a journal of an interrupted run exists; use --resume to finish it",
-                        path);
-      goto done;
-    }
-    j->fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
-    if (j->fd < 0 || write_all(j->fd, &want, sizeof want) != 0 || fdatasync(j->fd) != 0) {
-      rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot create the journal: %s", path, strerror(errno));
-      goto done;
-    }
-  }
-  /* one run per journal: a second run on the same output is refused */
-  if (flock(j->fd, LOCK_EX | LOCK_NB) != 0) {
-    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: another ensfold run is using this journal", path);
-    goto done;
-  }
-  j->last_sync = now_s();
-done:
+  file_header want = {.magic = JOURNAL_MAGIC, .version = JOURNAL_VERSION, .identity = *id,
+                      .n_units = n_units, .result_len = result_len};
+  owner_now(&want.owner);
+  ef_journal_state st = ef_journal_probe(path, NULL);
+  int rc;
+  if (st == EF_JOURNAL_ABSENT) rc = create_journal(ctx, j, &want);
+  else if (resume || st == EF_JOURNAL_EMPTY) rc = resume_journal(ctx, j, &want, names, visit, arg);
+  else if (st == EF_JOURNAL_LIVE) rc = held_elsewhere(ctx, path);
+  else
+    rc = ef_error_set(ctx, EF_ERR_INPUT,
+                      "%s: a journal of an interrupted run exists; use --resume to finish it",
+                      path);
   if (rc != EF_OK) {
     ef_journal_close(j);
     return rc;
   }
+  j->last_sync = now_s();
   *out = j;
   return EF_OK;
 }

@@ -1,6 +1,7 @@
 /* Group statistics and the parallel-HDF5 result file. */
 #include "ensfold/output.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <hdf5.h>
 #include <math.h>
@@ -189,6 +190,11 @@ static int diff_compute(ef_ctx *ctx, const ef_output_data *d, diff_stats *s) {
 }
 
 /* ---- HDF5 writing ----------------------------------------------------- */
+
+/* A campaign with fewer than 2 bootstrap replicas has no statistics: its
+ * groups and differences hold this attribute instead of datasets. */
+#define NO_STATISTICS "none: campaign.replicas < 2 (a sigma needs at least 2 bootstrap " \
+                      "replicas); the nominal unfolding is /units/hist of replica 0"
 
 typedef struct {
   ef_ctx *ctx;
@@ -457,6 +463,8 @@ done:
 static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_stats *gs, int ng,
                         diff_stats *ds, int ndiff, int n_eff_cells) {
   int nv = ef_binning_count(ef_inputs_vertex_binning(d->in));
+  /* known on every rank (the datasets are created collectively) */
+  int stats = ef_plan_n_replicas(d->plan) - 1 >= 2;
   hid_t top, sum = -1;
   EF_CHECK(group(w, file, "groups", &top));
   int rc = EF_OK;
@@ -466,6 +474,11 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_st
              ef_model_name((ef_model_id)gs[i].fill));
     hid_t g;
     EF_GOTO(rc, group(w, top, name, &g), out);
+    if (!stats) {
+      rc = attr_str(w, g, "statistics", NO_STATISTICS);
+      H5Gclose(g);
+      continue;
+    }
     rc = PUT_D(w, g, "mean", (hsize_t)nv, 1, 1, gs[i].mean);
     if (rc == EF_OK) rc = PUT_D(w, g, "sigma", (hsize_t)nv, 1, 1, gs[i].sigma);
     if (rc == EF_OK) rc = PUT_D(w, g, "cov", (hsize_t)nv, (hsize_t)nv, 2, gs[i].cov);
@@ -481,6 +494,11 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_st
              ef_model_name((ef_model_id)ds[i].fa), ef_model_name((ef_model_id)ds[i].fb));
     hid_t g;
     if ((rc = group(w, sum, name, &g)) != EF_OK) break;
+    if (!stats) {
+      rc = attr_str(w, g, "statistics", NO_STATISTICS);
+      H5Gclose(g);
+      continue;
+    }
     rc = PUT_D(w, g, "mean", (hsize_t)nv, 1, 1, ds[i].mean);
     if (rc == EF_OK) rc = PUT_D(w, g, "sigma", (hsize_t)nv, 1, 1, ds[i].sigma);
     if (rc == EF_OK) rc = PUT_D(w, g, "cov", (hsize_t)nv, (hsize_t)nv, 2, ds[i].cov);
@@ -585,6 +603,73 @@ static int check_space(ef_ctx *ctx, const char *path, double need) {
   return EF_OK;
 }
 
+/* The campaign identity as three uint64 attributes of the root group. */
+static const char *const IDENTITY_ATTR[3] = {"identity_config", "identity_data", "identity_mc"};
+
+static int write_identity(writer *w, hid_t file, const ef_identity *id) {
+  const uint64_t v[3] = {id->config, id->data, id->mc};
+  for (int k = 0; k < 3; k++) EF_CHECK(attr(w, file, IDENTITY_ATTR[k], H5T_NATIVE_UINT64, &v[k]));
+  return EF_OK;
+}
+
+int ef_output_identity(ef_ctx *ctx, const char *path, ef_identity *out) {
+  htri_t is = H5Fis_hdf5(path);
+  hid_t file = is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+  uint64_t v[3];
+  int found = 0;
+  for (int k = 0; file >= 0 && k < 3; k++) {
+    hid_t a = H5Aexists(file, IDENTITY_ATTR[k]) > 0 ? H5Aopen(file, IDENTITY_ATTR[k], H5P_DEFAULT) : -1;
+    found += a >= 0 && H5Aread(a, H5T_NATIVE_UINT64, &v[k]) >= 0;
+    if (a >= 0) H5Aclose(a);
+  }
+  if (file >= 0) H5Fclose(file);
+  H5Eclear2(H5E_DEFAULT);
+  if (is <= 0)
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s exists and is not an HDF5 result file", path);
+  if (found != 3)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s exists but records no campaign identity (not an ensfold result, "
+                        "or written by an older ensfold)", path);
+  *out = (ef_identity){v[0], v[1], v[2]};
+  return EF_OK;
+}
+
+/* A temporary name unique to this run (host and pid of rank 0), agreed by
+ * every rank: two runs never write the same temporary file. */
+static int temp_name(ef_ctx *ctx, const char *path, char *tmp, size_t len) {
+  if (ef_ctx_rank(ctx) == 0) {
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    for (char *c = host; *c; c++)
+      if (*c == '/' || *c == '.') *c = '_';
+    snprintf(tmp, len, "%s.tmp.%s.%ld", path, host, (long)getpid());
+  }
+  if (ef_ctx_comm(ctx) != MPI_COMM_NULL)
+    EF_CHECK_MPI(ctx, MPI_Bcast(tmp, (int)len, MPI_CHAR, 0, ef_ctx_comm(ctx)));
+  return EF_OK;
+}
+
+int ef_output_remove_stale(ef_ctx *ctx, const char *path) {
+  char dir[2 * EF_PATH_MAX], prefix[2 * EF_PATH_MAX];
+  const char *slash = strrchr(path, '/');
+  snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+  snprintf(prefix, sizeof prefix, "%s.tmp", slash ? slash + 1 : path);
+  DIR *dp = opendir(dir);
+  if (!dp) return EF_OK; /* nothing we can see, nothing to tidy */
+  size_t n = strlen(prefix);
+  for (struct dirent *e; (e = readdir(dp)) != NULL;) {
+    if (strncmp(e->d_name, prefix, n) != 0 || (e->d_name[n] != '\0' && e->d_name[n] != '.'))
+      continue;
+    char full[4 * EF_PATH_MAX];
+    snprintf(full, sizeof full, "%s/%s", slash ? dir : ".", e->d_name);
+    if (unlink(full) == 0)
+      ef_log(ctx, EF_LOG_INFO, "removed %s, left by an interrupted run", full);
+  }
+  closedir(dp);
+  return EF_OK;
+}
+
 int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d) {
   MPI_Comm comm = ef_ctx_comm(ctx);
   writer w = {ctx, ef_ctx_rank(ctx) == 0, comm};
@@ -629,8 +714,8 @@ int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d) {
     if (mrc != MPI_SUCCESS) rc = ef_error_mpi(ctx, mrc, "MPI_Allreduce", __FILE__, __LINE__);
     else if (any && rc == EF_OK) rc = ef_error_set(ctx, EF_ERR_IO, "rank 0 cannot write the result");
   }
-  char tmp[2 * EF_PATH_MAX];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  char tmp[2 * EF_PATH_MAX + 96] = "";
+  if (rc == EF_OK) rc = temp_name(ctx, path, tmp, sizeof tmp);
   hid_t fapl = -1, file = -1;
   if (rc == EF_OK) {
     EF_GOTO_H5(ctx, rc, fapl = H5Pcreate(H5P_FILE_ACCESS), done);
@@ -648,6 +733,7 @@ int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d) {
     EF_GOTO(rc, attr(&w, file, "seed", H5T_NATIVE_UINT64, &seed), done);
     EF_GOTO(rc, attr(&w, file, "n_ranks", H5T_NATIVE_INT32, &nranks), done);
     EF_GOTO(rc, attr(&w, file, "n_units", H5T_NATIVE_UINT64, &nunits), done);
+    EF_GOTO(rc, write_identity(&w, file, d->identity), done);
     EF_GOTO(rc, write_binning(&w, file, ef_inputs_vertex_binning(d->in), "binning_vertex"), done);
     EF_GOTO(rc, write_binning(&w, file, ef_inputs_detector_binning(d->in), "binning_detector"), done);
     EF_GOTO(rc, write_units(&w, file, d), done);
@@ -692,7 +778,7 @@ done:
     if (rc == EF_OK && rename(tmp, path) != 0)
       rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot move the result into place: %s", path,
                         strerror(errno));
-    if (rc != EF_OK) unlink(tmp);
+    if (rc != EF_OK && tmp[0]) unlink(tmp);
   }
   if (comm != MPI_COMM_NULL) {
     int mine = rc, r0 = rc;
@@ -848,6 +934,7 @@ int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out) {
   }
   if (rc == EF_OK) rc = group_wall(ctx, file, path, n, ic, ic + n, dc + 12 * n);
   if (rc == EF_OK) {
+    int few = 0;
     fprintf(out, "%-10s %-5s %8s %22s %22s %9s %9s %11s\n", "method", "fill", "replicas",
             "chi2/ndf measured", "chi2/ndf unmeasured", "cov meas", "cov unm", "s/unit");
     for (hsize_t i = 0; i < n; i++) {
@@ -857,11 +944,18 @@ int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out) {
       else snprintf(a, sizeof a, "-");
       if (nu > 0 && isfinite(cu)) snprintf(b, sizeof b, "%.2f (%.0f/%.0f)", cu / nu, cu, nu);
       else snprintf(b, sizeof b, "-");
+      char cm_s[16], cu_s[16];
       fmt_num(w, sizeof w, "%.3g", dc[12 * n + i]);
-      fprintf(out, "%-10s %-5s %8d %22s %22s %9.3f %9.3f %11s\n", ef_method_name(ic[i]),
-              ef_model_name((ef_model_id)ic[n + i]), ic[2 * n + i], a, b, dc[4 * n + i],
-              dc[5 * n + i], w);
+      fmt_num(cm_s, sizeof cm_s, "%.3f", dc[4 * n + i]);
+      fmt_num(cu_s, sizeof cu_s, "%.3f", dc[5 * n + i]);
+      fprintf(out, "%-10s %-5s %8d %22s %22s %9s %9s %11s\n", ef_method_name(ic[i]),
+              ef_model_name((ef_model_id)ic[n + i]), ic[2 * n + i], a, b, cm_s, cu_s, w);
+      few += ic[2 * n + i] < 2;
     }
+    if (few)
+      fprintf(out, "no statistics ('-') for %d group(s) with fewer than 2 usable bootstrap "
+              "replicas: a sigma, chi2 or coverage needs at least 2; the nominal unfolding "
+              "is /units/hist of replica 0\n", few);
   }
   if (rc == EF_OK && any_eff) {
     double emin = EFF_MIN_TOTAL, etol = EFF_TOLERANCE;

@@ -90,6 +90,8 @@ static int run_ibu(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
   return rc;
 }
 
+int ef_unit_retry_differs(const ef_unit *u) { return u->method != EF_METHOD_IBU; }
+
 int ef_unit_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef_unit *u,
                 int attempt, ef_unit_ws *ws, double *result) {
   size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));

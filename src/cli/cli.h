@@ -19,7 +19,8 @@ int ef_cli_fail(ef_ctx *ctx, int rc);
 
 #include "ensfold/config.h"
 
-/* Defaults, then the file (if path is not NULL), then each "--set" in order. */
+/* Defaults, then the file (if path is not NULL), then each "--set" in order,
+ * the settings checked against one another after the last. */
 int ef_cli_load_config(ef_ctx *ctx, ef_config *cfg, const char *path,
                        char **sets, int n_sets);
 

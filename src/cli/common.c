@@ -4,7 +4,7 @@
 int ef_cli_load_config(ef_ctx *ctx, ef_config *cfg, const char *path,
                        char **sets, int n_sets) {
   int rc = path ? ef_config_load(ctx, cfg, path) : ef_config_defaults(ctx, cfg);
-  for (int i = 0; rc == EF_OK && i < n_sets; i++) rc = ef_config_set(ctx, cfg, sets[i]);
+  if (rc == EF_OK) rc = ef_config_set_all(ctx, cfg, sets, n_sets);
   return rc;
 }
 

@@ -60,19 +60,24 @@ static int listed(const char *list, int32_t unit) {
 }
 
 /* A unit whose result is not finite (a training that diverged) is tried
- * again, up to MAX_ATTEMPTS; the tries are recorded in /units/attempts. */
+ * again, up to MAX_ATTEMPTS, when a retry draws other random numbers (GAN
+ * methods; the NaN test hook stands for such a divergence); a deterministic
+ * unit (IBU) would fail the same way again, so it is not retried. The tries
+ * are recorded in /units/attempts. */
 static int work(void *arg, int32_t unit, double *result, int *attempts) {
   work_state *w = arg;
   if (w->delay_ms > 0) {
     struct timespec d = {w->delay_ms / 1000, (w->delay_ms % 1000) * 1000000L};
     nanosleep(&d, NULL);
   }
+  const ef_unit *u = ef_plan_unit(w->plan, (size_t)unit);
+  int hook = listed(w->nan_units, unit);
+  int tries = ef_unit_retry_differs(u) || hook ? MAX_ATTEMPTS : 1;
   int rc = EF_OK;
-  for (int a = 0; a < MAX_ATTEMPTS; a++) {
+  for (int a = 0; a < tries; a++) {
     *attempts = a + 1;
-    rc = ef_unit_run(w->ctx, w->cfg, w->in, ef_plan_unit(w->plan, (size_t)unit), a, w->ws,
-                     result);
-    if (rc == EF_OK && a == 0 && listed(w->nan_units, unit)) result[0] = NAN;
+    rc = ef_unit_run(w->ctx, w->cfg, w->in, u, a, w->ws, result);
+    if (rc == EF_OK && a == 0 && hook) result[0] = NAN;
     if (rc != EF_OK && rc != EF_ERR_NUMERIC) return rc;
     size_t bad = 0;
     for (size_t i = 0; rc == EF_OK && i < w->result_len; i++) bad += !isfinite(result[i]);
@@ -80,8 +85,10 @@ static int work(void *arg, int32_t unit, double *result, int *attempts) {
     if (rc == EF_OK)
       rc = ef_error_set(w->ctx, EF_ERR_NUMERIC, "unit %d: %zu non-finite values in the result",
                         unit, bad);
-    ef_log(w->ctx, EF_LOG_WARN, "unit %d, try %d of %d: %s%s", unit, a + 1, MAX_ATTEMPTS,
-           ef_error_message(w->ctx), a + 1 < MAX_ATTEMPTS ? "; trying again" : "");
+    ef_log(w->ctx, EF_LOG_WARN, "unit %d, try %d of %d: %s%s", unit, a + 1, tries,
+           ef_error_message(w->ctx),
+           a + 1 < tries ? "; trying again"
+           : tries == 1 ? " (a deterministic method: not tried again)" : "");
   }
   return rc;
 }
@@ -193,83 +200,10 @@ static int on_result(ef_ctx *ctx, void *arg, int32_t unit, int status, double wa
   return ef_journal_append(ctx, c->journal, &rec, c->results + (size_t)unit * c->row);
 }
 
-/* Rank 0 reads the config text; every rank parses the same text. */
-static int load_config(ef_ctx *ctx, const char *path, char **sets, int n_sets, ef_config *cfg) {
-  MPI_Comm comm = ef_ctx_comm(ctx);
-  int rank = ef_ctx_rank(ctx);
-  long long len = -1;
-  char *text = NULL;
-  char msg[1024] = "";
-  if (rank == 0) {
-    /* O_NONBLOCK: a FIFO without a writer must not hang the open */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    FILE *f = NULL;
-    if (fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0) f = fdopen(fd, "rb");
-    if (!f && fd >= 0) close(fd);
-    struct stat st;
-    if (!f || fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
-      snprintf(msg, sizeof msg, "%s: cannot read config: %s", path,
-               f ? "is a directory" : strerror(errno));
-    } else if (st.st_size > (64 << 20)) {
-      snprintf(msg, sizeof msg, "%s: config larger than 64 MiB", path);
-    } else {
-      text = malloc((size_t)st.st_size + 1);
-      if (text && fread(text, 1, (size_t)st.st_size, f) == (size_t)st.st_size) {
-        text[st.st_size] = '\0';
-        len = st.st_size;
-      } else {
-        snprintf(msg, sizeof msg, "%s: cannot read config", path);
-      }
-    }
-    if (f) fclose(f);
-  }
-  EF_CHECK_MPI(ctx, MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, comm));
-  if (len < 0) {
-    EF_CHECK_MPI(ctx, MPI_Bcast(msg, sizeof msg, MPI_CHAR, 0, comm));
-    free(text);
-    return ef_error_set(ctx, EF_ERR_INPUT, "%s", msg);
-  }
-  if (rank != 0) text = malloc((size_t)len + 1);
-  if (!text) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory"); /* aborts at the top */
-  EF_CHECK_MPI(ctx, MPI_Bcast(text, (int)len + 1, MPI_CHAR, 0, comm));
-  if (strlen(text) != (size_t)len) {
-    free(text);
-    return ef_error_set(ctx, EF_ERR_INPUT, "%s: config contains a NUL byte", path);
-  }
-  int rc = ef_config_load_string(ctx, cfg, text, path);
-  free(text);
-  for (int i = 0; rc == EF_OK && i < n_sets; i++) rc = ef_config_set(ctx, cfg, sets[i]);
-  return rc;
-}
-
-/* Rank 0 decides what to do with an existing result / journal. */
-static int check_paths(ef_ctx *ctx, const char *out, const char *journal, int resume,
-                       int overwrite, int *nothing_to_do) {
-  *nothing_to_do = 0;
-  EF_CHECK(ef_cli_check_output(ctx, out));
-  struct stat st;
-  int have_out = stat(out, &st) == 0, have_journal = stat(journal, &st) == 0;
-  if (resume && overwrite)
-    return ef_error_set(ctx, EF_ERR_INPUT, "--resume and --overwrite contradict each other");
-  if (resume && !have_journal && have_out) {
-    *nothing_to_do = 1;
-    return EF_OK;
-  }
-  if (!resume && have_journal && !overwrite)
-    return ef_error_set(ctx, EF_ERR_INPUT,
-                        "%s: a journal of an interrupted run exists; rerun with --resume to "
-                        "finish it, or --overwrite to start again", journal);
-  if (!resume && have_out && !overwrite)
-    return ef_error_set(ctx, EF_ERR_INPUT,
-                        "%s exists; choose another -o, or --overwrite to replace it", out);
-  /* --overwrite removes an old journal only once the inputs are good (just
-   * before the new journal is opened): bad input must leave files untouched */
-  return EF_OK;
-}
-
 /* Agree on rank 0's status (and message) across the ranks. */
 static int agree(ef_ctx *ctx, int rc) {
   MPI_Comm comm = ef_ctx_comm(ctx);
+  if (comm == MPI_COMM_NULL) return rc;
   int r0 = rc;
   EF_CHECK_MPI(ctx, MPI_Bcast(&r0, 1, MPI_INT, 0, comm));
   if (r0 == EF_OK) return EF_OK;
@@ -279,189 +213,379 @@ static int agree(ef_ctx *ctx, int rc) {
   return ef_error_set(ctx, r0, "%s", msg);
 }
 
-static uint64_t config_hash(const char *text) {
-  const char *body = strchr(text, '\n'); /* skip the "source:" comment line */
-  body = body ? body + 1 : text;
-  return ef_hash64(body, strlen(body));
+/* Fail on every rank when any rank failed (its own message where it has
+ * one). */
+static int agree_all(ef_ctx *ctx, int rc) {
+  int bad = rc != EF_OK, any = 0;
+  EF_CHECK_MPI(ctx, MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, ef_ctx_comm(ctx)));
+  if (!any || rc != EF_OK) return rc;
+  return ef_error_set(ctx, EF_ERR_INTERNAL, "another rank failed (see its message)");
 }
 
-int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
-  const char *cfgp = NULL, *outp = NULL;
-  int resume = 0, overwrite = 0, quiet = 0, rc = EF_OK;
-  char **sets = calloc((size_t)argc + 1, sizeof *sets);
-  int n_sets = 0;
-  if (!sets) return ef_cli_fail(ctx, ef_error_set(ctx, EF_ERR_NOMEM, "out of memory"));
-  for (int i = 1; i < argc && rc == EF_OK; i++) {
+/* Rank 0 reads and checks the config (the file, then every --set); the
+ * other ranks parse the resolved text it broadcasts (a config is read once,
+ * and a huge one costs memory on rank 0 only). *text: that text, on every
+ * rank. */
+static int load_config(ef_ctx *ctx, const char *path, char **sets, int n_sets, ef_config *cfg,
+                       char **text) {
+  MPI_Comm comm = ef_ctx_comm(ctx);
+  int rank = ef_ctx_rank(ctx), rc = EF_OK;
+  long long len = -1;
+  if (rank == 0) {
+    rc = ef_cli_load_config(ctx, cfg, path, sets, n_sets);
+    if (rc == EF_OK) rc = ef_config_dump(ctx, cfg, text);
+    if (rc == EF_OK) len = (long long)strlen(*text);
+  }
+  if (comm == MPI_COMM_NULL) return rc;
+  EF_CHECK_MPI(ctx, MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, comm));
+  if (len < 0) return agree(ctx, rc == EF_OK ? EF_ERR_INTERNAL : rc);
+  if (rank != 0) *text = malloc((size_t)len + 1);
+  int bad = *text == NULL, any = 0;
+  EF_CHECK_MPI(ctx, MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm));
+  if (any) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the config text");
+  EF_CHECK_MPI(ctx, MPI_Bcast(*text, (int)len + 1, MPI_CHAR, 0, comm));
+  if (rank != 0) rc = ef_config_load_string(ctx, cfg, *text, path);
+  return agree_all(ctx, rc);
+}
+
+/* Refuse an output (or its journal) that is one of the run's own inputs:
+ * the config, the data or the MC file (the same inode, whatever the path). */
+static int check_not_input(ef_ctx *ctx, const ef_config *cfg, const char *cfg_path,
+                           const char *path) {
+  struct stat out;
+  if (stat(path, &out) != 0) return EF_OK;
+  char data[2 * EF_PATH_MAX], mc[2 * EF_PATH_MAX];
+  ef_config_resolve_path(cfg, cfg->data.file, data, sizeof data);
+  ef_config_resolve_path(cfg, cfg->mc.file, mc, sizeof mc);
+  const struct {
+    const char *path, *what;
+    int used;
+  } in[3] = {{cfg_path, "the config file", 1},
+             {data, "the data file (data.file)", cfg->data.source == EF_SOURCE_FILE},
+             {mc, "the MC file (mc.file)", cfg->mc.source == EF_SOURCE_FILE}};
+  for (int k = 0; k < 3; k++) {
+    struct stat st;
+    if (!in[k].used || stat(in[k].path, &st) != 0) continue;
+    if (st.st_dev == out.st_dev && st.st_ino == out.st_ino)
+      return ef_error_set(ctx, EF_ERR_INPUT,
+                          "%s is %s '%s': a run never writes over its own inputs; choose "
+                          "another -o", path, in[k].what, in[k].path);
+  }
+  return EF_OK;
+}
+
+typedef enum { PLAN_NEW, PLAN_RESUME, PLAN_CHECK_COMPLETE } run_mode;
+
+/* Rank 0 decides what to do with an existing result and journal. */
+static int check_paths(ef_ctx *ctx, const ef_config *cfg, const char *cfg_path, const char *out,
+                       const char *journal, int resume, int overwrite, run_mode *mode) {
+  *mode = resume ? PLAN_RESUME : PLAN_NEW;
+  EF_CHECK(ef_cli_check_output(ctx, out));
+  EF_CHECK(check_not_input(ctx, cfg, cfg_path, out));
+  EF_CHECK(check_not_input(ctx, cfg, cfg_path, journal));
+  if (resume && overwrite)
+    return ef_error_set(ctx, EF_ERR_INPUT, "--resume and --overwrite contradict each other");
+  ef_journal_owner o;
+  ef_journal_state js = ef_journal_probe(journal, &o);
+  struct stat st;
+  int have_out = stat(out, &st) == 0;
+  if (js == EF_JOURNAL_LIVE)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: a run is writing this result now (host %s, pid %d); wait for it to "
+                        "finish (ensfold status %s) or choose another -o", out,
+                        o.host[0] ? o.host : "?", (int)o.pid, out);
+  if (js == EF_JOURNAL_FOREIGN && !overwrite)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s is not a journal this ensfold can read; remove it, or --overwrite "
+                        "to start again", journal);
+  if (resume && js == EF_JOURNAL_ABSENT && have_out) *mode = PLAN_CHECK_COMPLETE;
+  if (!resume && js == EF_JOURNAL_IDLE && !overwrite)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: a journal of an interrupted run exists (last taken by host %s, pid "
+                        "%d, no longer running); rerun with --resume to finish it, or "
+                        "--overwrite to discard it and start again", journal,
+                        o.host[0] ? o.host : "?", (int)o.pid);
+  if (!resume && have_out && !overwrite)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s exists; choose another -o, or --overwrite to replace it", out);
+  /* --overwrite removes an old journal only once the inputs are good (just
+   * before the new journal is opened): bad input must leave files untouched */
+  return EF_OK;
+}
+
+/* --resume on a result with no journal: "nothing to do" only when the
+ * result is of this very campaign (config and input events). */
+static int check_complete(ef_ctx *ctx, const char *out, const ef_identity *id,
+                          const char *const names[2]) {
+  ef_identity have;
+  char why[512];
+  if (ef_output_identity(ctx, out, &have) != EF_OK) {
+    snprintf(why, sizeof why, "%s", ef_error_message(ctx));
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "--resume: %s; it cannot be taken for the result of this campaign: "
+                        "choose another -o, or --overwrite to replace it", why);
+  }
+  if (!ef_identity_same(&have, id, names[0], names[1], why, sizeof why))
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "--resume: %s is a complete result of another campaign (not the same "
+                        "as this request: %s); choose another -o, or --overwrite to replace it",
+                        out, why);
+  return EF_OK;
+}
+
+/* What the previous run was doing when it stopped, and how much is done. */
+static void report_resume(ef_ctx *ctx, const collect_state *c, size_t nu) {
+  char list[512] = "";
+  size_t k = 0, nf = 0, used = 0;
+  for (size_t u = 0; u < nu; u++) {
+    if (c->in_flight[u] < 0) continue;
+    nf++;
+    if (used + 32 < sizeof list)
+      used += (size_t)snprintf(list + used, sizeof list - used, "%s%zu (rank %d)",
+                               nf > 1 ? ", " : "", u, c->in_flight[u]);
+  }
+  if (nf)
+    ef_log(ctx, EF_LOG_WARN, "the previous run stopped while %zu unit(s) were running: %s%s; "
+           "they run again", nf, list, used + 32 >= sizeof list ? ", ..." : "");
+  for (size_t u = 0; u < nu; u++) k += c->skip[u];
+  if (k) ef_log(ctx, EF_LOG_INFO, "resuming: %zu of %zu units already done", k, nu);
+  else ef_log(ctx, EF_LOG_INFO, "no finished units to resume: starting from the first");
+}
+
+typedef struct {
+  const char *cfgp, *outp;
+  int resume, overwrite, quiet, help;
+  char **sets; /* (argc) the --set values, n_sets of them */
+  int n_sets;
+} run_opts;
+
+static int parse_args(ef_ctx *ctx, int argc, char **argv, run_opts *o) {
+  o->sets = calloc((size_t)argc + 1, sizeof *o->sets);
+  if (!o->sets) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      if (ef_ctx_rank(ctx) == 0) usage(stdout);
-      free(sets);
-      return 0;
-    } else if (!strcmp(a, "--resume")) resume = 1;
-    else if (!strcmp(a, "--overwrite")) overwrite = 1;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) o->help = 1;
+    else if (!strcmp(a, "--resume")) o->resume = 1;
+    else if (!strcmp(a, "--overwrite")) o->overwrite = 1;
     else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-      quiet = 1;
+      o->quiet = 1;
       ef_ctx_set_log_level(ctx, EF_LOG_WARN);
-    }
-    else if (!strcmp(a, "-o") || !strcmp(a, "--set")) {
-      if (i + 1 >= argc) rc = ef_error_set(ctx, EF_ERR_INPUT, "run: %s needs a value", a);
-      else if (a[1] == 'o') outp = argv[++i];
-      else sets[n_sets++] = argv[++i];
+    } else if (!strcmp(a, "-o") || !strcmp(a, "--set")) {
+      if (i + 1 >= argc) return ef_error_set(ctx, EF_ERR_INPUT, "run: %s needs a value", a);
+      if (a[1] == 'o') o->outp = argv[++i];
+      else o->sets[o->n_sets++] = argv[++i];
     } else if (a[0] == '-' && a[1]) {
-      rc = ef_error_set(ctx, EF_ERR_INPUT, "run: unknown option '%s' (see --help)", a);
-    } else if (cfgp) {
-      rc = ef_error_set(ctx, EF_ERR_INPUT, "run: one CONFIG only, got '%s' and '%s'", cfgp, a);
+      return ef_error_set(ctx, EF_ERR_INPUT, "run: unknown option '%s' (see --help)", a);
+    } else if (o->cfgp) {
+      return ef_error_set(ctx, EF_ERR_INPUT, "run: one CONFIG only, got '%s' and '%s'", o->cfgp, a);
     } else {
-      cfgp = a;
+      o->cfgp = a;
     }
   }
-  if (rc == EF_OK && !cfgp) rc = ef_error_set(ctx, EF_ERR_INPUT, "run: missing CONFIG (see --help)");
-  ef_config cfg = {0};
-  ef_plan *plan = NULL;
-  ef_inputs *in = NULL;
-  ef_unit_ws *ws = NULL;
-  ef_journal *journal = NULL;
-  char *text = NULL;
-  collect_state col = {0};
-  int rank = ef_ctx_rank(ctx), nothing = 0;
+  if (!o->help && !o->cfgp) return ef_error_set(ctx, EF_ERR_INPUT, "run: missing CONFIG (see --help)");
+  return EF_OK;
+}
+
+/* Everything a run holds, released by run_free. */
+typedef struct {
+  ef_config cfg;
+  char *text; /* the resolved config, the same on every rank */
+  ef_plan *plan;
+  ef_inputs *in;
+  ef_unit_ws *ws;
+  ef_journal *journal;
+  collect_state col;
+  ef_identity id;                   /* rank 0 */
+  char names[2][2 * EF_PATH_MAX + 64]; /* where the data and MC come from, for messages */
+  const char *name_ptr[2];
   char out[EF_PATH_MAX], jpath[EF_PATH_MAX + 16];
-  double t0 = ef_cli_now();
-  if (rc == EF_OK) rc = load_config(ctx, cfgp, sets, n_sets, &cfg);
-  if (rc == EF_OK) {
-    snprintf(out, sizeof out, "%s", outp ? outp : cfg.output);
-    snprintf(jpath, sizeof jpath, "%s.journal", out);
-    if (rank == 0) rc = check_paths(ctx, out, jpath, resume, overwrite, &nothing);
-    rc = agree(ctx, rc);
-    EF_CHECK_MPI(ctx, MPI_Bcast(&nothing, 1, MPI_INT, 0, ef_ctx_comm(ctx)));
+  run_mode mode;
+} run_state;
+
+static void run_free(run_state *r) {
+  ef_journal_close(r->journal);
+  ef_unit_ws_destroy(r->ws);
+  ef_inputs_destroy(r->in);
+  ef_plan_destroy(r->plan);
+  ef_config_free(&r->cfg);
+  free(r->text);
+  free(r->col.results);
+  free(r->col.status);
+  free(r->col.rank);
+  free(r->col.wall);
+  free(r->col.attempts);
+  free(r->col.in_flight);
+  free(r->col.skip);
+}
+
+static void source_name(const ef_config *cfg, const ef_sample_params *s, const char *role,
+                        char *out, size_t len) {
+  char path[2 * EF_PATH_MAX];
+  if (s->source == EF_SOURCE_FILE) {
+    ef_config_resolve_path(cfg, s->file, path, sizeof path);
+    snprintf(out, len, "%s.file '%s'", role, path);
+  } else {
+    snprintf(out, len, "%s generated from the config: another ensfold version?", role);
   }
-  if (rc == EF_OK && nothing) {
-    ef_log(ctx, EF_LOG_INFO, "%s is complete (no journal): nothing to resume", out);
-    goto done;
+}
+
+/* Config, paths, plan, inputs, workspace; rank 0 also the identity. */
+static int prepare(ef_ctx *ctx, const run_opts *o, run_state *r, double t0) {
+  int rank = ef_ctx_rank(ctx);
+  EF_CHECK(load_config(ctx, o->cfgp, o->sets, o->n_sets, &r->cfg, &r->text));
+  snprintf(r->out, sizeof r->out, "%s", o->outp ? o->outp : r->cfg.output);
+  snprintf(r->jpath, sizeof r->jpath, "%s.journal", r->out);
+  int rc = EF_OK;
+  if (rank == 0)
+    rc = check_paths(ctx, &r->cfg, o->cfgp, r->out, r->jpath, o->resume, o->overwrite, &r->mode);
+  EF_CHECK(agree(ctx, rc));
+  int mode = (int)r->mode;
+  if (ef_ctx_comm(ctx) != MPI_COMM_NULL)
+    EF_CHECK_MPI(ctx, MPI_Bcast(&mode, 1, MPI_INT, 0, ef_ctx_comm(ctx)));
+  r->mode = (run_mode)mode;
+  EF_CHECK(ef_plan_create(ctx, &r->plan, &r->cfg));
+  ef_log(ctx, EF_LOG_INFO, "campaign: %zu units (%d groups x %d replicas) on %d ranks -> %s",
+         ef_plan_n_units(r->plan), ef_plan_n_groups(r->plan), ef_plan_n_replicas(r->plan),
+         ef_ctx_size(ctx), r->out);
+  if (rank == 0 && ef_plan_n_replicas(r->plan) - 1 < 2)
+    ef_log(ctx, EF_LOG_WARN, "campaign.replicas is %d: a sigma needs at least 2 bootstrap "
+           "replicas, so the result holds no statistics (no group mean, sigma, covariance, "
+           "chi2 or coverage); the nominal unfolding is /units/hist of replica 0",
+           ef_plan_n_replicas(r->plan) - 1);
+  EF_CHECK(ef_inputs_create(ctx, &r->in, &r->cfg));
+  ef_log(ctx, EF_LOG_INFO, "inputs ready in %.1f s: %zu data events, %zu MC events",
+         ef_cli_now() - t0, ef_inputs_data(r->in)->n, ef_inputs_mc(r->in)->n);
+  source_name(&r->cfg, &r->cfg.data, "data", r->names[0], sizeof r->names[0]);
+  source_name(&r->cfg, &r->cfg.mc, "mc", r->names[1], sizeof r->names[1]);
+  r->name_ptr[0] = r->names[0];
+  r->name_ptr[1] = r->names[1];
+  if (rank == 0) {
+    double th = ef_cli_now();
+    ef_identity_make(&r->id, r->text, ef_inputs_data(r->in), ef_inputs_mc(r->in));
+    ef_log(ctx, EF_LOG_INFO, "campaign identity %016llx/%016llx/%016llx (config/data/mc), "
+           "hashed in %.2f s", (unsigned long long)r->id.config, (unsigned long long)r->id.data,
+           (unsigned long long)r->id.mc, ef_cli_now() - th);
+    if (r->mode == PLAN_CHECK_COMPLETE) rc = check_complete(ctx, r->out, &r->id, r->name_ptr);
   }
-  if (rc == EF_OK) rc = ef_config_dump(ctx, &cfg, &text);
-  if (rc == EF_OK) rc = ef_plan_create(ctx, &plan, &cfg);
-  if (rc == EF_OK)
-    ef_log(ctx, EF_LOG_INFO, "campaign: %zu units (%d groups x %d replicas) on %d ranks -> %s",
-           ef_plan_n_units(plan), ef_plan_n_groups(plan), ef_plan_n_replicas(plan),
-           ef_ctx_size(ctx), out);
-  if (rc == EF_OK) rc = ef_inputs_create(ctx, &in, &cfg);
-  if (rc == EF_OK)
-    ef_log(ctx, EF_LOG_INFO, "inputs ready in %.1f s: %zu data events, %zu MC events",
-           ef_cli_now() - t0, ef_inputs_data(in)->n, ef_inputs_mc(in)->n);
-  if (rc == EF_OK) rc = ef_unit_ws_create(ctx, &ws, &cfg, in);
-  size_t nu = plan ? ef_plan_n_units(plan) : 0;
-  if (rc == EF_OK && rank == 0) {
-    col.row = ef_unit_result_len(in);
-    col.results = malloc(nu * col.row * sizeof(double) + 1);
-    col.status = malloc(nu * sizeof(int32_t) + 1);
-    col.rank = malloc(nu * sizeof(int32_t) + 1);
-    col.wall = malloc(nu * sizeof(double) + 1);
-    col.attempts = malloc(nu * sizeof(int32_t) + 1);
-    col.in_flight = malloc(nu * sizeof(int32_t) + 1);
-    col.skip = calloc(nu + 1, 1);
-    if (!col.results || !col.status || !col.rank || !col.wall || !col.skip || !col.attempts ||
-        !col.in_flight) {
-      rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for %zu unit results", nu);
-    } else {
-      for (size_t u = 0; u < nu * col.row; u++) col.results[u] = NAN;
-      for (size_t u = 0; u < nu; u++) {
-        col.status[u] = -1; /* not run */
-        col.rank[u] = -1;
-        col.wall[u] = 0.0;
-        col.attempts[u] = 0;
-        col.in_flight[u] = -1;
-      }
-      if (overwrite && unlink(jpath) != 0 && errno != ENOENT)
-        rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot remove: %s", jpath, strerror(errno));
-      if (rc == EF_OK)
-        rc = ef_journal_open(ctx, &journal, jpath, config_hash(text), (uint32_t)nu,
-                           (uint32_t)col.row, resume, visit, &col);
-      col.journal = journal;
-      if (rc == EF_OK && resume) {
-        /* what the previous run was doing when it stopped */
-        char list[512] = "";
-        size_t k = 0, nf = 0, used = 0;
-        for (size_t u = 0; u < nu; u++) {
-          if (col.in_flight[u] < 0) continue;
-          nf++;
-          if (used + 32 < sizeof list)
-            used += (size_t)snprintf(list + used, sizeof list - used, "%s%zu (rank %d)",
-                                     nf > 1 ? ", " : "", u, col.in_flight[u]);
-        }
-        if (nf)
-          ef_log(ctx, EF_LOG_WARN, "the previous run stopped while %zu unit(s) were running: %s%s; "
-                 "they run again", nf, list, used + 32 >= sizeof list ? ", ..." : "");
-        for (size_t u = 0; u < nu; u++) k += col.skip[u];
-        if (k) ef_log(ctx, EF_LOG_INFO, "resuming: %zu of %zu units already done", k, nu);
-        else ef_log(ctx, EF_LOG_INFO, "no finished units to resume: starting from the first");
-      }
-    }
+  EF_CHECK(agree(ctx, rc));
+  if (r->mode == PLAN_CHECK_COMPLETE) return EF_OK;
+  return ef_unit_ws_create(ctx, &r->ws, &r->cfg, r->in);
+}
+
+/* Rank 0: the result table, the journal (taken over or new), the resume
+ * report. */
+static int open_results(ef_ctx *ctx, const run_opts *o, run_state *r) {
+  collect_state *c = &r->col;
+  size_t nu = ef_plan_n_units(r->plan);
+  c->row = ef_unit_result_len(r->in);
+  c->results = malloc(nu * c->row * sizeof(double) + 1);
+  c->status = malloc(nu * sizeof(int32_t) + 1);
+  c->rank = malloc(nu * sizeof(int32_t) + 1);
+  c->wall = malloc(nu * sizeof(double) + 1);
+  c->attempts = malloc(nu * sizeof(int32_t) + 1);
+  c->in_flight = malloc(nu * sizeof(int32_t) + 1);
+  c->skip = calloc(nu + 1, 1);
+  if (!c->results || !c->status || !c->rank || !c->wall || !c->skip || !c->attempts ||
+      !c->in_flight)
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for %zu unit results", nu);
+  for (size_t u = 0; u < nu * c->row; u++) c->results[u] = NAN;
+  for (size_t u = 0; u < nu; u++) {
+    c->status[u] = -1; /* not run */
+    c->rank[u] = -1;
+    c->wall[u] = 0.0;
+    c->attempts[u] = 0;
+    c->in_flight[u] = -1;
   }
-  if (plan) rc = agree(ctx, rc);
-  if (rc == EF_OK) {
-    const char *delay = getenv("ENSFOLD_TEST_UNIT_DELAY_MS");
-    size_t row = ef_unit_result_len(in);
-    work_state w = {ctx, &cfg, plan, in, ws, delay ? atol(delay) : 0,
-                    getenv("ENSFOLD_TEST_NAN_UNITS"), row};
-    ef_schedule s = {.skip = col.skip, .result_len = row, .work = work, .work_arg = &w,
-                     .on_result = on_result, .result_arg = &col, .on_start = on_start,
-                     .quiet = quiet};
-    if (rank == 0) {
-      g_running.in_flight = col.in_flight;
-      g_running.n = nu;
-      signal(SIGTERM, on_stop_signal);
-      signal(SIGINT, on_stop_signal);
-    }
-    rc = ef_scheduler_run(ctx, plan, &s);
-    if (rank == 0) {
-      signal(SIGTERM, SIG_DFL);
-      signal(SIGINT, SIG_DFL);
-    }
+  if (o->overwrite) EF_CHECK(ef_journal_remove(ctx, r->jpath));
+  EF_CHECK(ef_journal_open(ctx, &r->journal, r->jpath, &r->id, r->name_ptr, (uint32_t)nu,
+                           (uint32_t)c->row, o->resume, visit, c));
+  c->journal = r->journal;
+  /* the journal's lock is ours: temporary results are an interrupted run's */
+  EF_CHECK(ef_output_remove_stale(ctx, r->out));
+  if (o->resume) report_resume(ctx, c, nu);
+  return EF_OK;
+}
+
+static int run_units(ef_ctx *ctx, const run_opts *o, run_state *r) {
+  const char *delay = getenv("ENSFOLD_TEST_UNIT_DELAY_MS");
+  size_t row = ef_unit_result_len(r->in);
+  work_state w = {ctx, &r->cfg, r->plan, r->in, r->ws, delay ? atol(delay) : 0,
+                  getenv("ENSFOLD_TEST_NAN_UNITS"), row};
+  ef_schedule s = {.skip = r->col.skip, .result_len = row, .work = work, .work_arg = &w,
+                   .on_result = on_result, .result_arg = &r->col, .on_start = on_start,
+                   .quiet = o->quiet};
+  int rank = ef_ctx_rank(ctx);
+  if (rank == 0) {
+    g_running.in_flight = r->col.in_flight;
+    g_running.n = ef_plan_n_units(r->plan);
+    signal(SIGTERM, on_stop_signal);
+    signal(SIGINT, on_stop_signal);
   }
-  if (rc == EF_OK) {
-    ef_output_data od = {.cfg = &cfg, .config_text = text, .plan = plan, .in = in,
-                         .results = col.results, .result_len = ef_unit_result_len(in),
-                         .status = col.status, .wall_s = col.wall, .rank = col.rank,
-                         .attempts = col.attempts};
-    rc = ef_output_write(ctx, out, &od);
+  int rc = ef_scheduler_run(ctx, r->plan, &s);
+  if (rank == 0) {
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
   }
-  if (rc == EF_OK && rank == 0) {
-    ef_journal_close(journal);
-    journal = NULL;
-    if (unlink(jpath) != 0) ef_log(ctx, EF_LOG_WARN, "%s: cannot remove: %s", jpath, strerror(errno));
-    ef_log(ctx, EF_LOG_INFO, "wrote %s in %.1f s%s", out, ef_cli_now() - t0,
-           col.failed ? " (some units failed: see /units/status)" : "");
+  return rc;
+}
+
+/* The result file, then (rank 0) the journal goes. */
+static int finish(ef_ctx *ctx, run_state *r, double t0) {
+  ef_output_data od = {.cfg = &r->cfg, .config_text = r->text, .identity = &r->id,
+                       .plan = r->plan, .in = r->in, .results = r->col.results,
+                       .result_len = ef_unit_result_len(r->in), .status = r->col.status,
+                       .wall_s = r->col.wall, .rank = r->col.rank, .attempts = r->col.attempts};
+  EF_CHECK(ef_output_write(ctx, r->out, &od));
+  if (ef_ctx_rank(ctx) == 0) {
+    ef_journal_close(r->journal);
+    r->journal = NULL;
+    if (unlink(r->jpath) != 0)
+      ef_log(ctx, EF_LOG_WARN, "%s: cannot remove: %s", r->jpath, strerror(errno));
+    ef_log(ctx, EF_LOG_INFO, "wrote %s in %.1f s%s", r->out, ef_cli_now() - t0,
+           r->col.failed ? " (some units failed: see /units/status)" : "");
   }
-  if (rc == EF_OK && ef_ctx_comm(ctx) != MPI_COMM_NULL) {
+  if (ef_ctx_comm(ctx) != MPI_COMM_NULL) {
     /* peak resident memory, rank 0 and the largest over the ranks */
     struct rusage ru;
     long mine = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0, most = mine;
-    MPI_Reduce(&mine, &most, 1, MPI_LONG, MPI_MAX, 0, ef_ctx_comm(ctx));
+    EF_CHECK_MPI(ctx, MPI_Reduce(&mine, &most, 1, MPI_LONG, MPI_MAX, 0, ef_ctx_comm(ctx)));
     ef_log(ctx, EF_LOG_INFO, "peak memory: rank 0 %.1f MiB, largest rank %.1f MiB",
            mine / 1024.0, most / 1024.0);
   }
-done:;
-  int failed = (int)col.failed;
-  ef_journal_close(journal);
-  ef_unit_ws_destroy(ws);
-  ef_inputs_destroy(in);
-  ef_plan_destroy(plan);
-  ef_config_free(&cfg);
-  free(text);
-  free(col.results);
-  free(col.status);
-  free(col.rank);
-  free(col.wall);
-  free(col.attempts);
-  free(col.in_flight);
-  free(col.skip);
-  free(sets);
+  return EF_OK;
+}
+
+int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
+  run_opts o = {0};
+  run_state r = {0};
+  int rank = ef_ctx_rank(ctx);
+  double t0 = ef_cli_now();
+  int rc = parse_args(ctx, argc, argv, &o);
+  if (rc == EF_OK && o.help) {
+    if (rank == 0) usage(stdout);
+    free(o.sets);
+    return 0;
+  }
+  if (rc == EF_OK) rc = prepare(ctx, &o, &r, t0);
+  if (rc == EF_OK && r.mode == PLAN_CHECK_COMPLETE) {
+    ef_log(ctx, EF_LOG_INFO, "%s is complete and of this same campaign (config and input "
+           "events): nothing to do", r.out);
+  } else if (rc == EF_OK) {
+    if (rank == 0) rc = open_results(ctx, &o, &r);
+    rc = agree(ctx, rc);
+    if (rc == EF_OK) rc = run_units(ctx, &o, &r);
+    if (rc == EF_OK) rc = finish(ctx, &r, t0);
+  }
+  int failed = (int)r.col.failed;
+  run_free(&r);
+  free(o.sets);
   if (rc != EF_OK) {
     /* every rank holds the same message: report it once */
     if (rank != 0) return ef_status_exit_code(rc);
     return ef_cli_fail(ctx, rc);
   }
-  if (ef_ctx_comm(ctx) != MPI_COMM_NULL)
-    MPI_Bcast(&failed, 1, MPI_INT, 0, ef_ctx_comm(ctx));
+  if (ef_ctx_comm(ctx) != MPI_COMM_NULL &&
+      MPI_Bcast(&failed, 1, MPI_INT, 0, ef_ctx_comm(ctx)) != MPI_SUCCESS)
+    return ef_status_exit_code(EF_ERR_MPI);
   return failed ? 1 : 0;
 }

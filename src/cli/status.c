@@ -71,8 +71,15 @@ int ef_cli_status(ef_ctx *ctx, int argc, char **argv) {
       failed += s.done[u] == 2;
       running += s.running[u] >= 0;
     }
+    ef_journal_owner o;
+    ef_journal_state js = ef_journal_probe(jpath, &o);
     printf("%s: %u of %u units done (%u failed), %u running or interrupted\n", argv[1],
            ok + failed, n, failed, running);
+    if (js == EF_JOURNAL_LIVE)
+      printf("run by host %s, pid %d: running now\n", o.host, (int)o.pid);
+    else
+      printf("last run by host %s, pid %d: not running (interrupted: finish it with "
+             "'ensfold run ... --resume')\n", o.host, (int)o.pid);
     if (running) {
       printf("running:");
       uint32_t shown = 0;

@@ -7,12 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
 /* vertex bins V = polar_bins x phi_bins (100 x 100): each (V, V) matrix of
  * the result file is then 800 MB */
 #define EF_CONFIG_MAX_VERTEX_BINS 10000
+/* A config holds settings: 1 MiB is ~1000 times a full one. libyaml needs
+ * ~160 bytes of memory per byte of flow mapping (16 MB: 2.6 GB). */
+#define EF_CONFIG_MAX_BYTES (1 << 20)
 
 typedef enum {
   K_REAL, K_INT, K_BOOL, K_SEED, K_REAL_LIST,
@@ -359,6 +363,15 @@ int ef_config_defaults(ef_ctx *ctx, ef_config *cfg) {
     }
   }
   return set_source(ctx, cfg, "<defaults>");
+}
+
+void ef_config_resolve_path(const ef_config *cfg, const char *file, char *out, size_t len) {
+  const char *src = cfg->source ? cfg->source : "";
+  const char *slash = strrchr(src, '/');
+  if (file[0] == '/' || !slash || src[0] == '<')
+    snprintf(out, len, "%s", file);
+  else
+    snprintf(out, len, "%.*s/%s", (int)(slash - src), src, file);
 }
 
 void ef_config_free(ef_config *cfg) {
@@ -808,11 +821,18 @@ int ef_config_load(ef_ctx *ctx, ef_config *cfg, const char *path) {
   char *text = NULL;
   size_t len = 0, cap = 0;
   int rc = EF_OK;
-  for (;;) {
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > EF_CONFIG_MAX_BYTES)
+    rc = ef_error_set(ctx, EF_ERR_INPUT,
+                      "%s: %lld bytes; a config may hold at most %d bytes (1 MiB: settings, "
+                      "not data; event samples go in HDF5 files named by data.file/mc.file)",
+                      path, (long long)st.st_size, EF_CONFIG_MAX_BYTES);
+  while (rc == EF_OK) {
     if (len + 4096 + 1 > cap) {
       cap = cap ? 2 * cap : 8192;
-      if (cap > (64u << 20)) {
-        rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: config larger than 64 MiB", path);
+      if (cap > 2u * EF_CONFIG_MAX_BYTES + 8192) { /* a pipe or FIFO that goes on */
+        rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: more than %d bytes; a config may hold at "
+                          "most %d bytes (1 MiB)", path, EF_CONFIG_MAX_BYTES, EF_CONFIG_MAX_BYTES);
         break;
       }
       char *t = realloc(text, cap);
@@ -832,6 +852,9 @@ int ef_config_load(ef_ctx *ctx, ef_config *cfg, const char *path) {
     }
   }
   fclose(f);
+  if (rc == EF_OK && len > EF_CONFIG_MAX_BYTES)
+    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: %zu bytes; a config may hold at most %d bytes "
+                      "(1 MiB)", path, len, EF_CONFIG_MAX_BYTES);
   if (rc == EF_OK) {
     text[len] = '\0';
     if (strlen(text) != len)
@@ -844,7 +867,8 @@ int ef_config_load(ef_ctx *ctx, ef_config *cfg, const char *path) {
   return rc;
 }
 
-int ef_config_set(ef_ctx *ctx, ef_config *cfg, const char *assignment) {
+/* One "--set a.b=v" onto cfg; check_consistency afterwards when check. */
+static int set_one(ef_ctx *ctx, ef_config *cfg, const char *assignment, int check) {
   const char *eq = strchr(assignment, '=');
   char path[256];
   if (!eq || eq == assignment || (size_t)(eq - assignment) >= sizeof path)
@@ -888,9 +912,20 @@ int ef_config_set(ef_ctx *ctx, ef_config *cfg, const char *assignment) {
     yaml_document_delete(&doc);
   }
   yaml_parser_delete(&parser);
-  if (rc == EF_OK) rc = check_consistency(ps);
+  if (rc == EF_OK && check) rc = check_consistency(ps);
   free(ps);
   return rc;
+}
+
+int ef_config_set(ef_ctx *ctx, ef_config *cfg, const char *assignment) {
+  return set_one(ctx, cfg, assignment, 1);
+}
+
+int ef_config_set_all(ef_ctx *ctx, ef_config *cfg, char *const *assignments, int n) {
+  for (int i = 0; i < n; i++) EF_CHECK(set_one(ctx, cfg, assignments[i], 0));
+  if (n == 0) return EF_OK;
+  parse_state ps = {.ctx = ctx, .cfg = cfg, .name = "--set", .no_position = 1};
+  return check_consistency(&ps);
 }
 
 /* ---- dumping ---------------------------------------------------------- */

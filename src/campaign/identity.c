@@ -1,0 +1,96 @@
+/* Campaign identity: hashes of the config and of the event samples. */
+#include "ensfold/identity.h"
+
+#include <stdio.h>
+#include <string.h>
+
+uint64_t ef_hash64(const void *data, size_t len) {
+  const unsigned char *p = data;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < len; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+static uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static uint64_t lane(uint64_t h, uint64_t w) {
+  h ^= w * 0x9e3779b97f4a7c15ull;
+  return rotl(h, 31) * 0xc2b2ae3d27d4eb4full;
+}
+
+static uint64_t avalanche(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  return h ^ (h >> 33);
+}
+
+uint64_t ef_hash64_fast(const void *data, size_t len) {
+  const unsigned char *p = data;
+  uint64_t h[4] = {0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0xa4093822299f31d0ull,
+                   0x082efa98ec4e6c89ull};
+  size_t i = 0;
+  for (; i + 32 <= len; i += 32) {
+    uint64_t w[4];
+    memcpy(w, p + i, sizeof w); /* unaligned-safe; compiles to plain loads */
+    for (int k = 0; k < 4; k++) h[k] = lane(h[k], w[k]);
+  }
+  for (int k = 0; i + 8 <= len; i += 8, k++) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    h[k & 3] = lane(h[k & 3], w);
+  }
+  uint64_t tail = 0;
+  memcpy(&tail, p + i, len - i);
+  uint64_t out = lane(h[0], tail) ^ rotl(h[1], 17) ^ rotl(h[2], 29) ^ rotl(h[3], 43);
+  return avalanche(out ^ (uint64_t)len);
+}
+
+uint64_t ef_events_hash(const ef_events *ev) {
+  const size_t n = ev->n;
+  uint64_t parts[8] = {
+      (uint64_t)n | ((uint64_t)ev->kind << 60),
+      ef_hash64_fast(ev->topology, n * sizeof *ev->topology),
+      ef_hash64_fast(ev->reco, 2 * n * sizeof *ev->reco),
+      ev->vertex ? ef_hash64_fast(ev->vertex, 2 * n * sizeof *ev->vertex) : 1,
+      ev->prob ? ef_hash64_fast(ev->prob, 4 * n * sizeof *ev->prob) : 2,
+      ev->weight ? ef_hash64_fast(ev->weight, n * sizeof *ev->weight) : 3,
+      ef_hash64_fast(&ev->beam_energy, sizeof ev->beam_energy),
+      ef_hash64(ev->model, strnlen(ev->model, sizeof ev->model)),
+  };
+  return ef_hash64_fast(parts, sizeof parts);
+}
+
+void ef_identity_make(ef_identity *id, const char *config_text, const ef_events *data,
+                      const ef_events *mc) {
+  const char *body = strchr(config_text, '\n'); /* skip the "source:" comment line */
+  body = body ? body + 1 : config_text;
+  id->config = ef_hash64(body, strlen(body));
+  id->data = ef_events_hash(data);
+  id->mc = ef_events_hash(mc);
+}
+
+int ef_identity_same(const ef_identity *a, const ef_identity *b, const char *data_name,
+                     const char *mc_name, char *why, size_t len) {
+  size_t used = 0;
+  const struct {
+    uint64_t x, y;
+    const char *what, *name;
+  } parts[3] = {{a->config, b->config, "the config", NULL},
+                {a->data, b->data, "the data events", data_name},
+                {a->mc, b->mc, "the MC events", mc_name}};
+  if (len) why[0] = '\0';
+  for (int k = 0; k < 3; k++) {
+    if (parts[k].x == parts[k].y) continue;
+    int w = snprintf(why + used, len > used ? len - used : 0, "%s%s%s%s%s",
+                     used ? ", " : "", parts[k].what, parts[k].name ? " (" : "",
+                     parts[k].name ? parts[k].name : "", parts[k].name ? ")" : "");
+    if (w > 0) used += (size_t)w;
+    if (used >= len) used = len ? len - 1 : 0;
+  }
+  return used == 0 && a->config == b->config && a->data == b->data && a->mc == b->mc;
+}
