@@ -20,7 +20,8 @@
 static void usage(FILE *out) {
   fprintf(out,
           "usage: mpirun -n N ensfold run CONFIG [-o FILE.h5] [--resume] [--overwrite]\n"
-          "                               [--set KEY=VALUE ...] [--quiet]\n\n"
+          "                               [--set KEY=VALUE ...] [--quiet]\n"
+          "                               [--stall-warn SECONDS] [--stall-stop SECONDS]\n\n"
           "Run an unfolding campaign: every (method, fill model, bootstrap replica)\n"
           "unit of CONFIG, spread over the MPI ranks (rank 0 coordinates and works),\n"
           "into one HDF5 result file (docs/formats.md). Finished units go to\n"
@@ -31,6 +32,14 @@ static void usage(FILE *out) {
           "  --overwrite   replace an existing FILE (and discard a journal)\n"
           "  --set K=V     override a config key (repeatable)\n"
           "  --quiet       no progress or info lines on stderr (warnings and errors stay)\n"
+          "  --stall-warn S  warn when a unit has run past max(S, 10 x the longest unit\n"
+          "                so far), naming the unit, its rank and host (default 600 s)\n"
+          "  --stall-stop S  past max(S, 30 x the longest unit so far), stop the job\n"
+          "                (exit 3) naming the units in flight; --resume reruns them\n"
+          "                (default 3600 s; 0 = never; --stall-warn 0: no warnings).\n"
+          "                Until a unit has finished only S counts: the defaults sit\n"
+          "                far above the longest units measured (GAN: 7-40 s) and far\n"
+          "                below a lost allocation. Not config keys: raise and --resume\n"
           "Exit codes: 0 ok, 1 some units failed, 2 bad input, 3 internal error.\n");
 }
 
@@ -177,6 +186,10 @@ static int on_start(ef_ctx *ctx, void *arg, int32_t unit, int rank) {
   return ef_journal_append(ctx, c->journal, &rec, NULL);
 }
 
+static int on_stall_stop(ef_ctx *ctx, void *arg) {
+  return ef_journal_sync(ctx, ((collect_state *)arg)->journal);
+}
+
 static int on_result(ef_ctx *ctx, void *arg, int32_t unit, int status, double wall, int rank,
                      int attempts, const double *result) {
   collect_state *c = arg;
@@ -288,6 +301,7 @@ static uint64_t config_hash(const char *text) {
 int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
   const char *cfgp = NULL, *outp = NULL;
   int resume = 0, overwrite = 0, quiet = 0, rc = EF_OK;
+  double stall_warn = 600.0, stall_stop = 3600.0; /* s: --help says why */
   char **sets = calloc((size_t)argc + 1, sizeof *sets);
   int n_sets = 0;
   if (!sets) return ef_cli_fail(ctx, ef_error_set(ctx, EF_ERR_NOMEM, "out of memory"));
@@ -302,6 +316,15 @@ int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
     else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
       quiet = 1;
       ef_ctx_set_log_level(ctx, EF_LOG_WARN);
+    }
+    else if (!strcmp(a, "--stall-warn") || !strcmp(a, "--stall-stop")) {
+      char *end = NULL;
+      double v = i + 1 < argc ? strtod(argv[i + 1], &end) : -1.0;
+      if (i + 1 >= argc || end == argv[i + 1] || *end || !(v >= 0.0 && v <= 1e9))
+        rc = ef_error_set(ctx, EF_ERR_INPUT, "run: %s needs a number of seconds >= 0, got '%s'",
+                          a, i + 1 < argc ? argv[i + 1] : "");
+      else *(a[8] == 'w' ? &stall_warn : &stall_stop) = v;
+      i++;
     }
     else if (!strcmp(a, "-o") || !strcmp(a, "--set")) {
       if (i + 1 >= argc) rc = ef_error_set(ctx, EF_ERR_INPUT, "run: %s needs a value", a);
@@ -405,7 +428,8 @@ int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
                     getenv("ENSFOLD_TEST_NAN_UNITS"), row};
     ef_schedule s = {.skip = col.skip, .result_len = row, .work = work, .work_arg = &w,
                      .on_result = on_result, .result_arg = &col, .on_start = on_start,
-                     .quiet = quiet};
+                     .quiet = quiet, .wall_s = col.wall, .stall_warn_s = stall_warn,
+                     .stall_stop_s = stall_stop, .on_stall_stop = on_stall_stop};
     if (rank == 0) {
       g_running.in_flight = col.in_flight;
       g_running.n = nu;
