@@ -69,6 +69,8 @@ ef_journal_state ef_journal_probe(const char *path, ef_journal_owner *owner);
  * result (result_len doubles) is read for DONE records only. */
 int ef_journal_append(ef_ctx *ctx, ef_journal *j, const ef_journal_record *rec,
                       const double *result);
+/* fdatasync what was appended so far (before the job is ended on purpose). */
+int ef_journal_sync(ef_ctx *ctx, ef_journal *j);
 /* Read a journal without taking it over (safe while a run appends to it):
  * its size parameters, then every whole record. EF_ERR_INPUT if path is
  * not a journal. */

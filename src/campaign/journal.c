@@ -319,6 +319,14 @@ int ef_journal_append(ef_ctx *ctx, ef_journal *j, const ef_journal_record *rec,
   return EF_OK;
 }
 
+int ef_journal_sync(ef_ctx *ctx, ef_journal *j) {
+  if (fdatasync(j->fd) != 0)
+    return ef_error_set(ctx, EF_ERR_IO, "%s: cannot sync the journal: %s", j->path,
+                        strerror(errno));
+  j->last_sync = now_s();
+  return EF_OK;
+}
+
 void ef_journal_close(ef_journal *j) {
   if (!j) return;
   if (j->fd >= 0) {

@@ -1,10 +1,12 @@
 /* Coordinator thread on rank 0, a worker loop on every rank. */
 #include "ensfold/scheduler.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "dispatch.h"
@@ -23,15 +25,129 @@ static double now_s(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Sleep *ns, then double it up to 5 ms: quick answers for tiny units, and a
+ * negligible share of a core while waiting seconds (GAN training) or on a
+ * stalled peer. */
+static void nap(long *ns) {
+  struct timespec d = {0, *ns};
+  nanosleep(&d, NULL);
+  if (*ns < 5000000) *ns *= 2;
+}
+
+/* What the coordinator knows of one rank's current unit. */
+typedef struct {
+  int32_t unit;     /* the unit it holds, -1 = none */
+  double since;     /* when it was handed out, now_s() */
+  double next_warn; /* running time of the next stall warning; 0 = at the threshold */
+} rank_watch;
+
 typedef struct {
   ef_ctx *ctx; /* the coordinator thread's own context */
   MPI_Comm comm;
   const ef_plan *plan;
   const ef_schedule *s;
-  int size;       /* ranks, every one a worker */
-  int rc;         /* coordinator's outcome */
-  char err[1024]; /* its message */
+  int size;          /* ranks, every one a worker */
+  int rc;            /* coordinator's outcome */
+  char err[1024];    /* its message */
+  const char *hosts; /* (size, MPI_MAX_PROCESSOR_NAME): each rank's host */
+  rank_watch *watch; /* (size) */
+  double longest;    /* longest unit wall time so far, s */
+  double last_check; /* last stall check, now_s() */
 } coord_state;
+
+/* Wait for req without busy-polling: MPI_Test between naps of 2 us
+ * doubling to 5 ms; the coordinator passes itself to keep watching for
+ * stalls meanwhile. */
+static void watch_stalls(coord_state *cs);
+static int wait_napping(MPI_Request *req, MPI_Status *st, coord_state *watcher) {
+  long ns = 2000;
+  for (;;) {
+    int flag = 0, mrc = MPI_Test(req, &flag, st ? st : MPI_STATUS_IGNORE);
+    if (mrc != MPI_SUCCESS || flag) return mrc;
+    if (watcher) watch_stalls(watcher);
+    nap(&ns);
+  }
+}
+
+static const char *host_of(const coord_state *cs, int rank) {
+  return cs->hosts + (size_t)rank * MPI_MAX_PROCESSOR_NAME;
+}
+
+/* A stall past S: name every unit in flight, sync the journal, end the job.
+ * Does not return unless MPI_Abort fails. */
+static void stop_stalled(coord_state *cs, int rank, double t, double stop) {
+  char list[1024];
+  size_t used = 0;
+  int n = 0;
+  for (int r = 0; r < cs->size; r++) {
+    const rank_watch *w = &cs->watch[r];
+    if (w->unit < 0) continue;
+    if (used + 96 < sizeof list)
+      used += (size_t)snprintf(list + used, sizeof list - used, "%sunit %d (rank %d, %s, %.1f s)",
+                               n ? ", " : "", w->unit, r, host_of(cs, r), t - w->since);
+    else if (used + 5 < sizeof list)
+      used += (size_t)snprintf(list + used, sizeof list - used, ", ...");
+    n++;
+  }
+  ef_log(cs->ctx, EF_LOG_ERROR,
+         "stall: unit %d on rank %d (%s) has run %.1f s, past the stop threshold %.1f s "
+         "(--stall-stop %g s, or 30 x the longest unit so far, %.3f s); stopping the job. "
+         "%d unit(s) in flight: %s. They are in the journal as started: rerun with --resume "
+         "to run them again (with a larger --stall-stop if they are merely slow)",
+         cs->watch[rank].unit, rank, host_of(cs, rank), t - cs->watch[rank].since, stop,
+         cs->s->stall_stop_s, cs->longest, n, list);
+  if (cs->s->on_stall_stop && cs->s->on_stall_stop(cs->ctx, cs->s->result_arg) != EF_OK)
+    ef_log(cs->ctx, EF_LOG_ERROR, "%s", ef_error_message(cs->ctx));
+  /* a stopped rank can take part in nothing: end the whole job from here */
+  int mrc = MPI_Abort(cs->comm, ef_status_exit_code(EF_ERR_MPI));
+  ef_log(cs->ctx, EF_LOG_ERROR, "MPI_Abort failed (%d): kill the job by hand", mrc);
+}
+
+/* Warn about units running past W (once per crossing: W, 2W, 4W, ...),
+ * stop the job for one past S. At most every 0.1 s. */
+static void watch_stalls(coord_state *cs) {
+  const ef_schedule *s = cs->s;
+  double t = now_s();
+  if (t - cs->last_check < 0.1 || (s->stall_warn_s <= 0 && s->stall_stop_s <= 0)) return;
+  cs->last_check = t;
+  double warn = fmax(s->stall_warn_s, 10.0 * cs->longest);
+  double stop = fmax(s->stall_stop_s, 30.0 * cs->longest);
+  for (int r = 0; r < cs->size; r++) {
+    rank_watch *w = &cs->watch[r];
+    if (w->unit < 0) continue;
+    double run = t - w->since, at = fmax(warn, w->next_warn);
+    if (s->stall_stop_s > 0 && run > stop) {
+      stop_stalled(cs, r, t, stop);
+      s = cs->s; /* MPI_Abort failed: keep warning */
+    }
+    if (s->stall_warn_s <= 0 || run <= at) continue;
+    w->next_warn = 2.0 * at;
+    char then[96] = "--stall-stop 0: the job waits";
+    if (s->stall_stop_s > 0) snprintf(then, sizeof then, "the job stops at %.1f s", stop);
+    if (s->stall_stop_s <= 0 || w->next_warn < stop)
+      snprintf(then + strlen(then), sizeof then - strlen(then), ", next warning at %.1f s",
+               w->next_warn);
+    ef_log(cs->ctx, EF_LOG_WARN,
+           "stall? unit %d on rank %d (%s) has run %.1f s, past %.1f s (--stall-warn %g s, or "
+           "10 x the longest unit so far, %.3f s); %s", w->unit, r, host_of(cs, r), run, at,
+           s->stall_warn_s, cs->longest, then);
+  }
+}
+
+/* Rank r asked for work, having finished h->unit if h->has_result. */
+static void watch_ready(coord_state *cs, int r, const msg_header *h, double t) {
+  rank_watch *w = &cs->watch[r];
+  if (h->has_result && h->wall_s > cs->longest) cs->longest = h->wall_s;
+  if (w->unit >= 0 && w->next_warn > 0)
+    ef_log(cs->ctx, EF_LOG_WARN, "unit %d on rank %d (%s) reported stalled has finished after %.1f s",
+           w->unit, r, host_of(cs, r), t - w->since);
+  w->unit = -1;
+  w->next_warn = 0.0;
+}
+
+static void watch_assign(coord_state *cs, int r, int32_t unit, double t) {
+  cs->watch[r] = (rank_watch){unit, t, 0.0};
+}
 
 static void progress(ef_ctx *ctx, size_t done, size_t total, size_t resumed, double t0) {
   double el = now_s() - t0, rate = (done - resumed) / (el > 0 ? el : 1e-9);
@@ -53,11 +169,73 @@ static int make_dispatch(ef_ctx *ctx, const ef_plan *plan, const unsigned char *
   return rc;
 }
 
+/* What the coordinator cost: its own CPU time against the wall time. */
+static void report_cpu(ef_ctx *ctx, int quiet, double t0, size_t units) {
+  struct timespec cpu;
+  double wall = now_s() - t0;
+  if (quiet || clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) != 0) return;
+  double c = (double)cpu.tv_sec + 1e-9 * (double)cpu.tv_nsec;
+  ef_log(ctx, EF_LOG_INFO,
+         "coordinator: %.3f s CPU over %.3f s of scheduling (%.1f%% of one core), %zu units", c,
+         wall, 100.0 * c / (wall > 0 ? wall : 1e-9), units);
+}
+
+/* One READY message from a worker, already probed (st): take its result,
+ * hand it the next unit or -1. Returns 0, or -1 when the coordinator must
+ * quit at once (an MPI failure: cs->rc and cs->err say which). */
+static int serve(coord_state *cs, ef_dispatch *dispatch, unsigned char *buf, size_t cap,
+                 const MPI_Status *st, int *stopping, size_t *done) {
+  const ef_schedule *s = cs->s;
+  int count = 0, src = st->MPI_SOURCE;
+  unsigned char small[sizeof(msg_header)];
+  unsigned char *into = buf ? buf : small;
+  MPI_Request req;
+  if (MPI_Get_count(st, MPI_BYTE, &count) != MPI_SUCCESS || count < (int)sizeof(msg_header) ||
+      (size_t)count > (buf ? cap : sizeof small) ||
+      MPI_Irecv(into, count, MPI_BYTE, src, TAG_READY, cs->comm, &req) != MPI_SUCCESS ||
+      wait_napping(&req, NULL, cs) != MPI_SUCCESS) {
+    cs->rc = EF_ERR_MPI;
+    snprintf(cs->err, sizeof cs->err, "coordinator: bad message from rank %d", src);
+    return -1;
+  }
+  msg_header h;
+  memcpy(&h, into, sizeof h);
+  double t = now_s();
+  watch_ready(cs, src, &h, t);
+  int rc = EF_OK;
+  if (h.has_result && !*stopping) {
+    rc = s->on_result(cs->ctx, s->result_arg, h.unit, h.status, h.wall_s, h.rank, h.attempts,
+                      (const double *)(into + sizeof h));
+    (*done)++;
+  }
+  int32_t assign = -1;
+  if (rc == EF_OK && !*stopping && dispatch) assign = ef_dispatch_next(dispatch, src);
+  if (assign >= 0 && s->on_start) rc = s->on_start(cs->ctx, s->result_arg, assign, src);
+  if (rc != EF_OK) {
+    cs->rc = rc;
+    snprintf(cs->err, sizeof cs->err, "%s", ef_error_message(cs->ctx));
+    *stopping = 1;
+    assign = -1;
+  }
+  /* 4 bytes go out eagerly: this send does not wait for the worker */
+  if (MPI_Send(&assign, 1, MPI_INT32_T, src, TAG_ASSIGN, cs->comm) != MPI_SUCCESS) {
+    cs->rc = EF_ERR_MPI;
+    snprintf(cs->err, sizeof cs->err, "coordinator: MPI_Send to rank %d failed", src);
+    return -1;
+  }
+  if (assign >= 0) watch_assign(cs, src, assign, now_s());
+  return assign >= 0;
+}
+
 static void *coordinator(void *arg) {
   coord_state *cs = arg;
   const ef_schedule *s = cs->s;
   size_t n = ef_plan_n_units(cs->plan), done = 0, resumed = 0;
-  for (size_t i = 0; i < n; i++) resumed += s->skip && s->skip[i];
+  for (size_t i = 0; i < n; i++) {
+    if (!s->skip || !s->skip[i]) continue;
+    resumed++;
+    if (s->wall_s && s->wall_s[i] > cs->longest) cs->longest = s->wall_s[i];
+  }
   done = resumed;
   int active = cs->size, stopping = 0;
   ef_dispatch *dispatch = NULL;
@@ -82,56 +260,15 @@ static void *coordinator(void *arg) {
       snprintf(cs->err, sizeof cs->err, "coordinator: MPI_Iprobe failed");
       break;
     }
+    watch_stalls(cs);
     if (!flag) {
-      /* nap 50 us, doubling while idle up to 5 ms: quick answers for tiny
-       * units, and a negligible share of rank 0's core when units take
-       * seconds (GAN training) */
-      struct timespec nap = {0, idle_ns};
-      nanosleep(&nap, NULL);
-      if (idle_ns < 5000000) idle_ns *= 2;
+      nap(&idle_ns);
       continue;
     }
     idle_ns = 50000;
-    int count = 0;
-    MPI_Get_count(&st, MPI_BYTE, &count);
-    unsigned char small[sizeof(msg_header)];
-    unsigned char *into = buf ? buf : small;
-    if ((size_t)count > (buf ? cap : sizeof small) ||
-        MPI_Recv(into, count, MPI_BYTE, st.MPI_SOURCE, TAG_READY, cs->comm, MPI_STATUS_IGNORE) !=
-            MPI_SUCCESS) {
-      cs->rc = EF_ERR_MPI;
-      snprintf(cs->err, sizeof cs->err, "coordinator: bad message from rank %d", st.MPI_SOURCE);
-      break;
-    }
-    msg_header h;
-    memcpy(&h, into, sizeof h);
-    if (h.has_result && !stopping) {
-      int rc = s->on_result(cs->ctx, s->result_arg, h.unit, h.status, h.wall_s, h.rank,
-                            h.attempts, (const double *)(into + sizeof h));
-      done++;
-      if (rc != EF_OK) {
-        cs->rc = rc;
-        snprintf(cs->err, sizeof cs->err, "%s", ef_error_message(cs->ctx));
-        stopping = 1;
-      }
-    }
-    int32_t assign = -1;
-    if (!stopping && dispatch) assign = ef_dispatch_next(dispatch, st.MPI_SOURCE);
-    if (assign >= 0 && s->on_start) {
-      int rc = s->on_start(cs->ctx, s->result_arg, assign, st.MPI_SOURCE);
-      if (rc != EF_OK) {
-        cs->rc = rc;
-        snprintf(cs->err, sizeof cs->err, "%s", ef_error_message(cs->ctx));
-        stopping = 1;
-        assign = -1;
-      }
-    }
-    if (MPI_Send(&assign, 1, MPI_INT32_T, st.MPI_SOURCE, TAG_ASSIGN, cs->comm) != MPI_SUCCESS) {
-      cs->rc = EF_ERR_MPI;
-      snprintf(cs->err, sizeof cs->err, "coordinator: MPI_Send to rank %d failed", st.MPI_SOURCE);
-      break;
-    }
-    if (assign < 0) active--;
+    int more = serve(cs, dispatch, buf, cap, &st, &stopping, &done);
+    if (more < 0) break;
+    if (!more) active--;
     double t = now_s();
     if (!s->quiet && (t - last >= every || (active == 0 && !stopping))) {
       progress(cs->ctx, done, n, resumed, t0);
@@ -140,15 +277,7 @@ static void *coordinator(void *arg) {
   }
   free(buf);
   ef_dispatch_destroy(dispatch);
-  /* what the coordinator cost: its own CPU time against the wall time */
-  struct timespec cpu;
-  double wall = now_s() - t0;
-  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0 && !s->quiet)
-    ef_log(cs->ctx, EF_LOG_INFO,
-           "coordinator: %.3f s CPU over %.3f s of scheduling (%.1f%% of one core), %zu units",
-           (double)cpu.tv_sec + 1e-9 * (double)cpu.tv_nsec, wall,
-           100.0 * ((double)cpu.tv_sec + 1e-9 * (double)cpu.tv_nsec) / (wall > 0 ? wall : 1e-9),
-           done - resumed);
+  report_cpu(cs->ctx, s->quiet, t0, done - resumed);
   return NULL;
 }
 
@@ -180,41 +309,15 @@ static int run_serial(ef_ctx *ctx, const ef_plan *plan, const ef_schedule *s) {
   return rc;
 }
 
-int ef_scheduler_run(ef_ctx *ctx, const ef_plan *plan, const ef_schedule *s) {
-  if (ef_ctx_comm(ctx) == MPI_COMM_NULL) return run_serial(ctx, plan, s);
+/* Every rank: ask rank 0 for units and run them until told to stop. The
+ * exchange is nonblocking and napping (wait_napping): a rank that has run
+ * out of units may wait long for a stalled peer. */
+static int worker_loop(ef_ctx *ctx, MPI_Comm comm, const ef_schedule *s) {
+  /* naps of a few us need a timer slack below Linux's default 50 us; only
+   * this thread's, put back at the end (a failure costs latency, no more) */
+  int slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+  if (slack > 1000) (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   int rank = ef_ctx_rank(ctx), rc = EF_OK;
-  MPI_Comm comm;
-  EF_CHECK_MPI(ctx, MPI_Comm_dup(ef_ctx_comm(ctx), &comm));
-  coord_state cs = {.ctx = NULL, .comm = comm, .plan = plan, .s = s, .size = ef_ctx_size(ctx),
-                    .rc = EF_OK};
-  pthread_t thread;
-  int started = 0;
-  if (rank == 0 && ef_ctx_clone(&cs.ctx, ctx) != EF_OK) {
-    MPI_Comm_free(&comm);
-    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the coordinator");
-  }
-  if (rank == 0) {
-    int provided = 0, mrc = MPI_Query_thread(&provided);
-    if (mrc != MPI_SUCCESS) {
-      ef_ctx_destroy(cs.ctx);
-      MPI_Comm_free(&comm);
-      return ef_error_mpi(ctx, mrc, "MPI_Query_thread", __FILE__, __LINE__);
-    }
-    if (provided < MPI_THREAD_MULTIPLE) {
-      ef_ctx_destroy(cs.ctx);
-      MPI_Comm_free(&comm);
-      return ef_error_set(ctx, EF_ERR_MPI,
-                          "the MPI library gives thread level %d, the coordinator needs "
-                          "MPI_THREAD_MULTIPLE", provided);
-    }
-    if (pthread_create(&thread, NULL, coordinator, &cs) != 0) {
-      /* every rank would wait for it: abort the whole job at the top */
-      ef_ctx_destroy(cs.ctx);
-      MPI_Comm_free(&comm);
-      return ef_error_set(ctx, EF_ERR_INTERNAL, "cannot start the coordinator thread");
-    }
-    started = 1;
-  }
   size_t len = sizeof(msg_header) + s->result_len * sizeof(double);
   unsigned char *buf = malloc(len);
   if (!buf) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a unit result");
@@ -224,13 +327,16 @@ int ef_scheduler_run(ef_ctx *ctx, const ef_plan *plan, const ef_schedule *s) {
      * more results, so that every rank reaches the end together */
     size_t send_len = h.has_result ? len : sizeof h;
     if (buf) memcpy(buf, &h, sizeof h);
-    int mrc = MPI_Send(buf ? buf : (unsigned char *)&h, (int)(buf ? send_len : sizeof h),
-                       MPI_BYTE, 0, TAG_READY, comm);
     int32_t assign = -1;
+    MPI_Request req[2];
+    int mrc = MPI_Irecv(&assign, 1, MPI_INT32_T, 0, TAG_ASSIGN, comm, &req[0]);
     if (mrc == MPI_SUCCESS)
-      mrc = MPI_Recv(&assign, 1, MPI_INT32_T, 0, TAG_ASSIGN, comm, MPI_STATUS_IGNORE);
+      mrc = MPI_Isend(buf ? buf : (unsigned char *)&h, (int)(buf ? send_len : sizeof h),
+                      MPI_BYTE, 0, TAG_READY, comm, &req[1]);
+    if (mrc == MPI_SUCCESS) mrc = wait_napping(&req[1], NULL, NULL);
+    if (mrc == MPI_SUCCESS) mrc = wait_napping(&req[0], NULL, NULL);
     if (mrc != MPI_SUCCESS) {
-      rc = ef_error_mpi(ctx, mrc, "worker MPI_Send/MPI_Recv", __FILE__, __LINE__);
+      rc = ef_error_mpi(ctx, mrc, "worker MPI_Isend/MPI_Irecv", __FILE__, __LINE__);
       break;
     }
     if (assign < 0) break;
@@ -249,17 +355,93 @@ int ef_scheduler_run(ef_ctx *ctx, const ef_plan *plan, const ef_schedule *s) {
       ef_log(ctx, EF_LOG_WARN, "unit %d failed: %s", assign, ef_error_message(ctx));
   }
   free(buf);
+  if (slack > 1000) (void)prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
+  return rc;
+}
+
+/* Collective MPI_Bcast from rank 0 that waits napping, not spinning. */
+static int bcast_napping(ef_ctx *ctx, void *data, int count, MPI_Datatype type, MPI_Comm comm) {
+  MPI_Request req;
+  EF_CHECK_MPI(ctx, MPI_Ibcast(data, count, type, 0, comm, &req));
+  EF_CHECK_MPI(ctx, wait_napping(&req, NULL, NULL));
+  return EF_OK;
+}
+
+/* Rank 0: the coordinator's context, per-rank watch and host table, checked
+ * for MPI_THREAD_MULTIPLE. On failure cs is left for coord_free. */
+static int coord_prepare(ef_ctx *ctx, coord_state *cs, char **hosts) {
+  int provided = 0, mrc = MPI_Query_thread(&provided);
+  if (mrc != MPI_SUCCESS) return ef_error_mpi(ctx, mrc, "MPI_Query_thread", __FILE__, __LINE__);
+  if (provided < MPI_THREAD_MULTIPLE)
+    return ef_error_set(ctx, EF_ERR_MPI,
+                        "the MPI library gives thread level %d, the coordinator needs "
+                        "MPI_THREAD_MULTIPLE", provided);
+  if (ef_ctx_clone(&cs->ctx, ctx) != EF_OK)
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the coordinator");
+  cs->watch = malloc((size_t)cs->size * sizeof *cs->watch);
+  *hosts = malloc((size_t)cs->size * MPI_MAX_PROCESSOR_NAME);
+  if (!cs->watch || !*hosts)
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the coordinator's table of %d ranks",
+                        cs->size);
+  for (int r = 0; r < cs->size; r++) cs->watch[r] = (rank_watch){-1, 0.0, 0.0};
+  cs->hosts = *hosts;
+  return EF_OK;
+}
+
+/* Collective: rank 0 prepares the coordinator and says whether it could;
+ * every rank then sends rank 0 its host name (for the stall messages). */
+static int coord_setup(ef_ctx *ctx, MPI_Comm comm, coord_state *cs, char **hosts) {
+  int rank = ef_ctx_rank(ctx), ok = 1;
+  if (rank == 0) ok = coord_prepare(ctx, cs, hosts) == EF_OK;
+  EF_CHECK_MPI(ctx, MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+  if (!ok)
+    return rank == 0 ? ef_error_code(ctx)
+                     : ef_error_set(ctx, EF_ERR_INTERNAL, "rank 0 cannot start the coordinator");
+  char name[MPI_MAX_PROCESSOR_NAME] = "";
+  int len = 0;
+  EF_CHECK_MPI(ctx, MPI_Get_processor_name(name, &len));
+  EF_CHECK_MPI(ctx, MPI_Gather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, rank == 0 ? *hosts : NULL,
+                               MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0, comm));
+  return EF_OK;
+}
+
+int ef_scheduler_run(ef_ctx *ctx, const ef_plan *plan, const ef_schedule *s) {
+  if (ef_ctx_comm(ctx) == MPI_COMM_NULL) return run_serial(ctx, plan, s);
+  int rank = ef_ctx_rank(ctx), rc = EF_OK;
+  MPI_Comm comm;
+  EF_CHECK_MPI(ctx, MPI_Comm_dup(ef_ctx_comm(ctx), &comm));
+  coord_state cs = {.ctx = NULL, .comm = comm, .plan = plan, .s = s, .size = ef_ctx_size(ctx),
+                    .rc = EF_OK};
+  char *hosts = NULL;
+  pthread_t thread;
+  int started = 0;
+  rc = coord_setup(ctx, comm, &cs, &hosts);
+  int set_up = rc == EF_OK; /* then every rank takes part in the agreement below */
+  if (rc == EF_OK && rank == 0) {
+    if (pthread_create(&thread, NULL, coordinator, &cs) != 0) {
+      /* every rank would wait for it: abort the whole job at the top */
+      rc = ef_error_set(ctx, EF_ERR_INTERNAL, "cannot start the coordinator thread");
+    } else {
+      started = 1;
+    }
+  }
+  if (rc == EF_OK) rc = worker_loop(ctx, comm, s);
   if (started) pthread_join(thread, NULL);
   ef_ctx_destroy(cs.ctx);
-  MPI_Comm_free(&comm);
-  /* everyone learns the coordinator's outcome */
-  int crc = rank == 0 ? cs.rc : EF_OK;
-  EF_CHECK_MPI(ctx, MPI_Bcast(&crc, 1, MPI_INT, 0, ef_ctx_comm(ctx)));
-  if (crc != EF_OK) {
+  free(cs.watch);
+  free(hosts);
+  /* everyone learns the coordinator's outcome (ranks that ran out of units
+   * wait here for the last one: napping) */
+  int crc = rank == 0 ? cs.rc : EF_OK, arc = EF_OK;
+  if (set_up) arc = bcast_napping(ctx, &crc, 1, MPI_INT, comm);
+  if (arc == EF_OK && crc != EF_OK) {
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", rank == 0 ? cs.err : "");
-    EF_CHECK_MPI(ctx, MPI_Bcast(msg, sizeof msg, MPI_CHAR, 0, ef_ctx_comm(ctx)));
-    return ef_error_set(ctx, crc, "%s", msg);
+    arc = bcast_napping(ctx, msg, sizeof msg, MPI_CHAR, comm);
+    if (arc == EF_OK) rc = ef_error_set(ctx, crc, "%s", msg);
   }
+  int frc = MPI_Comm_free(&comm);
+  if (arc != EF_OK) return arc;
+  if (frc != MPI_SUCCESS) return ef_error_mpi(ctx, frc, "MPI_Comm_free", __FILE__, __LINE__);
   return rc;
 }

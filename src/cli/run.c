@@ -20,7 +20,8 @@
 static void usage(FILE *out) {
   fprintf(out,
           "usage: mpirun -n N ensfold run CONFIG [-o FILE.h5] [--resume] [--overwrite]\n"
-          "                               [--set KEY=VALUE ...] [--quiet]\n\n"
+          "                               [--set KEY=VALUE ...] [--quiet]\n"
+          "                               [--stall-warn SECONDS] [--stall-stop SECONDS]\n\n"
           "Run an unfolding campaign: every (method, fill model, bootstrap replica)\n"
           "unit of CONFIG, spread over the MPI ranks (rank 0 coordinates and works),\n"
           "into one HDF5 result file (docs/formats.md). Finished units go to\n"
@@ -31,6 +32,15 @@ static void usage(FILE *out) {
           "  --overwrite   replace an existing FILE (and discard a journal)\n"
           "  --set K=V     override a config key (repeatable)\n"
           "  --quiet       no progress or info lines on stderr (warnings and errors stay)\n"
+          "  --stall-warn S  warn when a unit has run past max(S, 10 x the longest unit\n"
+          "                so far), naming the unit, its rank and host (default 600 s)\n"
+          "  --stall-stop S  past max(S, 30 x the longest unit so far), stop the job\n"
+          "                (exit 3) naming the units in flight; --resume reruns them\n"
+          "                (default 3600 s; 0 = never; --stall-warn 0: no warnings).\n"
+          "                Until a unit has finished only S counts: the defaults sit\n"
+          "                far above the longest units measured (GAN: 7-40 s) and far\n"
+          "                below a lost allocation. Not config keys: a run stopped for\n"
+          "                a stall resumes with a larger S under the same identity.\n"
           "Exit codes: 0 ok, 1 some units failed, 2 bad input, 3 internal error.\n");
 }
 
@@ -182,6 +192,10 @@ static int on_start(ef_ctx *ctx, void *arg, int32_t unit, int rank) {
   c->in_flight[unit] = rank;
   ef_journal_record rec = {EF_JOURNAL_STARTED, unit, EF_OK, rank, 0, 0.0};
   return ef_journal_append(ctx, c->journal, &rec, NULL);
+}
+
+static int on_stall_stop(ef_ctx *ctx, void *arg) {
+  return ef_journal_sync(ctx, ((collect_state *)arg)->journal);
 }
 
 static int on_result(ef_ctx *ctx, void *arg, int32_t unit, int status, double wall, int rank,
@@ -355,6 +369,7 @@ static void report_resume(ef_ctx *ctx, const collect_state *c, size_t nu) {
 typedef struct {
   const char *cfgp, *outp;
   int resume, overwrite, quiet, help;
+  double stall_warn, stall_stop; /* s: --help says why */
   char **sets; /* (argc) the --set values, n_sets of them */
   int n_sets;
 } run_opts;
@@ -367,6 +382,15 @@ static int parse_args(ef_ctx *ctx, int argc, char **argv, run_opts *o) {
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) o->help = 1;
     else if (!strcmp(a, "--resume")) o->resume = 1;
     else if (!strcmp(a, "--overwrite")) o->overwrite = 1;
+    else if (!strcmp(a, "--stall-warn") || !strcmp(a, "--stall-stop")) {
+      char *end = NULL;
+      double v = i + 1 < argc ? strtod(argv[i + 1], &end) : -1.0;
+      if (i + 1 >= argc || end == argv[i + 1] || *end || !(v >= 0.0 && v <= 1e9))
+        return ef_error_set(ctx, EF_ERR_INPUT, "run: %s needs a number of seconds >= 0, got '%s'",
+                            a, i + 1 < argc ? argv[i + 1] : "");
+      *(a[8] == 'w' ? &o->stall_warn : &o->stall_stop) = v;
+      i++;
+    }
     else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
       o->quiet = 1;
       ef_ctx_set_log_level(ctx, EF_LOG_WARN);
@@ -513,7 +537,8 @@ static int run_units(ef_ctx *ctx, const run_opts *o, run_state *r) {
                   getenv("ENSFOLD_TEST_NAN_UNITS"), row};
   ef_schedule s = {.skip = r->col.skip, .result_len = row, .work = work, .work_arg = &w,
                    .on_result = on_result, .result_arg = &r->col, .on_start = on_start,
-                   .quiet = o->quiet};
+                   .quiet = o->quiet, .wall_s = r->col.wall, .stall_warn_s = o->stall_warn,
+                   .stall_stop_s = o->stall_stop, .on_stall_stop = on_stall_stop};
   int rank = ef_ctx_rank(ctx);
   if (rank == 0) {
     g_running.in_flight = r->col.in_flight;
@@ -556,7 +581,7 @@ static int finish(ef_ctx *ctx, run_state *r, double t0) {
 }
 
 int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
-  run_opts o = {0};
+  run_opts o = {.stall_warn = 600.0, .stall_stop = 3600.0};
   run_state r = {0};
   int rank = ef_ctx_rank(ctx);
   double t0 = ef_cli_now();
