@@ -23,11 +23,11 @@ mpirun -n 2 "$exe" run "$cfg" "${sets[@]}" -o "$tmp/ref.h5" --quiet
 
 # (b) kill one worker rank (rank 1) in the middle of the campaign
 export ENSFOLD_TEST_UNIT_DELAY_MS=60
-mpirun -n 2 "$exe" run "$cfg" "${sets[@]}" -o "$tmp/b.h5" --quiet 2>"$tmp/b.err" &
+setsid mpirun -n 2 "$exe" run "$cfg" "${sets[@]}" -o "$tmp/b.h5" --quiet 2>"$tmp/b.err" &
 job=$!
 for _ in $(seq 1 400); do [ "$(done_units "$tmp/b.h5")" -ge 20 ] 2>/dev/null && break; sleep 0.05; done
 victim=""
-for p in $(pgrep -f "ensfold run .*b.h5"); do
+for p in $(pgrep -s "$job"); do  # this job's processes only (its own session)
   grep -qz "^OMPI_COMM_WORLD_RANK=1$" /proc/$p/environ 2>/dev/null && victim=$p
 done
 [ -n "$victim" ] || { echo "(b) rank 1 not found"; exit 1; }
