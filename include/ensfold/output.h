@@ -13,6 +13,13 @@
 #include "ensfold/inputs.h"
 #include "ensfold/plan.h"
 
+/* Efficiency closure: cells (topology, vertex bin) are compared where the
+ * exact total efficiency 1 - P(T0) is at least EF_OUTPUT_EFF_MIN_TOTAL (blind
+ * bins say nothing about the detector); a cell is off when |eff_unit -
+ * eff_exact| > EF_OUTPUT_EFF_TOLERANCE. Both are stored in /summary too. */
+#define EF_OUTPUT_EFF_MIN_TOTAL 0.05
+#define EF_OUTPUT_EFF_TOLERANCE 0.03
+
 typedef struct {
   const ef_config *cfg;
   const char *config_text;   /* the resolved config (ef_config_dump) */
