@@ -106,6 +106,228 @@ static void fmt_num(char *buf, size_t len, const char *f, double v) {
   else snprintf(buf, len, "-");
 }
 
+/* The /summary table of a result file, one entry per group. */
+typedef struct {
+  hsize_t n;
+  int32_t *ic;  /* (4, n): method, fill model, replicas used, full covariance (measured) */
+  double *dc;   /* (13, n): the 6 closure columns, the 6 efficiency closure columns
+                 * (NaN in older files), the mean wall time per unit (s) */
+  int any_eff;  /* some efficiency closure figure is there */
+  int truth;    /* the file has /truth/hist (pseudo-data) */
+  double emin, etol;
+  int32_t cells;
+} table;
+
+static int load_table(ef_ctx *ctx, hid_t file, const char *path, table *t) {
+  static const char *icols[4] = {"summary/method", "summary/fill_model", "summary/replicas",
+                                 "summary/full_cov_measured"};
+  static const char *dcols[12] = {"summary/chi2_measured", "summary/ndf_measured",
+                                  "summary/chi2_unmeasured", "summary/ndf_unmeasured",
+                                  "summary/coverage_measured", "summary/coverage_unmeasured",
+                                  "summary/efficiency_max_nominal",
+                                  "summary/efficiency_mean_nominal",
+                                  "summary/efficiency_above_nominal",
+                                  "summary/efficiency_max_replicas",
+                                  "summary/efficiency_mean_replicas",
+                                  "summary/efficiency_above_replicas"};
+  hsize_t n = t->n = col_len(file, "summary/method");
+  if (n == 0)
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: no /summary (not an ensfold result file?)", path);
+  t->ic = malloc(4 * n * sizeof *t->ic);
+  t->dc = malloc(13 * n * sizeof *t->dc);
+  if (!t->ic || !t->dc) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  for (int c = 0; c < 4; c++) {
+    if (c == 3 && col_len(file, icols[c]) != n) {
+      for (hsize_t i = 0; i < n; i++) t->ic[c * n + i] = -1;
+      continue;
+    }
+    EF_CHECK(read_col(ctx, file, icols[c], H5T_NATIVE_INT32, t->ic + c * n, n, path));
+  }
+  for (int c = 0; c < 12; c++) {
+    if (c >= 6 && col_len(file, dcols[c]) != n) {
+      for (hsize_t i = 0; i < n; i++) t->dc[c * n + i] = NAN;
+      continue;
+    }
+    EF_CHECK(read_col(ctx, file, dcols[c], H5T_NATIVE_DOUBLE, t->dc + c * n, n, path));
+    for (hsize_t i = 0; c >= 6 && i < n; i++) t->any_eff |= isfinite(t->dc[c * n + i]);
+  }
+  t->truth = H5Lexists(file, "truth", H5P_DEFAULT) > 0 &&
+             H5Lexists(file, "truth/hist", H5P_DEFAULT) > 0;
+  t->emin = EFF_MIN_TOTAL, t->etol = EFF_TOLERANCE, t->cells = -1;
+  hid_t s = H5Gopen2(file, "summary", H5P_DEFAULT);
+  if (s >= 0) {
+    attr_or_default(s, "efficiency_min_total", H5T_NATIVE_DOUBLE, &t->emin);
+    attr_or_default(s, "efficiency_tolerance", H5T_NATIVE_DOUBLE, &t->etol);
+    attr_or_default(s, "efficiency_cells", H5T_NATIVE_INT32, &t->cells);
+    H5Gclose(s);
+  }
+  H5Eclear2(H5E_DEFAULT);
+  return group_wall(ctx, file, path, n, t->ic, t->ic + n, t->dc + 12 * n);
+}
+
+static const char *group_name(const table *t, hsize_t i, char *buf, size_t len) {
+  snprintf(buf, len, "%s %s", ef_method_name(t->ic[i]), ef_model_name((ef_model_id)t->ic[t->n + i]));
+  return buf;
+}
+
+static void print_table(const table *t, FILE *out) {
+  hsize_t n = t->n;
+  const double *dc = t->dc;
+  int few = 0;
+  fprintf(out, "%-10s %-5s %8s %22s %22s %9s %9s %11s\n", "method", "fill", "replicas",
+          "chi2/ndf measured", "chi2/ndf unmeasured", "cov meas", "cov unm", "s/unit");
+  for (hsize_t i = 0; i < n; i++) {
+    char a[32], b[32], w[32], cm_s[16], cu_s[16];
+    double cm = dc[i], nm = dc[n + i], cu = dc[2 * n + i], nu = dc[3 * n + i];
+    if (nm > 0 && isfinite(cm)) snprintf(a, sizeof a, "%.2f (%.0f/%.0f)", cm / nm, cm, nm);
+    else snprintf(a, sizeof a, "-");
+    if (nu > 0 && isfinite(cu)) snprintf(b, sizeof b, "%.2f (%.0f/%.0f)", cu / nu, cu, nu);
+    else snprintf(b, sizeof b, "-");
+    fmt_num(w, sizeof w, "%.3g", dc[12 * n + i]);
+    fmt_num(cm_s, sizeof cm_s, "%.3f", dc[4 * n + i]);
+    fmt_num(cu_s, sizeof cu_s, "%.3f", dc[5 * n + i]);
+    fprintf(out, "%-10s %-5s %8d %22s %22s %9s %9s %11s\n", ef_method_name(t->ic[i]),
+            ef_model_name((ef_model_id)t->ic[n + i]), t->ic[2 * n + i], a, b, cm_s, cu_s, w);
+    few += t->ic[2 * n + i] < 2;
+  }
+  if (few)
+    fprintf(out, "no statistics ('-') for %d group(s) with fewer than 2 usable bootstrap "
+            "replicas: a sigma, chi2 or coverage needs at least 2; the nominal unfolding "
+            "is /units/hist of replica 0\n", few);
+}
+
+/* P(|t| <= a) for Student's t with k degrees of freedom (Simpson). */
+static double t_within(int k, double a) {
+  const int m = 200;
+  double c = exp(lgamma((k + 1) / 2.0) - lgamma(k / 2.0)) / sqrt(k * M_PI), sum = 0.0;
+  for (int j = 0; j <= m; j++) {
+    double x = a * j / m, f = c * pow(1.0 + x * x / k, -(k + 1) / 2.0);
+    sum += f * (j == 0 || j == m ? 1 : j % 2 ? 4 : 2);
+  }
+  return 2.0 * a * sum / (3.0 * m);
+}
+
+/* What chi2/ndf and coverage should be, for independent bins, when the
+ * result is unbiased: the group mean (of R replicas, each spread by sigma
+ * around the data's own estimate, which is off the truth by sigma) is off
+ * by sigma sqrt(f), f = 1 + 1/R, and sigma is estimated with k = R - 1
+ * degrees of freedom. Diagonal chi2: each term f z^2 k / chi2_k has mean
+ * f k/(k-2) and variance f^2 (3k^2/((k-2)(k-4)) - (k/(k-2))^2); full
+ * covariance (Hotelling): mean f k/(k-p-1) for p bins. Coverage:
+ * P(|t_k| <= 1/sqrt(f)). Returns expected values and 3-sigma half-widths. */
+static void expectation(int R, double ndf, int full, double *chi_mu, double *chi_w,
+                        double *cov_mu, double *cov_w) {
+  double k = R - 1, f = 1.0 + 1.0 / R;
+  *chi_mu = *chi_w = *cov_mu = *cov_w = NAN;
+  if (k > 4 && ndf > 0) {
+    if (full == 1 && k > ndf + 1) {
+      *chi_mu = f * k / (k - ndf - 1);
+      *chi_w = 3.0 * *chi_mu * sqrt(2.0 / ndf);
+    } else {
+      double mu = k / (k - 2), var = 3 * k * k / ((k - 2) * (k - 4)) - mu * mu;
+      *chi_mu = f * mu;
+      *chi_w = 3.0 * f * sqrt(var / ndf);
+    }
+  }
+  if (k >= 1 && ndf > 0) {
+    *cov_mu = t_within((int)k, 1.0 / sqrt(f));
+    *cov_w = 3.0 * sqrt(*cov_mu * (1 - *cov_mu) / ndf);
+  }
+}
+
+/* The verdicts on the measured bins, two lines per group. */
+static void print_verdicts(const table *t, FILE *out) {
+  hsize_t n = t->n;
+  for (hsize_t i = 0; i < n; i++) {
+    char name[48];
+    double ndf = t->dc[n + i], x = t->dc[i] / ndf, c = t->dc[4 * n + i];
+    double cm, cw, vm, vw;
+    expectation(t->ic[2 * n + i], ndf, t->ic[3 * n + i], &cm, &cw, &vm, &vw);
+    group_name(t, i, name, sizeof name);
+    if (ndf > 0 && isfinite(x) && isfinite(cm))
+      fprintf(out, "    %-14s chi2/ndf %.2f (expected %.2f +- %.2f): %s\n", name, x, cm, cw,
+              fabs(x - cm) <= cw ? "inside"
+              : x > cm ? "OUTSIDE, too large: a bias, or a sigma too small"
+                       : "OUTSIDE, too small: a sigma too large");
+    if (isfinite(c) && isfinite(vm))
+      fprintf(out, "    %-14s coverage %.3f (expected %.3f +- %.3f): %s\n", "", c, vm, vw,
+              fabs(c - vm) <= vw ? "inside"
+              : c < vm ? "OUTSIDE, too low: a bias, or a sigma too small"
+                       : "OUTSIDE, too high: a sigma too large");
+  }
+}
+
+/* What the closure figures mean and whether each is where it should be. */
+static void print_meaning(const table *t, FILE *out) {
+  hsize_t n = t->n;
+  if (!t->truth) {
+    fprintf(out, "\nchi2 and coverage compare with the true distribution: this file has none "
+                 "(your own data), so they are '-'.\n");
+    return;
+  }
+  int diag = 0, R = 0;
+  double ndf = 0, ndfu = 0;
+  for (hsize_t i = 0; i < n; i++) {
+    diag |= t->ic[3 * n + i] == 0;
+    if (t->ic[2 * n + i] > R) R = t->ic[2 * n + i];
+    if (t->dc[n + i] > ndf) ndf = t->dc[n + i];
+    if (t->dc[3 * n + i] > ndfu) ndfu = t->dc[3 * n + i];
+  }
+  fprintf(out, "\nWhat the figures mean (pseudo-data: /truth holds the distribution the data "
+               "were drawn from):\n"
+               "  measured bins (%.0f): the bins the detector sees. If the result is unbiased "
+               "and sigma is the\n"
+               "    statistics of the mean, chi2/ndf is about 1 and +-1 sigma covers the truth "
+               "in about 68%% of the bins\n"
+               "    (exactly: a sigma estimated from R replicas, a mean of R replicas; bands "
+               "of 3 sigma for independent\n"
+               "    bins, which correlated bins widen; docs/methods.md):\n", ndf);
+  print_verdicts(t, out);
+  if (diag)
+    fprintf(out, "  note: chi2 uses each bin's sigma only (the diagonal): %d replicas give a "
+                 "covariance of rank %d,\n"
+                 "    fewer than the %.0f bins, which cannot be inverted (user guide section 7: "
+                 "R - 1 > bins for the full one).\n", R, R > 0 ? R - 1 : 0, ndf);
+  if (ndfu > 0)
+    fprintf(out, "  unmeasured bins (%.0f): the detector does not see them; they are filled from "
+                 "the fill model, not\n"
+                 "    measured. Against the truth a large chi2/ndf and a low coverage are "
+                 "expected there: they show how\n"
+                 "    far the fill model is from the truth (model dependence), not a failure.\n",
+            ndfu);
+}
+
+static void print_efficiency(const table *t, FILE *out) {
+  hsize_t n = t->n;
+  fprintf(out, "\nefficiency closure: |P(T0..T3 | bin) of the units - exact| over ");
+  if (t->cells >= 0) fprintf(out, "%d cells", (int)t->cells);
+  else fprintf(out, "the cells");
+  fprintf(out, " (topology, bin) with exact efficiency >= %g;\n"
+               "off: cells per unit with |diff| > %g (mean over the units)\n", t->emin, t->etol);
+  fprintf(out, "%-10s %-5s %27s %27s\n", "method", "fill", "replica 0: max  mean   off",
+          "replicas: max  mean   off");
+  for (hsize_t i = 0; i < n; i++) {
+    char c[6][32];
+    for (int k = 0; k < 6; k++)
+      fmt_num(c[k], sizeof c[k], k % 3 == 2 ? "%.1f" : "%.4f", t->dc[(6 + k) * n + i]);
+    fprintf(out, "%-10s %-5s %13s %7s %5s %13s %7s %5s\n", ef_method_name(t->ic[i]),
+            ef_model_name((ef_model_id)t->ic[n + i]), c[0], c[1], c[2], c[3], c[4], c[5]);
+  }
+  fprintf(out, "  A GAN method learns P(T | vertex) with its own networks: its maps should be "
+               "within %g of the\n"
+               "  exact ones in every cell (max <= %g). IBU's map is the MC's mean probability "
+               "per bin, shown for\n"
+               "  comparison: it differs from the exact value by MC statistics and the shape "
+               "inside a bin.\n", t->etol, t->etol);
+  for (hsize_t i = 0; i < n; i++) {
+    double mx = fmax(t->dc[6 * n + i], t->dc[9 * n + i]);
+    char name[48];
+    if (t->ic[i] == EF_METHOD_IBU || !isfinite(mx)) continue;
+    fprintf(out, "    %-14s max %.4f: %s\n", group_name(t, i, name, sizeof name), mx,
+            mx <= t->etol ? "inside" : "OUTSIDE");
+  }
+}
+
 int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out) {
   if (access(path, R_OK) != 0)
     return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
@@ -118,97 +340,15 @@ int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out) {
     H5Eclear2(H5E_DEFAULT);
     return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot open", path);
   }
-  int rc = EF_OK;
-  hid_t ds = H5Dopen2(file, "summary/method", H5P_DEFAULT);
-  hsize_t n = 0;
-  if (ds < 0) {
-    H5Eclear2(H5E_DEFAULT);
-    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: no /summary (not an ensfold result file?)", path);
-  } else {
-    hid_t sp = H5Dget_space(ds);
-    H5Sget_simple_extent_dims(sp, &n, NULL);
-    H5Sclose(sp);
-    H5Dclose(ds);
-  }
-  /* dc: the 6 closure columns, the 6 efficiency closure columns (older
-   * files lack them: NaN), then the mean wall time per unit */
-  int32_t *ic = rc == EF_OK ? malloc(3 * n * sizeof *ic + 1) : NULL;
-  double *dc = rc == EF_OK ? malloc(13 * n * sizeof *dc + 1) : NULL;
-  if (rc == EF_OK && (!ic || !dc)) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
-  static const char *icols[3] = {"summary/method", "summary/fill_model", "summary/replicas"};
-  static const char *dcols[12] = {"summary/chi2_measured", "summary/ndf_measured",
-                                  "summary/chi2_unmeasured", "summary/ndf_unmeasured",
-                                  "summary/coverage_measured", "summary/coverage_unmeasured",
-                                  "summary/efficiency_max_nominal",
-                                  "summary/efficiency_mean_nominal",
-                                  "summary/efficiency_above_nominal",
-                                  "summary/efficiency_max_replicas",
-                                  "summary/efficiency_mean_replicas",
-                                  "summary/efficiency_above_replicas"};
-  for (int c = 0; rc == EF_OK && c < 3; c++)
-    rc = read_col(ctx, file, icols[c], H5T_NATIVE_INT32, ic + c * n, n, path);
-  int any_eff = 0;
-  for (int c = 0; rc == EF_OK && c < 12; c++) {
-    if (c >= 6 && col_len(file, dcols[c]) != n) {
-      for (hsize_t i = 0; i < n; i++) dc[c * n + i] = NAN;
-      continue;
-    }
-    rc = read_col(ctx, file, dcols[c], H5T_NATIVE_DOUBLE, dc + c * n, n, path);
-    for (hsize_t i = 0; rc == EF_OK && c >= 6 && i < n; i++) any_eff |= isfinite(dc[c * n + i]);
-  }
-  if (rc == EF_OK) rc = group_wall(ctx, file, path, n, ic, ic + n, dc + 12 * n);
+  table t = {0};
+  int rc = load_table(ctx, file, path, &t);
   if (rc == EF_OK) {
-    int few = 0;
-    fprintf(out, "%-10s %-5s %8s %22s %22s %9s %9s %11s\n", "method", "fill", "replicas",
-            "chi2/ndf measured", "chi2/ndf unmeasured", "cov meas", "cov unm", "s/unit");
-    for (hsize_t i = 0; i < n; i++) {
-      char a[32], b[32], w[32];
-      double cm = dc[i], nm = dc[n + i], cu = dc[2 * n + i], nu = dc[3 * n + i];
-      if (nm > 0 && isfinite(cm)) snprintf(a, sizeof a, "%.2f (%.0f/%.0f)", cm / nm, cm, nm);
-      else snprintf(a, sizeof a, "-");
-      if (nu > 0 && isfinite(cu)) snprintf(b, sizeof b, "%.2f (%.0f/%.0f)", cu / nu, cu, nu);
-      else snprintf(b, sizeof b, "-");
-      char cm_s[16], cu_s[16];
-      fmt_num(w, sizeof w, "%.3g", dc[12 * n + i]);
-      fmt_num(cm_s, sizeof cm_s, "%.3f", dc[4 * n + i]);
-      fmt_num(cu_s, sizeof cu_s, "%.3f", dc[5 * n + i]);
-      fprintf(out, "%-10s %-5s %8d %22s %22s %9s %9s %11s\n", ef_method_name(ic[i]),
-              ef_model_name((ef_model_id)ic[n + i]), ic[2 * n + i], a, b, cm_s, cu_s, w);
-      few += ic[2 * n + i] < 2;
-    }
-    if (few)
-      fprintf(out, "no statistics ('-') for %d group(s) with fewer than 2 usable bootstrap "
-              "replicas: a sigma, chi2 or coverage needs at least 2; the nominal unfolding "
-              "is /units/hist of replica 0\n", few);
+    print_table(&t, out);
+    print_meaning(&t, out);
+    if (t.any_eff) print_efficiency(&t, out);
   }
-  if (rc == EF_OK && any_eff) {
-    double emin = EFF_MIN_TOTAL, etol = EFF_TOLERANCE;
-    int32_t cells = -1;
-    hid_t s = H5Gopen2(file, "summary", H5P_DEFAULT);
-    if (s >= 0) {
-      attr_or_default(s, "efficiency_min_total", H5T_NATIVE_DOUBLE, &emin);
-      attr_or_default(s, "efficiency_tolerance", H5T_NATIVE_DOUBLE, &etol);
-      attr_or_default(s, "efficiency_cells", H5T_NATIVE_INT32, &cells);
-      H5Gclose(s);
-    }
-    H5Eclear2(H5E_DEFAULT);
-    fprintf(out, "\nefficiency closure: |P(T0..T3 | bin) of the units - exact| over ");
-    if (cells >= 0) fprintf(out, "%d cells", (int)cells);
-    else fprintf(out, "the cells");
-    fprintf(out, " (topology, bin) with exact efficiency >= %g;\n"
-                 "off: cells per unit with |diff| > %g (mean over the units)\n", emin, etol);
-    fprintf(out, "%-10s %-5s %27s %27s\n", "method", "fill", "replica 0: max  mean   off",
-            "replicas: max  mean   off");
-    for (hsize_t i = 0; i < n; i++) {
-      char c[6][32];
-      for (int k = 0; k < 6; k++)
-        fmt_num(c[k], sizeof c[k], k % 3 == 2 ? "%.1f" : "%.4f", dc[(6 + k) * n + i]);
-      fprintf(out, "%-10s %-5s %13s %7s %5s %13s %7s %5s\n", ef_method_name(ic[i]),
-              ef_model_name((ef_model_id)ic[n + i]), c[0], c[1], c[2], c[3], c[4], c[5]);
-    }
-  }
-  free(ic);
-  free(dc);
+  free(t.ic);
+  free(t.dc);
   H5Fclose(file);
   return rc;
 }

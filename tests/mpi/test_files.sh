@@ -28,7 +28,9 @@ with h5py.File(sys.argv[1], "r") as f:
     assert np.isfinite(h).all() and h.shape == (10, 648), h.shape
     print("# file inputs: 10 units, replica-0 PS total %.1f events" % h[0].sum())
 PY
-"$exe" summary out.h5
+"$exe" summary out.h5 | tee summary.txt
+grep -q "this file has none (your own data), so they are '-'" summary.txt
+! grep -qi nan summary.txt
 # a bad data file: refused before any work, exit 2, the message names the
 # file, dataset and row; nothing written
 /usr/bin/python3 - in/data.h5 in/bad.h5 <<'PY'

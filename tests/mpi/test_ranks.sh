@@ -30,6 +30,32 @@ PY
 "$exe" summary "$tmp/r2.h5" | tee "$tmp/summary.txt"
 grep -q "^ibu *PS" "$tmp/summary.txt"
 grep -q "^ibu *M2" "$tmp/summary.txt"
+# the summary says what each figure should be and whether it is inside:
+# recompute every verdict from the file and the printed expectation
+/usr/bin/python3 - "$tmp/r2.h5" "$tmp/summary.txt" <<'PY'
+import re, sys, h5py, numpy as np
+text = open(sys.argv[2]).read()
+assert "nan" not in text.lower(), "nan in the summary"
+assert "What the figures mean" in text and "unmeasured bins" in text, text
+with h5py.File(sys.argv[1], "r") as f:
+    s = f["summary"]
+    chi = s["chi2_measured"][()] / s["ndf_measured"][()]
+    cov = s["coverage_measured"][()]
+    R = s["replicas"][()]
+    full = s["full_cov_measured"][()]
+if (full == 0).any():
+    assert "chi2 uses each bin's sigma only (the diagonal): %d replicas" % R[0] in text, text
+lines = re.findall(r"(chi2/ndf|coverage) ([0-9.]+) \(expected ([0-9.]+) \+- ([0-9.]+)\): (inside|OUTSIDE)", text)
+assert len(lines) == 2 * len(chi), lines
+k, f_ = R[0] - 1, 1 + 1 / R[0]
+assert abs(float(lines[0][2]) - f_ * k / (k - 2)) < 0.006, lines[0]
+for i, (what, val, mu, w, verdict) in enumerate(lines):
+    want = chi[i // 2] if what == "chi2/ndf" else cov[i // 2]
+    assert abs(float(val) - want) < 0.006, (what, val, want)
+    inside = abs(float(val) - float(mu)) <= float(w)
+    assert (verdict == "inside") == inside, (what, val, mu, w, verdict)
+print("# summary verdicts:", "; ".join("%s %s %s" % (l[0], l[1], l[4]) for l in lines))
+PY
 # an existing result is not overwritten without --overwrite (exit 2, file intact)
 sum_before=$(md5sum < "$tmp/r1.h5")
 if mpirun -n 1 "$exe" run "$cfg" -o "$tmp/r1.h5" --quiet 2>"$tmp/err"; then
