@@ -308,7 +308,7 @@ static int check_paths(ef_ctx *ctx, const ef_config *cfg, const char *cfg_path, 
                         "%s: a run is writing this result now (host %s, pid %d); wait for it to "
                         "finish (ensfold status %s) or choose another -o", out,
                         o.host[0] ? o.host : "?", (int)o.pid, out);
-  if (js == EF_JOURNAL_FOREIGN && !overwrite)
+  if (js == EF_JOURNAL_FOREIGN && !overwrite && !resume) /* --resume: refused after the inputs */
     return ef_error_set(ctx, EF_ERR_INPUT,
                         "%s is not a journal this ensfold can read; remove it, or --overwrite "
                         "to start again", journal);

@@ -98,6 +98,13 @@ def make_specials(d):
     with open(sp["@huge"], "wb") as f:
         f.write(b"seed: 1\n")
         f.truncate(65 << 20)
+    # a real (not sparse) config of 2 MiB: one flow mapping, the shape that
+    # cost libyaml 2.6 GB per rank at 16 MB
+    sp["@flow2m"] = os.path.join(d, "flow-2MiB.yaml")
+    with open(sp["@flow2m"], "w") as f:
+        f.write("seed: 1\nphysics: {")
+        f.write("".join("k%d: 1, " % i for i in range(230000)))
+        f.write("}\n")
     return sp
 
 
