@@ -34,6 +34,11 @@ typedef struct {
   int has_seed;
 } ef_events;
 
+/* The most events one file may hold: the response and the GAN index events
+ * with int32. ef_events_read also refuses a file whose arrays would take
+ * more than a quarter of the memory the process may use (docs/formats.md). */
+#define EF_EVENTS_MAX 2147483647u
+
 #define EF_EVENTS_VERTEX 1u /* allocate vertex */
 #define EF_EVENTS_PROB 2u   /* allocate prob */
 #define EF_EVENTS_WEIGHT 4u /* allocate weight */
@@ -50,7 +55,9 @@ int ef_events_validate(ef_ctx *ctx, const ef_events *ev, const char *name);
  * renamed over path only when complete, so a failure never damages an
  * existing file. Serial (not collective). */
 int ef_events_write(ef_ctx *ctx, const ef_events *ev, const char *path);
-/* Read and validate. MC files must have vertex and prob. */
+/* Read and validate. MC files must have vertex and prob. What the file
+ * declares is checked against what it holds, EF_EVENTS_MAX and the memory
+ * limit before anything is allocated for it (docs/formats.md). */
 int ef_events_read(ef_ctx *ctx, const char *path, ef_events *out);
 
 const char *ef_event_kind_name(ef_event_kind kind);

@@ -16,6 +16,11 @@ typedef struct ef_inputs ef_inputs;
  * file gives EF_ERR_INPUT on every rank, with rank 0's message. */
 int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg);
 void ef_inputs_destroy(ef_inputs *in);
+/* Serial, not collective: read each input file of cfg (data.file,
+ * mc.file; relative paths against the config file's directory) and check it
+ * as a campaign does before it builds anything (docs/formats.md); the
+ * message names the key and the file. For `ensfold validate`. */
+int ef_inputs_check_files(ef_ctx *ctx, const ef_config *cfg);
 
 const ef_events *ef_inputs_data(const ef_inputs *in);
 const ef_events *ef_inputs_mc(const ef_inputs *in);

@@ -57,36 +57,59 @@ static int bcast(ef_ctx *ctx, void *buf, size_t count, MPI_Datatype type, size_t
   return EF_OK;
 }
 
-/* Resolve a path from the config relative to the config file's directory. */
-static void resolve(const ef_config *cfg, const char *file, char *out, size_t len) {
-  const char *src = cfg->source ? cfg->source : "";
-  const char *slash = strrchr(src, '/');
-  if (file[0] == '/' || !slash || src[0] == '<')
-    snprintf(out, len, "%s", file);
-  else
-    snprintf(out, len, "%.*s/%s", (int)(slash - src), src, file);
+/* beam_energy agrees within this relative tolerance: a float32 attribute
+ * holding the same value is off by at most half a float32 ulp (6e-8
+ * relative); beam energies that differ in physics differ by far more. */
+#define BEAM_ENERGY_RTOL 1e-6
+
+/* What a campaign asks of an input file beyond ef_events_read: MC has truth
+ * and probabilities, and the file was made at the configured beam energy. */
+static int check_role(ef_ctx *ctx, const ef_config *cfg, const char *path, const char *key,
+                      ef_event_kind want, const ef_events *ev) {
+  if (want == EF_KIND_MC && (!ev->vertex || !ev->prob))
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s (%s): MC needs /events/vertex and /events/prob",
+                        path, key);
+  double e = ev->beam_energy, c = cfg->physics.beam_energy;
+  if (isfinite(e) && fabs(e - c) > BEAM_ENERGY_RTOL * fmax(fabs(e), fabs(c)))
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s (%s): made at beam energy %.9g GeV but physics.beam_energy is %.9g "
+                        "(they must agree within a relative %g)", path, key, e, c,
+                        BEAM_ENERGY_RTOL);
+  return EF_OK;
+}
+
+/* Read and check one input file (serial); messages name the key. */
+static int read_input(ef_ctx *ctx, const ef_config *cfg, const char *file, const char *key,
+                      ef_event_kind want, ef_events *ev) {
+  char path[2 * EF_PATH_MAX];
+  ef_config_resolve_path(cfg, file, path, sizeof path);
+  int rc = ef_events_read(ctx, path, ev);
+  if (rc == EF_OK) rc = check_role(ctx, cfg, path, key, want, ev);
+  if (rc == EF_ERR_INPUT && !strstr(ef_error_message(ctx), key))
+    ef_error_wrap(ctx, "%s: ", key);
+  if (rc != EF_OK) ef_events_free(ev);
+  return rc;
+}
+
+int ef_inputs_check_files(ef_ctx *ctx, const ef_config *cfg) {
+  ef_events ev;
+  if (cfg->data.source == EF_SOURCE_FILE) {
+    EF_CHECK(read_input(ctx, cfg, cfg->data.file, "data.file", EF_KIND_DATA, &ev));
+    ef_events_free(&ev);
+  }
+  if (cfg->mc.source == EF_SOURCE_FILE) {
+    EF_CHECK(read_input(ctx, cfg, cfg->mc.file, "mc.file", EF_KIND_MC, &ev));
+    ef_events_free(&ev);
+  }
+  return EF_OK;
 }
 
 /* Rank 0 reads the file; every rank gets the events or rank 0's error. */
 static int read_and_bcast(ef_ctx *ctx, const ef_config *cfg, const char *file,
                           const char *key, ef_event_kind want, ef_events *ev) {
-  char path[2 * EF_PATH_MAX];
-  resolve(cfg, file, path, sizeof path);
   int rank = ef_ctx_rank(ctx);
   int rc = EF_OK;
-  if (rank == 0) {
-    rc = ef_events_read(ctx, path, ev);
-    if (rc == EF_OK && want == EF_KIND_MC && (!ev->vertex || !ev->prob))
-      rc = ef_error_set(ctx, EF_ERR_INPUT, "%s (%s): MC needs /events/vertex and /events/prob",
-                        path, key);
-    if (rc == EF_OK && isfinite(ev->beam_energy) &&
-        fabs(ev->beam_energy - cfg->physics.beam_energy) > 1e-9)
-      rc = ef_error_set(ctx, EF_ERR_INPUT,
-                        "%s (%s): made at beam energy %g GeV but physics.beam_energy is %g",
-                        path, key, ev->beam_energy, cfg->physics.beam_energy);
-    if (rc != EF_OK && rc == EF_ERR_INPUT && !strstr(ef_error_message(ctx), key))
-      ef_error_wrap(ctx, "%s: ", key);
-  }
+  if (rank == 0) rc = read_input(ctx, cfg, file, key, want, ev);
   if (ef_ctx_comm(ctx) == MPI_COMM_NULL) return rc;
   /* header: status, n, kind, which arrays; then rank 0's message on error */
   long long hdr[5] = {rc, rank == 0 && rc == EF_OK ? (long long)ev->n : 0,
@@ -166,6 +189,96 @@ static int mc_efficiency(ef_ctx *ctx, ef_inputs *in) {
   return EF_OK;
 }
 
+/* "data.file: PATH" / "mc.file: PATH", or "generated data" / "generated MC". */
+static void input_name(const ef_config *cfg, int mc, char *out, size_t len) {
+  const char *file = mc ? cfg->mc.file : cfg->data.file;
+  if ((mc ? cfg->mc.source : cfg->data.source) != EF_SOURCE_FILE) {
+    snprintf(out, len, "generated %s", mc ? "MC" : "data");
+    return;
+  }
+  char path[2 * EF_PATH_MAX];
+  ef_config_resolve_path(cfg, file, path, sizeof path);
+  snprintf(out, len, "%s: %s", mc ? "mc.file" : "data.file", path);
+}
+
+/* Some vertex bin of the MC response must reach the efficiency a method
+ * unfolds with, else every unit of that method fails (ibu: "no vertex bin
+ * has efficiency >= ...", gan: "every vertex bin is blind"). */
+static int check_efficiency(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg) {
+  const double *eps = ef_response_efficiency(in->response);
+  double best = 0.0;
+  for (int i = 0; i < ef_binning_count(&in->vtx); i++)
+    if (eps[i] > best) best = eps[i];
+  unsigned gan = (1u << EF_METHOD_GAN_TOPO) | (1u << EF_METHOD_GAN_MIXED);
+  const char *key = NULL, *method = NULL;
+  double need = 0.0;
+  if ((cfg->campaign.methods & (1u << EF_METHOD_IBU)) &&
+      !(best > 0.0 && best >= cfg->ibu.min_efficiency)) {
+    key = "ibu.min_efficiency";
+    method = "ibu";
+    need = cfg->ibu.min_efficiency;
+  } else if ((cfg->campaign.methods & gan) && !(best >= cfg->gan.blind_efficiency)) {
+    key = "gan.blind_efficiency";
+    method = "gan-topo / gan-mixed";
+    need = cfg->gan.blind_efficiency;
+  }
+  if (!key) return EF_OK;
+  char mc[2 * EF_PATH_MAX + 16];
+  input_name(cfg, 1, mc, sizeof mc);
+  return ef_error_set(ctx, EF_ERR_INPUT,
+                      "%s: /events/topology, /events/vertex: no vertex bin has an MC efficiency "
+                      "(weighted fraction of its events measured as T1..T3) >= %s = %g; the "
+                      "largest is %.3g, so every %s unit would fail", mc, key, need, best,
+                      method);
+}
+
+/* IBU scales its start to the data the response reaches: some measured
+ * data event must lie in a detector bin the MC reaches from a vertex bin
+ * the fill model's prior covers, or every ibu unit fails. Bootstrap
+ * replicas only reweight the nominal samples, so the nominal decides. */
+static int check_reach(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg) {
+  if (!(cfg->campaign.methods & (1u << EF_METHOD_IBU))) return EF_OK;
+  int nd = ef_response_n_detector(in->response);
+  double *hist = calloc(2 * (size_t)nd, sizeof *hist); /* (nd) data, then (nd) folded prior */
+  if (!hist) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory checking the inputs");
+  double *nu = hist + nd;
+  size_t n_meas = 0;
+  for (size_t i = 0; i < in->data.n; i++) {
+    double w = in->data.weight ? in->data.weight[i] : 1.0;
+    if (in->data_bins[i] < 0 || !(w > 0.0)) continue;
+    hist[in->data_bins[i]] += w;
+    n_meas++;
+  }
+  int bad = -1;
+  for (int f = 0; bad < 0 && f < EF_N_MODELS; f++) {
+    if (!(cfg->campaign.fill_models & (1u << f))) continue;
+    ef_response_fold(in->response, in->prior[f], nu);
+    double seen = 0.0;
+    for (int j = 0; j < nd; j++)
+      if (nu[j] > 0.0) seen += hist[j];
+    if (!(seen > 0.0)) bad = f;
+  }
+  free(hist);
+  if (bad < 0) return EF_OK;
+  char data[2 * EF_PATH_MAX + 16], mc[2 * EF_PATH_MAX + 16];
+  input_name(cfg, 0, data, sizeof data);
+  input_name(cfg, 1, mc, sizeof mc);
+  return ef_error_set(ctx, EF_ERR_INPUT,
+                      "%s: /events/reco: none of the %zu measured data events (T1..T3, weight > "
+                      "0, inside binning.detector) lies in a detector bin that the MC (%s) "
+                      "reaches, so every ibu unit would fail: are the data and the MC of the "
+                      "same detector?", data, n_meas, mc);
+}
+
+/* Inputs that pass every file check yet make every unit of a method fail
+ * are refused before any unit runs. Only when a file is involved: generated
+ * inputs keep the units' own diagnostics. */
+static int check_can_unfold(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg) {
+  if (cfg->data.source != EF_SOURCE_FILE && cfg->mc.source != EF_SOURCE_FILE) return EF_OK;
+  if (cfg->mc.source == EF_SOURCE_FILE) EF_CHECK(check_efficiency(ctx, in, cfg));
+  return check_reach(ctx, in, cfg);
+}
+
 static int build(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
   ef_detector *det = NULL;
   int rc = EF_OK;
@@ -231,6 +344,7 @@ int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
     }
     rc = ef_response_build(ctx, &in->response, &in->vtx, &in->det, &in->mc, in->mc.weight);
   }
+  if (rc == EF_OK) rc = check_can_unfold(ctx, in, cfg);
   if (rc == EF_OK) rc = mc_efficiency(ctx, in);
 fail:
   if (rc != EF_OK) {

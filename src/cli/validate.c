@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ensfold/inputs.h"
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -12,7 +13,10 @@ static void usage(FILE *out) {
           "Check CONFIG strictly (unknown keys, types, ranges, required keys) and\n"
           "print it resolved, every default filled in, as YAML on stdout.\n"
           "--set overrides any key after the file is read (repeatable).\n"
-          "Exit codes: 0 valid, 2 invalid (the message names file:line:col and key).\n");
+          "With data.source or mc.source 'file', the event file is read and checked\n"
+          "as a campaign would (relative paths from the config file's directory).\n"
+          "Exit codes: 0 valid, 2 invalid (the message names file:line:col and key,\n"
+          "or the key data.file / mc.file and the event file with its problem).\n");
 }
 
 int ef_cli_validate(ef_ctx *ctx, int argc, char **argv) {
@@ -51,6 +55,7 @@ int ef_cli_validate(ef_ctx *ctx, int argc, char **argv) {
   ef_config cfg = {0};
   char *text = NULL;
   if (rc == EF_OK) rc = ef_cli_load_config(ctx, &cfg, path, sets, n_sets);
+  if (rc == EF_OK) rc = ef_inputs_check_files(ctx, &cfg);
   if (rc == EF_OK) rc = ef_config_dump(ctx, &cfg, &text);
   if (rc == EF_OK) fputs(text, stdout);
   free(text);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,6 +52,39 @@ void ef_events_free(ef_events *ev) {
 static int angle_ok(double c, double phi) {
   return isfinite(c) && isfinite(phi) && c >= -1.0 && c <= 1.0 && phi > -M_PI &&
          phi <= M_PI;
+}
+
+/* Rules on the whole sample, after the row rules: a sample whose weights
+ * sum to 0 or overflow, or with nothing measured, passes every row rule yet
+ * makes every unfolding of it fail. */
+static int check_unfoldable(ef_ctx *ctx, const ef_events *ev, const char *name) {
+  double sum = 0.0, measured = 0.0, wmax = 0.0;
+  size_t n_meas = 0;
+  for (size_t i = 0; i < ev->n; i++) {
+    double w = ev->weight ? ev->weight[i] : 1.0;
+    sum += w;
+    if (w > wmax) wmax = w;
+    if (ev->topology[i] > 0) {
+      measured += w;
+      n_meas++;
+    }
+  }
+  if (ev->weight && !(sum > 0.0))
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: /events/weight: every one of the %zu weights is 0, so the sample "
+                        "is empty (allowed: weights summing to a finite value > 0)", name, ev->n);
+  if (!isfinite(sum))
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: /events/weight: the weights sum to %g, not a finite number in "
+                        "float64 (largest weight %g); rescale them (allowed: weights summing to "
+                        "a finite value > 0)", name, sum, wmax);
+  if (!(measured > 0.0))
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: /events/topology: nothing measured: %s, so there is nothing to "
+                        "unfold (need at least one T1..T3 event%s)", name,
+                        n_meas == 0 ? "every event is T0" : "every T1..T3 event has weight 0",
+                        ev->weight ? " with weight > 0" : "");
+  return EF_OK;
 }
 
 int ef_events_validate(ef_ctx *ctx, const ef_events *ev, const char *name) {
@@ -105,7 +139,7 @@ int ef_events_validate(ef_ctx *ctx, const ef_events *ev, const char *name) {
                           "%s: /events/weight row %zu: %g (allowed: finite, >= 0)", name, i,
                           ev->weight[i]);
   }
-  return EF_OK;
+  return check_unfoldable(ctx, ev, name);
 }
 
 /* ---- writing ---------------------------------------------------------- */
@@ -212,6 +246,30 @@ done:
 
 /* ---- reading ---------------------------------------------------------- */
 
+/* The datasets of /events, in the order they are opened and reported. */
+enum { D_TOPOLOGY, D_RECO, D_VERTEX, D_PROB, D_WEIGHT, N_DSETS };
+static const struct {
+  const char *name;
+  H5T_class_t cls;
+  int rank;
+  hsize_t cols;
+  size_t mem_bytes; /* bytes per row in ef_events */
+} dset_spec[N_DSETS] = {
+    {"topology", H5T_INTEGER, 1, 1, sizeof(int8_t)},
+    {"reco", H5T_FLOAT, 2, 2, 2 * sizeof(double)},
+    {"vertex", H5T_FLOAT, 2, 2, 2 * sizeof(double)},
+    {"prob", H5T_FLOAT, 2, 4, 4 * sizeof(float)},
+    {"weight", H5T_FLOAT, 1, 1, sizeof(double)},
+};
+
+/* An event file while it is read: handles are -1 when closed or absent. */
+typedef struct {
+  const char *path;
+  long long size; /* bytes on disk */
+  hid_t file, grp, d[N_DSETS];
+  hsize_t n;
+} ev_file;
+
 /* Open /events/<name>; *present = 0 if it does not exist. Checks the class
  * and shape (rank, dims[0] == n or sets n if *n == 0, dims[1] == cols). */
 static int open_dataset(ef_ctx *ctx, const char *path, hid_t grp, const char *name,
@@ -270,17 +328,240 @@ static int open_dataset(ef_ctx *ctx, const char *path, hid_t grp, const char *na
   return EF_OK;
 }
 
-static int read_dataset(ef_ctx *ctx, const char *path, const char *name, hid_t d,
-                        hid_t mem_type, void *buf) {
-  herr_t st = H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-  H5Dclose(d);
+/* Every dataset of /events in spec order; topology and reco are required. */
+static int open_datasets(ef_ctx *ctx, ev_file *f) {
+  for (int k = 0; k < N_DSETS; k++) {
+    int has;
+    EF_CHECK(open_dataset(ctx, f->path, f->grp, dset_spec[k].name, dset_spec[k].cls,
+                          dset_spec[k].rank, dset_spec[k].cols, &f->n, &f->d[k], &has));
+    if (k == D_TOPOLOGY && !has)
+      return ef_error_set(ctx, EF_ERR_INPUT, "%s: missing dataset /events/topology (int8, N)",
+                          f->path);
+    /* n == 0 would let the next dataset set n (open_dataset) and the empty
+     * topology be read into a larger buffer: refuse it here. */
+    if (k == D_TOPOLOGY && f->n == 0)
+      return ef_error_set(ctx, EF_ERR_INPUT, "%s: /events/topology is empty (no events)",
+                          f->path);
+    if (k == D_RECO && !has)
+      return ef_error_set(ctx, EF_ERR_INPUT,
+                          "%s: missing dataset /events/reco (float64, N x 2)", f->path);
+  }
+  return EF_OK;
+}
+
+/* Well-known dynamically loaded filters (HDF Group's registered filter list). */
+static const char *filter_name(H5Z_filter_t id, const char *stored) {
+  static const struct { int id; const char *name; } known[] = {
+      {307, "bzip2"}, {32000, "LZF"}, {32001, "Blosc"}, {32004, "LZ4"},
+      {32008, "bitshuffle"}, {32013, "zfp"}, {32015, "Zstandard"}};
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+    if (known[i].id == (int)id) return known[i].name;
+  return stored[0] ? stored : "unknown";
+}
+
+/* Called when a read failed: a filter this libhdf5 lacks (h5py's LZF,
+ * Blosc, ...) fails the read with a message about a chunk; name it, and the
+ * way out. Not checked before reading: h5py marks LZF optional, and chunks
+ * a writer stored without an optional filter read fine without it. */
+static int check_filters(ef_ctx *ctx, const char *path, const char *name, hid_t d) {
+  hid_t dcpl = H5Dget_create_plist(d);
+  if (dcpl < 0) return ef_error_hdf5(ctx, "H5Dget_create_plist", __FILE__, __LINE__);
+  int nf = H5Pget_nfilters(dcpl), rc = EF_OK;
+  if (nf < 0) rc = ef_error_hdf5(ctx, "H5Pget_nfilters", __FILE__, __LINE__);
+  for (int i = 0; rc == EF_OK && i < nf; i++) {
+    unsigned flags = 0, conf = 0, cd[16];
+    size_t n_cd = sizeof cd / sizeof cd[0];
+    char stored[64] = "";
+    H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &n_cd, cd, sizeof stored,
+                                     stored, &conf);
+    if (id < 0) {
+      rc = ef_error_hdf5(ctx, "H5Pget_filter2", __FILE__, __LINE__);
+      break;
+    }
+    htri_t avail = H5Zfilter_avail(id); /* also looks on HDF5_PLUGIN_PATH */
+    H5Eclear2(H5E_DEFAULT);
+    if (avail > 0) continue;
+    rc = ef_error_set(ctx, EF_ERR_INPUT,
+                      "%s: /events/%s is compressed with HDF5 filter %d (%s), which this HDF5 "
+                      "library does not have: rewrite the file with gzip or no compression "
+                      "where the filter is available (h5py: create_dataset(..., "
+                      "compression='gzip'); h5repack -f GZIP=4 or -f NONE with the filter's "
+                      "plugin on HDF5_PLUGIN_PATH), or install that plugin",
+                      path, name, (int)id, filter_name(id, stored));
+  }
+  H5Pclose(dcpl);
+  return rc;
+}
+
+/* Chunked: every chunk of the declared extent must be stored (h5py and
+ * HDF5 write no chunk that was never written to). */
+static int check_chunks(ef_ctx *ctx, const ev_file *f, int k, hid_t dcpl, hsize_t bytes) {
+  hid_t d = f->d[k];
+  const char *name = dset_spec[k].name;
+  hsize_t dims[2] = {f->n, dset_spec[k].cols}, chunk[2] = {1, 1}, total = 1, stored = 0;
+  int r = H5Pget_chunk(dcpl, 2, chunk);
+  if (r != dset_spec[k].rank) return ef_error_hdf5(ctx, "H5Pget_chunk", __FILE__, __LINE__);
+  for (int i = 0; i < r; i++)
+    total *= chunk[i] ? dims[i] / chunk[i] + (dims[i] % chunk[i] != 0) : 0;
+  hid_t space = H5Dget_space(d); /* 1.10 takes no H5S_ALL here */
+  herr_t st = space >= 0 ? H5Dget_num_chunks(d, space, &stored) : -1;
+  if (space >= 0) H5Sclose(space);
+  if (st < 0) return ef_error_hdf5(ctx, "H5Dget_num_chunks", __FILE__, __LINE__);
+  if (stored >= total) return EF_OK;
+  char held[96];
+  if (stored == 0) snprintf(held, sizeof held, "none of its %llu chunks",
+                            (unsigned long long)total);
+  else snprintf(held, sizeof held, "only %llu of its %llu chunks", (unsigned long long)stored,
+                (unsigned long long)total);
+  return ef_error_set(ctx, EF_ERR_INPUT,
+                      "%s: /events/%s declares %llu rows (%llu bytes) but the file holds %s "
+                      "(%llu bytes stored, file size %lld bytes): the rows were never written "
+                      "(an unfinished or damaged file)", f->path, name,
+                      (unsigned long long)f->n, (unsigned long long)bytes, held,
+                      (unsigned long long)H5Dget_storage_size(d), f->size);
+}
+
+/* Contiguous: the storage must exist and lie inside the file. */
+static int check_contiguous(ef_ctx *ctx, const ev_file *f, int k, hsize_t bytes) {
+  hid_t d = f->d[k];
+  H5D_space_status_t status;
+  if (H5Dget_space_status(d, &status) < 0)
+    return ef_error_hdf5(ctx, "H5Dget_space_status", __FILE__, __LINE__);
+  haddr_t off = H5Dget_offset(d); /* HADDR_UNDEF when not allocated */
+  H5Eclear2(H5E_DEFAULT);
+  if (status == H5D_SPACE_STATUS_NOT_ALLOCATED || off == HADDR_UNDEF)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: /events/%s declares %llu rows (%llu bytes) but the file holds none "
+                        "of them (its storage was never written; file size %lld bytes)",
+                        f->path, dset_spec[k].name, (unsigned long long)f->n,
+                        (unsigned long long)bytes, f->size);
+  if (off > (haddr_t)f->size || bytes > (hsize_t)f->size - off)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: /events/%s declares %llu rows (%llu bytes from byte %llu) but the "
+                        "file is only %lld bytes long", f->path, dset_spec[k].name,
+                        (unsigned long long)f->n, (unsigned long long)bytes,
+                        (unsigned long long)off, f->size);
+  return EF_OK;
+}
+
+/* Does the file hold the rows each dataset declares? Checked before any
+ * allocation sized from the declaration. Compact data lives in the object
+ * header; external and virtual storage is left to the read. */
+static int check_holds(ef_ctx *ctx, const ev_file *f) {
+  int rc = EF_OK;
+  for (int k = 0; rc == EF_OK && k < N_DSETS; k++) {
+    if (f->d[k] < 0) continue;
+    hid_t type = H5Dget_type(f->d[k]), dcpl = H5Dget_create_plist(f->d[k]);
+    H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    int n_ext = dcpl >= 0 ? H5Pget_external_count(dcpl) : -1;
+    size_t tsize = type >= 0 ? H5Tget_size(type) : 0;
+    if (type < 0 || dcpl < 0 || layout < 0 || n_ext < 0 || tsize == 0)
+      rc = ef_error_hdf5(ctx, "H5Dget_type/create_plist", __FILE__, __LINE__);
+    hsize_t row = dset_spec[k].cols * tsize, bytes = f->n > (hsize_t)-1 / row ? (hsize_t)-1
+                                                                             : f->n * row;
+    if (rc == EF_OK && layout == H5D_CHUNKED) rc = check_chunks(ctx, f, k, dcpl, bytes);
+    else if (rc == EF_OK && layout == H5D_CONTIGUOUS && n_ext == 0)
+      rc = check_contiguous(ctx, f, k, bytes);
+    if (type >= 0) H5Tclose(type);
+    if (dcpl >= 0) H5Pclose(dcpl);
+  }
+  return rc;
+}
+
+/* The most bytes one file's events may take once read (docs/formats.md):
+ * a quarter of the memory this process may use, the smaller of the
+ * physical memory (sysconf) and RLIMIT_AS / RLIMIT_DATA. A quarter, because
+ * every rank of a campaign keeps both samples and builds per-event working
+ * arrays (response, bins, bootstrap weights) beside them. */
+static double memory_limit(const char **what) {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  double lim = pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
+  *what = "physical memory";
+  const int res[2] = {RLIMIT_AS, RLIMIT_DATA};
+  const char *names[2] = {"RLIMIT_AS (ulimit -v)", "RLIMIT_DATA (ulimit -d)"};
+  for (int i = 0; i < 2; i++) {
+    struct rlimit rl;
+    if (getrlimit(res[i], &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (lim <= 0.0 || (double)rl.rlim_cur < lim)) {
+      lim = (double)rl.rlim_cur;
+      *what = names[i];
+    }
+  }
+  return lim / 4.0;
+}
+
+/* Refuse a declared size ensfold cannot hold before allocating for it. */
+static int check_limit(ef_ctx *ctx, const ev_file *f) {
+  if (f->n > EF_EVENTS_MAX)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: /events/topology declares %llu rows (events); ensfold reads at "
+                        "most %llu events per file (events are indexed with int32); the file "
+                        "is %lld bytes", f->path, (unsigned long long)f->n,
+                        (unsigned long long)EF_EVENTS_MAX, f->size);
+  double per_event = sizeof(long long); /* topology is read through int64 */
+  for (int k = 0; k < N_DSETS; k++)
+    if (f->d[k] >= 0) per_event += (double)dset_spec[k].mem_bytes;
+  const char *what;
+  double need = per_event * (double)f->n, lim = memory_limit(&what);
+  if (lim > 0.0 && need > lim)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: /events/topology declares %llu rows (events); reading them needs "
+                        "%.3g GiB, more than the limit of %.3g GiB (a quarter of the %s, %.3g "
+                        "GiB); the file is %lld bytes", f->path, (unsigned long long)f->n,
+                        need / 1073741824.0, lim / 1073741824.0, what,
+                        4.0 * lim / 1073741824.0, f->size);
+  return EF_OK;
+}
+
+/* Read dataset k into buf and close it (f->d[k] = -1 afterwards). */
+static int read_dataset(ef_ctx *ctx, ev_file *f, int k, hid_t mem_type, void *buf) {
+  herr_t st = H5Dread(f->d[k], mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+  int rc = EF_OK;
   if (st < 0) {
-    /* copy the HDF5 message out first: ef_error_set writes into the same buffer */
+    /* the HDF5 message first (H5Dclose clears the stack), then copied out:
+     * ef_error_set writes into the same buffer */
     char why[512];
     ef_error_hdf5(ctx, "H5Dread", __FILE__, __LINE__);
     snprintf(why, sizeof why, "%s", ef_error_message(ctx));
-    return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot read /events/%s (corrupt file?): %s",
-                        path, name, why);
+    rc = check_filters(ctx, f->path, dset_spec[k].name, f->d[k]);
+    if (rc != EF_ERR_INPUT)
+      rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot read /events/%s (corrupt file?): %s",
+                        f->path, dset_spec[k].name, why);
+  }
+  H5Dclose(f->d[k]);
+  f->d[k] = -1;
+  return rc;
+}
+
+/* topology through int64 so out-of-range values are seen, not clamped */
+static int read_topology(ef_ctx *ctx, ev_file *f, ef_events *out) {
+  long long *tmp = malloc((size_t)f->n * sizeof *tmp);
+  if (!tmp) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory reading %s", f->path);
+  int rc = read_dataset(ctx, f, D_TOPOLOGY, H5T_NATIVE_LLONG, tmp);
+  for (hsize_t i = 0; rc == EF_OK && i < f->n; i++) {
+    if (tmp[i] < 0 || tmp[i] > 3)
+      rc = ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: /events/topology row %llu: %lld is not a topology (allowed 0..3)",
+                        f->path, (unsigned long long)i, tmp[i]);
+    else
+      out->topology[i] = (int8_t)tmp[i];
+  }
+  free(tmp);
+  return rc;
+}
+
+static int read_arrays(ef_ctx *ctx, ev_file *f, ef_events *out) {
+  EF_CHECK(read_topology(ctx, f, out));
+  EF_CHECK(read_dataset(ctx, f, D_RECO, H5T_NATIVE_DOUBLE, out->reco));
+  if (f->d[D_VERTEX] >= 0)
+    EF_CHECK(read_dataset(ctx, f, D_VERTEX, H5T_NATIVE_DOUBLE, out->vertex));
+  if (f->d[D_PROB] >= 0) EF_CHECK(read_dataset(ctx, f, D_PROB, H5T_NATIVE_FLOAT, out->prob));
+  if (f->d[D_WEIGHT] >= 0)
+    EF_CHECK(read_dataset(ctx, f, D_WEIGHT, H5T_NATIVE_DOUBLE, out->weight));
+  /* -pi and pi are the same azimuth: store pi, as the format says (-pi, pi]. */
+  for (size_t i = 0; i < out->n; i++) {
+    if (out->reco[2 * i + 1] == -M_PI) out->reco[2 * i + 1] = M_PI;
+    if (out->vertex && out->vertex[2 * i + 1] == -M_PI) out->vertex[2 * i + 1] = M_PI;
   }
   return EF_OK;
 }
@@ -331,8 +612,24 @@ static int read_num_attr(hid_t obj, const char *name, hid_t mem_type, void *out)
   return ok;
 }
 
-int ef_events_read(ef_ctx *ctx, const char *path, ef_events *out) {
-  memset(out, 0, sizeof *out);
+/* kind from the attribute, else from the datasets present. */
+static int read_kind(ef_ctx *ctx, const ev_file *f, ef_event_kind *k) {
+  char kind[32];
+  int found;
+  EF_CHECK(read_str_attr(ctx, f->path, f->grp, "kind", kind, sizeof kind, &found));
+  *k = (f->d[D_VERTEX] >= 0 && f->d[D_PROB] >= 0) ? EF_KIND_MC : EF_KIND_DATA;
+  if (!found) return EF_OK;
+  if (!strcmp(kind, "mc")) *k = EF_KIND_MC;
+  else if (!strcmp(kind, "data")) *k = EF_KIND_DATA;
+  else
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: attribute /events@kind is '%s' (allowed: data, mc)",
+                        f->path, kind);
+  return EF_OK;
+}
+
+/* The path is a readable regular file with an HDF5 signature; *size its
+ * length in bytes. */
+static int check_path(ef_ctx *ctx, const char *path, long long *size) {
   struct stat st;
   if (stat(path, &st) != 0)
     return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot open event file: %s", path,
@@ -349,115 +646,82 @@ int ef_events_read(ef_ctx *ctx, const char *path, ef_events *out) {
     H5Eclear2(H5E_DEFAULT);
     return ef_error_set(ctx, EF_ERR_INPUT, "%s: not an HDF5 file (or truncated/corrupt)", path);
   }
-  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (file < 0) {
-    H5Eclear2(H5E_DEFAULT);
-    return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot open as HDF5 (truncated or corrupt?)",
-                        path);
-  }
-  int rc = EF_OK;
-  hid_t grp = -1, dt = -1, dr = -1, dv = -1, dp = -1, dw = -1;
-  int has_t, has_r, has_v, has_p, has_w;
-  hsize_t n = 0;
-  htri_t ex = H5Lexists(file, "events", H5P_DEFAULT);
-  if (ex <= 0 || (grp = H5Gopen2(file, "events", H5P_DEFAULT)) < 0) {
-    H5Eclear2(H5E_DEFAULT);
-    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: no group /events (see docs/formats.md)", path);
-    goto done;
-  }
-  EF_GOTO(rc, open_dataset(ctx, path, grp, "topology", H5T_INTEGER, 1, 1, &n, &dt, &has_t), done);
-  if (!has_t) {
-    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: missing dataset /events/topology (int8, N)", path);
-    goto done;
-  }
-  /* n == 0 would let the next dataset set n (open_dataset) and the empty
-   * topology be read into a larger buffer: refuse it here. */
-  if (n == 0) {
-    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: /events/topology is empty (no events)", path);
-    goto done;
-  }
-  EF_GOTO(rc, open_dataset(ctx, path, grp, "reco", H5T_FLOAT, 2, 2, &n, &dr, &has_r), done);
-  if (!has_r) {
-    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: missing dataset /events/reco (float64, N x 2)",
-                      path);
-    goto done;
-  }
-  EF_GOTO(rc, open_dataset(ctx, path, grp, "vertex", H5T_FLOAT, 2, 2, &n, &dv, &has_v), done);
-  EF_GOTO(rc, open_dataset(ctx, path, grp, "prob", H5T_FLOAT, 2, 4, &n, &dp, &has_p), done);
-  EF_GOTO(rc, open_dataset(ctx, path, grp, "weight", H5T_FLOAT, 1, 1, &n, &dw, &has_w), done);
-  char kind[32];
-  int found;
-  EF_GOTO(rc, read_str_attr(ctx, path, grp, "kind", kind, sizeof kind, &found), done);
-  ef_event_kind k = (has_v && has_p) ? EF_KIND_MC : EF_KIND_DATA;
-  if (found) {
-    if (!strcmp(kind, "mc")) k = EF_KIND_MC;
-    else if (!strcmp(kind, "data")) k = EF_KIND_DATA;
-    else {
-      rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: attribute /events@kind is '%s' (allowed: data, mc)",
-                        path, kind);
-      goto done;
-    }
-  }
-  if (n == 0) {
-    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: /events/topology is empty (no events)", path);
-    goto done;
-  }
-  if (n > ((hsize_t)1 << 40)) {
-    rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: %llu events is more than ensfold can hold", path,
-                      (unsigned long long)n);
-    goto done;
-  }
-  EF_GOTO(rc, ef_events_alloc(ctx, out, (size_t)n, k,
-                              (has_v ? EF_EVENTS_VERTEX : 0) | (has_p ? EF_EVENTS_PROB : 0) |
-                                  (has_w ? EF_EVENTS_WEIGHT : 0)), done);
-  {
-    /* topology through int64 so out-of-range values are seen, not clamped */
-    long long *tmp = malloc((size_t)n * sizeof *tmp);
-    if (!tmp) {
-      rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory reading %s", path);
-      goto done;
-    }
-    rc = read_dataset(ctx, path, "topology", dt, H5T_NATIVE_LLONG, tmp);
-    dt = -1;
-    for (hsize_t i = 0; rc == EF_OK && i < n; i++) {
-      if (tmp[i] < 0 || tmp[i] > 3)
-        rc = ef_error_set(ctx, EF_ERR_INPUT,
-                          "%s: /events/topology row %llu: %lld is not a topology (allowed 0..3)",
-                          path, (unsigned long long)i, tmp[i]);
-      else
-        out->topology[i] = (int8_t)tmp[i];
-    }
-    free(tmp);
-    if (rc != EF_OK) goto done;
-  }
-  rc = read_dataset(ctx, path, "reco", dr, H5T_NATIVE_DOUBLE, out->reco);
-  dr = -1;
-  if (rc == EF_OK && has_v) rc = read_dataset(ctx, path, "vertex", dv, H5T_NATIVE_DOUBLE, out->vertex);
-  dv = -1;
-  if (rc == EF_OK && has_p) rc = read_dataset(ctx, path, "prob", dp, H5T_NATIVE_FLOAT, out->prob);
-  dp = -1;
-  if (rc == EF_OK && has_w) rc = read_dataset(ctx, path, "weight", dw, H5T_NATIVE_DOUBLE, out->weight);
-  dw = -1;
-  if (rc != EF_OK) goto done;
-  EF_GOTO(rc, read_str_attr(ctx, path, grp, "model", out->model, sizeof out->model, &found), done);
-  out->beam_energy = NAN;
-  read_num_attr(grp, "beam_energy", H5T_NATIVE_DOUBLE, &out->beam_energy);
-  out->has_seed = read_num_attr(grp, "seed", H5T_NATIVE_UINT64, &out->seed);
+  *size = (long long)st.st_size;
+  return EF_OK;
+}
+
+/* H5Ewalk callback: did a frame fail to take the file lock? */
+static herr_t lock_cb(unsigned n, const H5E_error2_t *e, void *data) {
+  (void)n;
+  if (e && e->min_num == H5E_CANTLOCKFILE) *(int *)data = 1;
+  return 0;
+}
+
+/* H5Fopen, telling a file locked by a writer (HDF5 1.10 file locking:
+ * flock(2), EWOULDBLOCK) from a damaged one. */
+static int open_file(ef_ctx *ctx, const char *path, hid_t *out) {
+  errno = 0;
+  *out = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (*out >= 0) return EF_OK;
+  int err = errno, locked = 0;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, lock_cb, &locked);
   H5Eclear2(H5E_DEFAULT);
-  /* -pi and pi are the same azimuth: store pi, as the format says (-pi, pi]. */
-  for (size_t i = 0; i < out->n; i++) {
-    if (out->reco[2 * i + 1] == -M_PI) out->reco[2 * i + 1] = M_PI;
-    if (out->vertex && out->vertex[2 * i + 1] == -M_PI) out->vertex[2 * i + 1] = M_PI;
+  if (locked && (err == EWOULDBLOCK || err == EAGAIN))
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: locked by another program that has it open for writing (HDF5 "
+                        "file locking): wait until that program closes the file and run again; "
+                        "if you know the file is complete and nobody is changing it, "
+                        "HDF5_USE_FILE_LOCKING=FALSE in the environment skips the lock", path);
+  if (locked)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: HDF5 cannot lock the file for reading (%s): the file system may "
+                        "not support locks; HDF5_USE_FILE_LOCKING=BEST_EFFORT (or FALSE, if "
+                        "nobody writes the file) in the environment skips the lock", path,
+                        err ? strerror(err) : "no reason given");
+  return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot open as HDF5 (truncated or corrupt?)",
+                      path);
+}
+
+static void close_file(ev_file *f) {
+  for (int k = 0; k < N_DSETS; k++)
+    if (f->d[k] >= 0) H5Dclose(f->d[k]);
+  if (f->grp >= 0) H5Gclose(f->grp);
+  if (f->file >= 0) H5Fclose(f->file);
+}
+
+/* Everything after the open: structure, declared sizes, then the data. */
+static int read_open_file(ef_ctx *ctx, ev_file *f, ef_events *out) {
+  htri_t ex = H5Lexists(f->file, "events", H5P_DEFAULT);
+  if (ex <= 0 || (f->grp = H5Gopen2(f->file, "events", H5P_DEFAULT)) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: no group /events (see docs/formats.md)", f->path);
   }
-  rc = ef_events_validate(ctx, out, path);
-done:
-  if (dt >= 0) H5Dclose(dt);
-  if (dr >= 0) H5Dclose(dr);
-  if (dv >= 0) H5Dclose(dv);
-  if (dp >= 0) H5Dclose(dp);
-  if (dw >= 0) H5Dclose(dw);
-  if (grp >= 0) H5Gclose(grp);
-  H5Fclose(file);
+  EF_CHECK(open_datasets(ctx, f));
+  ef_event_kind k;
+  EF_CHECK(read_kind(ctx, f, &k));
+  EF_CHECK(check_holds(ctx, f));
+  EF_CHECK(check_limit(ctx, f));
+  EF_CHECK(ef_events_alloc(ctx, out, (size_t)f->n, k,
+                           (f->d[D_VERTEX] >= 0 ? EF_EVENTS_VERTEX : 0) |
+                               (f->d[D_PROB] >= 0 ? EF_EVENTS_PROB : 0) |
+                               (f->d[D_WEIGHT] >= 0 ? EF_EVENTS_WEIGHT : 0)));
+  EF_CHECK(read_arrays(ctx, f, out));
+  int found;
+  EF_CHECK(read_str_attr(ctx, f->path, f->grp, "model", out->model, sizeof out->model, &found));
+  out->beam_energy = NAN;
+  read_num_attr(f->grp, "beam_energy", H5T_NATIVE_DOUBLE, &out->beam_energy);
+  out->has_seed = read_num_attr(f->grp, "seed", H5T_NATIVE_UINT64, &out->seed);
+  H5Eclear2(H5E_DEFAULT);
+  return ef_events_validate(ctx, out, f->path);
+}
+
+int ef_events_read(ef_ctx *ctx, const char *path, ef_events *out) {
+  memset(out, 0, sizeof *out);
+  ev_file f = {.path = path, .file = -1, .grp = -1, .d = {-1, -1, -1, -1, -1}};
+  EF_CHECK(check_path(ctx, path, &f.size));
+  EF_CHECK(open_file(ctx, path, &f.file));
+  int rc = read_open_file(ctx, &f, out);
+  close_file(&f);
   if (rc == EF_ERR_HDF5) {
     /* the library choked on the file's structure: a corrupt input, not an
      * internal error */

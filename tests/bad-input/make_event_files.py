@@ -177,6 +177,71 @@ def main():
     open(j("ev_empty_file.h5"), "wb").close()
     open(j("ev_text_file.h5"), "w").write("seed: 1\n# a YAML file, not HDF5\n")
 
+    # --- files that declare more than they hold ---------------------------------
+    # 10^8 and 2^40 rows of gzip-compressed chunks that were never written: a
+    # 7 KB file; the reader must not size memory from the declaration
+    for name, n in (("ev_declared_1e8_unwritten", 10**8), ("ev_declared_2p40_unwritten", 1 << 40)):
+        with h5py.File(j(name + ".h5"), "w") as f:
+            g = f.create_group("events")
+            g.create_dataset("topology", shape=(n,), dtype=np.int8, chunks=(1 << 16,),
+                             compression="gzip")
+            g.create_dataset("reco", shape=(n, 2), dtype=np.float64, chunks=(1 << 15, 2),
+                             compression="gzip")
+            g.attrs.update({"kind": "data", "beam_energy": np.float64(BEAM)})
+    # 5000 rows of which only the first 1000 (chunks of 500) were written
+    with h5py.File(j("ev_partly_written.h5"), "w") as f:
+        g = f.create_group("events")
+        t = g.create_dataset("topology", shape=(5000,), dtype=np.int8, chunks=(500,))
+        t[:1000] = np.arange(1000) % 4
+        reco = np.zeros((5000, 2))
+        reco[np.arange(5000) % 4 == 0] = np.nan
+        g.create_dataset("reco", data=reco)
+        g.attrs.update({"kind": "data", "beam_energy": np.float64(BEAM)})
+    # a contiguous /events/reco that was declared and never written
+    with h5py.File(j("ev_contiguous_unwritten.h5"), "w") as f:
+        g = f.create_group("events")
+        g.create_dataset("topology", data=base_arrays(False)["topology"])
+        g.create_dataset("reco", shape=(N, 2), dtype=np.float64)
+        g.attrs.update({"kind": "data", "beam_energy": np.float64(BEAM)})
+
+    # --- files libhdf5 cannot read as they are -----------------------------------
+    # held open for writing by another program during the case (flag locked)
+    case(out, "ev_locked")
+    # h5py's LZF filter (id 32000), which libhdf5 does not have
+    with h5py.File(j("ev_lzf.h5"), "w") as f:
+        g = f.create_group("events")
+        for k, v in base_arrays(False).items():
+            g.create_dataset(k, data=v, compression="lzf")
+        g.attrs.update({"kind": "data", "beam_energy": np.float64(BEAM)})
+
+    # --- valid rows, nothing to unfold -------------------------------------------
+    case(out, "ev_weights_all_zero", change=lambda d: d.update(weight=np.zeros(N)))
+    case(out, "ev_weights_sum_inf", change=lambda d: d.update(weight=np.full(N, 1e308)))
+    case(out, "ev_weights_measured_zero",
+         change=lambda d: d.update(weight=(d["topology"] == 0).astype(np.float64)))
+    def all_t0(d):
+        d["topology"][:] = 0
+        d["reco"][:] = np.nan
+    case(out, "ev_all_t0", change=all_t0)
+    case(out, "ev_mc_all_t0", mc=True, change=all_t0)
+    case(out, "ev_one_t0", change=lambda d: d.update(topology=d["topology"][:1], reco=d["reco"][:1]))
+    # valid files a campaign cannot unfold: MC whose one measured event shares
+    # its vertex bin with 49 T0 events (efficiency 0.02 < ibu.min_efficiency
+    # 0.05 everywhere); data whose events are all T1 at cos theta* = -0.5, where
+    # this detector never sees a T1 (MC T1 events have cos theta* > 0.2)
+    def low_eff(d):
+        d["topology"][:] = 0
+        d["reco"][:] = np.nan
+        d["topology"][7] = 1
+        d["reco"][7] = [0.5, 1.0]
+        d["vertex"][:] = [0.5, 1.0]
+    case(out, "ev_mc_low_efficiency", mc=True, change=low_eff)
+    case(out, "ev_data_unreachable", change=lambda d: d.update(
+        topology=np.ones(N, np.int8), reco=np.tile([-0.5, 1.0], (N, 1))))
+    # float32 beam_energy: 1.1 must pass (float32 storage), 1.1001 not
+    case(out, "ev_beam_energy_f32_1p1001",
+         attrs={"kind": "data", "beam_energy": np.float32(1.1001)})
+
     # --- not files -------------------------------------------------------------
     os.makedirs(j("ev_directory.h5"), exist_ok=True)
     if os.path.lexists(j("ev_fifo.h5")):

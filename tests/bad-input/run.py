@@ -15,6 +15,10 @@ make_event_files.py into a scratch directory (removed afterwards unless
   - create no file in its working directory (each case runs in its own empty
     one, with -o inside it), and leave the files that existed before it
     (flags existing, journal) byte-identical (md5).
+An event case is up to three commands: ensfold inspect FILE, ensfold validate
+of a campaign config naming FILE, and that campaign under mpirun -n 2.
+A case flagged locked runs while another process holds its event file open
+for writing with h5py (HDF5 1.10 takes a file lock), released afterwards.
 Prints one line per case (PASS/FAIL/XFAIL/XPASS/SKIP name: reason), then a
 count; exits 1 if any case failed, 0 otherwise.
 """
@@ -108,6 +112,26 @@ def make_specials(d):
     return sp
 
 
+HOLD = "import sys, h5py\nf = h5py.File(sys.argv[1], 'a')\nprint('open', flush=True)\n" \
+       "sys.stdin.read()\nf.close()\n"
+
+
+def hold_open(path):
+    """A process that keeps path open for writing (and so HDF5-locked) until released."""
+    p = subprocess.Popen([sys.executable, "-c", HOLD, path], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    if p.stdout.readline().strip() != "open":
+        p.kill()
+        p.wait()
+        raise RuntimeError("could not hold %s open for writing" % path)
+    return p
+
+
+def release(p):
+    p.stdin.close()
+    p.wait(timeout=60)
+
+
 def make_campaign(work, role, evfile):
     """A small campaign whose data.file (or mc.file) is the event file."""
     other = "mc" if role == "data" else "data"
@@ -158,7 +182,7 @@ def check(case, sub, cmd, work, subs, preexisting, timeout, allowed_files):
             want = want.replace("{%s}" % k, v)
         if want not in err:
             problems.append("stderr lacks %r" % want)
-    if sub == "run" and case["kind"] == "event" and "(%s" % subs["key"] not in err \
+    if sub in ("run", "validate") and case["kind"] == "event" and "(%s" % subs["key"] not in err \
             and subs["key"] + ":" not in err:
         problems.append("stderr does not name the key %s" % subs["key"])
     # nothing created, nothing changed
@@ -185,6 +209,8 @@ def run_case(case, opts, exe, mpirun, evdir, specials, scratch):
     if case["kind"] == "event":
         if "run-only" not in case["flags"]:
             subs_list.append("inspect")
+        if "inspect-only" not in case["flags"] and "no-validate" not in case["flags"]:
+            subs_list.append("validate")
         if "inspect-only" not in case["flags"]:
             subs_list.append("run")
     else:
@@ -221,7 +247,13 @@ def run_case(case, opts, exe, mpirun, evdir, specials, scratch):
         for n in os.listdir(work):
             preexisting[n] = md5(os.path.join(work, n))
         allowed = []
-        if sub == "validate":
+        if sub == "validate" and case["kind"] == "event":
+            # the campaign's config: validate reads the event file it names
+            subs["key"] = flag_value(case, "role", "data") + ".file"
+            t = make_campaign(work, flag_value(case, "role", "data"), subs["file"])
+            allowed.append("campaign.yaml")
+            cmd = [exe, "validate", t]
+        elif sub == "validate":
             cmd = [exe, "validate"] + ([t] if t != "-" else []) + args
         elif sub == "inspect":
             cmd = [exe, "inspect", t]
@@ -235,8 +267,13 @@ def run_case(case, opts, exe, mpirun, evdir, specials, scratch):
             if "no-o" not in case["flags"]:
                 cmd += ["-o", out]
             cmd += FAST + args
-        problems, rc, err, wall, cmd = check(case, sub, cmd, work, subs, preexisting, timeout,
-                                             allowed)
+        holder = hold_open(subs["file"]) if "locked" in case["flags"] else None
+        try:
+            problems, rc, err, wall, cmd = check(case, sub, cmd, work, subs, preexisting,
+                                                 timeout, allowed)
+        finally:
+            if holder:
+                release(holder)
         known = "known-bug" in case["flags"]
         if problems:
             res.update(status="XFAIL" if known else "FAIL", reason="; ".join(problems))
