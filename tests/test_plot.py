@@ -57,6 +57,8 @@ def check(cond, what):
 
 def close(a, b, what, rtol=1e-12):
     """Equal up to summation order: |a - b| <= rtol x (|b| + scale of b)."""
+    if a is None or b is None:
+        return check(False, "%s: nothing to compare (array missing)" % what)
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         return check(False, "%s: shape %s, expected %s" % (what, a.shape, b.shape))
@@ -68,6 +70,26 @@ def close(a, b, what, rtol=1e-12):
                  "%s (max |diff| %.3g of scale %.3g)" % (what, err, scale))
 
 
+def not_blank(path):
+    """A PNG that shows something: pixels vary, and more than 2 % of them are
+    not the white background."""
+    img = mpimg.imread(path)
+    rgb = img[..., :3] if img.ndim == 3 else img
+    ink = float(np.mean(np.any(rgb < 0.95, axis=-1))) if img.ndim == 3 else 0.0
+    return check(img.ndim == 3 and float(np.std(rgb)) > 0 and ink > 0.02,
+                 "%s is not blank (pixel std %.3f, %.0f %% ink)"
+                 % (os.path.basename(path), float(np.std(rgb)), 100 * ink))
+
+
+def svg_texts(path):
+    """Every text drawn in an SVG written by matplotlib (it writes each text
+    artist's string as a comment before its glyphs)."""
+    import html
+    import re
+    with open(path) as fh:
+        return [html.unescape(t) for t in re.findall(r"<!-- (.*?) -->", fh.read(), re.S)]
+
+
 def run(cmd, **kw):
     return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, **kw)
@@ -76,7 +98,9 @@ def run(cmd, **kw):
 def main(exe, scratch):
     t0 = time.time()
     src = os.environ.get("ENSFOLD_SOURCE_ROOT") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    tool = os.path.join(src, "tools", "ensfold-plot")
+    # ENSFOLD_PLOT_TOOL: another version of the tool (e.g. main's, to see which
+    # checks it fails)
+    tool = os.environ.get("ENSFOLD_PLOT_TOOL") or os.path.join(src, "tools", "ensfold-plot")
     mpirun = shutil.which("mpirun")
     if not mpirun:
         print("SKIP: no mpirun")
@@ -114,7 +138,7 @@ def main(exe, scratch):
     with h5py.File(h5, "r") as f:
         groups = sorted(f["groups"])
         diffs = sorted(f["differences"])
-    expected = ["efficiency.png", "efficiency_topologies.png"]
+    expected = ["efficiency.png", "efficiency_topologies.png", "proj_polar.png", "proj_phi.png"]
     for g in groups:
         expected += ["proj_polar_%s.png" % g, "proj_phi_%s.png" % g, "map_%s.png" % g, "corr_%s.png" % g]
     for d in diffs:
@@ -126,9 +150,7 @@ def main(exe, scratch):
             continue
         size = os.path.getsize(p)
         check(size > 10 * 1024, "%s is > 10 KB (%d bytes)" % (png, size))
-        img = mpimg.imread(p)
-        check(img.ndim == 3 and float(np.std(img[..., :3])) > 0, "%s is not blank (pixel std %.3f)"
-              % (png, float(np.std(img[..., :3]))))
+        not_blank(p)
     written = sorted(os.listdir(out))
     check(sorted(expected + ["plotdata.npz", "plotdata.json"]) == written,
           "the output directory holds exactly the expected files")
@@ -141,7 +163,7 @@ def main(exe, scratch):
     pd = np.load(os.path.join(out, "plotdata.npz"))
 
     def arr(png, name):
-        key = index["plots"][png]["arrays"].get(name)
+        key = index["plots"].get(png, {}).get("arrays", {}).get(name)
         if key is None or key not in pd.files:
             check(False, "%s: array %s in plotdata" % (png, name))
             return None
@@ -159,32 +181,77 @@ def main(exe, scratch):
         blocks = {"polar": [np.arange(a * nf, (a + 1) * nf) for a in range(nt)],
                   "phi": [np.arange(nt) * nf + j for j in range(nf)]}
         edges = {"polar": np.cos(np.radians(th)), "phi": ph}
+        summ = {}
+        names = {0: "ibu", 1: "gan-topo", 2: "gan-mixed"}
+        models = {0: "M1", 1: "PS", 2: "M2"}
+        for k in range(len(f["summary/method"])):
+            summ["%s_%s" % (names[int(f["summary/method"][k])], models[int(f["summary/fill_model"][k])])] = {
+                c: f["summary/" + c][k] for c in ("replicas", "chi2_measured", "ndf_measured")}
+        n_events = 20000                                      # tests/mpi/small.yaml data.events
+        width = {"polar": np.abs(np.diff(np.cos(np.radians(th)))), "phi": np.radians(np.diff(ph))}
+        omega = np.outer(width["polar"], width["phi"])
         for g in groups:
             mean = f["groups/%s/mean" % g][()]
             cov = f["groups/%s/cov" % g][()]
             for axis in ("polar", "phi"):
+                for png, pre in (("proj_%s_%s.png" % (axis, g), ""), ("proj_%s.png" % axis, g + "_")):
+                    y = np.array([mean[b].sum() for b in blocks[axis]])
+                    sig = np.array([np.sqrt(cov[np.ix_(b, b)].sum()) for b in blocks[axis]])
+                    close(arr(png, "x_edges"), edges[axis], "%s x edges" % png)
+                    close(arr(png, pre + "y"), y, "%s %smean projection" % (png, pre))
+                    d = arr(png, pre + "density")
+                    # the density: divided by the bin width in the plotted
+                    # variable, so that its integral is the histogram total
+                    close(d, y / width[axis], "%s %sdensity = events / bin width" % (png, pre))
+                    close(None if d is None else np.sum(d * width[axis]), mean.sum(),
+                          "%s %sintegral of the density = histogram total %.1f" % (png, pre, mean.sum()),
+                          rtol=1e-10)
+                    close(arr(png, pre + "sigma"), sig / width[axis],
+                          "%s %ssigma = sqrt(1^T C 1) / width" % (png, pre))
+                    close(arr(png, pre + "band_lo"), (y - sig) / width[axis], "%s %sband lo" % (png, pre))
+                    close(arr(png, pre + "band_hi"), (y + sig) / width[axis], "%s %sband hi" % (png, pre))
+                    # the band is not the naive quadrature sum (correlations matter)
+                    naive = np.array([np.sqrt(np.diag(cov)[b].sum()) for b in blocks[axis]])
+                    check(not np.allclose(sig, naive), "%s band uses the off-diagonal covariance" % png)
+                    tr = np.array([truth[b].sum() for b in blocks[axis]])
+                    close(arr(png, "truth"), tr, "%s truth" % png)
+                    close(arr(png, "truth_density"), tr / width[axis], "%s truth density" % png)
+                    close(arr(png, pre + "ratio"), (y / width[axis]) / (tr / width[axis]),
+                          "%s %sratio to the truth" % (png, pre), rtol=1e-10)
+                    close(arr(png, "unmeasured_bin_fraction"),
+                          [(~measured[b]).mean() for b in blocks[axis]], "%s unmeasured fraction" % png)
+                    # the campaign's numbers on the plot
+                    ann = index["plots"].get(png, {}).get("annotation", "")
+                    row = summ[g]
+                    for want in ("N = %d" % n_events, "R = %d" % row["replicas"],
+                                 "%.1f/%d" % (row["chi2_measured"], row["ndf_measured"])):
+                        check(want in ann, "%s annotation has '%s'" % (png, want))
                 png = "proj_%s_%s.png" % (axis, g)
-                y = np.array([mean[b].sum() for b in blocks[axis]])
-                sig = np.array([np.sqrt(cov[np.ix_(b, b)].sum()) for b in blocks[axis]])
-                close(arr(png, "x_edges"), edges[axis], "%s x edges" % png)
-                close(arr(png, "y"), y, "%s mean projection" % png)
-                close(arr(png, "sigma"), sig, "%s sigma = sqrt(1^T C 1)" % png)
-                close(arr(png, "band_lo"), y - sig, "%s band lo" % png)
-                close(arr(png, "band_hi"), y + sig, "%s band hi" % png)
-                close(arr(png, "truth"), [truth[b].sum() for b in blocks[axis]], "%s truth" % png)
                 for m, p in priors.items():
                     scaled = p * mean.sum() / p.sum()
                     close(arr(png, "model_" + m), [scaled[b].sum() for b in blocks[axis]],
                           "%s fill model %s scaled to the unfolded total" % (png, m))
-                close(arr(png, "unmeasured_bin_fraction"),
-                      [(~measured[b]).mean() for b in blocks[axis]], "%s unmeasured fraction" % png)
-                # the band is not the naive quadrature sum (correlations matter)
-                naive = np.array([np.sqrt(np.diag(cov)[b].sum()) for b in blocks[axis]])
-                check(not np.allclose(sig, naive), "%s band uses the off-diagonal covariance" % png)
-            close(arr("map_%s.png" % g, "z"), mean.reshape(nt, nf), "map_%s mean" % g, rtol=0)
-            close(arr("map_%s.png" % g, "y_edges"), th, "map_%s theta edges" % g, rtol=0)
-            close(arr("map_%s.png" % g, "x_edges"), ph, "map_%s phi edges" % g, rtol=0)
-            close(arr("corr_%s.png" % g, "z"), f["groups/%s/corr" % g][()], "corr_%s" % g, rtol=0)
+            png = "map_%s.png" % g
+            z = arr(png, "z")
+            close(z, mean.reshape(nt, nf) / omega, "%s: dN/dOmega = events / solid angle" % png)
+            close(None if z is None else np.sum(z * omega), mean.sum(), "%s: integral of dN/dOmega = histogram total" % png,
+                  rtol=1e-10)
+            close(arr(png, "y_edges"), th, "map_%s theta edges" % g, rtol=0)
+            close(arr(png, "x_edges"), ph, "map_%s phi edges" % g, rtol=0)
+            # correlations: R = 6 replicas, so R - 1 = 5 < 18 and < 36 bins: no
+            # matrix, only the neighbour summary (recomputed for two lags)
+            png = "corr_%s.png" % g
+            check(arr(png, "shown") is not None and list(arr(png, "shown")) == [False, False],
+                  "%s: no projection matrix at R - 1 = %d < bins" % (png, summ[g]["replicas"] - 1))
+            check("not shown" in index["plots"].get(png, {}).get("annotation", ""), "%s says why" % png)
+            c = f["groups/%s/corr" % g][()].reshape(nt, nf, nt, nf)
+            lag = arr(png, "lag")
+            m2 = measured.reshape(nt, nf)
+            for a_, b_ in ((0, 1), (1, 0)) if lag is not None else ():
+                v = [c[i, j, i + a_, (j + b_) % nf] for i in range(nt - a_) for j in range(nf)
+                     if m2[i, j] and m2[i + a_, (j + b_) % nf]]
+                close(lag[a_, b_ + 3], np.mean(v), "%s: mean correlation at lag (%d, %d)" % (png, a_, b_),
+                      rtol=1e-10)
 
         eff = f["ibu/efficiency"][()]
         close(arr("efficiency.png", "z"), eff.reshape(nt, nf), "efficiency map", rtol=0)
@@ -206,6 +273,12 @@ def main(exe, scratch):
             png = "model_dependence_%s.png" % d
             sgn = f["differences/%s/significance" % d][()]
             close(arr(png, "z"), sgn.reshape(nt, nf), "%s significance map" % d, rtol=0)
+            zc = arr(png, "z_clipped")
+            close(zc, np.clip(sgn, -5, 5).reshape(nt, nf), "%s significance drawn clipped to +-5" % d,
+                  rtol=0)
+            check(zc is not None and np.nanmax(np.abs(sgn)) > 5 and np.nanmax(np.abs(zc)) <= 5,
+                  "%s: |significance| up to %.0f in the file, <= 5 on the plot" % (d, np.nanmax(np.abs(sgn))))
+            check("clipped" in index["plots"].get(png, {}).get("annotation", ""), "%s says it is clipped" % png)
             dm = f["differences/%s/mean" % d][()]
             dc = f["differences/%s/cov" % d][()]
             png = "model_dependence_%s_proj.png" % d
@@ -214,12 +287,15 @@ def main(exe, scratch):
                 sig = np.array([np.sqrt(dc[np.ix_(b, b)].sum()) for b in blocks[axis]])
                 close(arr(png, axis + "_y"), y, "%s %s projected difference" % (d, axis))
                 close(arr(png, axis + "_sigma"), sig, "%s %s sigma" % (d, axis))
-                close(arr(png, axis + "_band_lo"), y - sig, "%s %s band lo" % (d, axis))
-                close(arr(png, axis + "_band_hi"), y + sig, "%s %s band hi" % (d, axis))
+                close(arr(png, axis + "_density"), y / width[axis], "%s %s difference density" % (d, axis))
+                close(arr(png, axis + "_band_lo"), (y - sig) / width[axis], "%s %s band lo" % (d, axis))
+                close(arr(png, axis + "_band_hi"), (y + sig) / width[axis], "%s %s band hi" % (d, axis))
                 with np.errstate(invalid="ignore", divide="ignore"):
                     s = np.where(sig > 0, y / sig, np.nan)
                 close(arr(png, axis + "_significance"), s, "%s %s projected significance" % (d, axis),
                       rtol=1e-10)
+                close(arr(png, axis + "_significance_clipped"), np.clip(s, -5, 5),
+                      "%s %s projected significance, clipped to +-5" % (d, axis), rtol=1e-10)
 
     # 4b. loss curves: a result file that has them (as GAN units will write)
     lossy = os.path.join(work, "lossy.h5")
@@ -300,6 +376,88 @@ def main(exe, scratch):
                 close(gp[a["diff_T%d" % t]], (m[t] - exact[t]).reshape(nt, nf),
                       "gan-topo_PS P(T%d) minus exact" % t)
 
+
+    # 4d. formats, the shape normalisation, the cos-phi scheme and a total band
+    for fmt in ("pdf", "svg"):
+        fo = os.path.join(work, "plots-" + fmt)
+        args = [tool, h5, "-o", fo, "--format", fmt, "-q"] + (["--density", "shape"] if fmt == "svg" else [])
+        r = run(args, env=env)
+        if not check(r.returncode == 0, "--format %s (rc %d: %s)" % (fmt, r.returncode, r.stderr.strip())):
+            continue
+        files = sorted(x for x in os.listdir(fo) if x.endswith("." + fmt))
+        check(sorted(x[:-len(fmt)] for x in files) == sorted(x[:-3] for x in expected),
+              "--format %s writes the same %d plots as .%s" % (fmt, len(expected), fmt))
+        for x in files:
+            with open(os.path.join(fo, x), "rb") as fh:
+                data = fh.read()
+            if fmt == "pdf":
+                ok = data.startswith(b"%PDF-") and b"%%EOF" in data[-64:] and len(data) > 5000
+            else:
+                import xml.etree.ElementTree as ET
+                try:
+                    ok = ET.fromstring(data).tag.endswith("svg") and len(data) > 5000
+                except ET.ParseError:
+                    ok = False
+            if not ok:
+                check(False, "%s is a valid %s" % (x, fmt.upper()))
+                break
+        else:
+            check(True, "every .%s is a valid %s (%d files)" % (fmt, fmt.upper(), len(files)))
+        if fmt == "svg":
+            with open(os.path.join(fo, "plotdata.json")) as fh:
+                si = json.load(fh)
+            sp = np.load(os.path.join(fo, "plotdata.npz"))
+            with h5py.File(h5, "r") as f:
+                for g in groups:
+                    for axis in ("polar", "phi"):
+                        a = si["plots"]["proj_%s_%s.svg" % (axis, g)]["arrays"]
+                        close(np.sum(sp[a["density"]] * width[axis]), 1.0,
+                              "--density shape: proj_%s_%s integrates to 1" % (axis, g), rtol=1e-10)
+                    a = si["plots"]["map_%s.svg" % g]["arrays"]
+                    close(np.sum(sp[a["z"]] * omega), 1.0, "--density shape: map_%s integrates to 1" % g,
+                          rtol=1e-10)
+                    texts = "\n".join(svg_texts(os.path.join(fo, "proj_polar.svg")))
+                    row = summ[g]
+                    for want in ("N = %d" % n_events, "R = %d bootstrap" % row["replicas"],
+                                 "%.1f/%d" % (row["chi2_measured"], row["ndf_measured"])):
+                        check(want in texts, "proj_polar.svg shows '%s' (%s)" % (want, g))
+                md = "\n".join(svg_texts(os.path.join(fo, "model_dependence_%s.svg" % diffs[0])))
+                check("clipped" in md and "5" in md, "model_dependence_%s.svg says the scale is clipped"
+                      % diffs[0])
+
+    cp = os.path.join(work, "cosphi.h5")
+    shutil.copy(h5, cp)
+    cedges = np.array([-1.0, -0.9, -0.7, -0.4, 0.0, 0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9,
+                       0.92, 0.95, 0.97, 0.99, 1.0])              # 18 bins of unequal width
+    with h5py.File(cp, "r+") as f:
+        bv = f["binning_vertex"]
+        del bv["theta_edges_deg"]
+        bv["cos_theta_edges"] = cedges
+        bv.attrs["scheme"] = "cos-phi"
+        g0 = groups[0]
+        f["groups/%s/cov_total" % g0] = 4.0 * f["groups/%s/cov" % g0][()]
+        mean0 = f["groups/%s/mean" % g0][()]
+    co = os.path.join(work, "plots-cosphi")
+    r = run([tool, cp, "-o", co, "-q"], env=env)
+    if check(r.returncode == 0, "cos-phi scheme file plotted (rc %d: %s)" % (r.returncode, r.stderr.strip())):
+        with open(os.path.join(co, "plotdata.json")) as fh:
+            ci = json.load(fh)
+        cpd = np.load(os.path.join(co, "plotdata.npz"))
+        a = ci["plots"].get("proj_polar_%s.png" % g0, {}).get("arrays", {})
+        y = mean0.reshape(nt, nf).sum(axis=1)
+    if check(r.returncode == 0 and "density" in a and "sigma_total" in a,
+             "cos-phi file: density and sigma_total drawn"):
+        close(cpd[a["density"]], y / np.diff(cedges), "cos-phi: density = events / delta cos theta*")
+        close(np.sum(cpd[a["density"]] * np.diff(cedges)), mean0.sum(), "cos-phi: integral = total",
+              rtol=1e-10)
+        a = ci["plots"]["map_%s.png" % g0]["arrays"]
+        om = np.outer(np.diff(cedges), np.radians(np.diff(ph)))
+        close(cpd[a["z"]], mean0.reshape(nt, nf) / om, "cos-phi: map = events / solid angle")
+        a = ci["plots"]["proj_polar_%s.png" % g0]["arrays"]
+        check("sigma_total" in a and np.allclose(cpd[a["sigma_total"]], 2 * cpd[a["sigma"]]),
+              "a file with cov_total gets a total band beside the statistical one")
+        not_blank(os.path.join(co, "proj_polar_%s.png" % g0))
+
     # 5. bad input: exit 2, a message naming the file (and dataset), no traceback
     def bad(path, what, must=()):
         r = run([tool, path, "-o", os.path.join(work, "bad-out")], env=env)
@@ -324,6 +482,11 @@ def main(exe, scratch):
     with h5py.File(cut, "r+") as f:
         del f["groups/%s/cov" % groups[-1]]
     bad(cut, "result file without a group covariance", ["/groups/%s/cov" % groups[-1]])
+    mis = os.path.join(work, "mismatch.h5")
+    shutil.copy(h5, mis)
+    with h5py.File(mis, "r+") as f:
+        f["binning_vertex"].attrs["scheme"] = "cos-phi"        # but theta edges
+    bad(mis, "scheme attribute cos-phi with theta edges", ["/binning_vertex/cos_theta_edges"])
     check(not os.path.exists(os.path.join(work, "bad-out")), "bad input writes nothing")
     r = run([tool, "--help"], env=env)
     check(r.returncode == 0 and "usage" in r.stdout and "Exit codes" in r.stdout, "--help")
