@@ -110,8 +110,11 @@ void ef_mlp_zero_grad(ef_mlp *m);
 double ef_mlp_forward_macs(const ef_mlp *m, int B);
 
 /* OpenBLAS threads for this process (OpenBLAS's setting is process-wide).
- * ensfold runs one thread per MPI rank: callers set n = 1 (the default the
- * CLI applies) unless told otherwise. n < 1 is refused. */
+ * ensfold runs one thread per MPI rank: callers set n = 1 (the default
+ * `ensfold run` and `ensfold bench` apply) unless told otherwise. A smaller
+ * n than OpenBLAS started with also ends its idle pool threads where the
+ * library allows (gemm.c says how). Not thread-safe: call it while no BLAS
+ * call is running. n < 1 is refused. */
 int ef_nn_set_threads(ef_ctx *ctx, int n);
 int ef_nn_threads(void);
 /* The BLAS in use, e.g. "OpenBLAS 0.3.21 ... Cooperlake". */

@@ -35,5 +35,9 @@ void ef_cli_print_topology_table(FILE *out, const ef_events *ev);
 int ef_cli_check_output(ef_ctx *ctx, const char *path);
 /* Seconds on a monotonic clock. */
 double ef_cli_now(void);
+/* BLAS threads of this rank: requested (> 0, --blas-threads), else
+ * OPENBLAS_NUM_THREADS, else 1; logged (blas.c). Call on every rank before
+ * any BLAS work. */
+int ef_cli_blas_threads(ef_ctx *ctx, int requested);
 
 #endif

@@ -21,7 +21,8 @@ static void usage(FILE *out) {
   fprintf(out,
           "usage: mpirun -n N ensfold run CONFIG [-o FILE.h5] [--resume] [--overwrite]\n"
           "                               [--set KEY=VALUE ...] [--quiet]\n"
-          "                               [--stall-warn SECONDS] [--stall-stop SECONDS]\n\n"
+          "                               [--stall-warn SECONDS] [--stall-stop SECONDS]\n"
+          "                               [--blas-threads N]\n\n"
           "Run an unfolding campaign: every (method, fill model, bootstrap replica)\n"
           "unit of CONFIG, spread over the MPI ranks (rank 0 coordinates and works),\n"
           "into one HDF5 result file (docs/formats.md). Finished units go to\n"
@@ -41,6 +42,8 @@ static void usage(FILE *out) {
           "                far above the longest units measured (GAN: 7-40 s) and far\n"
           "                below a lost allocation. Not config keys: a run stopped for\n"
           "                a stall resumes with a larger S under the same identity.\n"
+          "  --blas-threads N  OpenBLAS threads in each rank (default: OPENBLAS_NUM_THREADS\n"
+          "                if set, else 1: ranks already fill the cores)\n"
           "Exit codes: 0 ok, 1 some units failed, 2 bad input, 3 internal error.\n");
 }
 
@@ -370,6 +373,7 @@ typedef struct {
   const char *cfgp, *outp;
   int resume, overwrite, quiet, help;
   double stall_warn, stall_stop; /* s: --help says why */
+  int blas_threads;              /* --blas-threads, 0: not given */
   char **sets; /* (argc) the --set values, n_sets of them */
   int n_sets;
 } run_opts;
@@ -389,6 +393,15 @@ static int parse_args(ef_ctx *ctx, int argc, char **argv, run_opts *o) {
         return ef_error_set(ctx, EF_ERR_INPUT, "run: %s needs a number of seconds >= 0, got '%s'",
                             a, i + 1 < argc ? argv[i + 1] : "");
       *(a[8] == 'w' ? &o->stall_warn : &o->stall_stop) = v;
+      i++;
+    }
+    else if (!strcmp(a, "--blas-threads")) {
+      char *end = NULL;
+      long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+      if (i + 1 >= argc || end == argv[i + 1] || *end || v < 1 || v > 1024)
+        return ef_error_set(ctx, EF_ERR_INPUT, "run: --blas-threads needs an integer in [1, "
+                            "1024], got '%s'", i + 1 < argc ? argv[i + 1] : "");
+      o->blas_threads = (int)v;
       i++;
     }
     else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
@@ -457,6 +470,7 @@ static void source_name(const ef_config *cfg, const ef_sample_params *s, const c
 static int prepare(ef_ctx *ctx, const run_opts *o, run_state *r, double t0) {
   int rank = ef_ctx_rank(ctx);
   EF_CHECK(load_config(ctx, o->cfgp, o->sets, o->n_sets, &r->cfg, &r->text));
+  EF_CHECK(ef_cli_blas_threads(ctx, o->blas_threads));
   snprintf(r->out, sizeof r->out, "%s", o->outp ? o->outp : r->cfg.output);
   snprintf(r->jpath, sizeof r->jpath, "%s.journal", r->out);
   int rc = EF_OK;

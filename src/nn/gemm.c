@@ -81,8 +81,24 @@ void ef_nn_gemm(ef_nn_trace *t, int trans_a, int trans_b, int m, int n, int k,
   issue(&call);
 }
 
+/* OpenBLAS (pthreads build) starts its pool of threads when the library is
+ * loaded, before main, sized by OPENBLAS_NUM_THREADS / OMP_NUM_THREADS or
+ * the cores it may run on; openblas_set_num_threads(n) only grows that pool,
+ * so a smaller n leaves the extra threads asleep for the life of the
+ * process (measured: 0.3.21, one idle thread per core in every rank). Where
+ * the library exports them, the pool is shut down and made again with n - 1
+ * workers, as OpenBLAS itself does after fork. Weak references: another
+ * OpenBLAS build (OpenMP, which starts threads lazily) or a newer one
+ * without these symbols keeps the plain call. */
+extern int blas_num_threads __attribute__((weak));
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
 int ef_nn_set_threads(ef_ctx *ctx, int n) {
   if (n < 1) return ef_error_set(ctx, EF_ERR_INPUT, "BLAS threads %d < 1", n);
+  if (&blas_num_threads && blas_thread_shutdown_ && blas_num_threads > n) {
+    blas_thread_shutdown_();
+    blas_num_threads = n;
+  }
   openblas_set_num_threads(n);
   return EF_OK;
 }

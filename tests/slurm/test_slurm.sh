@@ -17,15 +17,48 @@ host=$(hostname -s)
 cpus=$(nproc)
 mem=$(awk '/MemTotal/ {print int($2 / 1024 / 2)}' /proc/meminfo)
 mkdir -p "$tmp"/{state,spool,log,munge}
-pids=()
+# stop(PIDFILE NAME): end the daemon of this pid file (if it is still NAME),
+# TERM first, KILL after 5 s
+stop() {
+  local p n
+  [ -f "$1" ] || return 0
+  p=$(cat "$1" 2>/dev/null)
+  [ -n "$p" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$2" ] || return 0
+  kill "$p" 2>/dev/null
+  for n in $(seq 1 50); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null
+}
+# On every way out (success, failure, skip, meson's timeout: TERM): cancel
+# this cluster's jobs, stop slurmd, slurmctld (also when slurmd never came
+# up: scontrol shutdown alone left slurmctld running then) and munged.
 cleanup() {
-  [ -n "${SLURM_CONF:-}" ] && scontrol shutdown >/dev/null 2>&1
-  sleep 1
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  [ -f "$tmp/munge/munged.pid" ] && kill "$(cat "$tmp/munge/munged.pid")" 2>/dev/null
+  trap - EXIT TERM INT HUP
+  if [ -n "${SLURM_CONF:-}" ]; then
+    jobs_left=$(timeout 5 squeue -h -o %i 2>/dev/null)
+    # shellcheck disable=SC2086
+    [ -n "$jobs_left" ] && timeout 10 scancel --full $jobs_left 2>/dev/null
+    timeout 10 scontrol shutdown >/dev/null 2>&1
+  fi
+  stop "$tmp/slurmd.pid" slurmd
+  stop "$tmp/slurmctld.pid" slurmctld
+  # what this cluster started and slurmd left behind (a slurmstepd whose
+  # slurmd is gone waits for it for minutes, and its job's ranks): every
+  # process that has this cluster's SLURM_CONF in its environment
+  local p left=()
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    [ "$p" = $$ ] || [ "$p" = "$BASHPID" ] && continue
+    tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "SLURM_CONF=$tmp/slurm.conf" && left+=("$p")
+  done
+  if ((${#left[@]})); then
+    echo "# cleanup: ending ${#left[@]} leftover process(es) of this cluster: $(ps -o comm= -p "${left[*]// /,}" | tr '\n' ' ')"
+    kill "${left[@]}" 2>/dev/null; sleep 1; kill -KILL "${left[@]}" 2>/dev/null
+  fi
+  stop "$tmp/munge/munged.pid" munged
   if [ "${keep:-0}" = 1 ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT HUP
 
 # munge with a private socket and key
 dd if=/dev/urandom of="$tmp/munge/munge.key" bs=1024 count=1 2>/dev/null
@@ -99,7 +132,7 @@ grep -q "finished with exit code 0" "$tmp"/ensfold-"$job".log || { keep=1; echo 
 job2=$(sbatch --parsable --export=ALL --chdir="$tmp" "$src/jobs/slurm/campaign.sbatch" \
          "$tmp/campaign.yaml" "$tmp/result.h5")
 for _ in $(seq 1 120); do [ -z "$(squeue -h -j "$job2" -o %T 2>/dev/null)" ] && break; sleep 1; done
-grep -q "nothing to resume" "$tmp"/ensfold-"$job2".log || { keep=1; echo "second job did not resume"; cat "$tmp"/ensfold-"$job2".log; exit 1; }
+grep -q "nothing to do" "$tmp"/ensfold-"$job2".log || { keep=1; echo "second job did not resume"; cat "$tmp"/ensfold-"$job2".log; exit 1; }
 # requeue in the middle of a campaign: the job is killed, runs again and
 # resumes from its journal; the result equals an uninterrupted run
 cp "$src/tests/mpi/small.yaml" "$tmp/long.yaml"
@@ -135,4 +168,39 @@ grep -Eq "resuming: [1-9][0-9]* of 82 units already done" "$tmp"/ensfold-"$job3"
 unset ENSFOLD_TEST_UNIT_DELAY_MS
 mpirun -n 2 "$exe" run "$tmp/long.yaml" -o "$tmp/long-ref.h5" --quiet
 /usr/bin/python3 "$src/tests/mpi/compare_results.py" "$tmp/long-ref.h5" "$tmp/long.h5" || { keep=1; exit 1; }
+
+# The time limit. --time=2 with --signal=B:USR1@30: slurmctld checks limits
+# every 30 s, so USR1 comes 60-90 s after the start. The script stops
+# ensfold (SIGTERM), every finished unit is in the journal, the job requeues
+# itself and the next start resumes; 82 units of 2.5 s on 2 ranks (~105 s)
+# need a second allocation. Never TIMEOUT or FAILED, and the result equals
+# the uninterrupted run above.
+export ENSFOLD_TEST_UNIT_DELAY_MS=2500
+t0=$(date +%s)
+job4=$(sbatch --parsable --export=ALL --chdir="$tmp" --time=2 --signal=B:USR1@30 \
+         "$src/jobs/slurm/campaign.sbatch" "$tmp/long.yaml" "$tmp/wall.h5")
+log4=$tmp/ensfold-$job4.log
+echo "# submitted job $job4 with --time=2 --signal=B:USR1@30"
+until grep -q "finished with exit code" "$log4" 2>/dev/null &&
+      [ -z "$(squeue -h -j "$job4" -o %T 2>/dev/null)" ]; do
+  if [ $(( $(date +%s) - t0 )) -gt 420 ]; then keep=1; echo "job $job4 did not finish in 420 s"; cat "$log4"; exit 1; fi
+  if grep -q "resume with:" "$log4" 2>/dev/null; then keep=1; echo "job $job4 was not requeued"; cat "$log4"; exit 1; fi
+  sleep 1
+done
+unset ENSFOLD_TEST_UNIT_DELAY_MS
+echo "# job $job4: done $(( $(date +%s) - t0 )) s after submission; its log:"
+sed 's/^/#   /' "$log4"
+stops=$(grep -c "stopped at the time limit" "$log4")
+[ "$stops" -ge 1 ] || { keep=1; echo "job $job4 was never stopped at the time limit"; exit 1; }
+grep -q "finished with exit code 0" "$log4" || { keep=1; echo "job $job4 did not finish with 0"; exit 1; }
+if grep -Eq "CANCELLED|DUE TO TIME LIMIT|finished with exit code [1-9]" "$log4"; then
+  keep=1; echo "job $job4 was killed or failed at its time limit"; exit 1
+fi
+# every unit that the stop reported in the journal is taken by the restart
+saved=$(grep "stopped at the time limit" "$log4" | head -1 | sed -n 's/.*: \([0-9]*\) of 82 units done.*/\1/p')
+resumed=$(grep "resuming:" "$log4" | head -1 | sed -n 's/.*resuming: \([0-9]*\) of 82.*/\1/p')
+echo "# stopped $stops time(s); first stop: ${saved:-?} units in the journal, restart resumed ${resumed:-?}"
+[ -n "$saved" ] && [ "$saved" -ge 1 ] && [ "$saved" = "$resumed" ] || {
+  keep=1; echo "the restart did not resume every unit the stop had saved"; exit 1; }
+/usr/bin/python3 "$src/tests/mpi/compare_results.py" "$tmp/long-ref.h5" "$tmp/wall.h5" || { keep=1; exit 1; }
 echo "slurm test passed"
