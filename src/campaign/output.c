@@ -782,7 +782,8 @@ done:
   }
   if (comm != MPI_COMM_NULL) {
     int mine = rc, r0 = rc;
-    if (MPI_Bcast(&r0, 1, MPI_INT, 0, comm) != MPI_SUCCESS) return EF_ERR_MPI;
+    int mrc = MPI_Bcast(&r0, 1, MPI_INT, 0, comm);
+    if (mrc != MPI_SUCCESS) return ef_error_mpi(ctx, mrc, "MPI_Bcast", __FILE__, __LINE__);
     if (mine == EF_OK && r0 != EF_OK) rc = ef_error_set(ctx, r0, "rank 0 could not write %s", path);
   }
   return rc;

@@ -299,7 +299,7 @@ static int open_dataset(ef_ctx *ctx, const char *path, hid_t grp, const char *na
   } else {
     int r = H5Sget_simple_extent_ndims(space);
     hsize_t dims[8] = {0};
-    if (r > 0 && r <= 8) H5Sget_simple_extent_dims(space, dims, NULL);
+    if (r > 0 && r <= 8 && H5Sget_simple_extent_dims(space, dims, NULL) != r) r = -1;
     if (r != rank || (rank == 2 && dims[1] != cols)) {
       char got[96] = "a scalar";
       if (r == 1) snprintf(got, sizeof got, "(%llu)", (unsigned long long)dims[0]);
@@ -580,13 +580,14 @@ static int read_str_attr(ef_ctx *ctx, const char *path, hid_t obj, const char *n
     rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: attribute /events@%s must be a string", path, name);
   } else if (H5Tis_variable_str(ft) > 0) {
     hid_t mt = H5Tcopy(H5T_C_S1);
-    H5Tset_size(mt, H5T_VARIABLE);
-    H5Tset_cset(mt, H5Tget_cset(ft));
+    H5T_cset_t cset = H5Tget_cset(ft);
     char *s = NULL;
-    if (H5Aread(a, mt, &s) < 0) rc = ef_error_hdf5(ctx, "H5Aread", __FILE__, __LINE__);
+    if (mt < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 || cset < 0 || H5Tset_cset(mt, cset) < 0)
+      rc = ef_error_hdf5(ctx, "H5Tcopy/H5Tset_size/H5Tset_cset", __FILE__, __LINE__);
+    else if (H5Aread(a, mt, &s) < 0) rc = ef_error_hdf5(ctx, "H5Aread", __FILE__, __LINE__);
     else if (s) snprintf(out, len, "%s", s);
     if (s) H5free_memory(s);
-    H5Tclose(mt);
+    if (mt >= 0) H5Tclose(mt);
   } else {
     size_t sz = H5Tget_size(ft);
     char *buf = calloc(sz + 1, 1);
