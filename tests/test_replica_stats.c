@@ -164,14 +164,15 @@ static void test_many_bins(void **state) {
   free(truth);
 }
 
-/* Five bins; bins 0-2 used, bin 3 has sigma 0, bin 4 is masked out.
+/* Five bins; bins 0-3 used, bin 3 has sigma 0 and mean = truth (it counts:
+ * a zero residual, covered), bin 4 is masked out.
  * d = mean - truth = (1, 4, -0.5) over the used bins, sigma (2, 3, 1),
  * covariance of the used bins [[4, 2, 0], [2, 9, 0], [0, 0, 1]].
  * Full: the 2 x 2 block inverse is (1/32) [[9, -2], [-2, 4]], so
  * chi2 = (9 - 16 + 64) / 32 + 0.25 = 57/32 + 1/4 = 2.03125.
  * Diagonal: 1/4 + 16/9 + 1/4 = 2.2777...
- * Coverage: |1| <= 2 yes, |4| <= 3 no, |-0.5| <= 1 yes: 2/3.
- * Pulls: 0.5, 4/3, -0.5, NaN, (3 - 100)/5 = -19.4. */
+ * Coverage: |1| <= 2 yes, |4| <= 3 no, |-0.5| <= 1 yes, bin 3 yes: 3/4.
+ * Pulls: 0.5, 4/3, -0.5, 0 (0/0: on the truth), (3 - 100)/5 = -19.4. */
 static const double ex_mean[5] = {11, 24, 9.5, 7, 3};
 static const double ex_truth[5] = {10, 20, 10, 7, 100};
 static const double ex_sigma[5] = {2, 3, 1, 0, 5};
@@ -189,13 +190,15 @@ static void test_closure_constructed(void **state) {
   printf("# constructed: full chi2 %.15g (57/32 + 1/4), ndf %d, coverage %.6f\n", c.chi2, c.ndf,
          c.coverage);
   assert_int_equal(c.full_cov, 1);
-  assert_int_equal(c.ndf, 3);
+  assert_int_equal(c.ndf, 4);
+  assert_int_equal(c.zero_sigma, 1);
+  assert_int_equal(c.infinite, 0);
   assert_close(c.chi2, 57.0 / 32 + 0.25, 1e-13);
-  assert_close(c.coverage, 2.0 / 3, 1e-15);
+  assert_close(c.coverage, 3.0 / 4, 1e-15);
   assert_close(pulls[0], 0.5, 1e-15);
   assert_close(pulls[1], 4.0 / 3, 1e-15);
   assert_close(pulls[2], -0.5, 1e-15);
-  assert_true(isnan(pulls[3]));
+  assert_close(pulls[3], 0.0, 0);
   assert_close(pulls[4], -19.4, 1e-13);
   /* R - 1 = 3 <= 3 used bins: diagonal, as documented; R = 5 is full again */
   assert_int_equal(
@@ -203,7 +206,7 @@ static void test_closure_constructed(void **state) {
   printf("# constructed: diagonal chi2 %.15g (1/4 + 16/9 + 1/4)\n", c.chi2);
   assert_int_equal(c.full_cov, 0);
   assert_close(c.chi2, 0.25 + 16.0 / 9 + 0.25, 1e-13);
-  assert_close(c.coverage, 2.0 / 3, 1e-15);
+  assert_close(c.coverage, 3.0 / 4, 1e-15);
   assert_int_equal(
       ef_stats_closure(ctx, ex_mean, ex_cov, ex_sigma, ex_truth, ex_mask, 5, 5, &c, NULL), EF_OK);
   assert_int_equal(c.full_cov, 1);
@@ -219,7 +222,21 @@ static void test_closure_constructed(void **state) {
     assert_close(c.chi2, 0.0, 0);
     assert_close(c.coverage, 1.0, 0);
     assert_close(pulls[4], 0.0, 0);
-    assert_true(isnan(pulls[3]));
+    assert_close(pulls[3], 0.0, 0);
+  }
+  /* a bin with sigma 0 off the truth (IBU drives a bin without data to 0
+   * in every replica) is an infinite pull, never a dropped bin: chi2 inf,
+   * counted in ndf, not covered, flagged */
+  const double off_mean[5] = {11, 24, 9.5, 0, 3};
+  for (size_t R = 4; R <= 10; R += 6) {
+    assert_int_equal(
+        ef_stats_closure(ctx, off_mean, ex_cov, ex_sigma, ex_truth, ex_mask, 5, R, &c, pulls), EF_OK);
+    assert_int_equal(c.ndf, 4);
+    assert_int_equal(c.zero_sigma, 1);
+    assert_int_equal(c.infinite, 1);
+    assert_true(isinf(c.chi2) && c.chi2 > 0);
+    assert_close(c.coverage, 2.0 / 4, 1e-15);
+    assert_true(isinf(pulls[3]) && pulls[3] < 0);
   }
   /* a band edge counts as covered: |d| = sigma */
   const double edge_mean[5] = {12, 23, 9, 7, 3};

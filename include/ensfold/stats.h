@@ -20,18 +20,23 @@ int ef_stats_replicas(ef_ctx *ctx, const double *x, size_t R, size_t n, double *
                       double *cov, double *sigma, double *corr);
 
 typedef struct {
-  double chi2;
-  int ndf;          /* bins used */
+  double chi2;      /* +inf when a bin has sigma 0 and a non-zero residual */
+  int ndf;          /* bins used: every bin of the mask, sigma 0 included */
   int full_cov;     /* 1: full covariance inverse (Cholesky); 0: diagonal */
   double coverage;  /* fraction of used bins with |mean - truth| <= sigma */
+  int zero_sigma;   /* bins of the mask with sigma 0 */
+  int infinite;     /* ... of them off the truth: infinite pulls */
 } ef_closure;
 
-/* Closure of mean against truth over the bins with mask[i] != 0 and
- * sigma_i > 0. The covariance restricted to those bins is used in full when
- * it is invertible (R - 1 > bins used and Cholesky succeeds with a
- * condition number below 1e12); otherwise the diagonal (sigma^2) is used
- * and full_cov = 0. pulls (n, may be NULL) gets (mean - truth) / sigma, NaN
- * where sigma = 0. mask NULL: every bin; cov NULL: the diagonal.
+/* Closure of mean against truth over the bins with mask[i] != 0. A bin
+ * with sigma 0 is not dropped: it counts in ndf and coverage, covered when
+ * its mean equals the truth, otherwise an infinite pull that makes chi2
+ * +inf (zero_sigma and infinite count them). Over the bins with sigma > 0
+ * the covariance restricted to them is used in full when it is invertible
+ * (R - 1 > those bins and Cholesky succeeds with a condition number below
+ * 1e12); otherwise the diagonal (sigma^2) is used and full_cov = 0. pulls
+ * (n, may be NULL) gets (mean - truth) / sigma: 0 where both are 0, +-inf
+ * where only sigma is. mask NULL: every bin; cov NULL: the diagonal.
  * The condition number is that of the restricted covariance scaled to
  * correlation form, C = cov_ij / (sigma_i sigma_j) (chi2 is invariant under
  * that scaling; the raw cov's condition number mostly measures how bin

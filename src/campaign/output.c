@@ -96,7 +96,7 @@ static int group_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned ch
   for (int r = 1; r <= R; r++)
     g->n_rep += replica_vector(d, g->method, g->fill, r, n, x + (size_t)g->n_rep * (size_t)n);
   int rc = EF_OK;
-  g->meas = g->unmeas = (ef_closure){NAN, 0, 0, NAN};
+  g->meas = g->unmeas = (ef_closure){NAN, 0, 0, NAN, 0, 0};
   for (int i = 0; i < n; i++) g->pulls[i] = NAN;
   if (g->n_rep >= 2) {
     rc = ef_stats_replicas(ctx, x, (size_t)g->n_rep, (size_t)n, g->mean, g->cov, g->sigma, g->corr);
@@ -511,7 +511,7 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_st
   if (rc == EF_OK) {
     hid_t s;
     EF_GOTO(rc, group(w, file, "summary", &s), out);
-    int32_t *ic = calloc(5 * (size_t)ng + 1, sizeof *ic);
+    int32_t *ic = calloc(9 * (size_t)ng + 1, sizeof *ic);
     double *dc = calloc(12 * (size_t)ng + 1, sizeof *dc);
     if (!ic || !dc) rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
     for (int i = 0; rc == EF_OK && i < ng; i++) {
@@ -520,6 +520,10 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_st
       ic[2 * ng + i] = gs[i].n_rep;
       ic[3 * ng + i] = gs[i].meas.full_cov;
       ic[4 * ng + i] = gs[i].unmeas.full_cov;
+      ic[5 * ng + i] = gs[i].meas.zero_sigma;
+      ic[6 * ng + i] = gs[i].meas.infinite;
+      ic[7 * ng + i] = gs[i].unmeas.zero_sigma;
+      ic[8 * ng + i] = gs[i].unmeas.infinite;
       dc[i] = gs[i].meas.ndf ? gs[i].meas.chi2 : NAN;
       dc[ng + i] = gs[i].meas.ndf;
       dc[2 * ng + i] = gs[i].unmeas.ndf ? gs[i].unmeas.chi2 : NAN;
@@ -538,6 +542,9 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_st
     if (rc == EF_OK) rc = PUT_I(w, s, "replicas", n, ic + 2 * ng);
     if (rc == EF_OK) rc = PUT_I(w, s, "full_cov_measured", n, ic + 3 * ng);
     if (rc == EF_OK) rc = PUT_I(w, s, "full_cov_unmeasured", n, ic + 4 * ng);
+    static const char *zcols[4] = {"zero_sigma_measured", "infinite_pulls_measured",
+                                   "zero_sigma_unmeasured", "infinite_pulls_unmeasured"};
+    for (int k = 0; rc == EF_OK && k < 4; k++) rc = PUT_I(w, s, zcols[k], n, ic + (5 + k) * ng);
     if (rc == EF_OK) rc = PUT_D(w, s, "chi2_measured", n, 1, 1, dc);
     if (rc == EF_OK) rc = PUT_D(w, s, "ndf_measured", n, 1, 1, dc + ng);
     if (rc == EF_OK) rc = PUT_D(w, s, "chi2_unmeasured", n, 1, 1, dc + 2 * ng);

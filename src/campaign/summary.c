@@ -109,7 +109,9 @@ static void fmt_num(char *buf, size_t len, const char *f, double v) {
 /* The /summary table of a result file, one entry per group. */
 typedef struct {
   hsize_t n;
-  int32_t *ic;  /* (4, n): method, fill model, replicas used, full covariance (measured) */
+  int32_t *ic;  /* (8, n): method, fill model, replicas used, full covariance (measured),
+                 * bins with sigma 0 and of them infinite pulls, measured and unmeasured
+                 * (-1 / 0 where an older file lacks the column) */
   double *dc;   /* (13, n): the 6 closure columns, the 6 efficiency closure columns
                  * (NaN in older files), the mean wall time per unit (s) */
   int any_eff;  /* some efficiency closure figure is there */
@@ -119,8 +121,11 @@ typedef struct {
 } table;
 
 static int load_table(ef_ctx *ctx, hid_t file, const char *path, table *t) {
-  static const char *icols[4] = {"summary/method", "summary/fill_model", "summary/replicas",
-                                 "summary/full_cov_measured"};
+  static const char *icols[8] = {"summary/method", "summary/fill_model", "summary/replicas",
+                                 "summary/full_cov_measured", "summary/zero_sigma_measured",
+                                 "summary/infinite_pulls_measured",
+                                 "summary/zero_sigma_unmeasured",
+                                 "summary/infinite_pulls_unmeasured"};
   static const char *dcols[12] = {"summary/chi2_measured", "summary/ndf_measured",
                                   "summary/chi2_unmeasured", "summary/ndf_unmeasured",
                                   "summary/coverage_measured", "summary/coverage_unmeasured",
@@ -133,12 +138,12 @@ static int load_table(ef_ctx *ctx, hid_t file, const char *path, table *t) {
   hsize_t n = t->n = col_len(file, "summary/method");
   if (n == 0)
     return ef_error_set(ctx, EF_ERR_INPUT, "%s: no /summary (not an ensfold result file?)", path);
-  t->ic = malloc(4 * n * sizeof *t->ic);
+  t->ic = malloc(8 * n * sizeof *t->ic);
   t->dc = malloc(13 * n * sizeof *t->dc);
   if (!t->ic || !t->dc) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
-  for (int c = 0; c < 4; c++) {
-    if (c == 3 && col_len(file, icols[c]) != n) {
-      for (hsize_t i = 0; i < n; i++) t->ic[c * n + i] = -1;
+  for (int c = 0; c < 8; c++) {
+    if (c >= 3 && col_len(file, icols[c]) != n) {
+      for (hsize_t i = 0; i < n; i++) t->ic[c * n + i] = c == 3 ? -1 : 0;
       continue;
     }
     EF_CHECK(read_col(ctx, file, icols[c], H5T_NATIVE_INT32, t->ic + c * n, n, path));
@@ -170,6 +175,13 @@ static const char *group_name(const table *t, hsize_t i, char *buf, size_t len) 
   return buf;
 }
 
+/* "chi2/ndf (chi2/ndf)", "inf (K sigma 0)" for infinite pulls, or "-". */
+static void chi2_cell(char *buf, size_t len, double chi2, double ndf, int infinite) {
+  if (ndf > 0 && isinf(chi2) && infinite > 0) snprintf(buf, len, "inf (%d sigma 0)", infinite);
+  else if (ndf > 0 && isfinite(chi2)) snprintf(buf, len, "%.2f (%.0f/%.0f)", chi2 / ndf, chi2, ndf);
+  else snprintf(buf, len, "-");
+}
+
 static void print_table(const table *t, FILE *out) {
   hsize_t n = t->n;
   const double *dc = t->dc;
@@ -179,10 +191,8 @@ static void print_table(const table *t, FILE *out) {
   for (hsize_t i = 0; i < n; i++) {
     char a[32], b[32], w[32], cm_s[16], cu_s[16];
     double cm = dc[i], nm = dc[n + i], cu = dc[2 * n + i], nu = dc[3 * n + i];
-    if (nm > 0 && isfinite(cm)) snprintf(a, sizeof a, "%.2f (%.0f/%.0f)", cm / nm, cm, nm);
-    else snprintf(a, sizeof a, "-");
-    if (nu > 0 && isfinite(cu)) snprintf(b, sizeof b, "%.2f (%.0f/%.0f)", cu / nu, cu, nu);
-    else snprintf(b, sizeof b, "-");
+    chi2_cell(a, sizeof a, cm, nm, t->ic[5 * n + i]);
+    chi2_cell(b, sizeof b, cu, nu, t->ic[7 * n + i]);
     fmt_num(w, sizeof w, "%.3g", dc[12 * n + i]);
     fmt_num(cm_s, sizeof cm_s, "%.3f", dc[4 * n + i]);
     fmt_num(cu_s, sizeof cu_s, "%.3f", dc[5 * n + i]);
@@ -244,6 +254,10 @@ static void print_verdicts(const table *t, FILE *out) {
     double cm, cw, vm, vw;
     expectation(t->ic[2 * n + i], ndf, t->ic[3 * n + i], &cm, &cw, &vm, &vw);
     group_name(t, i, name, sizeof name);
+    if (t->ic[4 * n + i] > 0)
+      fprintf(out, "    %-14s %d bin(s) with sigma 0, %d of them off the truth (infinite pulls: "
+              "a value every replica repeats%s)\n", name, t->ic[4 * n + i], t->ic[5 * n + i],
+              t->ic[5 * n + i] ? "; chi2 is inf: OUTSIDE" : ", equal to the truth: no pull");
     if (ndf > 0 && isfinite(x) && isfinite(cm))
       fprintf(out, "    %-14s chi2/ndf %.2f (expected %.2f +- %.2f): %s\n", name, x, cm, cw,
               fabs(x - cm) <= cw ? "inside"

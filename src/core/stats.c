@@ -189,16 +189,30 @@ static double inv_norm1_estimate(const double *l, size_t m, double *x, double *y
   return alt > est ? alt : est;
 }
 
+/* Bins in the mask with sigma 0 still count (issue 17): one whose mean
+ * equals the truth is a zero residual, covered; one off the truth is an
+ * infinite pull, not covered, and makes chi2 infinite. */
+static void closure_zero_sigma(const double *mean, const double *sigma, const double *truth,
+                               const unsigned char *mask, size_t n, ef_closure *out,
+                               size_t *covered) {
+  for (size_t i = 0; i < n; i++) {
+    if ((mask && !mask[i]) || sigma[i] > 0.0) continue;
+    out->zero_sigma++;
+    if (mean[i] == truth[i]) (*covered)++;
+    else out->infinite++;
+  }
+}
+
 int ef_stats_closure(ef_ctx *ctx, const double *mean, const double *cov, const double *sigma,
                      const double *truth, const unsigned char *mask, size_t n, size_t R,
                      ef_closure *out, double *pulls) {
-  out->chi2 = 0.0;
-  out->ndf = 0;
-  out->full_cov = 0;
-  out->coverage = NAN;
+  *out = (ef_closure){0.0, 0, 0, NAN, 0, 0};
   if (pulls)
-    for (size_t i = 0; i < n; i++)
-      pulls[i] = sigma[i] > 0.0 ? (mean[i] - truth[i]) / sigma[i] : NAN;
+    for (size_t i = 0; i < n; i++) {
+      double d = mean[i] - truth[i];
+      pulls[i] = sigma[i] > 0.0 ? d / sigma[i] : d == 0.0 ? 0.0 : d > 0 ? INFINITY : -INFINITY;
+      if (isnan(d) || isnan(sigma[i])) pulls[i] = NAN;
+    }
   size_t m = 0, covered = 0;
   double chi2_diag = 0.0;
   for (size_t i = 0; i < n; i++) {
@@ -208,11 +222,14 @@ int ef_stats_closure(ef_ctx *ctx, const double *mean, const double *cov, const d
     covered += fabs(d) <= sigma[i];
     m++;
   }
-  if (m > (size_t)INT_MAX) return ef_error_set(ctx, EF_ERR_INPUT, "closure: %zu bins", m);
-  out->ndf = (int)m;
-  if (m == 0) return EF_OK;
-  out->coverage = (double)covered / (double)m;
-  out->chi2 = chi2_diag;
+  closure_zero_sigma(mean, sigma, truth, mask, n, out, &covered);
+  size_t all = m + (size_t)out->zero_sigma;
+  if (all > (size_t)INT_MAX) return ef_error_set(ctx, EF_ERR_INPUT, "closure: %zu bins", all);
+  out->ndf = (int)all;
+  if (all == 0) return EF_OK;
+  out->coverage = (double)covered / (double)all;
+  out->chi2 = out->infinite ? INFINITY : chi2_diag;
+  if (out->infinite || m == 0) return EF_OK;
   if (cov == NULL || R < 2 || R - 1 <= m) return EF_OK;
 
   /* Full covariance: the correlation-scaled matrix C = D^-1 cov D^-1
