@@ -350,7 +350,25 @@ static void test_fill_does_not_leak(void **state) {
   (void)state;
   unit_out m2;
   out_alloc(&m2);
+  long trained = ef_gan_ws_outer_trainings(fx.ws);
   assert_int_equal(run_unit(EF_METHOD_GAN_TOPO, EF_MODEL_M2, 1001, 0, &m2), EF_OK);
+  /* common random numbers (issue 17.1): the M2 unit of the PS unit's
+   * (method, replica, member) reuses its outer training and agrees with it
+   * exactly in every measured bin; only the blind bins differ */
+  assert_int_equal(ef_gan_ws_outer_trainings(fx.ws), trained);
+  const double *eps = ef_response_efficiency(fx.resp);
+  int nv = ef_binning_count(&fx.vtx), n_meas = 0, n_blind_diff = 0;
+  for (int k = 0; k < nv; k++) {
+    if (eps[k] < fx.cfg.gan.blind_efficiency) {
+      n_blind_diff += ps_topo.hist[k] != m2.hist[k];
+      continue;
+    }
+    n_meas++;
+    assert_true(ps_topo.hist[k] == m2.hist[k]);
+  }
+  fprintf(stderr, "common random numbers: PS and M2 equal in all %d measured bins, %d blind "
+          "bins differ, 1 outer training for both\n", n_meas, n_blind_diff);
+  assert_true(n_meas > 0 && n_blind_diff > 0);
   double slope = leak_slope(&ps_topo, &m2, "default, no blind channel");
 #ifndef __SANITIZE_ADDRESS__
   assert_true(fabs(slope) < LEAK_BOUND_DEFAULT);

@@ -4,9 +4,11 @@
  * G(z) -> v = (cos theta*, phi*) against a discriminator that sees, per
  * measured topology t, the data (bootstrap-weighted) against G folded
  * through the detector networks and weighted by their P(t | v), and, only in
- * the blind vertex bins, the fill model against G. The result is a histogram
- * of many samples of G (its moving-average weights), normalised so that its
- * measured part predicts the data.
+ * the blind vertex bins, the fill model against G (only with
+ * gan.fill_weight > 0). The result is a histogram of many samples of G in
+ * the measured bins and the fill model's shape in the blind bins, scaled so
+ * that G itself, folded with its efficiency, predicts the data: with the
+ * fill out of training, the measured bins do not depend on the fill model.
  *
  *   gan-topo:  an efficiency classifier eps(v) over T0..T3 and one
  *              conditional smearing GAN S_t(v, noise) per measured topology.
@@ -50,6 +52,12 @@ typedef struct ef_gan_ws ef_gan_ws;
 int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_config *cfg, size_t n_data,
                      size_t n_mc);
 void ef_gan_ws_destroy(ef_gan_ws *ws); /* accepts NULL */
+/* Outer GAN trainings this workspace has run. A unit whose seed, attempt,
+ * method, detector key, data weights and settings equal the previous
+ * unit's, with the fill not entering training (gan.fill_weight 0), reuses
+ * that training: only the fill's part of the result (the blind bins) is
+ * made again (common random numbers: docs/methods.md). */
+long ef_gan_ws_outer_trainings(const ef_gan_ws *ws);
 
 /* Run one GAN unit. Writes
  *   hist (n_vertex)         unfolded events per vertex bin

@@ -2,9 +2,13 @@
  *
  * A unit is (method, fill model, replica, ensemble member). Its id is its
  * position in the canonical order (methods, then fill models, in the order
- * of EF_METHOD_* and ef_model_id; then replica 0..R; then member), and its
- * seed is derived from the campaign seed and the id alone. Units are handed
- * out costliest first (ties by id); results never depend on that order. */
+ * of EF_METHOD_* and ef_model_id; then replica 0..R; then member). Its seed
+ * is derived from the campaign seed and its (method, replica, member) alone:
+ * the units that differ only by the fill model share every random stream
+ * (common random numbers), so their difference is the fill's effect. Units
+ * are handed out costliest first, then by (method, replica, member), so
+ * that those units follow one another (ties by id); results never depend
+ * on that order. */
 #ifndef ENSFOLD_PLAN_H
 #define ENSFOLD_PLAN_H
 
@@ -19,7 +23,9 @@ typedef struct {
   int32_t fill;     /* ef_model_id */
   int32_t replica;  /* 0 = nominal */
   int32_t member;   /* ensemble member */
-  uint64_t seed;    /* ef_plan_unit_seed(campaign seed, id) */
+  uint64_t seed;    /* ef_plan_unit_seed(campaign seed, n): n numbers the (method,
+                     * replica, member), so every fill model of it has the same
+                     * seed (common random numbers) */
   double cost;      /* relative cost estimate, for scheduling only */
 } ef_unit;
 

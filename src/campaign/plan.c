@@ -43,24 +43,33 @@ static double method_cost(int method) {
   return method == EF_METHOD_IBU ? 1.0 : 1000.0;
 }
 
+/* Costliest first; then by (method, replica, member), so that the units
+ * that differ only by the fill model follow one another (one rank takes
+ * them and trains their shared networks once); then by id. */
 static int cmp_order(const void *a, const void *b, void *units) {
   const ef_unit *u = units;
   const ef_unit *x = &u[*(const int32_t *)a], *y = &u[*(const int32_t *)b];
   if (x->cost != y->cost) return x->cost > y->cost ? -1 : 1;
-  return (x->id > y->id) - (x->id < y->id);
+  const int kx[4] = {x->method, x->replica, x->member, x->id};
+  const int ky[4] = {y->method, y->replica, y->member, y->id};
+  for (int k = 0; k < 4; k++)
+    if (kx[k] != ky[k]) return kx[k] < ky[k] ? -1 : 1;
+  return 0;
 }
 
-/* qsort has no context argument in C11: insertion sort by (cost desc, id)
- * is O(n) here because ids are generated grouped by method (equal cost). */
-static void sort_order(int32_t *order, size_t n, ef_unit *units) {
-  for (size_t i = 1; i < n; i++) {
-    int32_t v = order[i];
-    size_t j = i;
-    while (j > 0 && cmp_order(&order[j - 1], &v, units) > 0) {
-      order[j] = order[j - 1];
-      j--;
+/* qsort has no context argument in C11: a stable merge sort by cmp_order
+ * (n log n: the order above interleaves the fill groups). */
+static void sort_order(int32_t *order, size_t n, ef_unit *units, int32_t *tmp) {
+  for (size_t width = 1; width < n; width *= 2) {
+    for (size_t lo = 0; lo < n; lo += 2 * width) {
+      size_t mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+      size_t i = lo, j = mid, k = lo;
+      while (i < mid && j < hi)
+        tmp[k++] = cmp_order(&order[j], &order[i], units) < 0 ? order[j++] : order[i++];
+      while (i < mid) tmp[k++] = order[i++];
+      while (j < hi) tmp[k++] = order[j++];
     }
-    order[j] = v;
+    memcpy(order, tmp, n * sizeof *order);
   }
 }
 
@@ -93,19 +102,35 @@ int ef_plan_create(ef_ctx *ctx, ef_plan **out, const ef_config *cfg) {
     ef_plan_destroy(p);
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for %zu units", n);
   }
+  /* (method, replica, member) numbered method by method: crn_base[m] + r
+   * members[m] + k */
+  int32_t crn_base[EF_N_METHODS] = {0}, next = 0;
+  for (int m = 0; m < EF_N_METHODS; m++) {
+    crn_base[m] = next;
+    next += p->n_replicas * p->members[m];
+  }
   int32_t id = 0;
   for (int g = 0; g < p->n_groups; g++) {
     int m = p->group_method[g];
     for (int r = 0; r < p->n_replicas; r++)
       for (int k = 0; k < p->members[m]; k++, id++) {
         ef_unit *u = &p->units[id];
+        /* common random numbers: the seed of (method, replica, member),
+         * the same for every fill model */
+        int32_t crn = crn_base[m] + r * p->members[m] + k;
         *u = (ef_unit){.id = id, .method = m, .fill = p->group_fill[g], .replica = r,
-                       .member = k, .seed = ef_plan_unit_seed(cfg->seed, id),
+                       .member = k, .seed = ef_plan_unit_seed(cfg->seed, crn),
                        .cost = method_cost(m)};
         p->order[id] = id;
       }
   }
-  sort_order(p->order, n, p->units);
+  int32_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+  if (!tmp) {
+    ef_plan_destroy(p);
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for %zu units", n);
+  }
+  sort_order(p->order, n, p->units, tmp);
+  free(tmp);
   *out = p;
   return EF_OK;
 }

@@ -36,6 +36,8 @@
 /* Roles of networks in seeds: distinct init/training streams per role. */
 enum { ROLE_G = 0, ROLE_D, ROLE_EFF, ROLE_S1, ROLE_S2, ROLE_S3, ROLE_DS, ROLE_DSD, N_ROLES };
 
+#define OUTER_LOSS_MAX 64 /* loss points a shared outer training keeps */
+
 struct ef_gan_ws {
   int latent, k_noise, bo, bf, rows; /* G noise, detector noise, outer batch, blind batch, D rows */
   int be, bs, bmax;                  /* efficiency / smearing batches, max rows any net sees */
@@ -93,6 +95,18 @@ struct ef_gan_ws {
   unsigned char *blind; /* (n_vertex_max) set at run time */
   int nv_cap;
   double *hsum, *esum; /* (nv_cap) histogram and efficiency sums */
+  /* The last outer training on this rank. A unit that differs from it only
+   * by the fill model, with the fill not entering training, reuses it: the
+   * sums above are still its own (nothing else writes them). */
+  int outer_valid;
+  ef_gan_params outer_gp;               /* the settings it was trained with */
+  uint64_t outer_seed;
+  int outer_attempt, outer_method, outer_n_loss;
+  int64_t outer_det_key;
+  double outer_total, outer_sd, outer_rlen;
+  ef_rng outer_rng;                     /* the stream after training (the efficiency map) */
+  double outer_loss[2][OUTER_LOSS_MAX]; /* discriminator, generator loss curves */
+  long outer_trainings;                 /* trainings run, for tests and logs */
 };
 
 /* ---- small maths ------------------------------------------------------- */
@@ -1035,6 +1049,95 @@ static void efficiency_map(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r, d
   }
 }
 
+/* Train the outer GAN of pb from its seed and attempt: loss curves
+ * (n_loss points), G's pooled samples in ws->hsum / ws->esum, the spread
+ * of its cos theta* (sd) and the mean resultant length of its phi* (rlen);
+ * *r is the stream afterwards. */
+static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
+                       ef_gan_ws *ws, const outer_setup *os, ef_rng *r, int n_loss,
+                       double *loss_d, double *loss_g, double *sd, double *rlen) {
+  int nv = ef_binning_count(pb->vtx);
+  uint32_t s0 = (uint32_t)pb->attempt * N_ROLES;
+  ef_mlp_init(ws->g, pb->seed, s0 + ROLE_G);
+  ef_mlp_init(ws->d, pb->seed, s0 + ROLE_D);
+  ef_adam_reset(ws->adam_g);
+  ef_adam_reset(ws->adam_d);
+  ef_rng_init(r, pb->seed, EF_RNG_NN_TRAIN, s0 + ROLE_G);
+  int steps = gp->outer.steps;
+  for (int p = 0; p < n_loss; p++) loss_d[p] = loss_g[p] = 0.0;
+  memset(ws->hsum, 0, (size_t)nv * sizeof(double));
+  memset(ws->esum, 0, (size_t)nv * sizeof(double));
+  /* the result: samples of G at n_snap snapshots over the last part of
+   * the training, pooled (a GAN's generator oscillates around the
+   * solution; pooling snapshots averages that out at the level of the
+   * distribution) */
+  double sc = 0.0, scc = 0.0, sx = 0.0, sy = 0.0;
+  long long nsamp = 0;
+  int n_snap = gp->snapshots, first = steps - (int)(gp->average * steps), snap = 0;
+  if (first > steps - 1) first = steps - 1;
+  if (n_snap > steps - first) n_snap = steps - first;
+  for (int step = 0; step < steps; step++) {
+    double ld, lg;
+    EF_CHECK(outer_step(ctx, gp, pb, ws, os, r, step, &ld, &lg));
+    int p = (int)((long long)step * n_loss / steps);
+    long long lo = ((long long)p * steps + n_loss - 1) / n_loss;
+    long long hi = ((long long)(p + 1) * steps + n_loss - 1) / n_loss;
+    double cnt = (double)(hi - lo);
+    loss_d[p] += ld / cnt;
+    loss_g[p] += lg / cnt;
+    /* snapshot j after step first + ((j + 1) (steps - first)) / n_snap - 1 */
+    while (snap < n_snap &&
+           step == first + (int)(((long long)(snap + 1) * (steps - first)) / n_snap) - 1) {
+      long long want = (long long)gp->samples * (snap + 1) / n_snap - nsamp;
+      sample_generator(ws, pb, r, want, &sc, &scc, &sx, &sy);
+      nsamp += want;
+      snap++;
+    }
+  }
+  double mc_ = sc / (double)nsamp;
+  *sd = sqrt(fmax(scc / (double)nsamp - mc_ * mc_, 0.0));
+  *rlen = sqrt(sx * sx + sy * sy) / (double)nsamp;
+  return EF_OK;
+}
+
+/* The unit's histogram from G's pooled samples (ws->hsum, ws->esum):
+ * collapse checks, then measured bins keep G's shape and blind bins take
+ * the fill model's own shape, scaled to its blind/measured ratio (the IBU
+ * rule: nothing of G's there enters the result); everything is scaled so
+ * that G itself, folded with its efficiency, predicts the data (G's own
+ * blind-bin mass included), so the measured bins do not depend on the
+ * fill model. */
+static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, double total,
+                    double fill_blind, double fill_meas, double sd, double rlen, double *hist) {
+  int nv = ef_binning_count(pb->vtx);
+  /* collapse: the generator's spread in cos theta* or its azimuthal
+   * spread far below any physical distribution's */
+  if (!(sd >= 0.1))
+    return ef_error_set(ctx, EF_ERR_NUMERIC,
+                        "GAN unit: the generator collapsed (std of cos theta* %.3f, below 0.1)",
+                        sd);
+  if (!(rlen <= 0.9))
+    return ef_error_set(ctx, EF_ERR_NUMERIC,
+                        "GAN unit: the generator collapsed (phi* concentrated: mean resultant "
+                        "length %.3f, above 0.9)", rlen);
+  double hm = 0.0, folded = 0.0;
+  for (int kb = 0; kb < nv; kb++) {
+    if (!ws->blind[kb]) hm += ws->hsum[kb];
+    folded += ws->esum[kb]; /* sum over G's samples of their efficiency */
+  }
+  if (hm <= 0)
+    return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: no generated event in a measured bin");
+  if (!(folded > 0))
+    return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: the generator predicts no measured event");
+  double rho = fill_blind / fill_meas, scale = total / folded;
+  for (int kb = 0; kb < nv; kb++)
+    hist[kb] = scale * (!ws->blind[kb] ? ws->hsum[kb]
+                                       : pb->fill_prior[kb] / fill_blind * rho * hm);
+  return EF_OK;
+}
+
+long ef_gan_ws_outer_trainings(const ef_gan_ws *ws) { return ws->outer_trainings; }
+
 int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
                     ef_gan_ws *ws, double *hist, double *eff, int n_loss, double *loss_d,
                     double *loss_g) {
@@ -1070,79 +1173,40 @@ int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *
   if (fill_meas <= 0)
     return ef_error_set(ctx, EF_ERR_INPUT, "GAN unit: every vertex bin is blind "
                         "(efficiency below gan.blind_efficiency)");
-  /* the outer GAN */
-  uint32_t s0 = (uint32_t)pb->attempt * N_ROLES;
-  ef_mlp_init(ws->g, pb->seed, s0 + ROLE_G);
-  ef_mlp_init(ws->d, pb->seed, s0 + ROLE_D);
-  ef_adam_reset(ws->adam_g);
-  ef_adam_reset(ws->adam_d);
+  int shared = !os.use_blind && n_loss <= OUTER_LOSS_MAX && ws->outer_valid &&
+               ws->outer_seed == pb->seed && ws->outer_attempt == pb->attempt &&
+               ws->outer_method == pb->method && ws->outer_det_key == pb->det_key &&
+               ws->outer_total == os.total && ws->outer_n_loss == n_loss &&
+               memcmp(&ws->outer_gp, gp, sizeof *gp) == 0;
   ef_rng r;
-  ef_rng_init(&r, pb->seed, EF_RNG_NN_TRAIN, s0 + ROLE_G);
-  int steps = gp->outer.steps;
-  for (int p = 0; p < n_loss; p++) loss_d[p] = loss_g[p] = 0.0;
-  memset(ws->hsum, 0, (size_t)nv * sizeof(double));
-  memset(ws->esum, 0, (size_t)nv * sizeof(double));
-  /* the result: samples of G at n_snap snapshots over the last part of
-   * the training, pooled (a GAN's generator oscillates around the
-   * solution; pooling snapshots averages that out at the level of the
-   * distribution) */
-  double sc = 0.0, scc = 0.0, sx = 0.0, sy = 0.0;
-  long long nsamp = 0;
-  int n_snap = gp->snapshots, first = steps - (int)(gp->average * steps), snap = 0;
-  if (first > steps - 1) first = steps - 1;
-  if (n_snap > steps - first) n_snap = steps - first;
-  for (int step = 0; step < steps; step++) {
-    double ld, lg;
-    EF_CHECK(outer_step(ctx, gp, pb, ws, &os, &r, step, &ld, &lg));
-    int p = (int)((long long)step * n_loss / steps);
-    long long lo = ((long long)p * steps + n_loss - 1) / n_loss;
-    long long hi = ((long long)(p + 1) * steps + n_loss - 1) / n_loss;
-    double cnt = (double)(hi - lo);
-    loss_d[p] += ld / cnt;
-    loss_g[p] += lg / cnt;
-    /* snapshot j after step first + ((j + 1) (steps - first)) / n_snap - 1 */
-    while (snap < n_snap &&
-           step == first + (int)(((long long)(snap + 1) * (steps - first)) / n_snap) - 1) {
-      long long want = (long long)gp->samples * (snap + 1) / n_snap - nsamp;
-      sample_generator(ws, pb, &r, want, &sc, &scc, &sx, &sy);
-      nsamp += want;
-      snap++;
+  double sd, rlen;
+  if (shared) { /* the same generator: only the fill's part of the result differs */
+    r = ws->outer_rng;
+    sd = ws->outer_sd;
+    rlen = ws->outer_rlen;
+    memcpy(loss_d, ws->outer_loss[0], (size_t)n_loss * sizeof *loss_d);
+    memcpy(loss_g, ws->outer_loss[1], (size_t)n_loss * sizeof *loss_g);
+  } else {
+    ws->outer_valid = 0;
+    EF_CHECK(train_outer(ctx, gp, pb, ws, &os, &r, n_loss, loss_d, loss_g, &sd, &rlen));
+    ws->outer_trainings++;
+    if (!os.use_blind && n_loss <= OUTER_LOSS_MAX) {
+      ws->outer_valid = 1;
+      ws->outer_gp = *gp;
+      ws->outer_seed = pb->seed;
+      ws->outer_attempt = pb->attempt;
+      ws->outer_method = pb->method;
+      ws->outer_det_key = pb->det_key;
+      ws->outer_total = os.total;
+      ws->outer_n_loss = n_loss;
+      ws->outer_sd = sd;
+      ws->outer_rlen = rlen;
+      ws->outer_rng = r;
+      memcpy(ws->outer_loss[0], loss_d, (size_t)n_loss * sizeof *loss_d);
+      memcpy(ws->outer_loss[1], loss_g, (size_t)n_loss * sizeof *loss_g);
     }
   }
-  /* collapse: the generator's spread in cos theta* or its azimuthal
-   * spread far below any physical distribution's */
-  double mc_ = sc / (double)nsamp, sd = sqrt(fmax(scc / (double)nsamp - mc_ * mc_, 0.0));
-  double rlen = sqrt(sx * sx + sy * sy) / (double)nsamp;
-  if (!(sd >= 0.1))
-    return ef_error_set(ctx, EF_ERR_NUMERIC,
-                        "GAN unit: the generator collapsed (std of cos theta* %.3f, below 0.1)",
-                        sd);
-  if (!(rlen <= 0.9))
-    return ef_error_set(ctx, EF_ERR_NUMERIC,
-                        "GAN unit: the generator collapsed (phi* concentrated: mean resultant "
-                        "length %.3f, above 0.9)", rlen);
-  /* normalisation: measured bins keep G's shape; blind bins take the fill
-   * model's own shape, scaled to its blind/measured ratio (the IBU rule:
-   * nothing of G's there enters the result); then everything so that the
-   * folded result predicts the data */
-  double hm = 0.0;
-  for (int kb = 0; kb < nv; kb++)
-    if (!ws->blind[kb]) hm += ws->hsum[kb];
-  if (hm <= 0)
-    return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: no generated event in a measured bin");
-  double rho = fill_blind / fill_meas, folded = 0.0;
-  for (int kb = 0; kb < nv; kb++) {
-    double u;
-    if (!ws->blind[kb]) u = ws->hsum[kb];
-    else u = pb->fill_prior[kb] / fill_blind * rho * hm;
-    double e = ws->hsum[kb] > 0 ? ws->esum[kb] / ws->hsum[kb] : 0.0;
-    folded += u * e;
-    hist[kb] = u;
-  }
-  if (!(folded > 0))
-    return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: the generator predicts no measured event");
-  double scale = os.total / folded;
-  for (int kb = 0; kb < nv; kb++) hist[kb] *= scale;
+  EF_CHECK(assemble(ctx, pb, ws, os.total, fill_blind, fill_meas, sd, rlen, hist));
   efficiency_map(ws, pb, &r, eff);
   return EF_OK;
 }
