@@ -204,16 +204,35 @@ static void test_every_key_documented(void **state) {
   size_t n = fread(doc, 1, sizeof doc - 1, f);
   fclose(f);
   doc[n] = '\0';
-  int missing = 0;
+  int missing = 0, wrong = 0;
   for (size_t i = 0; i < ef_config_key_count(); i++) {
     char needle[300];
     snprintf(needle, sizeof needle, "`%s`", ef_config_key_path(i));
     if (!strstr(doc, needle)) {
       print_error("docs/config.md does not document %s\n", needle);
       missing++;
+      continue;
+    }
+    /* the documented default is the code's: the second cell of the key's
+     * row, "| `path` | default | ..." (the gan.fill_weight row said 1, the
+     * code 0) */
+    char row[2048], want[256], got[256];
+    assert_int_equal(ef_config_key_markdown(i, row, sizeof row), 0);
+    snprintf(needle, sizeof needle, "| `%s` |", ef_config_key_path(i));
+    const char *at = strstr(doc, needle);
+    if (!at) continue; /* mentioned, but not in a table row of its own */
+    if (sscanf(strstr(row, "` |") + 3, " %255[^|]", want) != 1 ||
+        sscanf(at + strlen(needle), " %255[^|]", got) != 1)
+      fail_msg("cannot read the default of %s", needle);
+    for (char *e = want + strlen(want); e > want && e[-1] == ' ';) *--e = '\0';
+    for (char *e = got + strlen(got); e > got && e[-1] == ' ';) *--e = '\0';
+    if (strcmp(want, got) != 0) {
+      print_error("docs/config.md gives %s the default '%s', the code '%s'\n", needle, got, want);
+      wrong++;
     }
   }
   assert_int_equal(missing, 0);
+  assert_int_equal(wrong, 0);
   assert_true(ef_config_key_count() > 30);
 }
 
