@@ -21,22 +21,15 @@ fi
 "$exe" validate configs/quickstart.yaml >/dev/null
 start=$(date +%s)
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
-errlog=$(mktemp "${TMPDIR:-/tmp}/ensfold-demo-XXXXXX")
-trap 'rm -f "$errlog"' EXIT
+. jobs/lib.sh
 rc=0
-mpirun -n "$n" "$exe" run configs/quickstart.yaml -o "$out/quickstart-results.h5" --overwrite \
-  2> >(tee -a "$errlog" >&2) || rc=$?
+mpirun_explained demo "$n" "rerun with ENSFOLD_RANKS set to the number of cores" \
+  mpirun -n "$n" "$exe" run configs/quickstart.yaml -o "$out/quickstart-results.h5" --overwrite \
+  || rc=$?
 if [ "$rc" -ne 0 ]; then
-  # Open MPI exits 1 when it cannot start the ranks, the code ensfold uses
-  # for "some units failed": say what happened and exit 3 instead
-  for _ in 1 2 3 4 5; do grep -q "not enough slots" "$errlog" && break; sleep 0.2; done
-  if grep -q "not enough slots" "$errlog"; then
-    echo "demo: mpirun could not start $n ranks: Open MPI counts fewer slots (physical cores)" \
-         "than $n here; rerun with ENSFOLD_RANKS set to the number of cores. No unit ran:" \
-         "exit 3, not 1" >&2
-    exit 3
-  fi
-  echo "demo: the campaign exited with code $rc (1: some units failed, 2: bad input, 3: internal error)" >&2
+  [ "$mpirun_slot_error" -eq 1 ] ||
+    echo "demo: the campaign exited with code $rc (1: some units failed, 2: bad input, 3:" \
+         "internal error)" >&2
   exit "$rc"
 fi
 echo "demo: campaign on $n ranks took $(( $(date +%s) - start )) s"

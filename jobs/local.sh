@@ -14,20 +14,8 @@ if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 extra=()
 [ "$N" -gt "$cores" ] && extra=(--oversubscribe)
-errlog=$(mktemp "${TMPDIR:-/tmp}/ensfold-local-XXXXXX")
-trap 'rm -f "$errlog"' EXIT
+. "$(dirname "$0")/lib.sh"
 rc=0
-mpirun -n "$N" "${extra[@]}" "$ENSFOLD" run "$CONFIG" -o "$OUTPUT" --resume \
-  2> >(tee -a "$errlog" >&2) || rc=$?
-# Open MPI exits 1 when it cannot start the ranks, the code ensfold uses for
-# "some units failed": say what happened and exit 3 (environment) instead.
-if [ "$rc" -ne 0 ]; then
-  for _ in 1 2 3 4 5; do grep -q "not enough slots" "$errlog" && break; sleep 0.2; done
-  if grep -q "not enough slots" "$errlog"; then
-    echo "jobs/local.sh: mpirun could not start $N ranks: Open MPI counts fewer slots here" \
-         "(physical cores, or a hostfile) than $N; give RANKS (the third argument) <= the" \
-         "cores, or run mpirun with --oversubscribe yourself. No unit ran: exit 3, not 1" >&2
-    rc=3
-  fi
-fi
+mpirun_explained jobs/local.sh "$N" "give RANKS (the third argument) <= the cores, or run mpirun with --oversubscribe yourself" \
+  mpirun -n "$N" "${extra[@]}" "$ENSFOLD" run "$CONFIG" -o "$OUTPUT" --resume || rc=$?
 exit "$rc"

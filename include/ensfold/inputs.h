@@ -21,6 +21,9 @@ void ef_inputs_destroy(ef_inputs *in);
  * as a campaign does before it builds anything (docs/formats.md); the
  * message names the key and the file. For `ensfold validate`. */
 int ef_inputs_check_files(ef_ctx *ctx, const ef_config *cfg);
+/* Where the data (mc = 0) or the MC (mc = 1) come from: 1 and the resolved
+ * path of data.file / mc.file in path, or 0 (path "") when generated. */
+int ef_inputs_source(const ef_config *cfg, int mc, char *path, size_t len);
 
 const ef_events *ef_inputs_data(const ef_inputs *in);
 const ef_events *ef_inputs_mc(const ef_inputs *in);

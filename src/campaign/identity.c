@@ -76,21 +76,23 @@ void ef_identity_make(ef_identity *id, const char *config_text, const ef_events 
 
 int ef_identity_same(const ef_identity *a, const ef_identity *b, const char *data_name,
                      const char *mc_name, char *why, size_t len) {
-  size_t used = 0;
   const struct {
     uint64_t x, y;
     const char *what, *name;
   } parts[3] = {{a->config, b->config, "the config", NULL},
                 {a->data, b->data, "the data events", data_name},
                 {a->mc, b->mc, "the MC events", mc_name}};
+  size_t used = 0;
+  int same = 1;
   if (len) why[0] = '\0';
   for (int k = 0; k < 3; k++) {
     if (parts[k].x == parts[k].y) continue;
-    int w = snprintf(why + used, len > used ? len - used : 0, "%s%s%s%s%s",
-                     used ? ", " : "", parts[k].what, parts[k].name ? " (" : "",
-                     parts[k].name ? parts[k].name : "", parts[k].name ? ")" : "");
+    same = 0;
+    int w = used < len ? snprintf(why + used, len - used, "%s%s%s%s%s", used ? ", " : "",
+                                  parts[k].what, parts[k].name ? " (" : "",
+                                  parts[k].name ? parts[k].name : "", parts[k].name ? ")" : "")
+                       : 0;
     if (w > 0) used += (size_t)w;
-    if (used >= len) used = len ? len - 1 : 0;
   }
-  return used == 0 && a->config == b->config && a->data == b->data && a->mc == b->mc;
+  return same;
 }

@@ -189,16 +189,21 @@ static int mc_efficiency(ef_ctx *ctx, ef_inputs *in) {
   return EF_OK;
 }
 
+int ef_inputs_source(const ef_config *cfg, int mc, char *path, size_t len) {
+  const ef_sample_params *s = mc ? &cfg->mc : &cfg->data;
+  if (len) path[0] = '\0';
+  if (s->source != EF_SOURCE_FILE) return 0;
+  ef_config_resolve_path(cfg, s->file, path, len);
+  return 1;
+}
+
 /* "data.file: PATH" / "mc.file: PATH", or "generated data" / "generated MC". */
 static void input_name(const ef_config *cfg, int mc, char *out, size_t len) {
-  const char *file = mc ? cfg->mc.file : cfg->data.file;
-  if ((mc ? cfg->mc.source : cfg->data.source) != EF_SOURCE_FILE) {
-    snprintf(out, len, "generated %s", mc ? "MC" : "data");
-    return;
-  }
   char path[2 * EF_PATH_MAX];
-  ef_config_resolve_path(cfg, file, path, sizeof path);
-  snprintf(out, len, "%s: %s", mc ? "mc.file" : "data.file", path);
+  if (ef_inputs_source(cfg, mc, path, sizeof path))
+    snprintf(out, len, "%s: %s", mc ? "mc.file" : "data.file", path);
+  else
+    snprintf(out, len, "generated %s", mc ? "MC" : "data");
 }
 
 /* Some vertex bin of the MC response must reach the efficiency a method

@@ -272,14 +272,12 @@ static int check_not_input(ef_ctx *ctx, const ef_config *cfg, const char *cfg_pa
   struct stat out;
   if (stat(path, &out) != 0) return EF_OK;
   char data[2 * EF_PATH_MAX], mc[2 * EF_PATH_MAX];
-  ef_config_resolve_path(cfg, cfg->data.file, data, sizeof data);
-  ef_config_resolve_path(cfg, cfg->mc.file, mc, sizeof mc);
   const struct {
     const char *path, *what;
     int used;
   } in[3] = {{cfg_path, "the config file", 1},
-             {data, "the data file (data.file)", cfg->data.source == EF_SOURCE_FILE},
-             {mc, "the MC file (mc.file)", cfg->mc.source == EF_SOURCE_FILE}};
+             {data, "the data file (data.file)", ef_inputs_source(cfg, 0, data, sizeof data)},
+             {mc, "the MC file (mc.file)", ef_inputs_source(cfg, 1, mc, sizeof mc)}};
   for (int k = 0; k < 3; k++) {
     struct stat st;
     if (!in[k].used || stat(in[k].path, &st) != 0) continue;
@@ -455,15 +453,14 @@ static void run_free(run_state *r) {
   free(r->col.skip);
 }
 
-static void source_name(const ef_config *cfg, const ef_sample_params *s, const char *role,
-                        char *out, size_t len) {
+/* Where a sample comes from, for the identity's messages. */
+static void source_name(const ef_config *cfg, int mc, char *out, size_t len) {
   char path[2 * EF_PATH_MAX];
-  if (s->source == EF_SOURCE_FILE) {
-    ef_config_resolve_path(cfg, s->file, path, sizeof path);
+  const char *role = mc ? "mc" : "data";
+  if (ef_inputs_source(cfg, mc, path, sizeof path))
     snprintf(out, len, "%s.file '%s'", role, path);
-  } else {
+  else
     snprintf(out, len, "%s generated from the config: another ensfold version?", role);
-  }
 }
 
 /* Config, paths, plan, inputs, workspace; rank 0 also the identity. */
@@ -493,8 +490,8 @@ static int prepare(ef_ctx *ctx, const run_opts *o, run_state *r, double t0) {
   EF_CHECK(ef_inputs_create(ctx, &r->in, &r->cfg));
   ef_log(ctx, EF_LOG_INFO, "inputs ready in %.1f s: %zu data events, %zu MC events",
          ef_cli_now() - t0, ef_inputs_data(r->in)->n, ef_inputs_mc(r->in)->n);
-  source_name(&r->cfg, &r->cfg.data, "data", r->names[0], sizeof r->names[0]);
-  source_name(&r->cfg, &r->cfg.mc, "mc", r->names[1], sizeof r->names[1]);
+  source_name(&r->cfg, 0, r->names[0], sizeof r->names[0]);
+  source_name(&r->cfg, 1, r->names[1], sizeof r->names[1]);
   r->name_ptr[0] = r->names[0];
   r->name_ptr[1] = r->names[1];
   if (rank == 0) {
