@@ -48,7 +48,7 @@ cleanup() {
   for p in /proc/[0-9]*; do
     p=${p#/proc/}
     [ "$p" = $$ ] || [ "$p" = "$BASHPID" ] && continue
-    tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "SLURM_CONF=$tmp/slurm.conf" && left+=("$p")
+    tr '\0' '\n' 2>/dev/null < "/proc/$p/environ" | grep -qx "SLURM_CONF=$tmp/slurm.conf" && left+=("$p")
   done
   if ((${#left[@]})); then
     echo "# cleanup: ending ${#left[@]} leftover process(es) of this cluster: $(ps -o comm= -p "${left[*]// /,}" | tr '\n' ' ')"
@@ -193,7 +193,10 @@ sed 's/^/#   /' "$log4"
 stops=$(grep -c "stopped at the time limit" "$log4")
 [ "$stops" -ge 1 ] || { keep=1; echo "job $job4 was never stopped at the time limit"; exit 1; }
 grep -q "finished with exit code 0" "$log4" || { keep=1; echo "job $job4 did not finish with 0"; exit 1; }
-if grep -Eq "CANCELLED|DUE TO TIME LIMIT|finished with exit code [1-9]" "$log4"; then
+# slurmstepd logs the requeue itself as "CANCELLED ... DUE TO JOB REQUEUE"
+# (when it writes before the step ends): that one is the plan, any other
+# cancellation is not
+if grep -v "DUE TO JOB REQUEUE" "$log4" | grep -Eq "CANCELLED|DUE TO TIME LIMIT|finished with exit code [1-9]"; then
   keep=1; echo "job $job4 was killed or failed at its time limit"; exit 1
 fi
 # every unit that the stop reported in the journal is taken by the restart
