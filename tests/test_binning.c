@@ -65,6 +65,26 @@ static void test_index_bounds(void **state) {
   }
 }
 
+/* Unmeasured classes: rows of 8 phi bins (a hole is at most 2 wide). */
+static void test_classify(void **state) {
+  (void)state;
+  const ef_binning b = {EF_BIN_THETA_PHI, 4, 8};
+  /* row 0: nothing measured (a cap); row 1: gaps of 1 and 2, cyclic (the
+   * last and first bin form one gap of 2); row 2: a gap of 3 (too wide);
+   * row 3: all measured */
+  const unsigned char m[32] = {0, 0, 0, 0, 0, 0, 0, 0,
+                               0, 1, 1, 0, 1, 1, 1, 0,
+                               1, 0, 0, 0, 1, 1, 1, 1,
+                               1, 1, 1, 1, 1, 1, 1, 1};
+  const unsigned char want[32] = {2, 2, 2, 2, 2, 2, 2, 2,
+                                  1, 0, 0, 1, 0, 0, 0, 1,
+                                  0, 2, 2, 2, 0, 0, 0, 0,
+                                  0, 0, 0, 0, 0, 0, 0, 0};
+  unsigned char cls[32];
+  ef_binning_classify(&b, m, cls);
+  for (int k = 0; k < 32; k++) assert_int_equal(cls[k], want[k]);
+}
+
 static void test_edges_and_nan(void **state) {
   (void)state;
   const ef_binning th = {EF_BIN_THETA_PHI, 18, 36}, co = {EF_BIN_COS_PHI, 20, 18};
@@ -167,6 +187,7 @@ int main(void) {
       cmocka_unit_test(test_index_bounds),
       cmocka_unit_test(test_edges_and_nan),
       cmocka_unit_test(test_integrals),
+      cmocka_unit_test(test_classify),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

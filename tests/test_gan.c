@@ -158,7 +158,7 @@ static int teardown(void **state) {
 }
 
 typedef struct {
-  double *hist, *eff, loss_d[50], loss_g[50];
+  double *hist, *own, *eff, loss_d[50], loss_g[50];
   double seconds;
 } unit_out;
 
@@ -171,8 +171,8 @@ static int run_unit(int method, int fill, uint64_t seed, int attempt, unit_out *
   ef_model_init(&pb.fill, (ef_model_id)fill, &fx.cfg.physics);
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  int rc = ef_gan_unit_run(fx.ctx, &fx.cfg.gan, &pb, fx.ws, o->hist, o->eff, 50, o->loss_d,
-                           o->loss_g);
+  int rc = ef_gan_unit_run(fx.ctx, &fx.cfg.gan, &pb, fx.ws, o->hist, o->own, o->eff, 50,
+                           o->loss_d, o->loss_g);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   o->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
   if (rc != EF_OK) fprintf(stderr, "unit failed: %s\n", ef_error_message(fx.ctx));
@@ -182,10 +182,12 @@ static int run_unit(int method, int fill, uint64_t seed, int attempt, unit_out *
 static void out_alloc(unit_out *o) {
   int nv = ef_binning_count(&fx.vtx);
   o->hist = malloc((size_t)nv * sizeof(double));
+  o->own = malloc((size_t)nv * sizeof(double));
   o->eff = malloc(4 * (size_t)nv * sizeof(double));
 }
 static void out_free(unit_out *o) {
   free(o->hist);
+  free(o->own);
   free(o->eff);
 }
 
@@ -359,15 +361,20 @@ static void test_fill_does_not_leak(void **state) {
   const double *eps = ef_response_efficiency(fx.resp);
   int nv = ef_binning_count(&fx.vtx), n_meas = 0, n_blind_diff = 0;
   for (int k = 0; k < nv; k++) {
+    /* G's own answer (issue 17.3): in every bin, the fill's in none */
+    assert_true(ps_topo.own[k] == m2.own[k]);
+    assert_true(isfinite(ps_topo.own[k]) && ps_topo.own[k] >= 0);
     if (eps[k] < fx.cfg.gan.blind_efficiency) {
       n_blind_diff += ps_topo.hist[k] != m2.hist[k];
       continue;
     }
     n_meas++;
     assert_true(ps_topo.hist[k] == m2.hist[k]);
+    assert_true(ps_topo.own[k] == ps_topo.hist[k]);
   }
   fprintf(stderr, "common random numbers: PS and M2 equal in all %d measured bins, %d blind "
-          "bins differ, 1 outer training for both\n", n_meas, n_blind_diff);
+          "bins differ, 1 outer training for both; G's own answer equal in all %d bins\n",
+          n_meas, n_blind_diff, nv);
   assert_true(n_meas > 0 && n_blind_diff > 0);
   double slope = leak_slope(&ps_topo, &m2, "default, no blind channel");
 #ifndef __SANITIZE_ADDRESS__

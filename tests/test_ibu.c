@@ -37,6 +37,15 @@ typedef struct {
 
 static fixture fx;
 
+/* The efficiency mask ef_ibu_unfold takes, for eps_min (no allocation:
+ * one static buffer, enough for any test's vertex binning). */
+static const unsigned char *eff_mask(const ef_response *r, double eps_min) {
+  static unsigned char m[20000];
+  assert_true(ef_response_n_vertex(r) <= (int)sizeof m);
+  ef_ibu_mask_efficiency(r, eps_min, m);
+  return m;
+}
+
 enum { N_MC = 300000, N_DATA = 100000 };
 
 static int setup(void **state) {
@@ -161,21 +170,26 @@ static void test_hand(void **state) {
    *      = (50/7 + 34) / 0.6 = 480/7
    * and eps . n = (412 + 288)/7 = 100 (all bins measured: the data). */
   const double flat[2] = {2, 2};
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, flat, 0, 0.01, work, out), EF_OK);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, flat, 0, eff_mask(r, 0.01), work, out), EF_OK);
   assert_close(out[0], 100 / 1.4, 1e-12);
   assert_close(out[1], 100 / 1.4, 1e-12);
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, flat, 1, 0.01, work, out), EF_OK);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, flat, 1, eff_mask(r, 0.01), work, out), EF_OK);
   printf("# hand: one iteration (%.15g, %.15g), expected (515/7, 480/7)\n", out[0], out[1]);
   assert_close(out[0], 515.0 / 7, 1e-12);
   assert_close(out[1], 480.0 / 7, 1e-12);
   ef_response_fold(r, out, nu);
   assert_close(nu[2] + nu[3] + nu[5], 100, 1e-12);
+  /* The data attributed by one Bayes step with prior (2, 2): eps_i x the
+   * first iteration's n_i, (412/7, 288/7), summing to the 100 events. */
+  ef_ibu_attribute(r, d, flat, work, out);
+  assert_close(out[0], 412.0 / 7, 1e-12);
+  assert_close(out[1], 288.0 / 7, 1e-12);
   /* Prior (1, 3), eps_min 0.7: bin 1 (eps 0.6) keeps the prior. Scaled
    * p = s (1, 3), s = 100/2.6; folded (0.9, 1.1, 0.6) s. One iteration:
    *   n0 = (1/0.8) (0.6 x 50 / 0.9 + 0.2 x 40 / 1.1) = 1.25 (100/3 + 80/11)
    *      = 1675/33,  n1 = 3 x n0 / 1 = 5025/33. */
   const double slope[2] = {1, 3};
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, slope, 1, 0.7, work, out), EF_OK);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, slope, 1, eff_mask(r, 0.7), work, out), EF_OK);
   printf("# hand: kept bin (%.15g, %.15g), expected (1675/33, 5025/33)\n", out[0], out[1]);
   assert_close(out[0], 1675.0 / 33, 1e-12);
   assert_close(out[1], 5025.0 / 33, 1e-12);
@@ -184,7 +198,7 @@ static void test_hand(void **state) {
     double ref[2];
     for (int k = 0; k < 2; k++) {
       double emin = k ? 0.7 : 0.01;
-      assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, k ? slope : flat, it, emin, work, out), EF_OK);
+      assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, k ? slope : flat, it, eff_mask(r, emin), work, out), EF_OK);
       dense_ibu(R_ref, 6, 2, d, k ? slope : flat, it, emin, ref);
       assert_close(out[0], ref[0], 1e-12 * ref[0]);
       assert_close(out[1], ref[1], 1e-12 * ref[1]);
@@ -234,7 +248,7 @@ static void test_contract(void **state) {
   const double prior[2] = {1, 1};
   counting = 1;
   n_alloc = 0;
-  int rc = ef_ibu_unfold(fx.ctx, r, d, prior, 10, 0.01, buf + GUARD, out);
+  int rc = ef_ibu_unfold(fx.ctx, r, d, prior, 10, eff_mask(r, 0.01), buf + GUARD, out);
   counting = 0;
   assert_int_equal(rc, EF_OK);
   printf("# allocations inside ef_ibu_unfold: %ld (counter %s)\n", n_alloc,
@@ -248,27 +262,27 @@ static void test_contract(void **state) {
 
   /* empty data, and data only where the response does not reach (T1, j = 0) */
   double empty[6] = {0};
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, empty, prior, 4, 0.01, buf + GUARD, out),
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, empty, prior, 4, eff_mask(r, 0.01), buf + GUARD, out),
                    EF_ERR_NUMERIC);
   printf("# empty data: %s\n", ef_error_message(fx.ctx));
   double unreached[6] = {5, 0, 0, 0, 0, 0};
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, unreached, prior, 4, 0.01, buf + GUARD, out),
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, unreached, prior, 4, eff_mask(r, 0.01), buf + GUARD, out),
                    EF_ERR_NUMERIC);
   /* no bin above eps_min; a prior that is zero on every measured bin */
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, prior, 4, 0.9, buf + GUARD, out), EF_ERR_NUMERIC);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, prior, 4, eff_mask(r, 0.9), buf + GUARD, out), EF_ERR_NUMERIC);
   const double zero_meas[2] = {0, 1};
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, zero_meas, 4, 0.7, buf + GUARD, out),
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, zero_meas, 4, eff_mask(r, 0.7), buf + GUARD, out),
                    EF_ERR_NUMERIC);
   /* bad input */
   const double neg[2] = {1, -1};
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, neg, 4, 0.01, buf + GUARD, out), EF_ERR_INPUT);
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, prior, -1, 0.01, buf + GUARD, out), EF_ERR_INPUT);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, neg, 4, eff_mask(r, 0.01), buf + GUARD, out), EF_ERR_INPUT);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, prior, -1, eff_mask(r, 0.01), buf + GUARD, out), EF_ERR_INPUT);
   /* an empty data sample histograms to zeros and is refused the same way */
   ef_events none = {0};
   none.n = 0;
   ef_ibu_data_histogram(&hand_bins, &none, NULL, empty);
   for (int j = 0; j < 6; j++) assert_close(empty[j], 0, 0);
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, empty, prior, 4, 0.01, buf + GUARD, out),
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, empty, prior, 4, eff_mask(r, 0.01), buf + GUARD, out),
                    EF_ERR_NUMERIC);
   /* the histogram skips T0 and uses the weights */
   double hist[6], w[20];
@@ -307,7 +321,7 @@ static void unfold_once(const ef_binning *vb, const ef_binning *db, const double
   double *d = malloc((size_t)nd * sizeof *d), *work = malloc(ef_ibu_work_size(r) * sizeof *work);
   assert_true(d && work);
   ef_ibu_data_histogram(db, &fx.data, dw, d);
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, prior, 4, eps_min, work, out), EF_OK);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, prior, 4, eff_mask(r, eps_min), work, out), EF_OK);
   free(d);
   free(work);
   if (keep)

@@ -200,6 +200,17 @@ static void test_closure_constructed(void **state) {
   assert_close(pulls[2], -0.5, 1e-15);
   assert_close(pulls[3], 0.0, 0);
   assert_close(pulls[4], -19.4, 1e-13);
+  /* a sigma that is a part of the uncertainty, 0.4 x sqrt(diag cov): the
+   * covariance gives the correlation, sigma the scale, so chi2 / 0.16;
+   * |d| = 1, 4, 0.5 against 0.8, 1.2, 0.4: only bin 3 (on the truth) covered */
+  double half[5];
+  for (int i = 0; i < 5; i++) half[i] = 0.4 * ex_sigma[i];
+  ef_closure h;
+  assert_int_equal(ef_stats_closure(ctx, ex_mean, ex_cov, half, ex_truth, ex_mask, 5, 10, &h, NULL),
+                   EF_OK);
+  assert_int_equal(h.full_cov, 1);
+  assert_close(h.chi2, (57.0 / 32 + 0.25) / 0.16, 1e-12);
+  assert_close(h.coverage, 1.0 / 4, 1e-15);
   /* R - 1 = 3 <= 3 used bins: diagonal, as documented; R = 5 is full again */
   assert_int_equal(
       ef_stats_closure(ctx, ex_mean, ex_cov, ex_sigma, ex_truth, ex_mask, 5, 4, &c, NULL), EF_OK);

@@ -34,4 +34,15 @@ double ef_binning_integrate(const ef_binning *b, int k,
 /* Centre of bin k (theta* in degrees and phi* in degrees), for plots. */
 void ef_binning_centre_deg(const ef_binning *b, int k, double *theta_deg, double *phi_deg);
 
+/* Classes of the unmeasured bins (measured: n bins, 1 = measured):
+ *   EF_CLASS_MEASURED  a measured bin
+ *   EF_CLASS_HOLE      an interior hole: in a run of unmeasured bins of one
+ *                      polar row with measured bins of that row on both
+ *                      sides in phi*, the run at most a quarter of the row
+ *                      (90 deg) wide: the coil gaps, filled by interpolation
+ *   EF_CLASS_OPEN      the rest: rows without measured bins (the polar
+ *                      caps) and wider runs, reached only by extrapolation */
+enum { EF_CLASS_MEASURED = 0, EF_CLASS_HOLE = 1, EF_CLASS_OPEN = 2 };
+void ef_binning_classify(const ef_binning *b, const unsigned char *measured, unsigned char *cls);
+
 #endif

@@ -109,6 +109,7 @@ typedef struct {
 typedef struct {
   int iterations;
   double min_efficiency; /* vertex bins below keep the scaled prior */
+  double min_expected;   /* events: so do bins with less data attributed */
 } ef_ibu_params;
 
 /* A multilayer perceptron's size and training (gan.* sections). */

@@ -60,7 +60,10 @@ void ef_gan_ws_destroy(ef_gan_ws *ws); /* accepts NULL */
 long ef_gan_ws_outer_trainings(const ef_gan_ws *ws);
 
 /* Run one GAN unit. Writes
- *   hist (n_vertex)         unfolded events per vertex bin
+ *   hist (n_vertex)         unfolded events per vertex bin: G's in the bins
+ *                           it sees, the fill model's shape in blind bins
+ *   own (n_vertex)          G's own answer in every bin, blind ones included
+ *                           (the same as hist outside the blind bins)
  *   eff (4, n_vertex)       the unit's P(T0..T3 | vertex bin), averaged on
  *                           an 8 x 8 grid in each bin (gan-mixed: and over
  *                           16 noise draws per point)
@@ -69,7 +72,7 @@ long ef_gan_ws_outer_trainings(const ef_gan_ws *ws);
  * A training whose loss turns non-finite, or that collapses (docs/methods.md
  * states the criterion), returns EF_ERR_NUMERIC for the caller to retry. */
 int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
-                    ef_gan_ws *ws, double *hist, double *eff, int n_loss, double *loss_d,
-                    double *loss_g);
+                    ef_gan_ws *ws, double *hist, double *own, double *eff, int n_loss,
+                    double *loss_d, double *loss_g);
 
 #endif

@@ -50,28 +50,39 @@ void ef_response_fold(const ef_response *r, const double *x, double *out);
 void ef_ibu_data_histogram(const ef_binning *detector, const ef_events *data,
                            const double *weights, double *out);
 
+/* The bins with efficiency eps_i > 0 and eps_i >= eps_min: unfold (n_vertex)
+ * gets 1 there, 0 elsewhere. */
+void ef_ibu_mask_efficiency(const ef_response *r, double eps_min, unsigned char *unfold);
+
+/* One Bayes step: the data (n_detector) attributed to each vertex bin,
+ * out_i = prior_i sum_j R_ji d_j / nu_j with nu = R prior (detector bins
+ * with nu_j = 0 skipped). Sums to the data the response reaches: out_i is
+ * the number of measured events that came from vertex bin i if the prior
+ * has the right shape. work: ef_ibu_work_size doubles. Not collective. */
+void ef_ibu_attribute(const ef_response *r, const double *data, const double *prior, double *work,
+                      double *out);
+
 /* Unfold data (n_detector) with prior shape prior (n_vertex, any
  * normalisation). The prior is first scaled so that folding it predicts the
  * observed number of events. Each iteration:
  *   nu_j = sum_i R_ji p_i;  n_i = (1/eps_i) sum_j R_ji p_i d_j / nu_j
- * for bins with eps_i >= eps_min; bins below keep the prior, scaled by the
- * ratio (sum of n over measured bins) / (sum of prior over measured bins).
+ * for the unfolded bins (unfold[i] != 0 and eps_i > 0 in this response);
+ * the others keep the prior, scaled by the ratio (sum of n over unfolded
+ * bins) / (sum of prior over unfolded bins).
  * work: scratch of ef_ibu_work_size doubles (no allocation inside).
  * out: (n_vertex), must not overlap data, prior or work.
- * Details: "bins below" are those with eps_i < eps_min or eps_i = 0; the
- * fold nu runs over all vertex bins (bins below at their scaled prior);
- * the observed number is the data in detector bins where the folded prior
- * is > 0 (data elsewhere cannot be explained and is ignored); detector bins
- * with nu_j = 0 are skipped in the update. The ratio uses the prior as
- * passed, so bins below end exactly at prior_i * (sum of out over measured
- * bins) / (sum of prior over measured bins). iterations = 0 returns the
- * scaled prior. Returns EF_ERR_NUMERIC if no data event falls in a bin
- * the response reaches, if no vertex bin has eps >= eps_min, or if the
- * prior is 0 on all of those; EF_ERR_INPUT for negative or non-finite data
- * or prior, or iterations < 0. Not collective. */
+ * Details: the fold nu runs over all vertex bins (kept bins at their scaled
+ * prior); the observed number is the data in detector bins where the
+ * folded prior is > 0 (data elsewhere cannot be explained and is ignored);
+ * detector bins with nu_j = 0 are skipped in the update. The ratio uses the
+ * prior as passed, so kept bins end exactly at prior_i * (sum of out over
+ * unfolded bins) / (sum of prior over unfolded bins). iterations = 0
+ * returns the scaled prior. Returns EF_ERR_NUMERIC if no data event falls
+ * in a bin the response reaches, if no bin is unfolded, or if the prior is
+ * 0 on all of them; EF_ERR_INPUT for negative or non-finite data or prior,
+ * or iterations < 0. Not collective. */
 size_t ef_ibu_work_size(const ef_response *r);
-int ef_ibu_unfold(ef_ctx *ctx, const ef_response *r, const double *data,
-                  const double *prior, int iterations, double eps_min, double *work,
-                  double *out);
+int ef_ibu_unfold(ef_ctx *ctx, const ef_response *r, const double *data, const double *prior,
+                  int iterations, const unsigned char *unfold, double *work, double *out);
 
 #endif

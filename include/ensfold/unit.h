@@ -25,8 +25,15 @@ void ef_unit_ws_destroy(ef_unit_ws *ws);
  *                           the unit's method sees it (IBU: the MC's mean
  *                           probability vectors; GAN: its own networks)
  *   [5 nv, 5 nv + L)        discriminator loss curve (0 for IBU)
- *   [5 nv + L, 5 nv + 2 L)  generator loss curve (0 for IBU) */
+ *   [5 nv + L, 5 nv + 2 L)  generator loss curve (0 for IBU)
+ *   [5 nv + 2 L, 6 nv + 2 L) the method's own answer per vertex bin, blind
+ *                           bins included (a GAN: G's samples; NaN for IBU,
+ *                           which has none where it does not measure) */
 size_t ef_unit_result_len(const ef_inputs *in);
+/* The values of u's row that must be finite for the unit to count as a
+ * success: the whole row, or all but the own answer for a method that has
+ * none (NaN by design). */
+size_t ef_unit_finite_len(const ef_unit *u, const ef_inputs *in);
 
 /* attempt 0, 1, ...: a retry of a unit whose training diverged uses a fresh
  * random stream (IBU is deterministic and ignores it). */
@@ -37,6 +44,9 @@ int ef_unit_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef
  * GAN methods), 0 when u is deterministic (IBU): retrying it would only
  * repeat the same failure. */
 int ef_unit_retry_differs(const ef_unit *u);
+/* 1 when a method's result is a function of its replica's data alone (IBU):
+ * it has no training noise, and ensemble members would be copies. */
+int ef_method_deterministic(int method);
 
 /* Poisson(1) bootstrap weight of each of n events for replica r >= 1 into
  * w (n), from the stream (seed, purpose, r) alone: every method and fill

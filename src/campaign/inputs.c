@@ -18,6 +18,9 @@ struct ef_inputs {
   int *data_bins;             /* (n_data) */
   double *mc_eff;             /* (4, n_vtx) */
   double *exact_eff;          /* (4, n_vtx) or NULL */
+  double *mc_vertex;          /* (n_vtx) MC weight per vertex bin */
+  double *attributed;         /* (n_vtx) measured data events attributed per vertex bin */
+  unsigned char *unfolded;    /* (n_vtx) 1: bins IBU unfolds, the "measured" bins */
   ef_response *response;
 };
 
@@ -31,6 +34,8 @@ const ef_response *ef_inputs_response(const ef_inputs *in) { return in->response
 const int *ef_inputs_data_bins(const ef_inputs *in) { return in->data_bins; }
 const double *ef_inputs_mc_efficiency(const ef_inputs *in) { return in->mc_eff; }
 const double *ef_inputs_exact_efficiency(const ef_inputs *in) { return in->exact_eff; }
+const unsigned char *ef_inputs_unfolded(const ef_inputs *in) { return in->unfolded; }
+const double *ef_inputs_attributed(const ef_inputs *in) { return in->attributed; }
 
 void ef_inputs_destroy(ef_inputs *in) {
   if (!in) return;
@@ -41,6 +46,9 @@ void ef_inputs_destroy(ef_inputs *in) {
   free(in->data_bins);
   free(in->mc_eff);
   free(in->exact_eff);
+  free(in->mc_vertex);
+  free(in->attributed);
+  free(in->unfolded);
   ef_response_destroy(in->response);
   free(in);
 }
@@ -185,8 +193,46 @@ static int mc_efficiency(ef_ctx *ctx, ef_inputs *in) {
   for (int k = 0; k < nv; k++)
     for (int t = 0; t < 4; t++)
       if (wsum[k] > 0) in->mc_eff[(size_t)t * nv + k] /= wsum[k];
-  free(wsum);
+  in->mc_vertex = wsum;
   return EF_OK;
+}
+
+/* The bins IBU unfolds (and the closure calls measured): efficiency >=
+ * ibu.min_efficiency, and at least ibu.min_expected measured data events
+ * attributed to the bin by one Bayes step with the MC's vertex distribution
+ * as prior (ef_ibu_attribute). Below ~10 events a bin's count is far from
+ * Gaussian and IBU's multiplicative update drives a bin whose detector
+ * bins happen to be empty geometrically to 0 (docs/methods.md). Computed
+ * once from the nominal data and response, so every replica and fill
+ * model unfolds the same bins. */
+static int unfolded_bins(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
+  int nv = ef_binning_count(&in->vtx), nd = ef_response_n_detector(in->response);
+  size_t nw = ef_ibu_work_size(in->response);
+  in->attributed = calloc((size_t)nv, sizeof(double));
+  in->unfolded = calloc((size_t)nv, 1);
+  double *buf = calloc((size_t)nd + nw, sizeof(double)); /* (nd) data, then work */
+  if (!in->attributed || !in->unfolded || !buf) {
+    free(buf);
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory choosing the unfolded bins");
+  }
+  for (size_t i = 0; i < in->data.n; i++)
+    if (in->data_bins[i] >= 0) buf[in->data_bins[i]] += in->data.weight ? in->data.weight[i] : 1.0;
+  ef_ibu_attribute(in->response, buf, in->mc_vertex, buf + nd, in->attributed);
+  ef_ibu_mask_efficiency(in->response, cfg->ibu.min_efficiency, in->unfolded);
+  int n = 0;
+  double best = 0.0; /* the most data attributed to a bin passing min_efficiency */
+  for (int k = 0; k < nv; k++) {
+    if (in->unfolded[k] && in->attributed[k] > best) best = in->attributed[k];
+    in->unfolded[k] = in->unfolded[k] && in->attributed[k] >= cfg->ibu.min_expected;
+    n += in->unfolded[k];
+  }
+  free(buf);
+  if (n > 0 || !(cfg->campaign.methods & (1u << EF_METHOD_IBU))) return EF_OK;
+  return ef_error_set(ctx, EF_ERR_INPUT,
+                      "ibu.min_expected = %g: no vertex bin with efficiency >= ibu.min_efficiency "
+                      "has that many measured data events attributed to it (the most is %.3g), "
+                      "so every ibu unit would fail; lower ibu.min_expected or use coarser "
+                      "binning.vertex", cfg->ibu.min_expected, best);
 }
 
 int ef_inputs_source(const ef_config *cfg, int mc, char *path, size_t len) {
@@ -351,6 +397,7 @@ int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
   }
   if (rc == EF_OK) rc = check_can_unfold(ctx, in, cfg);
   if (rc == EF_OK) rc = mc_efficiency(ctx, in);
+  if (rc == EF_OK) rc = unfolded_bins(ctx, in, cfg);
 fail:
   if (rc != EF_OK) {
     ef_inputs_destroy(in);

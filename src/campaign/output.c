@@ -12,6 +12,7 @@
 
 #include "ensfold/model.h"
 #include "ensfold/stats.h"
+#include "ensfold/uncertainty.h"
 #include "ensfold/unit.h"
 #include "ensfold_version.h"
 
@@ -29,10 +30,25 @@ typedef struct {
   int n_units;                     /* units compared (ok ones) */
 } eff_closure;
 
+/* Parts of the uncertainty in the /summary table: the median over a bin
+ * class of part / |mean| (the model part: sum of part / sum of |mean|). */
+enum { PART_STAT, PART_TRAINING, PART_CENTRAL, PART_MODEL, N_PARTS };
+
 typedef struct {
   int method, fill, n_rep;   /* replicas used (r >= 1, every member ok) */
-  double *mean, *sigma, *cov, *corr, *pulls; /* (n), (n), (n, n), (n, n), (n) */
-  ef_closure meas, unmeas;
+  int members;               /* ensemble members per replica */
+  double *mean, *sigma, *cov, *corr, *pulls; /* (n), (n), (n, n), (n, n), (n): the replica
+                                              * statistics; pulls with parts.central */
+  ef_parts parts;            /* statistical, training, central sigma (n each) */
+  double *model;             /* (n) the method's spread over fill models, NaN with one */
+  double rel[2][N_PARTS];    /* [measured, unmeasured][part] median relative sigma */
+  ef_closure meas, unmeas;   /* at parts.central, the sigma of the central value */
+  /* the method's own answer (a GAN's G in every bin; none for IBU) */
+  int has_own;
+  double *own_mean, *own_model; /* (n) mean over replicas and members; spread over fills */
+  ef_parts own_parts;           /* its sigma parts (n each) */
+  ef_closure cls[2][2];         /* [result, own][hole, open]: closure per unmeasured class */
+  double cls_model[2][2];       /* [result, own][hole, open]: median relative model part */
   eff_closure eff[2];        /* [0] replica 0, [1] replicas >= 1; NaN without exact maps */
 } group_stats;
 
@@ -41,22 +57,43 @@ typedef struct {
   double *mean, *sigma, *cov, *signif;
 } diff_stats;
 
-/* Replica r of group (method, fill): the mean over its members, or 0 if
- * any member failed. */
-static int replica_vector(const ef_output_data *d, int method, int fill, int r, int n,
-                          double *out) {
+/* The members of replica r of group (method, fill) into out (members, n),
+ * each the part of the unit's result row from column col0 (0: the
+ * histogram), or 0 if any member failed. */
+static int replica_members(const ef_output_data *d, int method, int fill, int r, int n,
+                           size_t col0, double *out) {
   int members = ef_plan_n_members(d->plan, method);
-  memset(out, 0, (size_t)n * sizeof *out);
   for (int k = 0; k < members; k++) {
     int32_t id = ef_plan_unit_id(d->plan, method, fill, r, k);
     if (id < 0 || d->status[id] != EF_OK) return 0;
-    const double *x = d->results + (size_t)id * d->result_len; /* its histogram part */
-    for (int i = 0; i < n; i++) out[i] += x[i] / members;
+    memcpy(out + (size_t)k * (size_t)n, d->results + (size_t)id * d->result_len + col0,
+           (size_t)n * sizeof *out); /* the row's part from column col0 */
   }
   return 1;
 }
 
+/* Replica value: the mean over its members (members, n) into out (n). */
+static void replica_mean(const double *x, int members, int n, double *out) {
+  memset(out, 0, (size_t)n * sizeof *out);
+  for (int k = 0; k < members; k++)
+    for (int i = 0; i < n; i++) out[i] += x[(size_t)k * (size_t)n + i] / members;
+}
+
+/* Replica r of group (method, fill): the mean over its members, or 0 if
+ * any member failed. scratch: (members, n). */
+static int replica_vector(const ef_output_data *d, int method, int fill, int r, int n,
+                          double *scratch, double *out) {
+  if (!replica_members(d, method, fill, r, n, 0, scratch)) return 0;
+  replica_mean(scratch, ef_plan_n_members(d->plan, method), n, out);
+  return 1;
+}
+
 static void free_group(group_stats *g) {
+  ef_parts_free(&g->parts);
+  ef_parts_free(&g->own_parts);
+  free(g->own_mean);
+  free(g->own_model);
+  free(g->model);
   free(g->mean);
   free(g->sigma);
   free(g->cov);
@@ -81,44 +118,171 @@ static int alloc_vectors(ef_ctx *ctx, int n, double **a, double **b, double **c,
   return EF_OK;
 }
 
+/* Closure of the group's mean against the truth, measured and unmeasured
+ * bins apart, at the sigma of the central value. */
+static int group_closure(ef_ctx *ctx, const ef_output_data *d, const unsigned char *measured,
+                         group_stats *g) {
+  int n = ef_binning_count(ef_inputs_vertex_binning(d->in));
+  const double *truth = ef_inputs_truth(d->in);
+  if (!truth) return EF_OK;
+  unsigned char *unmeas = malloc((size_t)n);
+  if (!unmeas) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  for (int i = 0; i < n; i++) unmeas[i] = !measured[i];
+  const double *sig = g->parts.central;
+  int rc = ef_stats_closure(ctx, g->mean, g->cov, sig, truth, measured, (size_t)n,
+                            (size_t)g->n_rep, &g->meas, g->pulls);
+  if (rc == EF_OK)
+    rc = ef_stats_closure(ctx, g->mean, g->cov, sig, truth, unmeas, (size_t)n, (size_t)g->n_rep,
+                          &g->unmeas, NULL);
+  free(unmeas);
+  return rc;
+}
+
 static int group_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned char *measured,
                          group_stats *g) {
   int n = ef_binning_count(ef_inputs_vertex_binning(d->in));
-  int R = ef_plan_n_replicas(d->plan) - 1;
+  int R = ef_plan_n_replicas(d->plan) - 1, M = g->members = ef_plan_n_members(d->plan, g->method);
   EF_CHECK(alloc_vectors(ctx, n, &g->mean, &g->sigma, &g->cov, &g->corr));
   g->pulls = malloc((size_t)n * sizeof(double));
-  double *x = malloc(((size_t)(R > 0 ? R : 1)) * (size_t)n * sizeof(double));
-  if (!g->pulls || !x) {
+  g->model = malloc((size_t)n * sizeof(double));
+  size_t rows = (size_t)(R > 0 ? R : 1);
+  double *x = malloc(rows * (size_t)n * sizeof(double));                /* (R, n) */
+  double *xm = malloc(rows * (size_t)M * (size_t)n * sizeof(double));   /* (R, M, n) */
+  if (!g->pulls || !g->model || !x || !xm) {
     free(x);
+    free(xm);
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for statistics");
   }
   g->n_rep = 0;
-  for (int r = 1; r <= R; r++)
-    g->n_rep += replica_vector(d, g->method, g->fill, r, n, x + (size_t)g->n_rep * (size_t)n);
+  for (int r = 1; r <= R; r++) {
+    double *m = xm + (size_t)g->n_rep * (size_t)M * (size_t)n;
+    if (!replica_members(d, g->method, g->fill, r, n, 0, m)) continue;
+    replica_mean(m, M, n, x + (size_t)g->n_rep * (size_t)n);
+    g->n_rep++;
+  }
   int rc = EF_OK;
   g->meas = g->unmeas = (ef_closure){NAN, 0, 0, NAN, 0, 0};
-  for (int i = 0; i < n; i++) g->pulls[i] = NAN;
+  for (int i = 0; i < n; i++) g->pulls[i] = g->model[i] = NAN;
   if (g->n_rep >= 2) {
     rc = ef_stats_replicas(ctx, x, (size_t)g->n_rep, (size_t)n, g->mean, g->cov, g->sigma, g->corr);
-    const double *truth = ef_inputs_truth(d->in);
-    if (rc == EF_OK && truth) {
-      unsigned char *unmeas = malloc((size_t)n);
-      if (!unmeas) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
-      for (int i = 0; rc == EF_OK && i < n; i++) unmeas[i] = !measured[i];
-      if (rc == EF_OK)
-        rc = ef_stats_closure(ctx, g->mean, g->cov, g->sigma, truth, measured, (size_t)n,
-                              (size_t)g->n_rep, &g->meas, g->pulls);
-      if (rc == EF_OK)
-        rc = ef_stats_closure(ctx, g->mean, g->cov, g->sigma, truth, unmeas, (size_t)n,
-                              (size_t)g->n_rep, &g->unmeas, NULL);
-      free(unmeas);
-    }
+    if (rc == EF_OK)
+      rc = ef_parts_compute(ctx, xm, (size_t)g->n_rep, (size_t)M, (size_t)n,
+                            ef_method_deterministic(g->method), g->mean, g->sigma, measured,
+                            &g->parts);
+    if (rc == EF_OK) rc = group_closure(ctx, d, measured, g);
   } else {
     for (size_t i = 0; i < (size_t)n * (size_t)n; i++) g->cov[i] = g->corr[i] = NAN;
     for (int i = 0; i < n; i++) g->mean[i] = g->sigma[i] = NAN;
   }
   free(x);
+  free(xm);
   return rc;
+}
+
+/* Closure of mean at sigma (cov may be NULL) per unmeasured class. */
+static int class_closure(ef_ctx *ctx, const double *mean, const double *cov, const double *sigma,
+                         const double *truth, const unsigned char *cls, int n, int R,
+                         ef_closure out[2]) {
+  unsigned char *mask = malloc((size_t)n);
+  if (!mask) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  int rc = EF_OK;
+  for (int c = 0; rc == EF_OK && c < 2; c++) {
+    for (int i = 0; i < n; i++) mask[i] = cls[i] == (c == 0 ? EF_CLASS_HOLE : EF_CLASS_OPEN);
+    rc = ef_stats_closure(ctx, mean, cov, sigma, truth, mask, (size_t)n, (size_t)R, &out[c], NULL);
+  }
+  free(mask);
+  return rc;
+}
+
+/* The method's own answer (the rows' last part: G's samples in every bin)
+ * of a group with statistics: its mean over replicas and members, its
+ * sigma parts, and the closure per unmeasured class of it and of the
+ * result. A method without one (NaN rows: IBU) gets has_own 0. */
+static int own_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned char *measured,
+                       const unsigned char *cls, group_stats *g) {
+  int n = ef_binning_count(ef_inputs_vertex_binning(d->in)), M = g->members;
+  size_t col0 = 5 * (size_t)n + 2 * EF_UNIT_LOSS_POINTS;
+  const double *truth = ef_inputs_truth(d->in);
+  for (int a = 0; a < 2; a++)
+    for (int c = 0; c < 2; c++) g->cls[a][c] = (ef_closure){NAN, 0, 0, NAN, 0, 0};
+  if (g->n_rep < 2) return EF_OK;
+  if (truth) EF_CHECK(class_closure(ctx, g->mean, g->cov, g->parts.central, truth, cls, n,
+                                    g->n_rep, g->cls[0]));
+  g->own_mean = malloc((size_t)n * sizeof(double));
+  g->own_model = malloc((size_t)n * sizeof(double));
+  double *x = malloc((size_t)g->n_rep * (size_t)n * sizeof(double));              /* (R, n) */
+  double *xm = malloc((size_t)g->n_rep * (size_t)M * (size_t)n * sizeof(double)); /* (R, M, n) */
+  double *s = malloc((size_t)n * sizeof(double));
+  int rc = EF_OK, R = 0;
+  if (!g->own_mean || !g->own_model || !x || !xm || !s)
+    rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for statistics");
+  for (int r = 1; rc == EF_OK && r < ef_plan_n_replicas(d->plan); r++) {
+    double *m = xm + (size_t)R * (size_t)M * (size_t)n;
+    if (!replica_members(d, g->method, g->fill, r, n, col0, m)) continue;
+    replica_mean(m, M, n, x + (size_t)R * (size_t)n);
+    R++;
+  }
+  g->has_own = rc == EF_OK && R >= 2 && !isnan(x[0]);
+  for (int i = 0; rc == EF_OK && !g->has_own && i < n; i++) g->own_mean[i] = g->own_model[i] = NAN;
+  if (g->has_own) rc = ef_stats_replicas(ctx, x, (size_t)R, (size_t)n, g->own_mean, NULL, s, NULL);
+  if (g->has_own && rc == EF_OK)
+    rc = ef_parts_compute(ctx, xm, (size_t)R, (size_t)M, (size_t)n,
+                          ef_method_deterministic(g->method), g->own_mean, s, measured,
+                          &g->own_parts);
+  if (g->has_own && rc == EF_OK && truth)
+    rc = class_closure(ctx, g->own_mean, NULL, g->own_parts.central, truth, cls, n, R, g->cls[1]);
+  free(x);
+  free(xm);
+  free(s);
+  return rc;
+}
+
+/* Group g's spread over fill models per unmeasured class, of the result
+ * and of the method's own answer (sum of model / sum of |mean|). */
+static void class_model(group_stats *gs, int ng, int g, int n, const unsigned char *cls) {
+  for (int a = 0; a < 2; a++)
+    for (int c = 0; c < 2; c++) gs[g].cls_model[a][c] = NAN;
+  const double *means[EF_N_MODELS];
+  int F = 0;
+  for (int h = 0; h < ng; h++)
+    if (gs[h].method == gs[g].method && gs[h].has_own && F < EF_N_MODELS)
+      means[F++] = gs[h].own_mean;
+  if (gs[g].has_own) ef_parts_model(means, F, (size_t)n, gs[g].own_model);
+  for (int c = 0; c < 2; c++) {
+    unsigned char want = c == 0 ? EF_CLASS_HOLE : EF_CLASS_OPEN;
+    gs[g].cls_model[0][c] = ef_parts_sum_rel(gs[g].model, gs[g].mean, cls, want, (size_t)n);
+    if (gs[g].has_own)
+      gs[g].cls_model[1][c] = ef_parts_sum_rel(gs[g].own_model, gs[g].own_mean, cls, want,
+                                               (size_t)n);
+  }
+}
+
+/* The model part of every group with statistics: its method's spread over
+ * the fill models (the same vector for each fill of a method), then the
+ * median relative parts per bin class. scratch: (n). */
+static void groups_model(group_stats *gs, int ng, int n, const unsigned char *measured,
+                         const unsigned char *cls, double *scratch) {
+  for (int g = 0; g < ng; g++) {
+    const double *means[EF_N_MODELS];
+    int F = 0;
+    for (int h = 0; h < ng; h++)
+      if (gs[h].method == gs[g].method && gs[h].n_rep >= 2 && F < EF_N_MODELS)
+        means[F++] = gs[h].mean;
+    if (gs[g].n_rep >= 2) ef_parts_model(means, F, (size_t)n, gs[g].model);
+    for (int c = 0; c < 4; c++) gs[g].cls_model[c / 2][c % 2] = NAN;
+    for (int c = 0; c < 2; c++)
+      for (int k = 0; k < N_PARTS; k++) gs[g].rel[c][k] = NAN;
+    if (gs[g].n_rep < 2) continue;
+    const double *part[N_PARTS] = {gs[g].parts.stat, gs[g].parts.training, gs[g].parts.central,
+                                   gs[g].model};
+    for (int c = 0; c < 2; c++)
+      for (int k = 0; k < N_PARTS; k++)
+        gs[g].rel[c][k] = k == PART_MODEL
+                              ? ef_parts_sum_rel(part[k], gs[g].mean, measured, c == 0, (size_t)n)
+                              : ef_parts_median_rel(part[k], gs[g].mean, measured, c == 0,
+                                                    (size_t)n, scratch);
+    class_model(gs, ng, g, n, cls);
+  }
 }
 
 /* |eff_unit - eff_exact| of the group's ok units, replica 0 into e[0] and
@@ -162,16 +326,19 @@ static int diff_compute(ef_ctx *ctx, const ef_output_data *d, diff_stats *s) {
   EF_CHECK(alloc_vectors(ctx, n, &s->mean, &s->sigma, &s->cov, &s->signif));
   double *x = malloc(((size_t)(R > 0 ? R : 1)) * (size_t)n * sizeof(double));
   double *b = malloc((size_t)n * sizeof(double));
-  if (!x || !b) {
+  double *scratch = malloc((size_t)ef_plan_n_members(d->plan, s->method) * (size_t)n *
+                           sizeof(double)); /* (members, n) */
+  if (!x || !b || !scratch) {
     free(x);
     free(b);
+    free(scratch);
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for statistics");
   }
   s->n_rep = 0;
   for (int r = 1; r <= R; r++) {
     double *a = x + (size_t)s->n_rep * (size_t)n;
-    if (!replica_vector(d, s->method, s->fa, r, n, a) ||
-        !replica_vector(d, s->method, s->fb, r, n, b))
+    if (!replica_vector(d, s->method, s->fa, r, n, scratch, a) ||
+        !replica_vector(d, s->method, s->fb, r, n, scratch, b))
       continue;
     for (int i = 0; i < n; i++) a[i] -= b[i];
     s->n_rep++;
@@ -186,6 +353,7 @@ static int diff_compute(ef_ctx *ctx, const ef_output_data *d, diff_stats *s) {
   }
   free(x);
   free(b);
+  free(scratch);
   return rc;
 }
 
@@ -388,6 +556,7 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
     if (has_gan(p)) {
       EF_GOTO(rc, PUT_ROWS(w, g, "loss_d", 2, loss, d->results, row, 5 * (hsize_t)nv), done);
       EF_GOTO(rc, PUT_ROWS(w, g, "loss_g", 2, loss, d->results, row, 5 * (hsize_t)nv + L), done);
+      EF_GOTO(rc, PUT_ROWS(w, g, "own", 2, hist, d->results, row, 5 * (hsize_t)nv + 2 * L), done);
     }
   }
   EF_GOTO(rc, PUT_D(w, g, "proj_polar", nu, (hsize_t)b->n_polar, 2, pp), done);
@@ -441,6 +610,7 @@ static int write_ibu(writer *w, hid_t file, const ef_output_data *d) {
   if (rc != EF_OK) goto done;
   EF_GOTO(rc, PUT_D(w, g, "efficiency", (hsize_t)nv, 1, 1, ef_response_efficiency(r)), done);
   EF_GOTO(rc, PUT_D(w, g, "data_hist", (hsize_t)nd, 1, 1, data), done);
+  EF_GOTO(rc, PUT_D(w, g, "attributed", (hsize_t)nv, 1, 1, ef_inputs_attributed(d->in)), done);
   EF_GOTO(rc, group(w, g, "prior", &gp), done);
   for (int f = 0; f < EF_N_MODELS; f++)
     if (ef_inputs_prior(d->in, f))
@@ -451,6 +621,8 @@ static int write_ibu(writer *w, hid_t file, const ef_output_data *d) {
     double me = d->cfg->ibu.min_efficiency;
     EF_GOTO(rc, attr(w, g, "iterations", H5T_NATIVE_INT, &it), done);
     EF_GOTO(rc, attr(w, g, "min_efficiency", H5T_NATIVE_DOUBLE, &me), done);
+    me = d->cfg->ibu.min_expected;
+    EF_GOTO(rc, attr(w, g, "min_expected", H5T_NATIVE_DOUBLE, &me), done);
   }
 done:
   free(data);
@@ -458,6 +630,64 @@ done:
   if (gp >= 0) H5Gclose(gp);
   H5Gclose(g);
   return rc;
+}
+
+/* A group's uncertainty parts (include/ensfold/uncertainty.h): datasets
+ * sigma_stat, sigma_training, sigma_central, sigma_model (V each) and what
+ * the training part rests on (attribute "training"; the fractions are in
+ * /summary). Collective: the text depends on the plan alone, which every
+ * rank knows. */
+static int write_parts(writer *w, hid_t g, int nv, const group_stats *s) {
+  const ef_parts *p = &s->parts;
+  EF_CHECK(PUT_D(w, g, "sigma_stat", (hsize_t)nv, 1, 1, p->stat));
+  EF_CHECK(PUT_D(w, g, "sigma_training", (hsize_t)nv, 1, 1, p->training));
+  EF_CHECK(PUT_D(w, g, "sigma_central", (hsize_t)nv, 1, 1, p->central));
+  EF_CHECK(PUT_D(w, g, "sigma_model", (hsize_t)nv, 1, 1, s->model));
+  char text[256];
+  if (ef_method_deterministic(s->method))
+    snprintf(text, sizeof text, "none: the method is deterministic (sigma_stat = sigma)");
+  else if (s->members >= 2)
+    snprintf(text, sizeof text, "from %d ensemble members per replica (the members' spread), "
+             "pooled per bin class", s->members);
+  else
+    snprintf(text, sizeof text, "unknown: campaign.ensemble is 1, so statistics and training "
+             "noise are not separated; sigma_central is the replica spread");
+  return attr_str(w, g, "training", text);
+}
+
+/* A generative method's own answer: own_mean, own_sigma_central,
+ * own_sigma_model (V each; NaN when the group has none). Collective. */
+static int write_own(writer *w, hid_t g, int nv, const group_stats *s) {
+  EF_CHECK(PUT_D(w, g, "own_mean", (hsize_t)nv, 1, 1, s->own_mean));
+  /* without an own answer (never on rank 0 for a group with statistics)
+   * own_model holds NaN and stands in for the sigma */
+  EF_CHECK(PUT_D(w, g, "own_sigma_central", (hsize_t)nv, 1, 1,
+                 s->has_own ? s->own_parts.central : s->own_model));
+  return PUT_D(w, g, "own_sigma_model", (hsize_t)nv, 1, 1, s->own_model);
+}
+
+/* The /summary columns of the unmeasured classes: for the result, then
+ * the method's own answer (own_*), per class (hole, open): chi2, ndf,
+ * coverage, median relative spread over fill models. */
+#define N_CLS_COLS 16
+static const char *const CLS_COLS[N_CLS_COLS] = {
+    "chi2_hole", "ndf_hole", "coverage_hole", "model_rel_hole",
+    "chi2_open", "ndf_open", "coverage_open", "model_rel_open",
+    "own_chi2_hole", "own_ndf_hole", "own_coverage_hole", "own_model_rel_hole",
+    "own_chi2_open", "own_ndf_open", "own_coverage_open", "own_model_rel_open"};
+
+/* Group s's values of CLS_COLS into col[k * stride]. */
+static void class_columns(const group_stats *s, double *col, int stride) {
+  for (int a = 0; a < 2; a++)
+    for (int c = 0; c < 2; c++) {
+      const ef_closure *x = &s->cls[a][c];
+      double *o = col + (size_t)(8 * a + 4 * c) * (size_t)stride;
+      int ok = (a == 0 || s->has_own) && x->ndf > 0;
+      o[0] = ok ? x->chi2 : NAN;
+      o[stride] = ok ? x->ndf : 0;
+      o[2 * stride] = ok ? x->coverage : NAN;
+      o[3 * stride] = s->cls_model[a][c];
+    }
 }
 
 static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_stats *gs, int ng,
@@ -483,6 +713,8 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_st
     if (rc == EF_OK) rc = PUT_D(w, g, "sigma", (hsize_t)nv, 1, 1, gs[i].sigma);
     if (rc == EF_OK) rc = PUT_D(w, g, "cov", (hsize_t)nv, (hsize_t)nv, 2, gs[i].cov);
     if (rc == EF_OK) rc = PUT_D(w, g, "corr", (hsize_t)nv, (hsize_t)nv, 2, gs[i].corr);
+    if (rc == EF_OK) rc = write_parts(w, g, nv, &gs[i]);
+    if (rc == EF_OK && !ef_method_deterministic(gs[i].method)) rc = write_own(w, g, nv, &gs[i]);
     if (rc == EF_OK && ef_inputs_truth(d->in))
       rc = PUT_D(w, g, "pulls", (hsize_t)nv, 1, 1, gs[i].pulls);
     H5Gclose(g);
@@ -511,8 +743,8 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_st
   if (rc == EF_OK) {
     hid_t s;
     EF_GOTO(rc, group(w, file, "summary", &s), out);
-    int32_t *ic = calloc(9 * (size_t)ng + 1, sizeof *ic);
-    double *dc = calloc(12 * (size_t)ng + 1, sizeof *dc);
+    int32_t *ic = calloc(10 * (size_t)ng + 1, sizeof *ic);
+    double *dc = calloc((12 + 2 + 2 * N_PARTS + N_CLS_COLS) * (size_t)ng + 1, sizeof *dc);
     if (!ic || !dc) rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
     for (int i = 0; rc == EF_OK && i < ng; i++) {
       ic[i] = gs[i].method;
@@ -535,6 +767,12 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_st
         dc[(7 + 3 * k) * ng + i] = gs[i].eff[k].mean_abs;
         dc[(8 + 3 * k) * ng + i] = gs[i].eff[k].above;
       }
+      ic[9 * ng + i] = gs[i].members;
+      for (int c = 0; c < 2; c++) {
+        dc[(12 + c) * ng + i] = gs[i].n_rep >= 2 ? gs[i].parts.phi[c] : NAN;
+        for (int k = 0; k < N_PARTS; k++) dc[(14 + c * N_PARTS + k) * ng + i] = gs[i].rel[c][k];
+      }
+      class_columns(&gs[i], dc + (14 + 2 * N_PARTS) * ng + i, ng);
     }
     hsize_t n = (hsize_t)ng;
     if (rc == EF_OK) rc = PUT_I(w, s, "method", n, ic);
@@ -556,6 +794,16 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_st
                                       "efficiency_mean_replicas", "efficiency_above_replicas"};
     for (int k = 0; rc == EF_OK && k < 6; k++)
       rc = PUT_D(w, s, eff_cols[k], n, 1, 1, dc + (6 + k) * ng);
+    if (rc == EF_OK) rc = PUT_I(w, s, "members", n, ic + 9 * ng);
+    static const char *part_cols[2 + 2 * N_PARTS] = {
+        "training_fraction_measured", "training_fraction_unmeasured",
+        "stat_rel_measured", "training_rel_measured", "central_rel_measured",
+        "model_rel_measured", "stat_rel_unmeasured", "training_rel_unmeasured",
+        "central_rel_unmeasured", "model_rel_unmeasured"};
+    for (int k = 0; rc == EF_OK && k < 2 + 2 * N_PARTS; k++)
+      rc = PUT_D(w, s, part_cols[k], n, 1, 1, dc + (12 + k) * ng);
+    for (int k = 0; rc == EF_OK && k < N_CLS_COLS; k++)
+      rc = PUT_D(w, s, CLS_COLS[k], n, 1, 1, dc + (14 + 2 * N_PARTS + k) * ng);
     double eff_min = EFF_MIN_TOTAL, eff_tol = EFF_TOLERANCE;
     int32_t cells = n_eff_cells;
     if (rc == EF_OK) rc = attr(w, s, "efficiency_min_total", H5T_NATIVE_DOUBLE, &eff_min);
@@ -582,7 +830,7 @@ static double estimate_bytes(const ef_output_data *d, int ndiff) {
   /* hist, efficiency and the loss curves are the unit result rows */
   double bytes = U * ((double)d->result_len + b->n_polar + b->n_phi) * 8
                  + U * 8 * 8 /* unit table */
-                 + G * (2 * V * V + 3 * V) * 8 + ndiff * (V * V + 3 * V) * 8
+                 + G * (2 * V * V + 10 * V) * 8 + ndiff * (V * V + 3 * V) * 8
                  + (double)ef_response_nnz(r) * 16 + ef_response_n_detector(r) * 8.0
                  + V * 8 * (EF_N_MODELS + 3 + 4) + G * 12 * 8 + (double)strlen(d->config_text);
   return 1.1 * bytes + (1 << 20);
@@ -684,24 +932,27 @@ int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d) {
   int ng = ef_plan_n_groups(p), nv = ef_binning_count(ef_inputs_vertex_binning(d->in));
   group_stats *gs = calloc((size_t)ng + 1, sizeof *gs);
   diff_stats *ds = calloc((size_t)ng * (size_t)ng + 1, sizeof *ds);
-  unsigned char *measured = malloc((size_t)nv);
+  unsigned char *measured = malloc((size_t)nv), *cls = malloc((size_t)nv); /* (nv) each */
   /* efficiency closure cells (4, nv): every topology of the bins the
    * detector sees at all */
   const double *exact = ef_inputs_exact_efficiency(d->in);
   unsigned char *cell = calloc(4 * (size_t)nv + 1, 1);
   int rc = EF_OK, ndiff = 0, n_cells = 0;
-  if (!gs || !ds || !measured || !cell) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  if (!gs || !ds || !measured || !cls || !cell)
+    rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
   if (rc == EF_OK && d->result_len < ef_unit_result_len(d->in))
     rc = ef_error_set(ctx, EF_ERR_INTERNAL, "result rows of %zu values, the layout needs %zu",
                       d->result_len, ef_unit_result_len(d->in));
   for (int k = 0; rc == EF_OK && exact && k < nv; k++)
     if (1.0 - exact[k] >= EFF_MIN_TOTAL)
       for (int t = 0; t < 4; t++, n_cells++) cell[(size_t)t * (size_t)nv + (size_t)k] = 1;
-  const double *eff = ef_inputs_response(d->in) ? ef_response_efficiency(ef_inputs_response(d->in)) : NULL;
-  for (int i = 0; rc == EF_OK && i < nv; i++)
-    measured[i] = eff[i] >= d->cfg->ibu.min_efficiency && eff[i] > 0;
+  if (rc == EF_OK) {
+    memcpy(measured, ef_inputs_unfolded(d->in), (size_t)nv);
+    ef_binning_classify(ef_inputs_vertex_binning(d->in), measured, cls);
+  }
   for (int g = 0; rc == EF_OK && g < ng; g++) {
     ef_plan_group(p, g, &gs[g].method, &gs[g].fill);
+    gs[g].members = ef_plan_n_members(p, gs[g].method);
     for (int h = 0; h < g; h++)
       if (gs[h].method == gs[g].method)
         ds[ndiff++] = (diff_stats){.method = gs[g].method, .fa = gs[h].fill, .fb = gs[g].fill};
@@ -709,8 +960,13 @@ int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d) {
   if (w.root) {
     for (int g = 0; rc == EF_OK && g < ng; g++) {
       rc = group_compute(ctx, d, measured, &gs[g]);
+      if (rc == EF_OK) rc = own_compute(ctx, d, measured, cls, &gs[g]);
       eff_closure_compute(d, gs[g].method, gs[g].fill, exact, cell, n_cells, gs[g].eff);
     }
+    double *scratch = rc == EF_OK ? malloc((size_t)nv * sizeof *scratch) : NULL;
+    if (rc == EF_OK && !scratch) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+    if (rc == EF_OK) groups_model(gs, ng, nv, measured, cls, scratch);
+    free(scratch);
     for (int k = 0; rc == EF_OK && k < ndiff; k++) rc = diff_compute(ctx, d, &ds[k]);
   }
   if (w.root && rc == EF_OK) rc = check_space(ctx, path, estimate_bytes(d, ndiff));
@@ -753,6 +1009,8 @@ int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d) {
       }
       for (int i = 0; i < nv; i++) mi[i] = measured[i];
       rc = PUT_I(&w, file, "measured", (hsize_t)nv, mi);
+      for (int i = 0; i < nv; i++) mi[i] = cls[i];
+      if (rc == EF_OK) rc = PUT_I(&w, file, "unmeasured_class", (hsize_t)nv, mi);
       free(mi);
       if (rc != EF_OK) goto done;
     }
@@ -779,6 +1037,7 @@ done:
   free(gs);
   free(ds);
   free(measured);
+  free(cls);
   free(cell);
   /* rank 0 moves the finished file into place; everyone learns the outcome */
   if (w.root) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ensfold/model.h"
+#include "ensfold/unit.h"
 
 struct ef_plan {
   size_t n_units;
@@ -82,7 +83,7 @@ int ef_plan_create(ef_ctx *ctx, ef_plan **out, const ef_config *cfg) {
   for (int m = 0; m < EF_N_METHODS; m++) {
     if (!(cfg->campaign.methods & (1u << m))) continue;
     /* IBU is deterministic: ensemble members would be identical copies */
-    p->members[m] = m == EF_METHOD_IBU ? 1 : cfg->campaign.ensemble;
+    p->members[m] = ef_method_deterministic(m) ? 1 : cfg->campaign.ensemble;
     for (int f = 0; f < EF_N_MODELS; f++) {
       if (!(cfg->campaign.fill_models & (1u << f))) continue;
       p->group_method[p->n_groups] = m;

@@ -114,11 +114,59 @@ typedef struct {
                  * (-1 / 0 where an older file lacks the column) */
   double *dc;   /* (13, n): the 6 closure columns, the 6 efficiency closure columns
                  * (NaN in older files), the mean wall time per unit (s) */
+  double *parts; /* (10, n): training fraction measured, unmeasured; median relative
+                  * stat, training, central, model sigma in measured, then unmeasured
+                  * bins (NaN in older files) */
+  int32_t *members; /* (n) ensemble members per replica (0 in older files) */
+  double *cls;      /* (16, n): the unmeasured classes' columns (CLASS_COLS; NaN in older
+                     * files) */
   int any_eff;  /* some efficiency closure figure is there */
   int truth;    /* the file has /truth/hist (pseudo-data) */
   double emin, etol;
   int32_t cells;
 } table;
+
+/* The unmeasured classes' columns of /summary (output.c writes them). */
+static const char *const CLASS_COLS[16] = {
+    "chi2_hole", "ndf_hole", "coverage_hole", "model_rel_hole",
+    "chi2_open", "ndf_open", "coverage_open", "model_rel_open",
+    "own_chi2_hole", "own_ndf_hole", "own_coverage_hole", "own_model_rel_hole",
+    "own_chi2_open", "own_ndf_open", "own_coverage_open", "own_model_rel_open"};
+
+/* The uncertainty parts' columns, NaN / 0 where an older file lacks them. */
+static int load_parts(ef_ctx *ctx, hid_t file, const char *path, table *t) {
+  static const char *cols[10] = {
+      "summary/training_fraction_measured", "summary/training_fraction_unmeasured",
+      "summary/stat_rel_measured", "summary/training_rel_measured",
+      "summary/central_rel_measured", "summary/model_rel_measured",
+      "summary/stat_rel_unmeasured", "summary/training_rel_unmeasured",
+      "summary/central_rel_unmeasured", "summary/model_rel_unmeasured"};
+  hsize_t n = t->n;
+  t->parts = malloc(10 * n * sizeof *t->parts);
+  t->members = calloc(n, sizeof *t->members);
+  if (!t->parts || !t->members) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  for (int c = 0; c < 10; c++) {
+    if (col_len(file, cols[c]) != n) {
+      for (hsize_t i = 0; i < n; i++) t->parts[c * n + i] = NAN;
+      continue;
+    }
+    EF_CHECK(read_col(ctx, file, cols[c], H5T_NATIVE_DOUBLE, t->parts + c * n, n, path));
+  }
+  t->cls = malloc(16 * n * sizeof *t->cls);
+  if (!t->cls) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  for (int c = 0; c < 16; c++) {
+    char name[64];
+    snprintf(name, sizeof name, "summary/%s", CLASS_COLS[c]);
+    if (col_len(file, name) != n) {
+      for (hsize_t i = 0; i < n; i++) t->cls[c * n + i] = NAN;
+      continue;
+    }
+    EF_CHECK(read_col(ctx, file, name, H5T_NATIVE_DOUBLE, t->cls + c * n, n, path));
+  }
+  if (col_len(file, "summary/members") == n)
+    EF_CHECK(read_col(ctx, file, "summary/members", H5T_NATIVE_INT32, t->members, n, path));
+  return EF_OK;
+}
 
 static int load_table(ef_ctx *ctx, hid_t file, const char *path, table *t) {
   static const char *icols[8] = {"summary/method", "summary/fill_model", "summary/replicas",
@@ -156,6 +204,7 @@ static int load_table(ef_ctx *ctx, hid_t file, const char *path, table *t) {
     EF_CHECK(read_col(ctx, file, dcols[c], H5T_NATIVE_DOUBLE, t->dc + c * n, n, path));
     for (hsize_t i = 0; c >= 6 && i < n; i++) t->any_eff |= isfinite(t->dc[c * n + i]);
   }
+  EF_CHECK(load_parts(ctx, file, path, t));
   t->truth = H5Lexists(file, "truth", H5P_DEFAULT) > 0 &&
              H5Lexists(file, "truth/hist", H5P_DEFAULT) > 0;
   t->emin = EFF_MIN_TOTAL, t->etol = EFF_TOLERANCE, t->cells = -1;
@@ -225,9 +274,12 @@ static double t_within(int k, double a) {
  * f k/(k-2) and variance f^2 (3k^2/((k-2)(k-4)) - (k/(k-2))^2); full
  * covariance (Hotelling): mean f k/(k-p-1) for p bins. Coverage:
  * P(|t_k| <= 1/sqrt(f)). Returns expected values and 3-sigma half-widths. */
-static void expectation(int R, double ndf, int full, double *chi_mu, double *chi_w,
+static void expectation(int R, double ndf, int full, double phi, double *chi_mu, double *chi_w,
                         double *cov_mu, double *cov_w) {
+  /* with a training share phi of the replica variance s2 separated, sigma^2
+   * is (1 - phi + phi/R) s2 and the mean is off by (1 - phi + 1/R) s2 */
   double k = R - 1, f = 1.0 + 1.0 / R;
+  if (phi > 0.0 && phi < 1.0) f = (1.0 - phi + 1.0 / R) / (1.0 - phi + phi / R);
   *chi_mu = *chi_w = *cov_mu = *cov_w = NAN;
   if (k > 4 && ndf > 0) {
     if (full == 1 && k > ndf + 1) {
@@ -252,8 +304,15 @@ static void print_verdicts(const table *t, FILE *out) {
     char name[48];
     double ndf = t->dc[n + i], x = t->dc[i] / ndf, c = t->dc[4 * n + i];
     double cm, cw, vm, vw;
-    expectation(t->ic[2 * n + i], ndf, t->ic[3 * n + i], &cm, &cw, &vm, &vw);
+    expectation(t->ic[2 * n + i], ndf, t->ic[3 * n + i], t->parts[i], &cm, &cw, &vm, &vw);
     group_name(t, i, name, sizeof name);
+    if (t->ic[i] != EF_METHOD_IBU && t->members[i] == 1 && isnan(t->parts[i])) {
+      fprintf(out, "    %-14s chi2/ndf %.2f, coverage %.3f: sigma is the replica spread, "
+              "statistics and one training's noise\n%19s together (campaign.ensemble 1); "
+              "chi2/ndf below 1 and coverage above 0.68 are expected:\n%19s set "
+              "campaign.ensemble >= 2 to separate them\n", name, x, c, "", "");
+      continue;
+    }
     if (t->ic[4 * n + i] > 0)
       fprintf(out, "    %-14s %d bin(s) with sigma 0, %d of them off the truth (infinite pulls: "
               "a value every replica repeats%s)\n", name, t->ic[4 * n + i], t->ic[5 * n + i],
@@ -311,6 +370,86 @@ static void print_meaning(const table *t, FILE *out) {
             ndfu);
 }
 
+/* The three parts of each group's uncertainty, medians over bin classes. */
+static void print_parts(const table *t, FILE *out) {
+  hsize_t n = t->n;
+  int any = 0;
+  for (hsize_t i = 0; i < 2 * n; i++) any |= !isnan(t->parts[2 * n + i]);
+  if (!any) return;
+  fprintf(out, "\nuncertainty of the central value (the mean over replicas and members), in "
+               "parts: median over the\nbins of sigma / |mean|, measured | unmeasured bins "
+               "(docs/methods.md, \"Uncertainty parts\"):\n");
+  fprintf(out, "%-10s %-5s %7s %15s %15s %15s %15s %15s\n", "method", "fill", "members",
+          "train share", "statistical", "1 training", "central", "model");
+  for (hsize_t i = 0; i < n; i++) {
+    char c[5][40];
+    for (int k = 0; k < 5; k++) {
+      char a[16], b[16];
+      int col = k == 0 ? 0 : 1 + k; /* parts columns: 0-1 fractions, 2-5 / 6-9 relative */
+      double x = t->parts[(k == 0 ? 0 : col) * n + i];
+      double y = t->parts[(k == 0 ? 1 : col + 4) * n + i];
+      fmt_num(a, sizeof a, k == 0 ? "%.2f" : "%.4f", x);
+      fmt_num(b, sizeof b, k == 0 ? "%.2f" : "%.4f", y);
+      if (k == 1 && isnan(x) && t->ic[i] != EF_METHOD_IBU) snprintf(a, sizeof a, "unknown");
+      if (k == 1 && isnan(y) && t->ic[i] != EF_METHOD_IBU) snprintf(b, sizeof b, "unknown");
+      snprintf(c[k], sizeof c[k], "%s|%s", a, b);
+    }
+    fprintf(out, "%-10s %-5s %7d %15s %15s %15s %15s %15s\n", ef_method_name(t->ic[i]),
+            ef_model_name((ef_model_id)t->ic[n + i]), t->members[i], c[0], c[1], c[2], c[3], c[4]);
+  }
+  fprintf(out, "  statistical: the data's fluctuation; 1 training: the spread of one unit's "
+               "training (members of a\n"
+               "  replica); central: statistical and the training noise left in the mean, the "
+               "sigma of the closure;\n"
+               "  model: the spread over fill models. 'unknown': one member per replica "
+               "(campaign.ensemble 1).\n");
+}
+
+/* "chi2/ndf cover model%" of one (answer, class) of group i, '-' where none. */
+static void class_cell(const table *t, hsize_t i, int a, int c, char *buf, size_t len) {
+  hsize_t n = t->n;
+  const double *x = t->cls + (size_t)(8 * a + 4 * c) * n + i;
+  char chi[24], cov[16], mod[16];
+  if (x[n] > 0 && isfinite(x[0])) snprintf(chi, sizeof chi, "%.2f", x[0] / x[n]);
+  else if (x[n] > 0 && isinf(x[0])) snprintf(chi, sizeof chi, "inf");
+  else snprintf(chi, sizeof chi, "-");
+  fmt_num(cov, sizeof cov, "%.2f", x[2 * n]);
+  fmt_num(mod, sizeof mod, "%.1f%%", 100.0 * x[3 * n]);
+  snprintf(buf, len, "%s %s %s", chi, cov, mod);
+}
+
+/* The unmeasured bins by class: the result (fill-filled) and the method's
+ * own answer (a GAN's generator), closure and spread over fill models. */
+static void print_classes(const table *t, FILE *out) {
+  hsize_t n = t->n;
+  double nh = 0, no = 0;
+  for (hsize_t i = 0; i < n; i++) {
+    nh = fmax(nh, t->cls[n + i] > 0 ? t->cls[n + i] : t->cls[9 * n + i]);
+    no = fmax(no, t->cls[5 * n + i] > 0 ? t->cls[5 * n + i] : t->cls[13 * n + i]);
+  }
+  if (!(nh > 0 || no > 0)) return;
+  fprintf(out, "\nunmeasured bins by class: %.0f interior holes (measured bins on both sides in "
+               "phi*: the coil gaps),\n%.0f open (the polar caps, wider regions); each cell "
+               "'chi2/ndf coverage model', model = the spread over\nfill models relative to the "
+               "content; 'own' is the method's own answer (a GAN's generator), '-' for none:\n",
+          nh, no);
+  fprintf(out, "%-10s %-5s %22s %22s %22s %22s\n", "method", "fill", "holes: result",
+          "holes: own", "open: result", "open: own");
+  for (hsize_t i = 0; i < n; i++) {
+    char c[4][64];
+    for (int k = 0; k < 4; k++) class_cell(t, i, k % 2, k / 2, c[k], sizeof c[k]);
+    fprintf(out, "%-10s %-5s %22s %22s %22s %22s\n", ef_method_name(t->ic[i]),
+            ef_model_name((ef_model_id)t->ic[n + i]), c[0], c[1], c[2], c[3]);
+  }
+  fprintf(out, "  The result fills unmeasured bins from the fill model: there its closure "
+               "measures the model, and\n"
+               "  its spread over fills is the model dependence. The own answer is data-driven "
+               "where it closes\n"
+               "  (chi2/ndf <= 2 at its sigma) and shows no spread over fills; where it does not "
+               "close it is\n"
+               "  the method's extrapolation, no better than a model.\n");
+}
+
 static void print_efficiency(const table *t, FILE *out) {
   hsize_t n = t->n;
   fprintf(out, "\nefficiency closure: |P(T0..T3 | bin) of the units - exact| over ");
@@ -358,11 +497,16 @@ int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out) {
   int rc = load_table(ctx, file, path, &t);
   if (rc == EF_OK) {
     print_table(&t, out);
+    print_parts(&t, out);
     print_meaning(&t, out);
+    print_classes(&t, out);
     if (t.any_eff) print_efficiency(&t, out);
   }
   free(t.ic);
   free(t.dc);
+  free(t.parts);
+  free(t.members);
+  free(t.cls);
   H5Fclose(file);
   return rc;
 }

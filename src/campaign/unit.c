@@ -1,6 +1,7 @@
 /* One unit: replica weights -> data histogram -> method -> result. */
 #include "ensfold/unit.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,13 @@ struct ef_unit_ws {
 
 size_t ef_unit_result_len(const ef_inputs *in) {
   size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
-  return 5 * nv + 2 * EF_UNIT_LOSS_POINTS;
+  return 6 * nv + 2 * EF_UNIT_LOSS_POINTS;
+}
+
+size_t ef_unit_finite_len(const ef_unit *u, const ef_inputs *in) {
+  size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
+  return ef_method_deterministic(u->method) ? 5 * nv + 2 * EF_UNIT_LOSS_POINTS
+                                            : ef_unit_result_len(in);
 }
 
 void ef_bootstrap_weights(uint64_t seed, uint32_t purpose, int replica, size_t n, double *w) {
@@ -85,19 +92,23 @@ static int run_ibu(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
     resp = boot;
   }
   int rc = ef_ibu_unfold(ctx, resp, ws->data, ef_inputs_prior(in, u->fill), cfg->ibu.iterations,
-                         cfg->ibu.min_efficiency, ws->ibu_work, result);
+                         ef_inputs_unfolded(in), ws->ibu_work, result);
   ef_response_destroy(boot);
   return rc;
 }
 
-int ef_unit_retry_differs(const ef_unit *u) { return u->method != EF_METHOD_IBU; }
+int ef_method_deterministic(int method) { return method == EF_METHOD_IBU; }
+
+int ef_unit_retry_differs(const ef_unit *u) { return !ef_method_deterministic(u->method); }
 
 int ef_unit_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef_unit *u,
                 int attempt, ef_unit_ws *ws, double *result) {
   size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
   double *eff = result + nv, *loss_d = result + 5 * nv, *loss_g = loss_d + EF_UNIT_LOSS_POINTS;
+  double *own = loss_g + EF_UNIT_LOSS_POINTS;
   switch (u->method) {
   case EF_METHOD_IBU:
+    for (size_t i = 0; i < nv; i++) own[i] = NAN; /* no answer of its own where unmeasured */
     memcpy(eff, ef_inputs_mc_efficiency(in), 4 * nv * sizeof *eff);
     memset(loss_d, 0, 2 * EF_UNIT_LOSS_POINTS * sizeof *loss_d);
     return run_ibu(ctx, cfg, in, u, ws, result);
@@ -125,8 +136,8 @@ int ef_unit_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef
       pb.det_key = -1 - (int64_t)u->id;
       pb.det_seed = u->seed ^ 0x6465746563746f72ull;
     }
-    return ef_gan_unit_run(ctx, &cfg->gan, &pb, ws->gan, result, eff, EF_UNIT_LOSS_POINTS,
-                           loss_d, loss_g);
+    return ef_gan_unit_run(ctx, &cfg->gan, &pb, ws->gan, result, own, eff,
+                           EF_UNIT_LOSS_POINTS, loss_d, loss_g);
   }
   }
   return ef_error_set(ctx, EF_ERR_INTERNAL, "unit %d: unknown method %d", u->id, u->method);

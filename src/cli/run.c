@@ -92,8 +92,8 @@ static int work(void *arg, int32_t unit, double *result, int *attempts) {
     rc = ef_unit_run(w->ctx, w->cfg, w->in, u, a, w->ws, result);
     if (rc == EF_OK && a == 0 && hook) result[0] = NAN;
     if (rc != EF_OK && rc != EF_ERR_NUMERIC) return rc;
-    size_t bad = 0;
-    for (size_t i = 0; rc == EF_OK && i < w->result_len; i++) bad += !isfinite(result[i]);
+    size_t bad = 0, len = ef_unit_finite_len(u, w->in);
+    for (size_t i = 0; rc == EF_OK && i < len; i++) bad += !isfinite(result[i]);
     if (rc == EF_OK && bad == 0) return EF_OK;
     if (rc == EF_OK)
       rc = ef_error_set(w->ctx, EF_ERR_NUMERIC, "unit %d: %zu non-finite values in the result",

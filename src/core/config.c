@@ -204,6 +204,9 @@ static const key_def schema[] = {
     INT("ibu.iterations", ibu.iterations, 4, 1, 1000, "D'Agostini iterations"),
     REAL("ibu.min_efficiency", ibu.min_efficiency, 0.05, 0.0, 1.0, "",
          "vertex bins with efficiency below keep the prior, scaled by the fitted normalisation"),
+    REAL("ibu.min_expected", ibu.min_expected, 10.0, 0.0, 1e12, "events",
+         "vertex bins to which fewer measured data events are attributed (one Bayes step with "
+         "the MC as prior) keep the prior too"),
     INT("gan.hidden", gan.outer.hidden, 64, 4, 4096, "units per hidden layer of G and D"),
     INT("gan.layers", gan.outer.layers, 3, 1, 16, "hidden layers of G and D"),
     INT("gan.steps", gan.outer.steps, 4000, 1, 10000000,

@@ -113,6 +113,39 @@ done:
   return rc;
 }
 
+int ef_stats_within(ef_ctx *ctx, const double *x, size_t R, size_t M, size_t n, double *w) {
+  if (R < 1 || M < 2)
+    return ef_error_set(ctx, EF_ERR_INPUT, "within-replica variance needs R >= 1 replicas and "
+                        "M >= 2 members, got %zu and %zu", R, M);
+  for (size_t i = 0; i < n; i++) w[i] = 0.0;
+  for (size_t r = 0; r < R; r++) {
+    const double *xr = x + r * M * n; /* (M, n) */
+    for (size_t i = 0; i < n; i++) {
+      double mu = 0.0, ss = 0.0;
+      for (size_t k = 0; k < M; k++) mu += xr[k * n + i];
+      mu /= (double)M;
+      for (size_t k = 0; k < M; k++) ss += (xr[k * n + i] - mu) * (xr[k * n + i] - mu);
+      w[i] += ss / (double)(M - 1);
+    }
+  }
+  for (size_t i = 0; i < n; i++) w[i] /= (double)R;
+  return EF_OK;
+}
+
+double ef_stats_training_fraction(const double *w, size_t M, const double *s2,
+                                  const double *mean, const unsigned char *mask, size_t n) {
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    if ((mask && !mask[i]) || !(s2[i] > 0.0)) continue;
+    double mu = fabs(mean[i]) > 1.0 ? fabs(mean[i]) : 1.0;
+    num += w[i] / (double)M / mu;
+    den += s2[i] / mu;
+  }
+  if (!(den > 0.0)) return NAN;
+  double phi = num / den;
+  return phi < 0.0 ? 0.0 : phi > 1.0 ? 1.0 : phi;
+}
+
 /* In-place Cholesky A = L L^T of the (m, m) row-major matrix a (lower
  * triangle used and overwritten with L). Row-oriented (Cholesky-
  * Banachiewicz): every inner product runs over two contiguous rows, with
@@ -248,7 +281,8 @@ int ef_stats_closure(ef_ctx *ctx, const double *mean, const double *cov, const d
   for (size_t p = 0; p < m; p++) {
     double row = 0.0;
     for (size_t q = 0; q < m; q++) {
-      double v = cov[idx[p] * n + idx[q]] / (sigma[idx[p]] * sigma[idx[q]]);
+      double v = cov[idx[p] * n + idx[q]] /
+                 (sqrt(cov[idx[p] * n + idx[p]]) * sqrt(cov[idx[q] * n + idx[q]]));
       a[p * m + q] = v;
       row += fabs(v);
     }

@@ -5,6 +5,7 @@
 #include "ensfold/binning.h"
 
 #include <math.h>
+#include <stddef.h>
 
 /* Edge k = 0..n_polar of the polar axis as cos theta*, in index order:
  * decreasing from 1 in the theta scheme, increasing from -1 in the cos
@@ -122,4 +123,31 @@ void ef_binning_centre_deg(const ef_binning *b, int k, double *theta_deg, double
     *theta_deg = acos(c) * 180.0 / M_PI;
   }
   *phi_deg = -180.0 + (j + 0.5) * 360.0 / b->n_phi;
+}
+
+/* Runs are cyclic in phi*: start from a measured bin of the row, walk once
+ * round, and classify each run of unmeasured bins by its length. */
+void ef_binning_classify(const ef_binning *b, const unsigned char *measured, unsigned char *cls) {
+  int np = b->n_phi;
+  for (int r = 0; r < b->n_polar; r++) {
+    const unsigned char *m = measured + (size_t)r * np;
+    unsigned char *c = cls + (size_t)r * np;
+    int start = -1;
+    for (int j = 0; j < np && start < 0; j++)
+      if (m[j]) start = j;
+    for (int j = 0; j < np; j++) c[j] = m[j] ? EF_CLASS_MEASURED : EF_CLASS_OPEN;
+    if (start < 0) continue; /* no measured bin in the row */
+    for (int q = 1; q <= np;) {
+      int j = (start + q) % np;
+      if (m[j]) {
+        q++;
+        continue;
+      }
+      int len = 0;
+      while (!m[(start + q + len) % np]) len++;
+      if (4 * len <= np)
+        for (int k = 0; k < len; k++) c[(start + q + k) % np] = EF_CLASS_HOLE;
+      q += len;
+    }
+  }
 }

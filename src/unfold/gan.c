@@ -1103,12 +1103,14 @@ static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_proble
 /* The unit's histogram from G's pooled samples (ws->hsum, ws->esum):
  * collapse checks, then measured bins keep G's shape and blind bins take
  * the fill model's own shape, scaled to its blind/measured ratio (the IBU
- * rule: nothing of G's there enters the result); everything is scaled so
+ * rule: nothing of G's there enters the result; own gets G's answer in
+ * every bin, blind ones included, at the same scale); everything is scaled so
  * that G itself, folded with its efficiency, predicts the data (G's own
  * blind-bin mass included), so the measured bins do not depend on the
  * fill model. */
 static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, double total,
-                    double fill_blind, double fill_meas, double sd, double rlen, double *hist) {
+                    double fill_blind, double fill_meas, double sd, double rlen, double *hist,
+                    double *own) {
   int nv = ef_binning_count(pb->vtx);
   /* collapse: the generator's spread in cos theta* or its azimuthal
    * spread far below any physical distribution's */
@@ -1130,17 +1132,19 @@ static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, 
   if (!(folded > 0))
     return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: the generator predicts no measured event");
   double rho = fill_blind / fill_meas, scale = total / folded;
-  for (int kb = 0; kb < nv; kb++)
+  for (int kb = 0; kb < nv; kb++) {
     hist[kb] = scale * (!ws->blind[kb] ? ws->hsum[kb]
                                        : pb->fill_prior[kb] / fill_blind * rho * hm);
+    own[kb] = scale * ws->hsum[kb]; /* G's own answer, blind bins included */
+  }
   return EF_OK;
 }
 
 long ef_gan_ws_outer_trainings(const ef_gan_ws *ws) { return ws->outer_trainings; }
 
 int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
-                    ef_gan_ws *ws, double *hist, double *eff, int n_loss, double *loss_d,
-                    double *loss_g) {
+                    ef_gan_ws *ws, double *hist, double *own, double *eff, int n_loss,
+                    double *loss_d, double *loss_g) {
   const ef_events *data = pb->data;
   int nv = ef_binning_count(pb->vtx);
   if (nv > ws->nv_cap || data->n > ws->n_data || pb->mc->n > ws->n_mc)
@@ -1206,7 +1210,7 @@ int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *
       memcpy(ws->outer_loss[1], loss_g, (size_t)n_loss * sizeof *loss_g);
     }
   }
-  EF_CHECK(assemble(ctx, pb, ws, os.total, fill_blind, fill_meas, sd, rlen, hist));
+  EF_CHECK(assemble(ctx, pb, ws, os.total, fill_blind, fill_meas, sd, rlen, hist, own));
   efficiency_map(ws, pb, &r, eff);
   return EF_OK;
 }

@@ -211,26 +211,42 @@ size_t ef_ibu_work_size(const ef_response *r) {
   return (size_t)r->n_detector + (size_t)r->n_vertex;
 }
 
-/* Bin i is unfolded (not kept at the scaled prior). */
-static int measured(const ef_response *r, int i, double eps_min) {
-  return r->eps[i] > 0.0 && r->eps[i] >= eps_min;
+/* Bin i is unfolded (not kept at the scaled prior): chosen, and reached
+ * by this response (a bootstrapped response can lose a bin's last event). */
+static int measured(const ef_response *r, int i, const unsigned char *unfold) {
+  return unfold[i] && r->eps[i] > 0.0;
+}
+
+void ef_ibu_mask_efficiency(const ef_response *r, double eps_min, unsigned char *unfold) {
+  for (int i = 0; i < r->n_vertex; i++) unfold[i] = r->eps[i] > 0.0 && r->eps[i] >= eps_min;
+}
+
+void ef_ibu_attribute(const ef_response *r, const double *data, const double *prior, double *work,
+                      double *out) {
+  double *q = work; /* (nd) d_j / nu_j */
+  ef_response_fold(r, prior, q);
+  for (int j = 0; j < r->n_detector; j++) q[j] = q[j] > 0.0 ? data[j] / q[j] : 0.0;
+  for (int i = 0; i < r->n_vertex; i++) {
+    double s = 0.0;
+    for (size_t k = r->col_ptr[i]; k < r->col_ptr[i + 1]; k++) s += r->val[k] * q[r->row[k]];
+    out[i] = prior[i] * s;
+  }
 }
 
 int ef_ibu_unfold(ef_ctx *ctx, const ef_response *r, const double *data, const double *prior,
-                  int iterations, double eps_min, double *work, double *out) {
+                  int iterations, const unsigned char *unfold, double *work, double *out) {
   int nv = r->n_vertex, nd = r->n_detector;
   double *nu = work;     /* (nd) folded prediction, then d_j / nu_j */
   double *p = work + nd; /* (nv) current estimate */
-  if (iterations < 0 || isnan(eps_min))
-    return ef_error_set(ctx, EF_ERR_INPUT, "ibu: iterations %d must be >= 0 and eps_min a number",
-                        iterations);
+  if (iterations < 0)
+    return ef_error_set(ctx, EF_ERR_INPUT, "ibu: iterations %d must be >= 0", iterations);
   double prior_meas = 0.0; /* sum of the prior over the unfolded bins */
   int n_meas = 0;
   for (int i = 0; i < nv; i++) {
     if (!(prior[i] >= 0.0) || isinf(prior[i]))
       return ef_error_set(ctx, EF_ERR_INPUT, "ibu: prior[%d] = %g is not finite and >= 0", i,
                           prior[i]);
-    if (measured(r, i, eps_min)) {
+    if (measured(r, i, unfold)) {
       prior_meas += prior[i];
       n_meas++;
     }
@@ -240,10 +256,10 @@ int ef_ibu_unfold(ef_ctx *ctx, const ef_response *r, const double *data, const d
       return ef_error_set(ctx, EF_ERR_INPUT, "ibu: data[%d] = %g is not finite and >= 0", j,
                           data[j]);
   if (n_meas == 0)
-    return ef_error_set(ctx, EF_ERR_NUMERIC, "ibu: no vertex bin has efficiency >= %g", eps_min);
-  if (!(prior_meas > 0.0))
     return ef_error_set(ctx, EF_ERR_NUMERIC,
-                        "ibu: the prior is zero in every bin with efficiency >= %g", eps_min);
+                        "ibu: no vertex bin is unfolded (none chosen with efficiency > 0)");
+  if (!(prior_meas > 0.0))
+    return ef_error_set(ctx, EF_ERR_NUMERIC, "ibu: the prior is zero in every unfolded bin");
 
   /* Scale the prior so that the fold predicts the data seen in the detector
    * bins the (prior-weighted) response reaches. */
@@ -270,7 +286,7 @@ int ef_ibu_unfold(ef_ctx *ctx, const ef_response *r, const double *data, const d
     for (int j = 0; j < nd; j++) nu[j] = nu[j] > 0.0 ? data[j] / nu[j] : 0.0;
     double sum_meas = 0.0;
     for (int i = 0; i < nv; i++) {
-      if (!measured(r, i, eps_min)) continue;
+      if (!measured(r, i, unfold)) continue;
       double s = 0.0;
       for (size_t q = r->col_ptr[i]; q < r->col_ptr[i + 1]; q++) s += r->val[q] * nu[r->row[q]];
       out[i] = p[i] * s / r->eps[i];
@@ -278,7 +294,7 @@ int ef_ibu_unfold(ef_ctx *ctx, const ef_response *r, const double *data, const d
     }
     ratio = sum_meas / prior_meas;
     for (int i = 0; i < nv; i++) {
-      if (!measured(r, i, eps_min)) out[i] = prior[i] * ratio;
+      if (!measured(r, i, unfold)) out[i] = prior[i] * ratio;
       p[i] = out[i];
     }
   }
