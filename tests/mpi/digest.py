@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""Digest of an ensfold result file: SHA-256 over every dataset's name, shape, dtype and bytes
+(sorted by name), and the seed and n_units attributes. Timing and rank columns (/units/wall_s,
+/units/rank) are left out, as compare_results.py does, and so are attributes that name paths
+or versions (config, ensfold_version, n_ranks).
+
+  digest.py FILE                  print the digest
+  digest.py --check NAME FILE     compare with NAME's line in reference-digests.txt (exit 1 if
+                                  it differs or is missing)
+  digest.py --update NAME FILE    write NAME's line there (after a change that is meant to
+                                  change results: say so in the commit)
+"""
+import hashlib
+import os
+import sys
+
+import h5py
+
+SKIP = {"units/wall_s", "units/rank"}
+REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference-digests.txt")
+
+
+def digest(path):
+    h = hashlib.sha256()
+    with h5py.File(path, "r") as f:
+        names = []
+        f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        for name in sorted(set(names) - SKIP):
+            x = f[name][()]
+            h.update(("%s %s %s\n" % (name, x.shape, x.dtype.str)).encode())
+            h.update(x.tobytes())
+        for key in ("seed", "n_units"):
+            h.update(("%s=%s\n" % (key, f.attrs[key])).encode())
+    return h.hexdigest()
+
+
+def load():
+    out = {}
+    if os.path.exists(REF):
+        for line in open(REF):
+            if line.strip() and not line.startswith("#"):
+                k, v = line.split()
+                out[k] = v
+    return out
+
+
+def main(argv):
+    if len(argv) == 2:
+        print(digest(argv[1]))
+        return 0
+    if len(argv) != 4 or argv[1] not in ("--check", "--update"):
+        sys.exit(__doc__)
+    name, path = argv[2], argv[3]
+    d, ref = digest(path), load()
+    if argv[1] == "--update":
+        ref[name] = d
+        with open(REF, "w") as f:
+            f.write("# tests/mpi/digest.py --update NAME FILE writes these; a change of results "
+                    "updates them in its own commit\n")
+            for k in sorted(ref):
+                f.write("%s %s\n" % (k, ref[k]))
+        print("%s: %s written to %s" % (name, d, REF))
+        return 0
+    if ref.get(name) != d:
+        print("%s: digest %s, reference %s: the results changed (if that is meant, run "
+              "tests/mpi/digest.py --update %s FILE and say so in the commit)"
+              % (name, d, ref.get(name, "(none)"), name))
+        return 1
+    print("%s: digest %s equals the reference" % (name, d))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
