@@ -45,6 +45,10 @@ size_t ef_response_bytes(const ef_response *r);
 /* out (n_detector) = R x, x (n_vertex): the detector-level prediction. */
 void ef_response_fold(const ef_response *r, const double *x, double *out);
 
+/* Global detector bin of an event (topology, reco (2)): (topology - 1) x
+ * detector bins + its reco bin, or -1 for T0 or a reco outside the binning. */
+int ef_ibu_detector_bin(const ef_binning *detector, int8_t topology, const double *reco);
+
 /* Histogram of events in detector bins (n_detector), T0 events skipped.
  * weights may be NULL (all 1); data->weight is not read. */
 void ef_ibu_data_histogram(const ef_binning *detector, const ef_events *data,

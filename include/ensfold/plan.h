@@ -27,6 +27,7 @@ typedef struct {
                      * replica, member), so every fill model of it has the same
                      * seed (common random numbers) */
   double cost;      /* relative cost estimate, for scheduling only */
+  int32_t affinity; /* ef_plan_affinity's key: the detector networks it shares, -1 none */
 } ef_unit;
 
 typedef struct ef_plan ef_plan;
@@ -53,6 +54,9 @@ int32_t ef_plan_unit_id(const ef_plan *p, int method, int fill, int replica, int
  * that replica (gan.share_detector). The coordinator prefers to hand a rank
  * a unit with the key of its previous unit. -1: no shared work (IBU). */
 int ef_plan_affinity(const ef_plan *p, int32_t unit);
+/* The seed of the detector networks a (method, replica) shares (with
+ * gan.share_detector; the affinity key above names them). */
+uint64_t ef_plan_detector_seed(uint64_t campaign_seed, int method, int replica);
 
 const char *ef_method_name(int method);
 uint64_t ef_plan_unit_seed(uint64_t campaign_seed, int32_t id);

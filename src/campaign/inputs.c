@@ -387,12 +387,8 @@ int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
   if (rc == EF_OK) {
     in->data_bins = malloc((in->data.n ? in->data.n : 1) * sizeof *in->data_bins);
     EF_GOTO_ALLOC(ctx, rc, in->data_bins, "data bins", fail);
-    int nd = ef_binning_count(&in->det);
-    for (size_t i = 0; i < in->data.n; i++) {
-      int t = in->data.topology[i];
-      int b = t == 0 ? -1 : ef_binning_index(&in->det, in->data.reco[2 * i], in->data.reco[2 * i + 1]);
-      in->data_bins[i] = b < 0 ? -1 : (t - 1) * nd + b;
-    }
+    for (size_t i = 0; i < in->data.n; i++)
+      in->data_bins[i] = ef_ibu_detector_bin(&in->det, in->data.topology[i], in->data.reco + 2 * i);
     rc = ef_response_build(ctx, &in->response, &in->vtx, &in->det, &in->mc, in->mc.weight);
   }
   if (rc == EF_OK) rc = check_can_unfold(ctx, in, cfg);

@@ -121,7 +121,8 @@ int ef_plan_create(ef_ctx *ctx, ef_plan **out, const ef_config *cfg) {
         int32_t crn = crn_base[m] + r * p->members[m] + k;
         *u = (ef_unit){.id = id, .method = m, .fill = p->group_fill[g], .replica = r,
                        .member = k, .seed = ef_plan_unit_seed(cfg->seed, crn),
-                       .cost = method_cost(m)};
+                       .cost = method_cost(m),
+                       .affinity = ef_method_deterministic(m) ? -1 : m * p->n_replicas + r};
         p->order[id] = id;
       }
   }
@@ -158,8 +159,13 @@ int ef_plan_n_members(const ef_plan *p, int method) { return p->members[method];
 
 int ef_plan_affinity(const ef_plan *p, int32_t unit) {
   const ef_unit *u = ef_plan_unit(p, (size_t)unit);
-  if (!u || u->method == EF_METHOD_IBU) return -1;
-  return u->method * p->n_replicas + u->replica;
+  return u ? u->affinity : -1;
+}
+
+uint64_t ef_plan_detector_seed(uint64_t campaign_seed, int method, int replica) {
+  /* the stream id of the first release, kept so results stay the same */
+  return ef_plan_unit_seed(campaign_seed ^ 0x6465746563746f72ull,
+                           (int32_t)((int64_t)method * 1000003 + replica));
 }
 
 int32_t ef_plan_unit_id(const ef_plan *p, int method, int fill, int replica, int member) {

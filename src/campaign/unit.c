@@ -130,8 +130,8 @@ int ef_unit_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef
     /* detector networks: one stream per (method, replica) when shared, so
      * every fill model and member of a replica sees the same networks */
     if (cfg->gan.share_detector) {
-      pb.det_key = (int64_t)u->method * 1000003 + u->replica;
-      pb.det_seed = ef_plan_unit_seed(cfg->seed ^ 0x6465746563746f72ull, (int32_t)pb.det_key);
+      pb.det_key = u->affinity;
+      pb.det_seed = ef_plan_detector_seed(cfg->seed, u->method, u->replica);
     } else {
       pb.det_key = -1 - (int64_t)u->id;
       pb.det_seed = u->seed ^ 0x6465746563746f72ull;

@@ -37,6 +37,10 @@ static int detector_bin(const ef_binning *det, int n_det, int8_t topo, const dou
   return k < 0 ? -1 : (topo - 1) * n_det + k;
 }
 
+int ef_ibu_detector_bin(const ef_binning *detector, int8_t topology, const double *reco) {
+  return detector_bin(detector, ef_binning_count(detector), topology, reco);
+}
+
 int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
                       const ef_binning *detector, const ef_events *mc, const double *weights) {
   *out = NULL;
