@@ -349,134 +349,139 @@ static void class_columns(const group_stats *s, double *col, int stride) {
     }
 }
 
-static int write_groups(writer *w, hid_t file, const ef_output_data *d, group_stats *gs, int ng,
-                        diff_stats *ds, int ndiff, int n_eff_cells) {
+/* One group's datasets (collective; data on the root only). */
+static int write_group(writer *w, hid_t top, const ef_output_data *d, const group_stats *x,
+                       int stats) {
   int nv = ef_binning_count(ef_inputs_vertex_binning(d->in));
+  char name[64];
+  snprintf(name, sizeof name, "%s_%s", ef_method_name(x->method),
+           ef_model_name((ef_model_id)x->fill));
+  hid_t g;
+  EF_CHECK(group(w, top, name, &g));
+  int rc;
+  if (!stats) {
+    rc = attr_str(w, g, "statistics", NO_STATISTICS);
+    H5Gclose(g);
+    return rc;
+  }
+  rc = PUT_D(w, g, "mean", (hsize_t)nv, 1, 1, x->mean);
+  if (rc == EF_OK) rc = PUT_D(w, g, "sigma", (hsize_t)nv, 1, 1, x->sigma);
+  if (rc == EF_OK) rc = PUT_D(w, g, "cov", (hsize_t)nv, (hsize_t)nv, 2, x->cov);
+  if (rc == EF_OK) rc = PUT_D(w, g, "corr", (hsize_t)nv, (hsize_t)nv, 2, x->corr);
+  if (rc == EF_OK) rc = write_parts(w, g, nv, x);
+  if (rc == EF_OK && !ef_method_deterministic(x->method)) rc = write_own(w, g, nv, x);
+  if (rc == EF_OK && ef_inputs_truth(d->in)) rc = PUT_D(w, g, "pulls", (hsize_t)nv, 1, 1, x->pulls);
+  H5Gclose(g);
+  return rc;
+}
+
+/* One fill pair's paired difference (collective). */
+static int write_difference(writer *w, hid_t top, const ef_output_data *d, const diff_stats *x,
+                            int stats) {
+  int nv = ef_binning_count(ef_inputs_vertex_binning(d->in));
+  char name[64];
+  snprintf(name, sizeof name, "%s_%s-%s", ef_method_name(x->method),
+           ef_model_name((ef_model_id)x->fa), ef_model_name((ef_model_id)x->fb));
+  hid_t g;
+  EF_CHECK(group(w, top, name, &g));
+  int rc;
+  if (!stats) {
+    rc = attr_str(w, g, "statistics", NO_STATISTICS);
+    H5Gclose(g);
+    return rc;
+  }
+  rc = PUT_D(w, g, "mean", (hsize_t)nv, 1, 1, x->mean);
+  if (rc == EF_OK) rc = PUT_D(w, g, "sigma", (hsize_t)nv, 1, 1, x->sigma);
+  if (rc == EF_OK) rc = PUT_D(w, g, "cov", (hsize_t)nv, (hsize_t)nv, 2, x->cov);
+  if (rc == EF_OK) rc = PUT_D(w, g, "significance", (hsize_t)nv, 1, 1, x->signif);
+  if (rc == EF_OK) rc = PUT_I(w, g, "replicas", 1, &x->n_rep);
+  H5Gclose(g);
+  return rc;
+}
+
+/* The /summary columns, one row per group: ic (10, ng) integers in the order
+ * of SUM_ICOLS, dc (N_SUM_DCOLS, ng) doubles in the order of SUM_DCOLS. */
+#define N_SUM_DCOLS (12 + 2 + 2 * N_PARTS + N_CLS_COLS)
+static const char *const SUM_ICOLS[10] = {
+    "method", "fill_model", "replicas", "full_cov_measured", "full_cov_unmeasured",
+    "zero_sigma_measured", "infinite_pulls_measured", "zero_sigma_unmeasured",
+    "infinite_pulls_unmeasured", "members"};
+static const char *const SUM_DCOLS[14 + 2 * N_PARTS] = {
+    "chi2_measured", "ndf_measured", "chi2_unmeasured", "ndf_unmeasured",
+    "coverage_measured", "coverage_unmeasured", "efficiency_max_nominal",
+    "efficiency_mean_nominal", "efficiency_above_nominal", "efficiency_max_replicas",
+    "efficiency_mean_replicas", "efficiency_above_replicas", "training_fraction_measured",
+    "training_fraction_unmeasured", "stat_rel_measured", "training_rel_measured",
+    "central_rel_measured", "model_rel_measured", "stat_rel_unmeasured",
+    "training_rel_unmeasured", "central_rel_unmeasured", "model_rel_unmeasured"};
+
+static void summary_columns(const group_stats *gs, int ng, int32_t *ic, double *dc) {
+  for (int i = 0; i < ng; i++) {
+    const group_stats *x = &gs[i];
+    const int32_t iv[10] = {x->method, x->fill, x->n_rep, x->meas.full_cov, x->unmeas.full_cov,
+                            x->meas.zero_sigma, x->meas.infinite, x->unmeas.zero_sigma,
+                            x->unmeas.infinite, x->members};
+    for (int k = 0; k < 10; k++) ic[k * ng + i] = iv[k];
+    dc[i] = x->meas.ndf ? x->meas.chi2 : NAN;
+    dc[ng + i] = x->meas.ndf;
+    dc[2 * ng + i] = x->unmeas.ndf ? x->unmeas.chi2 : NAN;
+    dc[3 * ng + i] = x->unmeas.ndf;
+    dc[4 * ng + i] = x->meas.coverage;
+    dc[5 * ng + i] = x->unmeas.coverage;
+    for (int k = 0; k < 2; k++) {
+      dc[(6 + 3 * k) * ng + i] = x->eff[k].max_abs;
+      dc[(7 + 3 * k) * ng + i] = x->eff[k].mean_abs;
+      dc[(8 + 3 * k) * ng + i] = x->eff[k].above;
+    }
+    for (int c = 0; c < 2; c++) {
+      dc[(12 + c) * ng + i] = x->n_rep >= 2 ? x->parts.phi[c] : NAN;
+      for (int k = 0; k < N_PARTS; k++) dc[(14 + c * N_PARTS + k) * ng + i] = x->rel[c][k];
+    }
+    class_columns(x, dc + (14 + 2 * N_PARTS) * ng + i, ng);
+  }
+}
+
+/* The /summary table and its attributes (collective). */
+static int write_summary(writer *w, hid_t file, const group_stats *gs, int ng, int n_eff_cells) {
+  hid_t s;
+  EF_CHECK(group(w, file, "summary", &s));
+  int32_t *ic = calloc(10 * (size_t)ng + 1, sizeof *ic);
+  double *dc = calloc(N_SUM_DCOLS * (size_t)ng + 1, sizeof *dc);
+  int rc = EF_OK;
+  if (!ic || !dc) rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
+  if (rc == EF_OK) summary_columns(gs, ng, ic, dc);
+  hsize_t n = (hsize_t)ng;
+  for (int k = 0; rc == EF_OK && k < 10; k++) rc = PUT_I(w, s, SUM_ICOLS[k], n, ic + k * ng);
+  for (int k = 0; rc == EF_OK && k < N_SUM_DCOLS; k++)
+    rc = PUT_D(w, s, k < 14 + 2 * N_PARTS ? SUM_DCOLS[k] : CLS_COLS[k - 14 - 2 * N_PARTS], n, 1,
+               1, dc + k * ng);
+  double eff_min = EFF_MIN_TOTAL, eff_tol = EFF_TOLERANCE;
+  int32_t cells = n_eff_cells;
+  if (rc == EF_OK) rc = attr(w, s, "efficiency_min_total", H5T_NATIVE_DOUBLE, &eff_min);
+  if (rc == EF_OK) rc = attr(w, s, "efficiency_tolerance", H5T_NATIVE_DOUBLE, &eff_tol);
+  if (rc == EF_OK) rc = attr(w, s, "efficiency_cells", H5T_NATIVE_INT32, &cells);
+  if (rc == EF_OK) rc = attr_str(w, s, "method_names", "0=ibu 1=gan-topo 2=gan-mixed");
+  if (rc == EF_OK) rc = attr_str(w, s, "model_names", "0=M1 1=PS 2=M2");
+  free(ic);
+  free(dc);
+  H5Gclose(s);
+  return rc;
+}
+
+static int write_groups(writer *w, hid_t file, const ef_output_data *d, const group_stats *gs,
+                        int ng, const diff_stats *ds, int ndiff, int n_eff_cells) {
   /* known on every rank (the datasets are created collectively) */
   int stats = ef_plan_n_replicas(d->plan) - 1 >= 2;
-  hid_t top, sum = -1;
+  hid_t top;
   EF_CHECK(group(w, file, "groups", &top));
   int rc = EF_OK;
-  for (int i = 0; rc == EF_OK && i < ng; i++) {
-    char name[64];
-    snprintf(name, sizeof name, "%s_%s", ef_method_name(gs[i].method),
-             ef_model_name((ef_model_id)gs[i].fill));
-    hid_t g;
-    EF_GOTO(rc, group(w, top, name, &g), out);
-    if (!stats) {
-      rc = attr_str(w, g, "statistics", NO_STATISTICS);
-      H5Gclose(g);
-      continue;
-    }
-    rc = PUT_D(w, g, "mean", (hsize_t)nv, 1, 1, gs[i].mean);
-    if (rc == EF_OK) rc = PUT_D(w, g, "sigma", (hsize_t)nv, 1, 1, gs[i].sigma);
-    if (rc == EF_OK) rc = PUT_D(w, g, "cov", (hsize_t)nv, (hsize_t)nv, 2, gs[i].cov);
-    if (rc == EF_OK) rc = PUT_D(w, g, "corr", (hsize_t)nv, (hsize_t)nv, 2, gs[i].corr);
-    if (rc == EF_OK) rc = write_parts(w, g, nv, &gs[i]);
-    if (rc == EF_OK && !ef_method_deterministic(gs[i].method)) rc = write_own(w, g, nv, &gs[i]);
-    if (rc == EF_OK && ef_inputs_truth(d->in))
-      rc = PUT_D(w, g, "pulls", (hsize_t)nv, 1, 1, gs[i].pulls);
-    H5Gclose(g);
-  }
-  if (rc == EF_OK) EF_GOTO(rc, group(w, file, "differences", &sum), out);
-  for (int i = 0; rc == EF_OK && i < ndiff; i++) {
-    char name[64];
-    snprintf(name, sizeof name, "%s_%s-%s", ef_method_name(ds[i].method),
-             ef_model_name((ef_model_id)ds[i].fa), ef_model_name((ef_model_id)ds[i].fb));
-    hid_t g;
-    if ((rc = group(w, sum, name, &g)) != EF_OK) break;
-    if (!stats) {
-      rc = attr_str(w, g, "statistics", NO_STATISTICS);
-      H5Gclose(g);
-      continue;
-    }
-    rc = PUT_D(w, g, "mean", (hsize_t)nv, 1, 1, ds[i].mean);
-    if (rc == EF_OK) rc = PUT_D(w, g, "sigma", (hsize_t)nv, 1, 1, ds[i].sigma);
-    if (rc == EF_OK) rc = PUT_D(w, g, "cov", (hsize_t)nv, (hsize_t)nv, 2, ds[i].cov);
-    if (rc == EF_OK) rc = PUT_D(w, g, "significance", (hsize_t)nv, 1, 1, ds[i].signif);
-    if (rc == EF_OK) rc = PUT_I(w, g, "replicas", 1, &ds[i].n_rep);
-    H5Gclose(g);
-  }
-  if (sum >= 0) H5Gclose(sum);
-  /* the summary table: one row per group */
-  if (rc == EF_OK) {
-    hid_t s;
-    EF_GOTO(rc, group(w, file, "summary", &s), out);
-    int32_t *ic = calloc(10 * (size_t)ng + 1, sizeof *ic);
-    double *dc = calloc((12 + 2 + 2 * N_PARTS + N_CLS_COLS) * (size_t)ng + 1, sizeof *dc);
-    if (!ic || !dc) rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
-    for (int i = 0; rc == EF_OK && i < ng; i++) {
-      ic[i] = gs[i].method;
-      ic[ng + i] = gs[i].fill;
-      ic[2 * ng + i] = gs[i].n_rep;
-      ic[3 * ng + i] = gs[i].meas.full_cov;
-      ic[4 * ng + i] = gs[i].unmeas.full_cov;
-      ic[5 * ng + i] = gs[i].meas.zero_sigma;
-      ic[6 * ng + i] = gs[i].meas.infinite;
-      ic[7 * ng + i] = gs[i].unmeas.zero_sigma;
-      ic[8 * ng + i] = gs[i].unmeas.infinite;
-      dc[i] = gs[i].meas.ndf ? gs[i].meas.chi2 : NAN;
-      dc[ng + i] = gs[i].meas.ndf;
-      dc[2 * ng + i] = gs[i].unmeas.ndf ? gs[i].unmeas.chi2 : NAN;
-      dc[3 * ng + i] = gs[i].unmeas.ndf;
-      dc[4 * ng + i] = gs[i].meas.coverage;
-      dc[5 * ng + i] = gs[i].unmeas.coverage;
-      for (int k = 0; k < 2; k++) {
-        dc[(6 + 3 * k) * ng + i] = gs[i].eff[k].max_abs;
-        dc[(7 + 3 * k) * ng + i] = gs[i].eff[k].mean_abs;
-        dc[(8 + 3 * k) * ng + i] = gs[i].eff[k].above;
-      }
-      ic[9 * ng + i] = gs[i].members;
-      for (int c = 0; c < 2; c++) {
-        dc[(12 + c) * ng + i] = gs[i].n_rep >= 2 ? gs[i].parts.phi[c] : NAN;
-        for (int k = 0; k < N_PARTS; k++) dc[(14 + c * N_PARTS + k) * ng + i] = gs[i].rel[c][k];
-      }
-      class_columns(&gs[i], dc + (14 + 2 * N_PARTS) * ng + i, ng);
-    }
-    hsize_t n = (hsize_t)ng;
-    if (rc == EF_OK) rc = PUT_I(w, s, "method", n, ic);
-    if (rc == EF_OK) rc = PUT_I(w, s, "fill_model", n, ic + ng);
-    if (rc == EF_OK) rc = PUT_I(w, s, "replicas", n, ic + 2 * ng);
-    if (rc == EF_OK) rc = PUT_I(w, s, "full_cov_measured", n, ic + 3 * ng);
-    if (rc == EF_OK) rc = PUT_I(w, s, "full_cov_unmeasured", n, ic + 4 * ng);
-    static const char *zcols[4] = {"zero_sigma_measured", "infinite_pulls_measured",
-                                   "zero_sigma_unmeasured", "infinite_pulls_unmeasured"};
-    for (int k = 0; rc == EF_OK && k < 4; k++) rc = PUT_I(w, s, zcols[k], n, ic + (5 + k) * ng);
-    if (rc == EF_OK) rc = PUT_D(w, s, "chi2_measured", n, 1, 1, dc);
-    if (rc == EF_OK) rc = PUT_D(w, s, "ndf_measured", n, 1, 1, dc + ng);
-    if (rc == EF_OK) rc = PUT_D(w, s, "chi2_unmeasured", n, 1, 1, dc + 2 * ng);
-    if (rc == EF_OK) rc = PUT_D(w, s, "ndf_unmeasured", n, 1, 1, dc + 3 * ng);
-    if (rc == EF_OK) rc = PUT_D(w, s, "coverage_measured", n, 1, 1, dc + 4 * ng);
-    if (rc == EF_OK) rc = PUT_D(w, s, "coverage_unmeasured", n, 1, 1, dc + 5 * ng);
-    static const char *eff_cols[6] = {"efficiency_max_nominal", "efficiency_mean_nominal",
-                                      "efficiency_above_nominal", "efficiency_max_replicas",
-                                      "efficiency_mean_replicas", "efficiency_above_replicas"};
-    for (int k = 0; rc == EF_OK && k < 6; k++)
-      rc = PUT_D(w, s, eff_cols[k], n, 1, 1, dc + (6 + k) * ng);
-    if (rc == EF_OK) rc = PUT_I(w, s, "members", n, ic + 9 * ng);
-    static const char *part_cols[2 + 2 * N_PARTS] = {
-        "training_fraction_measured", "training_fraction_unmeasured",
-        "stat_rel_measured", "training_rel_measured", "central_rel_measured",
-        "model_rel_measured", "stat_rel_unmeasured", "training_rel_unmeasured",
-        "central_rel_unmeasured", "model_rel_unmeasured"};
-    for (int k = 0; rc == EF_OK && k < 2 + 2 * N_PARTS; k++)
-      rc = PUT_D(w, s, part_cols[k], n, 1, 1, dc + (12 + k) * ng);
-    for (int k = 0; rc == EF_OK && k < N_CLS_COLS; k++)
-      rc = PUT_D(w, s, CLS_COLS[k], n, 1, 1, dc + (14 + 2 * N_PARTS + k) * ng);
-    double eff_min = EFF_MIN_TOTAL, eff_tol = EFF_TOLERANCE;
-    int32_t cells = n_eff_cells;
-    if (rc == EF_OK) rc = attr(w, s, "efficiency_min_total", H5T_NATIVE_DOUBLE, &eff_min);
-    if (rc == EF_OK) rc = attr(w, s, "efficiency_tolerance", H5T_NATIVE_DOUBLE, &eff_tol);
-    if (rc == EF_OK) rc = attr(w, s, "efficiency_cells", H5T_NATIVE_INT32, &cells);
-    if (rc == EF_OK) rc = attr_str(w, s, "method_names", "0=ibu 1=gan-topo 2=gan-mixed");
-    if (rc == EF_OK) rc = attr_str(w, s, "model_names", "0=M1 1=PS 2=M2");
-    free(ic);
-    free(dc);
-    H5Gclose(s);
-  }
-out:
+  for (int i = 0; rc == EF_OK && i < ng; i++) rc = write_group(w, top, d, &gs[i], stats);
   H5Gclose(top);
-  return rc;
+  if (rc == EF_OK) rc = group(w, file, "differences", &top);
+  if (rc != EF_OK) return rc;
+  for (int i = 0; rc == EF_OK && i < ndiff; i++) rc = write_difference(w, top, d, &ds[i], stats);
+  H5Gclose(top);
+  return rc == EF_OK ? write_summary(w, file, gs, ng, n_eff_cells) : rc;
 }
 
 /* Bytes the result file will take, generously: every dataset plus 1 MiB
