@@ -76,6 +76,31 @@ static void test_plan(void **state) {
   ef_config_free(&c2);
 }
 
+/* The method registry: one entry per name campaign.methods accepts, in the
+ * order of its bits, each complete (include/ensfold/method.h). */
+static void test_registry(void **state) {
+  (void)state;
+  assert_int_equal(ef_method_count(), EF_N_METHODS);
+  assert_null(ef_method_get(-1));
+  assert_null(ef_method_get(ef_method_count()));
+  for (int id = 0; id < ef_method_count(); id++) {
+    const ef_method *m = ef_method_get(id);
+    assert_non_null(m);
+    assert_non_null(m->name);
+    assert_non_null(m->run);
+    assert_true(m->cost > 0);
+    assert_true(!m->ws_create == !m->ws_destroy);
+    assert_true(!(m->deterministic && m->has_own)); /* an own answer is a generative one */
+    ef_config cfg;
+    assert_int_equal(ef_config_defaults(ctx, &cfg), EF_OK);
+    char set[96];
+    snprintf(set, sizeof set, "campaign.methods=[%s]", m->name);
+    assert_int_equal(ef_config_set(ctx, &cfg, set), EF_OK);
+    assert_int_equal(cfg.campaign.methods, 1u << id);
+    assert_string_equal(ef_method_name(id), m->name);
+  }
+}
+
 static void test_bootstrap_weights(void **state) {
   (void)state;
   enum { N = 200000 };
@@ -407,6 +432,7 @@ static void test_dispatch_plan(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_plan),
+      cmocka_unit_test(test_registry),
       cmocka_unit_test(test_bootstrap_weights),
       cmocka_unit_test(test_journal),
       cmocka_unit_test(test_dispatch),

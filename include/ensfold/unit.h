@@ -5,18 +5,17 @@
 #define ENSFOLD_UNIT_H
 
 #include "ensfold/inputs.h"
+#include "ensfold/method.h"
 #include "ensfold/plan.h"
 
 typedef struct ef_unit_ws ef_unit_ws;
 
-/* Scratch sized once per rank for the inputs and the methods of cfg (the
- * GAN networks among them): no allocation per unit except a bootstrapped
- * response when campaign.bootstrap_mc is on. */
+/* Scratch sized once per rank for the inputs and the methods of cfg (each
+ * method's workspace from the registry, one per distinct ws_create): no
+ * allocation per unit except a bootstrapped response when
+ * campaign.bootstrap_mc is on. */
 int ef_unit_ws_create(ef_ctx *ctx, ef_unit_ws **out, const ef_config *cfg, const ef_inputs *in);
 void ef_unit_ws_destroy(ef_unit_ws *ws);
-
-/* Points of each loss curve in a unit's result. */
-#define EF_UNIT_LOSS_POINTS 50
 
 /* A unit's result row, ef_unit_result_len(in) doubles, nv = vertex bins,
  * L = EF_UNIT_LOSS_POINTS:
@@ -24,28 +23,32 @@ void ef_unit_ws_destroy(ef_unit_ws *ws);
  *   [nv, 5 nv)              efficiency map (4, nv): P(T0..T3 | vertex bin) as
  *                           the unit's method sees it (IBU: the MC's mean
  *                           probability vectors; GAN: its own networks)
- *   [5 nv, 5 nv + L)        discriminator loss curve (0 for IBU)
- *   [5 nv + L, 5 nv + 2 L)  generator loss curve (0 for IBU)
+ *   [5 nv, 5 nv + L)        first loss curve (0 for a method without curves)
+ *   [5 nv + L, 5 nv + 2 L)  second loss curve (0 likewise)
  *   [5 nv + 2 L, 6 nv + 2 L) the method's own answer per vertex bin, blind
- *                           bins included (a GAN: G's samples; NaN for IBU,
- *                           which has none where it does not measure) */
+ *                           bins included (a GAN: G's samples; NaN for a
+ *                           method without one: IBU has none where it does
+ *                           not measure)
+ * ef_unit_row_parts names them (include/ensfold/method.h). */
 size_t ef_unit_result_len(const ef_inputs *in);
+/* The named parts of a result row (n_vertex bins). */
+ef_unit_parts ef_unit_row_parts(double *row, int n_vertex);
 /* The values of u's row that must be finite for the unit to count as a
  * success: the whole row, or all but the own answer for a method that has
  * none (NaN by design). */
 size_t ef_unit_finite_len(const ef_unit *u, const ef_inputs *in);
 
 /* attempt 0, 1, ...: a retry of a unit whose training diverged uses a fresh
- * random stream (IBU is deterministic and ignores it). */
+ * random stream (a deterministic method ignores it). Runs u's method from
+ * the registry. */
 int ef_unit_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef_unit *u,
                 int attempt, ef_unit_ws *ws, double *result);
 
-/* 1 when a retry (a higher attempt) of u draws other random numbers (the
- * GAN methods), 0 when u is deterministic (IBU): retrying it would only
- * repeat the same failure. */
+/* 1 when a retry (a higher attempt) of u draws other random numbers, 0 when
+ * u's method is deterministic: retrying it would only repeat the same
+ * failure. */
 int ef_unit_retry_differs(const ef_unit *u);
-/* 1 when a method's result is a function of its replica's data alone (IBU):
- * it has no training noise, and ensemble members would be copies. */
+/* The registry's deterministic flag of a method (0 for an unknown id). */
 int ef_method_deterministic(int method);
 
 /* Poisson(1) bootstrap weight of each of n events for replica r >= 1 into

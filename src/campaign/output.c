@@ -83,12 +83,13 @@ static int put(writer *w, hid_t loc, const char *name, hid_t ftype, hid_t mtype,
 #define PUT_ROWS(w, loc, name, rank, dims, rows, row_len, col0) \
   put_rows(w, loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, rank, dims, rows, row_len, col0)
 
-/* Does the plan have a GAN method (units with loss curves)? */
-static int has_gan(const ef_plan *p) {
+/* Does the plan have a method with loss curves (own: with an own answer;
+ * method.h)? */
+static int plan_has(const ef_plan *p, int own) {
   for (int g = 0; g < ef_plan_n_groups(p); g++) {
     int m, f;
     ef_plan_group(p, g, &m, &f);
-    if (m != EF_METHOD_IBU) return 1;
+    if (own ? ef_method_get(m)->has_own : ef_method_get(m)->has_curves) return 1;
   }
   return 0;
 }
@@ -212,11 +213,12 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
     hsize_t hist[2] = {nu, (hsize_t)nv}, eff[3] = {nu, 4, (hsize_t)nv}, loss[2] = {nu, L};
     EF_GOTO(rc, PUT_ROWS(w, g, "hist", 2, hist, d->results, row, 0), done);
     EF_GOTO(rc, PUT_ROWS(w, g, "efficiency", 3, eff, d->results, row, (hsize_t)nv), done);
-    if (has_gan(p)) {
+    if (plan_has(p, 0)) {
       EF_GOTO(rc, PUT_ROWS(w, g, "loss_d", 2, loss, d->results, row, 5 * (hsize_t)nv), done);
       EF_GOTO(rc, PUT_ROWS(w, g, "loss_g", 2, loss, d->results, row, 5 * (hsize_t)nv + L), done);
-      EF_GOTO(rc, PUT_ROWS(w, g, "own", 2, hist, d->results, row, 5 * (hsize_t)nv + 2 * L), done);
     }
+    if (plan_has(p, 1))
+      EF_GOTO(rc, PUT_ROWS(w, g, "own", 2, hist, d->results, row, 5 * (hsize_t)nv + 2 * L), done);
   }
   EF_GOTO(rc, PUT_D(w, g, "proj_polar", nu, (hsize_t)b->n_polar, 2, pp), done);
   EF_GOTO(rc, PUT_D(w, g, "proj_phi", nu, (hsize_t)b->n_phi, 2, pf), done);
@@ -369,7 +371,7 @@ static int write_group(writer *w, hid_t top, const ef_output_data *d, const grou
   if (rc == EF_OK) rc = PUT_D(w, g, "cov", (hsize_t)nv, (hsize_t)nv, 2, x->cov);
   if (rc == EF_OK) rc = PUT_D(w, g, "corr", (hsize_t)nv, (hsize_t)nv, 2, x->corr);
   if (rc == EF_OK) rc = write_parts(w, g, nv, x);
-  if (rc == EF_OK && !ef_method_deterministic(x->method)) rc = write_own(w, g, nv, x);
+  if (rc == EF_OK && ef_method_get(x->method)->has_own) rc = write_own(w, g, nv, x);
   if (rc == EF_OK && ef_inputs_truth(d->in)) rc = PUT_D(w, g, "pulls", (hsize_t)nv, 1, 1, x->pulls);
   H5Gclose(g);
   return rc;
@@ -460,7 +462,11 @@ static int write_summary(writer *w, hid_t file, const group_stats *gs, int ng, i
   if (rc == EF_OK) rc = attr(w, s, "efficiency_min_total", H5T_NATIVE_DOUBLE, &eff_min);
   if (rc == EF_OK) rc = attr(w, s, "efficiency_tolerance", H5T_NATIVE_DOUBLE, &eff_tol);
   if (rc == EF_OK) rc = attr(w, s, "efficiency_cells", H5T_NATIVE_INT32, &cells);
-  if (rc == EF_OK) rc = attr_str(w, s, "method_names", "0=ibu 1=gan-topo 2=gan-mixed");
+  char names[256] = "";
+  for (int m = 0; m < ef_method_count(); m++)
+    snprintf(names + strlen(names), sizeof names - strlen(names), "%s%d=%s", m ? " " : "", m,
+             ef_method_name(m));
+  if (rc == EF_OK) rc = attr_str(w, s, "method_names", names);
   if (rc == EF_OK) rc = attr_str(w, s, "model_names", "0=M1 1=PS 2=M2");
   free(ic);
   free(dc);

@@ -18,12 +18,8 @@ struct ef_plan {
 };
 
 const char *ef_method_name(int method) {
-  switch (method) {
-  case EF_METHOD_IBU: return "ibu";
-  case EF_METHOD_GAN_TOPO: return "gan-topo";
-  case EF_METHOD_GAN_MIXED: return "gan-mixed";
-  }
-  return "?";
+  const ef_method *m = ef_method_get(method);
+  return m ? m->name : "?";
 }
 
 /* splitmix64 finaliser: a fixed bijective mix, so distinct ids give
@@ -38,11 +34,8 @@ uint64_t ef_plan_unit_seed(uint64_t campaign_seed, int32_t id) {
   return mix64(campaign_seed + 0x9e3779b97f4a7c15ull * (uint64_t)(id + 1));
 }
 
-/* Relative cost of one unit of a method (IBU: a few sparse mat-vecs; a GAN
- * unit trains networks for seconds to minutes). */
-static double method_cost(int method) {
-  return method == EF_METHOD_IBU ? 1.0 : 1000.0;
-}
+/* Relative cost of one unit of a method (the registry's estimate). */
+static double method_cost(int method) { return ef_method_get(method)->cost; }
 
 /* Costliest first; then by (method, replica, member), so that the units
  * that differ only by the fill model follow one another (one rank takes
@@ -122,7 +115,8 @@ int ef_plan_create(ef_ctx *ctx, ef_plan **out, const ef_config *cfg) {
         *u = (ef_unit){.id = id, .method = m, .fill = p->group_fill[g], .replica = r,
                        .member = k, .seed = ef_plan_unit_seed(cfg->seed, crn),
                        .cost = method_cost(m),
-                       .affinity = ef_method_deterministic(m) ? -1 : m * p->n_replicas + r};
+                       .affinity = ef_method_get(m)->shares_detector ? m * p->n_replicas + r
+                                                                     : -1};
         p->order[id] = id;
       }
   }

@@ -10,6 +10,7 @@
 #include "ensfold/model.h"
 #include "ensfold/output.h"
 #include "ensfold/plan.h"
+#include "ensfold/unit.h"
 
 #define EFF_MIN_TOTAL EF_OUTPUT_EFF_MIN_TOTAL
 #define EFF_TOLERANCE EF_OUTPUT_EFF_TOLERANCE
@@ -306,7 +307,7 @@ static void print_verdicts(const table *t, FILE *out) {
     double cm, cw, vm, vw;
     expectation(t->ic[2 * n + i], ndf, t->ic[3 * n + i], t->parts[i], &cm, &cw, &vm, &vw);
     group_name(t, i, name, sizeof name);
-    if (t->ic[i] != EF_METHOD_IBU && t->members[i] == 1 && isnan(t->parts[i])) {
+    if (!ef_method_deterministic(t->ic[i]) && t->members[i] == 1 && isnan(t->parts[i])) {
       fprintf(out, "    %-14s chi2/ndf %.2f, coverage %.3f: sigma is the replica spread, "
               "statistics and one training's noise\n%19s together (campaign.ensemble 1); "
               "chi2/ndf below 1 and coverage above 0.68 are expected:\n%19s set "
@@ -390,8 +391,9 @@ static void print_parts(const table *t, FILE *out) {
       double y = t->parts[(k == 0 ? 1 : col + 4) * n + i];
       fmt_num(a, sizeof a, k == 0 ? "%.2f" : "%.4f", x);
       fmt_num(b, sizeof b, k == 0 ? "%.2f" : "%.4f", y);
-      if (k == 1 && isnan(x) && t->ic[i] != EF_METHOD_IBU) snprintf(a, sizeof a, "unknown");
-      if (k == 1 && isnan(y) && t->ic[i] != EF_METHOD_IBU) snprintf(b, sizeof b, "unknown");
+      int det = ef_method_deterministic(t->ic[i]);
+      if (k == 1 && isnan(x) && !det) snprintf(a, sizeof a, "unknown");
+      if (k == 1 && isnan(y) && !det) snprintf(b, sizeof b, "unknown");
       snprintf(c[k], sizeof c[k], "%s|%s", a, b);
     }
     fprintf(out, "%-10s %-5s %7d %15s %15s %15s %15s %15s\n", ef_method_name(t->ic[i]),
@@ -475,7 +477,8 @@ static void print_efficiency(const table *t, FILE *out) {
   for (hsize_t i = 0; i < n; i++) {
     double mx = fmax(t->dc[6 * n + i], t->dc[9 * n + i]);
     char name[48];
-    if (t->ic[i] == EF_METHOD_IBU || !isfinite(mx)) continue;
+    const ef_method *m = ef_method_get(t->ic[i]);
+    if (!m || !m->learns_efficiency || !isfinite(mx)) continue;
     fprintf(out, "    %-14s max %.4f: %s\n", group_name(t, i, name, sizeof name), mx,
             mx <= t->etol ? "inside" : "OUTSIDE");
   }

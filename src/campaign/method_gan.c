@@ -1,0 +1,55 @@
+/* The GAN methods as campaign methods (include/ensfold/method.h): the
+ * replica's bootstrap weights and the unit's seeds into an ef_gan_problem,
+ * then ef_gan_unit_run (src/unfold/gan.c). gan-topo and gan-mixed share one
+ * workspace per rank. */
+#include "ensfold/gan.h"
+#include "ensfold/model.h"
+#include "ensfold/rng.h"
+#include "ensfold/unit.h"
+#include "methods.h"
+
+static int gan_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef_inputs *in) {
+  ef_gan_ws *ws;
+  EF_CHECK(ef_gan_ws_create(ctx, &ws, cfg, ef_inputs_data(in)->n, ef_inputs_mc(in)->n));
+  *out = ws;
+  return EF_OK;
+}
+
+static void gan_ws_destroy(void *ws) { ef_gan_ws_destroy(ws); }
+
+static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef_unit *u,
+                   int attempt, void *ws, double *weights, ef_unit_parts *out) {
+  if (!ws) return ef_error_set(ctx, EF_ERR_INTERNAL, "unit %d: no GAN workspace", u->id);
+  ef_gan_problem pb = {
+      .method = u->method, .data = ef_inputs_data(in), .mc = ef_inputs_mc(in),
+      .vtx = ef_inputs_vertex_binning(in),
+      .efficiency = ef_response_efficiency(ef_inputs_response(in)),
+      .fill_prior = ef_inputs_prior(in, u->fill), .beam_energy = cfg->physics.beam_energy,
+      .seed = u->seed, .attempt = attempt};
+  ef_model_init(&pb.fill, (ef_model_id)u->fill, &cfg->physics);
+  if (u->replica > 0) {
+    ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP, u->replica, pb.data->n, weights);
+    pb.data_weights = weights;
+  }
+  /* detector networks: one stream per (method, replica) when shared, so
+   * every fill model and member of a replica sees the same networks */
+  if (cfg->gan.share_detector) {
+    pb.det_key = u->affinity;
+    pb.det_seed = ef_plan_detector_seed(cfg->seed, u->method, u->replica);
+  } else {
+    pb.det_key = -1 - (int64_t)u->id;
+    pb.det_seed = u->seed ^ 0x6465746563746f72ull;
+  }
+  return ef_gan_unit_run(ctx, &cfg->gan, &pb, ws, out->hist, out->own, out->eff,
+                         EF_UNIT_LOSS_POINTS, out->loss_d, out->loss_g);
+}
+
+const ef_method ef_method_gan_topo = {
+    .name = "gan-topo", .deterministic = 0, .has_own = 1, .has_curves = 1,
+    .shares_detector = 1, .learns_efficiency = 1, .cost = 1000.0, .ws_create = gan_ws_create,
+    .ws_destroy = gan_ws_destroy, .run = gan_run};
+
+const ef_method ef_method_gan_mixed = {
+    .name = "gan-mixed", .deterministic = 0, .has_own = 1, .has_curves = 1,
+    .shares_detector = 1, .learns_efficiency = 1, .cost = 1000.0, .ws_create = gan_ws_create,
+    .ws_destroy = gan_ws_destroy, .run = gan_run};
