@@ -50,6 +50,14 @@ const unsigned char *ef_inputs_unfolded(const ef_inputs *in);
 /* Measured data events attributed to each vertex bin by one Bayes step with
  * the MC's vertex distribution as prior (n_vertex; ef_ibu_attribute). */
 const double *ef_inputs_attributed(const ef_inputs *in);
+/* "data.file: PATH" / "mc.file: PATH", or "generated data" / "generated
+ * MC": how messages name a sample. */
+void ef_inputs_name(const ef_config *cfg, int mc, char *out, size_t len);
+/* For a method's check_inputs: EF_ERR_INPUT, naming the MC, key (the
+ * config key of the threshold need) and method, when no vertex bin's MC
+ * efficiency is > 0 and >= need, so every unit of the method would fail. */
+int ef_inputs_check_efficiency(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in,
+                               const char *key, double need, const char *method);
 /* Detector bin of each data event (n_data), -1 for T0 / outside. */
 const int *ef_inputs_data_bins(const ef_inputs *in);
 

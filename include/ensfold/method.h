@@ -39,6 +39,10 @@ typedef struct {
    * same ws_create share one. May be NULL (no workspace). */
   int (*ws_create)(ef_ctx *ctx, void **ws, const ef_config *cfg, const ef_inputs *in);
   void (*ws_destroy)(void *ws);
+  /* Refuse inputs that would make every unit of this method fail, before
+   * any unit runs (NULL: nothing to check). files: bit 0 the data, bit 1
+   * the MC came from a file. */
+  int (*check_inputs)(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, unsigned files);
   /* Run unit u (attempt 0, 1, ...: a retry draws other random numbers).
    * weights: scratch of max(n_data, n_mc) doubles. Writes out's parts (the
    * unit code fills those the flags above say the method does not). */

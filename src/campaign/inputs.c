@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ensfold/generator.h"
+#include "ensfold/method.h"
 #include "ensfold/model.h"
 
 struct ef_inputs {
@@ -219,20 +220,10 @@ static int unfolded_bins(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
     if (in->data_bins[i] >= 0) buf[in->data_bins[i]] += in->data.weight ? in->data.weight[i] : 1.0;
   ef_ibu_attribute(in->response, buf, in->mc_vertex, buf + nd, in->attributed);
   ef_ibu_mask_efficiency(in->response, cfg->ibu.min_efficiency, in->unfolded);
-  int n = 0;
-  double best = 0.0; /* the most data attributed to a bin passing min_efficiency */
-  for (int k = 0; k < nv; k++) {
-    if (in->unfolded[k] && in->attributed[k] > best) best = in->attributed[k];
+  for (int k = 0; k < nv; k++)
     in->unfolded[k] = in->unfolded[k] && in->attributed[k] >= cfg->ibu.min_expected;
-    n += in->unfolded[k];
-  }
   free(buf);
-  if (n > 0 || !(cfg->campaign.methods & (1u << EF_METHOD_IBU))) return EF_OK;
-  return ef_error_set(ctx, EF_ERR_INPUT,
-                      "ibu.min_expected = %g: no vertex bin with efficiency >= ibu.min_efficiency "
-                      "has that many measured data events attributed to it (the most is %.3g), "
-                      "so every ibu unit would fail; lower ibu.min_expected or use coarser "
-                      "binning.vertex", cfg->ibu.min_expected, best);
+  return EF_OK;
 }
 
 int ef_inputs_source(const ef_config *cfg, int mc, char *path, size_t len) {
@@ -243,8 +234,7 @@ int ef_inputs_source(const ef_config *cfg, int mc, char *path, size_t len) {
   return 1;
 }
 
-/* "data.file: PATH" / "mc.file: PATH", or "generated data" / "generated MC". */
-static void input_name(const ef_config *cfg, int mc, char *out, size_t len) {
+void ef_inputs_name(const ef_config *cfg, int mc, char *out, size_t len) {
   char path[2 * EF_PATH_MAX];
   if (ef_inputs_source(cfg, mc, path, sizeof path))
     snprintf(out, len, "%s: %s", mc ? "mc.file" : "data.file", path);
@@ -252,30 +242,15 @@ static void input_name(const ef_config *cfg, int mc, char *out, size_t len) {
     snprintf(out, len, "generated %s", mc ? "MC" : "data");
 }
 
-/* Some vertex bin of the MC response must reach the efficiency a method
- * unfolds with, else every unit of that method fails (ibu: "no vertex bin
- * has efficiency >= ...", gan: "every vertex bin is blind"). */
-static int check_efficiency(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg) {
+int ef_inputs_check_efficiency(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in,
+                               const char *key, double need, const char *method) {
   const double *eps = ef_response_efficiency(in->response);
   double best = 0.0;
   for (int i = 0; i < ef_binning_count(&in->vtx); i++)
     if (eps[i] > best) best = eps[i];
-  unsigned gan = (1u << EF_METHOD_GAN_TOPO) | (1u << EF_METHOD_GAN_MIXED);
-  const char *key = NULL, *method = NULL;
-  double need = 0.0;
-  if ((cfg->campaign.methods & (1u << EF_METHOD_IBU)) &&
-      !(best > 0.0 && best >= cfg->ibu.min_efficiency)) {
-    key = "ibu.min_efficiency";
-    method = "ibu";
-    need = cfg->ibu.min_efficiency;
-  } else if ((cfg->campaign.methods & gan) && !(best >= cfg->gan.blind_efficiency)) {
-    key = "gan.blind_efficiency";
-    method = "gan-topo / gan-mixed";
-    need = cfg->gan.blind_efficiency;
-  }
-  if (!key) return EF_OK;
+  if (best > 0.0 && best >= need) return EF_OK;
   char mc[2 * EF_PATH_MAX + 16];
-  input_name(cfg, 1, mc, sizeof mc);
+  ef_inputs_name(cfg, 1, mc, sizeof mc);
   return ef_error_set(ctx, EF_ERR_INPUT,
                       "%s: /events/topology, /events/vertex: no vertex bin has an MC efficiency "
                       "(weighted fraction of its events measured as T1..T3) >= %s = %g; the "
@@ -283,51 +258,18 @@ static int check_efficiency(ef_ctx *ctx, const ef_inputs *in, const ef_config *c
                       method);
 }
 
-/* IBU scales its start to the data the response reaches: some measured
- * data event must lie in a detector bin the MC reaches from a vertex bin
- * the fill model's prior covers, or every ibu unit fails. Bootstrap
- * replicas only reweight the nominal samples, so the nominal decides. */
-static int check_reach(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg) {
-  if (!(cfg->campaign.methods & (1u << EF_METHOD_IBU))) return EF_OK;
-  int nd = ef_response_n_detector(in->response);
-  double *hist = calloc(2 * (size_t)nd, sizeof *hist); /* (nd) data, then (nd) folded prior */
-  if (!hist) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory checking the inputs");
-  double *nu = hist + nd;
-  size_t n_meas = 0;
-  for (size_t i = 0; i < in->data.n; i++) {
-    double w = in->data.weight ? in->data.weight[i] : 1.0;
-    if (in->data_bins[i] < 0 || !(w > 0.0)) continue;
-    hist[in->data_bins[i]] += w;
-    n_meas++;
-  }
-  int bad = -1;
-  for (int f = 0; bad < 0 && f < EF_N_MODELS; f++) {
-    if (!(cfg->campaign.fill_models & (1u << f))) continue;
-    ef_response_fold(in->response, in->prior[f], nu);
-    double seen = 0.0;
-    for (int j = 0; j < nd; j++)
-      if (nu[j] > 0.0) seen += hist[j];
-    if (!(seen > 0.0)) bad = f;
-  }
-  free(hist);
-  if (bad < 0) return EF_OK;
-  char data[2 * EF_PATH_MAX + 16], mc[2 * EF_PATH_MAX + 16];
-  input_name(cfg, 0, data, sizeof data);
-  input_name(cfg, 1, mc, sizeof mc);
-  return ef_error_set(ctx, EF_ERR_INPUT,
-                      "%s: /events/reco: none of the %zu measured data events (T1..T3, weight > "
-                      "0, inside binning.detector) lies in a detector bin that the MC (%s) "
-                      "reaches, so every ibu unit would fail: are the data and the MC of the "
-                      "same detector?", data, n_meas, mc);
-}
-
 /* Inputs that pass every file check yet make every unit of a method fail
- * are refused before any unit runs. Only when a file is involved: generated
- * inputs keep the units' own diagnostics. */
-static int check_can_unfold(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg) {
-  if (cfg->data.source != EF_SOURCE_FILE && cfg->mc.source != EF_SOURCE_FILE) return EF_OK;
-  if (cfg->mc.source == EF_SOURCE_FILE) EF_CHECK(check_efficiency(ctx, in, cfg));
-  return check_reach(ctx, in, cfg);
+ * are refused before any unit runs: each method of the campaign checks
+ * them (ef_method.check_inputs). */
+static int check_methods(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg) {
+  unsigned files = (cfg->data.source == EF_SOURCE_FILE ? 1u : 0u) |
+                   (cfg->mc.source == EF_SOURCE_FILE ? 2u : 0u);
+  for (int id = 0; id < ef_method_count(); id++) {
+    const ef_method *m = ef_method_get(id);
+    if ((cfg->campaign.methods & (1u << id)) && m->check_inputs)
+      EF_CHECK(m->check_inputs(ctx, cfg, in, files));
+  }
+  return EF_OK;
 }
 
 static int build(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
@@ -391,9 +333,9 @@ int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
       in->data_bins[i] = ef_ibu_detector_bin(&in->det, in->data.topology[i], in->data.reco + 2 * i);
     rc = ef_response_build(ctx, &in->response, &in->vtx, &in->det, &in->mc, in->mc.weight);
   }
-  if (rc == EF_OK) rc = check_can_unfold(ctx, in, cfg);
   if (rc == EF_OK) rc = mc_efficiency(ctx, in);
   if (rc == EF_OK) rc = unfolded_bins(ctx, in, cfg);
+  if (rc == EF_OK) rc = check_methods(ctx, in, cfg);
 fail:
   if (rc != EF_OK) {
     ef_inputs_destroy(in);

@@ -44,12 +44,21 @@ static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
                          EF_UNIT_LOSS_POINTS, out->loss_d, out->loss_g);
 }
 
+/* Some vertex bin must reach gan.blind_efficiency, else every bin is blind
+ * (checked when the MC is a file; generated MC keeps the unit's message). */
+static int gan_check_inputs(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in,
+                            unsigned files) {
+  if (!(files & 2u)) return EF_OK;
+  return ef_inputs_check_efficiency(ctx, cfg, in, "gan.blind_efficiency",
+                                    cfg->gan.blind_efficiency, "gan-topo / gan-mixed");
+}
+
 const ef_method ef_method_gan_topo = {
     .name = "gan-topo", .deterministic = 0, .has_own = 1, .has_curves = 1,
     .shares_detector = 1, .learns_efficiency = 1, .cost = 1000.0, .ws_create = gan_ws_create,
-    .ws_destroy = gan_ws_destroy, .run = gan_run};
+    .ws_destroy = gan_ws_destroy, .check_inputs = gan_check_inputs, .run = gan_run};
 
 const ef_method ef_method_gan_mixed = {
     .name = "gan-mixed", .deterministic = 0, .has_own = 1, .has_curves = 1,
     .shares_detector = 1, .learns_efficiency = 1, .cost = 1000.0, .ws_create = gan_ws_create,
-    .ws_destroy = gan_ws_destroy, .run = gan_run};
+    .ws_destroy = gan_ws_destroy, .check_inputs = gan_check_inputs, .run = gan_run};

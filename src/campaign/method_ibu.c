@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ensfold/ibu.h"
+#include "ensfold/model.h"
 #include "ensfold/rng.h"
 #include "ensfold/unit.h"
 #include "methods.h"
@@ -70,7 +71,77 @@ static int ibu_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
   return rc;
 }
 
+/* IBU scales its start to the data the response reaches: some measured
+ * data event must lie in a detector bin the MC reaches from a vertex bin
+ * the fill model's prior covers. Bootstrap replicas only reweight the
+ * nominal samples, so the nominal decides. */
+static int check_reach(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in) {
+  const ef_response *r = ef_inputs_response(in);
+  const ef_events *data = ef_inputs_data(in);
+  const int *bins = ef_inputs_data_bins(in);
+  int nd = ef_response_n_detector(r);
+  double *hist = calloc(2 * (size_t)nd, sizeof *hist); /* (nd) data, then (nd) folded prior */
+  if (!hist) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory checking the inputs");
+  double *nu = hist + nd;
+  size_t n_meas = 0;
+  for (size_t i = 0; i < data->n; i++) {
+    double w = data->weight ? data->weight[i] : 1.0;
+    if (bins[i] < 0 || !(w > 0.0)) continue;
+    hist[bins[i]] += w;
+    n_meas++;
+  }
+  int bad = -1;
+  for (int f = 0; bad < 0 && f < EF_N_MODELS; f++) {
+    if (!(cfg->campaign.fill_models & (1u << f))) continue;
+    ef_response_fold(r, ef_inputs_prior(in, f), nu);
+    double seen = 0.0;
+    for (int j = 0; j < nd; j++)
+      if (nu[j] > 0.0) seen += hist[j];
+    if (!(seen > 0.0)) bad = f;
+  }
+  free(hist);
+  if (bad < 0) return EF_OK;
+  char dname[2 * EF_PATH_MAX + 16], mname[2 * EF_PATH_MAX + 16];
+  ef_inputs_name(cfg, 0, dname, sizeof dname);
+  ef_inputs_name(cfg, 1, mname, sizeof mname);
+  return ef_error_set(ctx, EF_ERR_INPUT,
+                      "%s: /events/reco: none of the %zu measured data events (T1..T3, weight > "
+                      "0, inside binning.detector) lies in a detector bin that the MC (%s) "
+                      "reaches, so every ibu unit would fail: are the data and the MC of the "
+                      "same detector?", dname, n_meas, mname);
+}
+
+/* Some bin must be unfolded (ef_inputs_unfolded: ibu.min_efficiency and
+ * ibu.min_expected), whatever the inputs' source. */
+static int check_unfolded(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in) {
+  int nv = ef_binning_count(ef_inputs_vertex_binning(in));
+  const unsigned char *unfolded = ef_inputs_unfolded(in);
+  const double *eps = ef_response_efficiency(ef_inputs_response(in));
+  const double *attributed = ef_inputs_attributed(in);
+  double best = 0.0; /* the most data attributed to a bin passing min_efficiency */
+  for (int k = 0; k < nv; k++) {
+    if (unfolded[k]) return EF_OK;
+    if (eps[k] > 0.0 && eps[k] >= cfg->ibu.min_efficiency && attributed[k] > best)
+      best = attributed[k];
+  }
+  return ef_error_set(ctx, EF_ERR_INPUT,
+                      "ibu.min_expected = %g: no vertex bin with efficiency >= ibu.min_efficiency "
+                      "has that many measured data events attributed to it (the most is %.3g), "
+                      "so every ibu unit would fail; lower ibu.min_expected or use coarser "
+                      "binning.vertex", cfg->ibu.min_expected, best);
+}
+
+static int ibu_check_inputs(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in,
+                            unsigned files) {
+  if (files & 2u)
+    EF_CHECK(ef_inputs_check_efficiency(ctx, cfg, in, "ibu.min_efficiency",
+                                        cfg->ibu.min_efficiency, "ibu"));
+  if (files) EF_CHECK(check_reach(ctx, cfg, in));
+  return check_unfolded(ctx, cfg, in);
+}
+
 const ef_method ef_method_ibu = {
     .name = "ibu", .deterministic = 1, .has_own = 0, .has_curves = 0, .shares_detector = 0,
     .learns_efficiency = 0,
-    .cost = 1.0, .ws_create = ibu_ws_create, .ws_destroy = ibu_ws_destroy, .run = ibu_run};
+    .cost = 1.0, .ws_create = ibu_ws_create, .ws_destroy = ibu_ws_destroy,
+    .check_inputs = ibu_check_inputs, .run = ibu_run};
