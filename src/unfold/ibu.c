@@ -41,6 +41,124 @@ int ef_ibu_detector_bin(const ef_binning *detector, int8_t topology, const doubl
   return detector_bin(detector, ef_binning_count(detector), topology, reco);
 }
 
+/* Scratch of ef_response_build: per kept event (m of the n MC events:
+ * measured, weight > 0) its vertex bin, detector bin and weight, and the
+ * buffers of the counting sort. */
+typedef struct {
+  double *denom;          /* (nv) weight of all MC events per vertex bin, T0 included */
+  int32_t *ev_i, *ev_j;   /* (n) vertex and detector bin of kept event q */
+  double *ev_w;           /* (n) its weight */
+  int32_t *by_j, *order;  /* (n) the sort by j, then the (i, j, event) order */
+  size_t *cnt;            /* (max(nd, nv) + 1) counting-sort buckets */
+  size_t nb, m;
+} build_scratch;
+
+static void scratch_free(build_scratch *b) {
+  free(b->denom);
+  free(b->cnt);
+  free(b->ev_i);
+  free(b->ev_j);
+  free(b->ev_w);
+  free(b->by_j);
+  free(b->order);
+}
+
+static int scratch_alloc(ef_ctx *ctx, build_scratch *b, size_t n, int nv, int nd) {
+  size_t n1 = n ? n : 1;
+  b->nb = (size_t)(nd > nv ? nd : nv) + 1;
+  b->denom = calloc((size_t)nv, sizeof *b->denom);
+  b->ev_i = malloc(n1 * sizeof *b->ev_i);
+  b->ev_j = malloc(n1 * sizeof *b->ev_j);
+  b->ev_w = malloc(n1 * sizeof *b->ev_w);
+  b->by_j = malloc(n1 * sizeof *b->by_j);
+  b->order = malloc(n1 * sizeof *b->order);
+  b->cnt = malloc(b->nb * sizeof *b->cnt);
+  if (!b->denom || !b->ev_i || !b->ev_j || !b->ev_w || !b->by_j || !b->order || !b->cnt)
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the response");
+  return EF_OK;
+}
+
+/* Vertex and detector bin per event; denominators over every event (T0
+ * included: eps is the probability to land in any detector bin). */
+static int collect_entries(ef_ctx *ctx, const ef_binning *vertex, const ef_binning *detector,
+                           const ef_events *mc, const double *weights, build_scratch *b) {
+  int nd1 = ef_binning_count(detector);
+  b->m = 0;
+  for (size_t e = 0; e < mc->n; e++) {
+    double w = weights ? weights[e] : 1.0;
+    if (!(w >= 0.0) || isinf(w))
+      return ef_error_set(ctx, EF_ERR_INPUT,
+                          "response: MC weight %g of event %zu is not finite and >= 0", w, e);
+    int8_t t = mc->topology[e];
+    if (t < 0 || t > 3)
+      return ef_error_set(ctx, EF_ERR_INPUT,
+                          "response: MC event %zu has topology %d (0..3 allowed)", e, t);
+    int i = ef_binning_index(vertex, mc->vertex[2 * e], mc->vertex[2 * e + 1]);
+    if (i < 0) return ef_error_set(ctx, EF_ERR_INPUT, "response: MC event %zu has a NaN vertex", e);
+    b->denom[i] += w;
+    int j = detector_bin(detector, nd1, t, mc->reco + 2 * e);
+    if (j < 0 || w == 0.0) continue;
+    b->ev_i[b->m] = i;
+    b->ev_j[b->m] = j;
+    b->ev_w[b->m] = w;
+    b->m++;
+  }
+  return EF_OK;
+}
+
+/* Stable counting sort by j, then by i: order[] lists the kept events in
+ * (i, j, event number) order. */
+static void sort_entries(build_scratch *b) {
+  size_t m = b->m, nb = b->nb, *cnt = b->cnt;
+  memset(cnt, 0, nb * sizeof *cnt);
+  for (size_t q = 0; q < m; q++) cnt[b->ev_j[q] + 1]++;
+  for (size_t k = 0; k + 1 < nb; k++) cnt[k + 1] += cnt[k];
+  for (size_t q = 0; q < m; q++) b->by_j[cnt[b->ev_j[q]]++] = (int32_t)q;
+  memset(cnt, 0, nb * sizeof *cnt);
+  for (size_t q = 0; q < m; q++) cnt[b->ev_i[q] + 1]++;
+  for (size_t k = 0; k + 1 < nb; k++) cnt[k + 1] += cnt[k];
+  for (size_t q = 0; q < m; q++) b->order[cnt[b->ev_i[b->by_j[q]]]++] = b->by_j[q];
+}
+
+/* The sorted entries summed per (i, j) into r's columns, divided by the
+ * vertex bin's weight; eps_i the column sums. */
+static int fill_columns(ef_ctx *ctx, ef_response *r, const build_scratch *b) {
+  const int32_t *order = b->order, *ev_i = b->ev_i, *ev_j = b->ev_j;
+  int nv = r->n_vertex;
+  size_t nnz = 0;
+  for (size_t q = 0; q < b->m; q++)
+    if (q == 0 || ev_i[order[q]] != ev_i[order[q - 1]] || ev_j[order[q]] != ev_j[order[q - 1]])
+      nnz++;
+  r->col_ptr = calloc((size_t)nv + 1, sizeof *r->col_ptr);
+  r->row = malloc((nnz ? nnz : 1) * sizeof *r->row);
+  r->val = malloc((nnz ? nnz : 1) * sizeof *r->val);
+  r->eps = calloc((size_t)nv, sizeof *r->eps);
+  if (!r->col_ptr || !r->row || !r->val || !r->eps)
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the response");
+  size_t z = 0;
+  for (size_t q = 0; q < b->m; q++) {
+    int32_t p = order[q];
+    if (q == 0 || ev_i[p] != ev_i[order[q - 1]] || ev_j[p] != ev_j[order[q - 1]]) {
+      if (q > 0) z++;
+      r->row[z] = ev_j[p];
+      r->val[z] = 0.0;
+      r->col_ptr[ev_i[p] + 1]++;
+    }
+    r->val[z] += b->ev_w[p];
+  }
+  r->nnz = nnz;
+  for (int i = 0; i < nv; i++) r->col_ptr[i + 1] += r->col_ptr[i];
+  for (int i = 0; i < nv; i++) {
+    double s = 0.0;
+    for (size_t q = r->col_ptr[i]; q < r->col_ptr[i + 1]; q++) {
+      r->val[q] /= b->denom[i]; /* > 0: the column holds a weight > 0 */
+      s += r->val[q];
+    }
+    r->eps[i] = s;
+  }
+  return EF_OK;
+}
+
 int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
                       const ef_binning *detector, const ef_events *mc, const double *weights) {
   *out = NULL;
@@ -54,118 +172,29 @@ int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
   if (mc->n > (size_t)INT32_MAX)
     return ef_error_set(ctx, EF_ERR_INPUT, "response: %zu MC events exceed the supported %d", mc->n,
                         INT32_MAX);
-  int nv = ef_binning_count(vertex), nd1 = ef_binning_count(detector), nd = 3 * nd1;
-  size_t n = mc->n, n1 = n ? n : 1;
-  int rc = EF_OK;
+  int nv = ef_binning_count(vertex), nd = 3 * ef_binning_count(detector);
+  build_scratch b = {0};
   ef_response *r = calloc(1, sizeof *r);
-  double *denom =
-      calloc((size_t)nv, sizeof *denom); /* (nv) weight of all MC events per vertex bin */
-  /* (m) per kept event: vertex bin, detector bin, weight; then the sort */
-  int32_t *ev_i = malloc(n1 * sizeof *ev_i), *ev_j = malloc(n1 * sizeof *ev_j);
-  double *ev_w = malloc(n1 * sizeof *ev_w);
-  int32_t *by_j = malloc(n1 * sizeof *by_j), *order = malloc(n1 * sizeof *order);
-  size_t nb = (size_t)(nd > nv ? nd : nv) + 1;
-  size_t *cnt = malloc(nb * sizeof *cnt); /* counting-sort buckets */
-  EF_GOTO_ALLOC(ctx, rc, r, "response", fail);
-  EF_GOTO_ALLOC(ctx, rc, denom, "response denominators", fail);
-  EF_GOTO_ALLOC(ctx, rc, ev_i, "response entries", fail);
-  EF_GOTO_ALLOC(ctx, rc, ev_j, "response entries", fail);
-  EF_GOTO_ALLOC(ctx, rc, ev_w, "response entries", fail);
-  EF_GOTO_ALLOC(ctx, rc, by_j, "response sort", fail);
-  EF_GOTO_ALLOC(ctx, rc, order, "response sort", fail);
-  EF_GOTO_ALLOC(ctx, rc, cnt, "response sort", fail);
-  r->vertex = *vertex;
-  r->detector = *detector;
-  r->n_vertex = nv;
-  r->n_detector = nd;
-
-  /* Vertex and detector bin per event; denominators over every event
-   * (T0 included: eps is the probability to land in any detector bin). */
-  size_t m = 0;
-  for (size_t e = 0; e < n; e++) {
-    double w = weights ? weights[e] : 1.0;
-    if (!(w >= 0.0) || isinf(w)) {
-      rc = ef_error_set(ctx, EF_ERR_INPUT,
-                        "response: MC weight %g of event %zu is not finite and >= 0", w, e);
-      goto fail;
-    }
-    int8_t t = mc->topology[e];
-    if (t < 0 || t > 3) {
-      rc = ef_error_set(ctx, EF_ERR_INPUT, "response: MC event %zu has topology %d (0..3 allowed)",
-                        e, t);
-      goto fail;
-    }
-    int i = ef_binning_index(vertex, mc->vertex[2 * e], mc->vertex[2 * e + 1]);
-    if (i < 0) {
-      rc = ef_error_set(ctx, EF_ERR_INPUT, "response: MC event %zu has a NaN vertex", e);
-      goto fail;
-    }
-    denom[i] += w;
-    int j = detector_bin(detector, nd1, t, mc->reco + 2 * e);
-    if (j < 0 || w == 0.0) continue;
-    ev_i[m] = i;
-    ev_j[m] = j;
-    ev_w[m] = w;
-    m++;
+  int rc = r ? scratch_alloc(ctx, &b, mc->n, nv, nd)
+             : ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the response");
+  if (rc == EF_OK) {
+    r->vertex = *vertex;
+    r->detector = *detector;
+    r->n_vertex = nv;
+    r->n_detector = nd;
+    rc = collect_entries(ctx, vertex, detector, mc, weights, &b);
   }
-
-  /* Stable counting sort by j, then by i: order[] lists the kept events in
-   * (i, j, event number) order. */
-  memset(cnt, 0, nb * sizeof *cnt);
-  for (size_t q = 0; q < m; q++) cnt[ev_j[q] + 1]++;
-  for (size_t k = 0; k + 1 < nb; k++) cnt[k + 1] += cnt[k];
-  for (size_t q = 0; q < m; q++) by_j[cnt[ev_j[q]]++] = (int32_t)q;
-  memset(cnt, 0, nb * sizeof *cnt);
-  for (size_t q = 0; q < m; q++) cnt[ev_i[q] + 1]++;
-  for (size_t k = 0; k + 1 < nb; k++) cnt[k + 1] += cnt[k];
-  for (size_t q = 0; q < m; q++) order[cnt[ev_i[by_j[q]]]++] = by_j[q];
-
-  size_t nnz = 0;
-  for (size_t q = 0; q < m; q++)
-    if (q == 0 || ev_i[order[q]] != ev_i[order[q - 1]] || ev_j[order[q]] != ev_j[order[q - 1]])
-      nnz++;
-  r->col_ptr = calloc((size_t)nv + 1, sizeof *r->col_ptr);
-  r->row = malloc((nnz ? nnz : 1) * sizeof *r->row);
-  r->val = malloc((nnz ? nnz : 1) * sizeof *r->val);
-  r->eps = calloc((size_t)nv, sizeof *r->eps);
-  EF_GOTO_ALLOC(ctx, rc, r->col_ptr, "response columns", fail);
-  EF_GOTO_ALLOC(ctx, rc, r->row, "response rows", fail);
-  EF_GOTO_ALLOC(ctx, rc, r->val, "response values", fail);
-  EF_GOTO_ALLOC(ctx, rc, r->eps, "efficiencies", fail);
-  size_t z = 0;
-  for (size_t q = 0; q < m; q++) {
-    int32_t p = order[q];
-    if (q == 0 || ev_i[p] != ev_i[order[q - 1]] || ev_j[p] != ev_j[order[q - 1]]) {
-      if (q > 0) z++;
-      r->row[z] = ev_j[p];
-      r->val[z] = 0.0;
-      r->col_ptr[ev_i[p] + 1]++;
-    }
-    r->val[z] += ev_w[p];
+  if (rc == EF_OK) {
+    sort_entries(&b);
+    rc = fill_columns(ctx, r, &b);
   }
-  r->nnz = nnz;
-  for (int i = 0; i < nv; i++) r->col_ptr[i + 1] += r->col_ptr[i];
-  for (int i = 0; i < nv; i++) {
-    double s = 0.0;
-    for (size_t q = r->col_ptr[i]; q < r->col_ptr[i + 1]; q++) {
-      r->val[q] /= denom[i]; /* > 0: the column holds a weight > 0 */
-      s += r->val[q];
-    }
-    r->eps[i] = s;
+  scratch_free(&b);
+  if (rc != EF_OK) {
+    ef_response_destroy(r);
+    return rc;
   }
   *out = r;
-  r = NULL;
-
-fail:
-  ef_response_destroy(r);
-  free(denom);
-  free(cnt);
-  free(ev_i);
-  free(ev_j);
-  free(ev_w);
-  free(by_j);
-  free(order);
-  return rc;
+  return EF_OK;
 }
 
 void ef_response_destroy(ef_response *r) {
