@@ -38,98 +38,120 @@ static void progress(void *arg, size_t done, size_t total) {
          rate, (double)(total - done) / (rate + 1e-9));
 }
 
-int ef_cli_generate(ef_ctx *ctx, int argc, char **argv) {
-  const char *model_s = NULL, *kind_s = NULL, *n_s = NULL, *outp = NULL, *cfgp = NULL,
-             *seed_s = NULL;
-  int quiet = 0, rc = EF_OK;
-  char **sets = calloc((size_t)argc + 1, sizeof *sets);
-  int n_sets = 0;
-  if (!sets) return ef_cli_fail(ctx, ef_error_set(ctx, EF_ERR_NOMEM, "out of memory"));
-  for (int i = 1; i < argc && rc == EF_OK; i++) {
+/* The command line of `ensfold generate`. */
+typedef struct {
+  const char *model_s, *kind_s, *n_s, *outp, *cfgp, *seed_s;
+  int quiet, help;
+  char **sets; /* (argc + 1) --set assignments, then seed=... */
+  int n_sets;
+  ef_model_id model;
+  ef_event_kind kind;
+  unsigned long long n;
+  char seed_set[64];
+} gen_args;
+
+static int parse_args(ef_ctx *ctx, int argc, char **argv, gen_args *g) {
+  for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char **slot = NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      usage(stdout);
-      free(sets);
-      return 0;
+      g->help = 1;
+      return EF_OK;
     } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-      quiet = 1;
+      g->quiet = 1;
       continue;
-    } else if (!strcmp(a, "--model")) slot = &model_s;
-    else if (!strcmp(a, "--kind")) slot = &kind_s;
-    else if (!strcmp(a, "-n")) slot = &n_s;
-    else if (!strcmp(a, "-o") || !strcmp(a, "--output")) slot = &outp;
-    else if (!strcmp(a, "--config")) slot = &cfgp;
-    else if (!strcmp(a, "--seed")) slot = &seed_s;
+    } else if (!strcmp(a, "--model")) slot = &g->model_s;
+    else if (!strcmp(a, "--kind")) slot = &g->kind_s;
+    else if (!strcmp(a, "-n")) slot = &g->n_s;
+    else if (!strcmp(a, "-o") || !strcmp(a, "--output")) slot = &g->outp;
+    else if (!strcmp(a, "--config")) slot = &g->cfgp;
+    else if (!strcmp(a, "--seed")) slot = &g->seed_s;
     else if (!strcmp(a, "--set")) {
-      if (i + 1 >= argc) rc = ef_error_set(ctx, EF_ERR_INPUT, "--set needs KEY=VALUE");
-      else sets[n_sets++] = argv[++i];
+      if (i + 1 >= argc) return ef_error_set(ctx, EF_ERR_INPUT, "--set needs KEY=VALUE");
+      g->sets[g->n_sets++] = argv[++i];
       continue;
     } else {
-      rc = ef_error_set(ctx, EF_ERR_INPUT, "generate: unknown argument '%s' (see --help)", a);
-      break;
+      return ef_error_set(ctx, EF_ERR_INPUT, "generate: unknown argument '%s' (see --help)", a);
     }
-    if (i + 1 >= argc) rc = ef_error_set(ctx, EF_ERR_INPUT, "generate: %s needs a value", a);
-    else *slot = argv[++i];
+    if (i + 1 >= argc) return ef_error_set(ctx, EF_ERR_INPUT, "generate: %s needs a value", a);
+    *slot = argv[++i];
   }
-  ef_model_id model_id = EF_MODEL_M1;
-  ef_event_kind kind = EF_KIND_DATA;
-  unsigned long long n = 0;
-  if (rc == EF_OK) {
-    if (!model_s || !kind_s || !n_s || !outp)
-      rc = ef_error_set(ctx, EF_ERR_INPUT,
+  return EF_OK;
+}
+
+/* The values: model, kind, event count, and the seed as a --set. */
+static int check_args(ef_ctx *ctx, gen_args *g) {
+  if (!g->model_s || !g->kind_s || !g->n_s || !g->outp)
+    return ef_error_set(ctx, EF_ERR_INPUT,
                         "generate: --model, --kind, -n and -o are required (see --help)");
-    else if (ef_model_parse(model_s, &model_id) != 0)
-      rc = ef_error_set(ctx, EF_ERR_INPUT, "generate: --model '%s' (allowed: M1, PS, M2)",
-                        model_s);
-    else if (strcmp(kind_s, "data") && strcmp(kind_s, "mc"))
-      rc = ef_error_set(ctx, EF_ERR_INPUT, "generate: --kind '%s' (allowed: data, mc)", kind_s);
-    else {
-      kind = strcmp(kind_s, "mc") ? EF_KIND_DATA : EF_KIND_MC;
-      char *end = NULL;
-      errno = 0;
-      n = strtoull(n_s, &end, 10);
-      if (*n_s == '-' || !*n_s || *end || errno || n < 1 || n > 1000000000ull)
-        rc = ef_error_set(ctx, EF_ERR_INPUT,
-                          "generate: -n '%s' (allowed: an integer in [1, 1e9])", n_s);
-    }
+  if (ef_model_parse(g->model_s, &g->model) != 0)
+    return ef_error_set(ctx, EF_ERR_INPUT, "generate: --model '%s' (allowed: M1, PS, M2)",
+                        g->model_s);
+  if (strcmp(g->kind_s, "data") && strcmp(g->kind_s, "mc"))
+    return ef_error_set(ctx, EF_ERR_INPUT, "generate: --kind '%s' (allowed: data, mc)",
+                        g->kind_s);
+  g->kind = strcmp(g->kind_s, "mc") ? EF_KIND_DATA : EF_KIND_MC;
+  char *end = NULL;
+  errno = 0;
+  g->n = strtoull(g->n_s, &end, 10);
+  if (*g->n_s == '-' || !*g->n_s || *end || errno || g->n < 1 || g->n > 1000000000ull)
+    return ef_error_set(ctx, EF_ERR_INPUT, "generate: -n '%s' (allowed: an integer in [1, 1e9])",
+                        g->n_s);
+  if (g->seed_s) {
+    snprintf(g->seed_set, sizeof g->seed_set, "seed=%s", g->seed_s);
+    g->sets[g->n_sets++] = g->seed_set;
   }
-  char seed_set[64];
-  if (rc == EF_OK && seed_s) {
-    snprintf(seed_set, sizeof seed_set, "seed=%s", seed_s);
-    sets[n_sets++] = seed_set;
-  }
-  if (rc == EF_OK) rc = ef_cli_check_output(ctx, outp);
-  ef_config cfg = {0};
+  return EF_OK;
+}
+
+/* Generate and write the events, then print what was written. */
+static int generate(ef_ctx *ctx, const gen_args *g, ef_config *cfg) {
   ef_detector *det = NULL;
   ef_events ev = {0};
-  if (rc == EF_OK) rc = ef_cli_load_config(ctx, &cfg, cfgp, sets, n_sets);
-  if (rc == EF_OK && !cfgp && !seed_s) cfg.seed = 1;
-  double t0 = ef_cli_now(), t_table = 0.0, t_gen = 0.0;
-  if (rc == EF_OK) rc = ef_detector_create(ctx, &det, &cfg.physics, &cfg.detector);
-  t_table = ef_cli_now() - t0;
+  double t0 = ef_cli_now(), t_gen = 0.0;
+  int rc = ef_detector_create(ctx, &det, &cfg->physics, &cfg->detector);
+  double t_table = ef_cli_now() - t0;
   if (rc == EF_OK) {
     ef_model model;
-    ef_model_init(&model, model_id, &cfg.physics);
+    ef_model_init(&model, g->model, &cfg->physics);
     ef_rng r;
-    ef_rng_init(&r, cfg.seed, EF_RNG_GEN_FILE, (uint32_t)(2 * model_id + kind));
-    progress_state ps = {ctx, ef_cli_now(), ef_cli_now(), quiet};
-    rc = ef_generate(ctx, det, &model, &r, (size_t)n, kind, 0, progress, &ps, &ev);
+    ef_rng_init(&r, cfg->seed, EF_RNG_GEN_FILE, (uint32_t)(2 * g->model + g->kind));
+    progress_state ps = {ctx, ef_cli_now(), ef_cli_now(), g->quiet};
+    rc = ef_generate(ctx, det, &model, &r, (size_t)g->n, g->kind, 0, progress, &ps, &ev);
     t_gen = ef_cli_now() - ps.t0;
-    ev.seed = cfg.seed;
+    ev.seed = cfg->seed;
     ev.has_seed = 1;
   }
-  if (rc == EF_OK) rc = ef_events_write(ctx, &ev, outp);
+  if (rc == EF_OK) rc = ef_events_write(ctx, &ev, g->outp);
   if (rc == EF_OK) {
-    printf("%s %s events, beam %.4g GeV, seed %llu -> %s\n", ef_model_name(model_id), kind_s,
-           cfg.physics.beam_energy, (unsigned long long)cfg.seed, outp);
+    printf("%s %s events, beam %.4g GeV, seed %llu -> %s\n", ef_model_name(g->model), g->kind_s,
+           cfg->physics.beam_energy, (unsigned long long)cfg->seed, g->outp);
     ef_cli_print_topology_table(stdout, &ev);
     printf("time: pi0 table %.2f s, generation %.2f s (%.0f events/s), total %.2f s\n", t_table,
-           t_gen, (double)n / (t_gen + 1e-12), ef_cli_now() - t0);
+           t_gen, (double)g->n / (t_gen + 1e-12), ef_cli_now() - t0);
   }
   ef_events_free(&ev);
   ef_detector_destroy(det);
+  return rc;
+}
+
+int ef_cli_generate(ef_ctx *ctx, int argc, char **argv) {
+  gen_args g = {.model = EF_MODEL_M1, .kind = EF_KIND_DATA};
+  g.sets = calloc((size_t)argc + 1, sizeof *g.sets);
+  if (!g.sets) return ef_cli_fail(ctx, ef_error_set(ctx, EF_ERR_NOMEM, "out of memory"));
+  int rc = parse_args(ctx, argc, argv, &g);
+  if (rc == EF_OK && g.help) {
+    usage(stdout);
+    free(g.sets);
+    return 0;
+  }
+  if (rc == EF_OK) rc = check_args(ctx, &g);
+  if (rc == EF_OK) rc = ef_cli_check_output(ctx, g.outp);
+  ef_config cfg = {0};
+  if (rc == EF_OK) rc = ef_cli_load_config(ctx, &cfg, g.cfgp, g.sets, g.n_sets);
+  if (rc == EF_OK && !g.cfgp && !g.seed_s) cfg.seed = 1;
+  if (rc == EF_OK) rc = generate(ctx, &g, &cfg);
   ef_config_free(&cfg);
-  free(sets);
+  free(g.sets);
   return ef_cli_fail(ctx, rc);
 }
