@@ -1,0 +1,104 @@
+/* Campaign inputs (src/campaign/inputs.c) on a small generated campaign:
+ * the data's detector bins, the priors and the truth, the MC efficiency
+ * maps, the data attributed per vertex bin and the unfolded ("measured")
+ * bins, and a method's refusal of inputs that fail all its units. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "ef_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ensfold/ibu.h"
+#include "ensfold/inputs.h"
+#include "ensfold/model.h"
+
+static ef_ctx *ctx;
+
+static const char *CONFIG =
+    "seed: 3\n"
+    "data: {events: 20000}\n"
+    "mc: {events: 60000}\n"
+    "campaign: {methods: [ibu], fill_models: [PS, M2], replicas: 2}\n"
+    "binning: {vertex: {polar_bins: 9, phi_bins: 12}, detector: {polar_bins: 9, phi_bins: 12}}\n"
+    "detector: {pi0: {table_dtheta: 2, table_dphi: 2}}\n";
+
+static int setup(void **s) {
+  (void)s;
+  return ef_ctx_create(&ctx, MPI_COMM_NULL);
+}
+
+static int teardown(void **s) {
+  (void)s;
+  ef_ctx_destroy(ctx);
+  return 0;
+}
+
+static void test_generated(void **state) {
+  (void)state;
+  ef_config cfg;
+  assert_int_equal(ef_config_load_string(ctx, &cfg, CONFIG, "t.yaml"), EF_OK);
+  ef_inputs *in;
+  assert_int_equal(ef_inputs_create(ctx, &in, &cfg), EF_OK);
+  const ef_binning *vb = ef_inputs_vertex_binning(in), *db = ef_inputs_detector_binning(in);
+  int nv = ef_binning_count(vb);
+  const ef_events *data = ef_inputs_data(in);
+  assert_int_equal((int)data->n, 20000);
+  /* every data event's detector bin is ibu.c's */
+  const int *bins = ef_inputs_data_bins(in);
+  double measured = 0.0;
+  for (size_t e = 0; e < data->n; e++) {
+    assert_int_equal(bins[e], ef_ibu_detector_bin(db, data->topology[e], data->reco + 2 * e));
+    measured += bins[e] >= 0;
+  }
+  /* priors are probabilities; the truth sums to the data's events */
+  for (int f = EF_MODEL_PS; f <= EF_MODEL_M2; f++) {
+    double s = 0.0;
+    for (int k = 0; k < nv; k++) s += ef_inputs_prior(in, f)[k];
+    assert_close(s, 1.0, 1e-6);
+  }
+  assert_null(ef_inputs_prior(in, EF_MODEL_M1)); /* not a fill of this campaign */
+  double t = 0.0;
+  for (int k = 0; k < nv; k++) t += ef_inputs_truth(in)[k];
+  assert_close(t, 20000.0, 20000.0 * 1e-6);
+  /* the MC's P(T0..T3 | bin) sums to 1 in every bin with MC (each event's
+   * probabilities are float32: 1 within a few 1e-8 each) */
+  const double *me = ef_inputs_mc_efficiency(in);
+  for (int k = 0; k < nv; k++)
+    assert_close(me[k] + me[nv + k] + me[2 * nv + k] + me[3 * nv + k], 1.0, 1e-6);
+  /* the attributed data sum to the measured data the response reaches; a
+   * bin is unfolded exactly when efficiency and attributed data pass */
+  const double *att = ef_inputs_attributed(in);
+  const double *eps = ef_response_efficiency(ef_inputs_response(in));
+  const unsigned char *unf = ef_inputs_unfolded(in);
+  double sa = 0.0;
+  int n_unf = 0;
+  for (int k = 0; k < nv; k++) {
+    sa += att[k];
+    int want = eps[k] > 0 && eps[k] >= cfg.ibu.min_efficiency && att[k] >= cfg.ibu.min_expected;
+    assert_int_equal(unf[k], want);
+    n_unf += unf[k];
+  }
+  assert_true(sa <= measured + 1e-6 && sa > 0.99 * measured);
+  printf("# %d vertex bins, %d unfolded; %.0f of %.0f measured data events attributed\n", nv,
+         n_unf, sa, measured);
+  assert_true(n_unf > 0 && n_unf < nv);
+  ef_inputs_destroy(in);
+  /* a min_expected no bin reaches: IBU refuses the inputs before any unit */
+  assert_int_equal(ef_config_set(ctx, &cfg, "ibu.min_expected=1e9"), EF_OK);
+  assert_int_equal(ef_inputs_create(ctx, &in, &cfg), EF_ERR_INPUT);
+  assert_non_null(strstr(ef_error_message(ctx), "so every ibu unit would fail"));
+  assert_null(in);
+  ef_config_free(&cfg);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_generated)};
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
