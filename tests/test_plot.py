@@ -340,6 +340,15 @@ def main(exe, scratch):
         f["units/method"][...] = meth
         f.copy(f["groups/ibu_PS"], "groups/gan-topo_PS")
         del f["groups/ibu_PS"]
+        # its uncertainty parts, separated (docs/methods.md): the band drawn is
+        # sigma_central, here half the replica sigma
+        gg = f["groups/gan-topo_PS"]
+        for k in ("sigma_central", "sigma_stat", "own_mean"):
+            if k in gg:
+                del gg[k]
+        gg["sigma_central"] = 0.5 * gg["sigma"][()]
+        gg["sigma_stat"] = 0.45 * gg["sigma"][()]
+        gg["own_mean"] = gg["mean"][()]
         rng = np.random.default_rng(3)
         eff = f["units/efficiency"][()]
         eff[gan_units] += rng.normal(0, 0.01, eff[gan_units].shape)
@@ -364,6 +373,10 @@ def main(exe, scratch):
             check(os.path.isfile(p) and os.path.getsize(p) > 10 * 1024, "%s written" % png)
         check(not os.path.exists(os.path.join(gout, "efficiency_ibu_M2.png")),
               "no per-group efficiency plot for the IBU group")
+        a0 = index["plots"].get("proj_polar_ibu_PS.png", {}).get("arrays", {}).get("sigma")
+        a1 = gi["plots"].get("proj_polar_gan-topo_PS.png", {}).get("arrays", {}).get("sigma")
+        if check(a0 is not None and a1 is not None, "proj_polar sigma arrays indexed"):
+            close(gp[a1], 0.5 * pd[a0], "the GAN band is sigma_central (half the replica sigma)")
         rep0 = np.nonzero(gan_units & (rep_ == 0))[0]
         for name, curves in (("loss_d", ld), ("loss_g", lg)):
             a = gi["plots"].get("loss_units_%s.png" % name, {}).get("arrays", {})
