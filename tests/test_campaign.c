@@ -98,6 +98,7 @@ static void test_registry(void **state) {
     assert_int_equal(ef_config_set(ctx, &cfg, set), EF_OK);
     assert_int_equal(cfg.campaign.methods, 1u << id);
     assert_string_equal(ef_method_name(id), m->name);
+    ef_config_free(&cfg);
   }
 }
 
