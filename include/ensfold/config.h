@@ -91,7 +91,13 @@ typedef struct {
 /* Campaign methods and fill models are bit sets: bit i = choice i, in the
  * order of EF_METHOD_* and ef_model_id. Unit ids follow that order, so the
  * order they are listed in the config does not matter. */
-enum { EF_METHOD_IBU = 0, EF_METHOD_GAN_TOPO = 1, EF_METHOD_GAN_MIXED = 2, EF_N_METHODS = 3 };
+enum {
+  EF_METHOD_IBU = 0,
+  EF_METHOD_GAN_TOPO = 1,
+  EF_METHOD_GAN_MIXED = 2,
+  EF_METHOD_BIN_BY_BIN = 3,
+  EF_N_METHODS = 4
+};
 
 typedef struct {
   unsigned methods;     /* bit set over EF_METHOD_* */

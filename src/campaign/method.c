@@ -8,6 +8,7 @@ static const ef_method *const REGISTRY[] = {
     &ef_method_ibu,       /* 0: iterative Bayesian unfolding (method_ibu.c) */
     &ef_method_gan_topo,  /* 1: per-topology GAN (method_gan.c) */
     &ef_method_gan_mixed, /* 2: mixed-event GAN (method_gan.c) */
+    &ef_method_bin_by_bin, /* 3: bin-by-bin correction factors (method_binbybin.c) */
 };
 
 int ef_method_count(void) { return (int)(sizeof REGISTRY / sizeof REGISTRY[0]); }

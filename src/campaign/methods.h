@@ -7,5 +7,6 @@
 extern const ef_method ef_method_ibu;
 extern const ef_method ef_method_gan_topo;
 extern const ef_method ef_method_gan_mixed;
+extern const ef_method ef_method_bin_by_bin;
 
 #endif

@@ -179,7 +179,7 @@ static const key_def schema[] = {
     ENUM("mc.model", mc.model, "M1|PS|M2", "PS", "generator model of the Monte Carlo"),
     INT("mc.events", mc.events, 1000000, 100, 1e9, "Monte Carlo events to generate"),
     STR("mc.file", mc.file, "", "MC event file (mc.source: file); relative to the config"),
-    ENUMSET("campaign.methods", campaign.methods, "ibu|gan-topo|gan-mixed", "[ibu]",
+    ENUMSET("campaign.methods", campaign.methods, "ibu|gan-topo|gan-mixed|bin-by-bin", "[ibu]",
             "unfolding methods (docs/methods.md)"),
     ENUMSET("campaign.fill_models", campaign.fill_models, "M1|PS|M2", "[PS, M2]",
             "models that fill the unmeasured region (and give the prior)"),
