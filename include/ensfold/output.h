@@ -50,6 +50,12 @@ int ef_output_identity(ef_ctx *ctx, const char *path, ef_identity *out);
  * writing one. */
 int ef_output_remove_stale(ef_ctx *ctx, const char *path);
 
+/* The /summary columns of the unmeasured classes (written by output.c, read
+ * by the summary): for the result, then the method's own answer, per class
+ * (hole, open): chi2, ndf, coverage, relative spread over fill models. */
+#define EF_OUTPUT_N_CLASS_COLS 16
+extern const char *const ef_output_class_cols[EF_OUTPUT_N_CLASS_COLS];
+
 /* `ensfold summary`: print the group table of a result file (serial). */
 int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out);
 

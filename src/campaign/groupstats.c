@@ -30,6 +30,21 @@ static void replica_mean(const double *x, int members, int n, double *out) {
     for (int i = 0; i < n; i++) out[i] += x[(size_t)k * (size_t)n + i] / members;
 }
 
+/* The replicas r >= 1 of group g whose members all succeeded: their members
+ * (from row column col0) into xm (R, M, n), their means into x (R, n).
+ * Returns how many. */
+static int gather_replicas(const ef_output_data *d, const group_stats *g, int n, size_t col0,
+                           double *xm, double *x) {
+  int M = g->members, R = 0;
+  for (int r = 1; r < ef_plan_n_replicas(d->plan); r++) {
+    double *m = xm + (size_t)R * (size_t)M * (size_t)n;
+    if (!replica_members(d, g->method, g->fill, r, n, col0, m)) continue;
+    replica_mean(m, M, n, x + (size_t)R * (size_t)n);
+    R++;
+  }
+  return R;
+}
+
 /* Replica r of group (method, fill): the mean over its members, or 0 if
  * any member failed. scratch: (members, n). */
 static int replica_vector(const ef_output_data *d, int method, int fill, int r, int n,
@@ -104,13 +119,7 @@ static int group_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned ch
     free(xm);
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for statistics");
   }
-  g->n_rep = 0;
-  for (int r = 1; r <= R; r++) {
-    double *m = xm + (size_t)g->n_rep * (size_t)M * (size_t)n;
-    if (!replica_members(d, g->method, g->fill, r, n, 0, m)) continue;
-    replica_mean(m, M, n, x + (size_t)g->n_rep * (size_t)n);
-    g->n_rep++;
-  }
+  g->n_rep = gather_replicas(d, g, n, 0, xm, x);
   int rc = EF_OK;
   g->meas = g->unmeas = (ef_closure){NAN, 0, 0, NAN, 0, 0};
   for (int i = 0; i < n; i++) g->pulls[i] = g->model[i] = NAN;
@@ -167,12 +176,7 @@ static int own_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned char
   int rc = EF_OK, R = 0;
   if (!g->own_mean || !g->own_model || !x || !xm || !s)
     rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for statistics");
-  for (int r = 1; rc == EF_OK && r < ef_plan_n_replicas(d->plan); r++) {
-    double *m = xm + (size_t)R * (size_t)M * (size_t)n;
-    if (!replica_members(d, g->method, g->fill, r, n, col0, m)) continue;
-    replica_mean(m, M, n, x + (size_t)R * (size_t)n);
-    R++;
-  }
+  if (rc == EF_OK) R = gather_replicas(d, g, n, col0, xm, x);
   g->has_own = rc == EF_OK && R >= 2 && !isnan(x[0]);
   for (int i = 0; rc == EF_OK && !g->has_own && i < n; i++) g->own_mean[i] = g->own_model[i] = NAN;
   if (g->has_own) rc = ef_stats_replicas(ctx, x, (size_t)R, (size_t)n, g->own_mean, NULL, s, NULL);

@@ -330,8 +330,9 @@ static int write_own(writer *w, hid_t g, int nv, const group_stats *s) {
 /* The /summary columns of the unmeasured classes: for the result, then
  * the method's own answer (own_*), per class (hole, open): chi2, ndf,
  * coverage, median relative spread over fill models. */
-#define N_CLS_COLS 16
-static const char *const CLS_COLS[N_CLS_COLS] = {
+#define N_CLS_COLS EF_OUTPUT_N_CLASS_COLS
+#define CLS_COLS ef_output_class_cols
+const char *const ef_output_class_cols[EF_OUTPUT_N_CLASS_COLS] = {
     "chi2_hole", "ndf_hole", "coverage_hole", "model_rel_hole",
     "chi2_open", "ndf_open", "coverage_open", "model_rel_open",
     "own_chi2_hole", "own_ndf_hole", "own_coverage_hole", "own_model_rel_hole",

@@ -119,7 +119,7 @@ typedef struct {
                   * stat, training, central, model sigma in measured, then unmeasured
                   * bins (NaN in older files) */
   int32_t *members; /* (n) ensemble members per replica (0 in older files) */
-  double *cls;      /* (16, n): the unmeasured classes' columns (CLASS_COLS; NaN in older
+  double *cls;      /* (16, n): the unmeasured classes' columns (ef_output_class_cols; NaN in older
                      * files) */
   int any_eff;  /* some efficiency closure figure is there */
   int truth;    /* the file has /truth/hist (pseudo-data) */
@@ -127,43 +127,36 @@ typedef struct {
   int32_t cells;
 } table;
 
-/* The unmeasured classes' columns of /summary (output.c writes them). */
-static const char *const CLASS_COLS[16] = {
-    "chi2_hole", "ndf_hole", "coverage_hole", "model_rel_hole",
-    "chi2_open", "ndf_open", "coverage_open", "model_rel_open",
-    "own_chi2_hole", "own_ndf_hole", "own_coverage_hole", "own_model_rel_hole",
-    "own_chi2_open", "own_ndf_open", "own_coverage_open", "own_model_rel_open"};
-
 /* The uncertainty parts' columns, NaN / 0 where an older file lacks them. */
+/* Double columns /summary/<names[c]> into out (k, n), NaN where a file
+ * (an older one) lacks a column. */
+static int read_optional(ef_ctx *ctx, hid_t file, const char *path, const char *const *names,
+                         int k, hsize_t n, double *out) {
+  for (int c = 0; c < k; c++) {
+    char name[96];
+    snprintf(name, sizeof name, "summary/%s", names[c]);
+    if (col_len(file, name) != n) {
+      for (hsize_t i = 0; i < n; i++) out[c * n + i] = NAN;
+      continue;
+    }
+    EF_CHECK(read_col(ctx, file, name, H5T_NATIVE_DOUBLE, out + c * n, n, path));
+  }
+  return EF_OK;
+}
+
 static int load_parts(ef_ctx *ctx, hid_t file, const char *path, table *t) {
-  static const char *cols[10] = {
-      "summary/training_fraction_measured", "summary/training_fraction_unmeasured",
-      "summary/stat_rel_measured", "summary/training_rel_measured",
-      "summary/central_rel_measured", "summary/model_rel_measured",
-      "summary/stat_rel_unmeasured", "summary/training_rel_unmeasured",
-      "summary/central_rel_unmeasured", "summary/model_rel_unmeasured"};
+  static const char *const cols[10] = {
+      "training_fraction_measured", "training_fraction_unmeasured", "stat_rel_measured",
+      "training_rel_measured", "central_rel_measured", "model_rel_measured",
+      "stat_rel_unmeasured", "training_rel_unmeasured", "central_rel_unmeasured",
+      "model_rel_unmeasured"};
   hsize_t n = t->n;
   t->parts = malloc(10 * n * sizeof *t->parts);
   t->members = calloc(n, sizeof *t->members);
-  if (!t->parts || !t->members) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
-  for (int c = 0; c < 10; c++) {
-    if (col_len(file, cols[c]) != n) {
-      for (hsize_t i = 0; i < n; i++) t->parts[c * n + i] = NAN;
-      continue;
-    }
-    EF_CHECK(read_col(ctx, file, cols[c], H5T_NATIVE_DOUBLE, t->parts + c * n, n, path));
-  }
-  t->cls = malloc(16 * n * sizeof *t->cls);
-  if (!t->cls) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
-  for (int c = 0; c < 16; c++) {
-    char name[64];
-    snprintf(name, sizeof name, "summary/%s", CLASS_COLS[c]);
-    if (col_len(file, name) != n) {
-      for (hsize_t i = 0; i < n; i++) t->cls[c * n + i] = NAN;
-      continue;
-    }
-    EF_CHECK(read_col(ctx, file, name, H5T_NATIVE_DOUBLE, t->cls + c * n, n, path));
-  }
+  t->cls = malloc(EF_OUTPUT_N_CLASS_COLS * n * sizeof *t->cls);
+  if (!t->parts || !t->members || !t->cls) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  EF_CHECK(read_optional(ctx, file, path, cols, 10, n, t->parts));
+  EF_CHECK(read_optional(ctx, file, path, ef_output_class_cols, EF_OUTPUT_N_CLASS_COLS, n, t->cls));
   if (col_len(file, "summary/members") == n)
     EF_CHECK(read_col(ctx, file, "summary/members", H5T_NATIVE_INT32, t->members, n, path));
   return EF_OK;
