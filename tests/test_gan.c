@@ -64,15 +64,15 @@ static int setup(void **state) {
   c->gan.outer.steps = getenv("ENSFOLD_GAN_TEST_STEPS") ? atoi(getenv("ENSFOLD_GAN_TEST_STEPS")) : STEPS;
   c->gan.outer.hidden = 48;
   c->gan.samples = 400000;
-  c->gan.smearing.steps = 300;
-  c->gan.smearing.hidden = 32;
-  c->gan.efficiency.steps = 6000;
+  c->gan.detector.smearing.steps = 300;
+  c->gan.detector.smearing.hidden = 32;
+  c->gan.detector.efficiency.steps = 6000;
 #ifdef __SANITIZE_ADDRESS__
-  c->gan.efficiency.steps = 60;
-  c->gan.smearing.steps = 30;
+  c->gan.detector.efficiency.steps = 60;
+  c->gan.detector.smearing.steps = 30;
   c->gan.samples = 20000;
 #endif
-  c->gan.smearing.batch = 256;
+  c->gan.detector.smearing.batch = 256;
   if (getenv("ENSFOLD_GAN_TEST_LR")) c->gan.outer.lr = atof(getenv("ENSFOLD_GAN_TEST_LR"));
   if (getenv("ENSFOLD_GAN_TEST_HIDDEN")) c->gan.outer.hidden = atoi(getenv("ENSFOLD_GAN_TEST_HIDDEN"));
   if (getenv("ENSFOLD_GAN_TEST_BATCH")) c->gan.outer.batch = atoi(getenv("ENSFOLD_GAN_TEST_BATCH"));
@@ -80,10 +80,10 @@ static int setup(void **state) {
   if (getenv("ENSFOLD_GAN_TEST_NOISE")) c->gan.instance_noise = atof(getenv("ENSFOLD_GAN_TEST_NOISE"));
   if (getenv("ENSFOLD_GAN_TEST_LRF")) c->gan.lr_final = atof(getenv("ENSFOLD_GAN_TEST_LRF"));
   if (getenv("ENSFOLD_GAN_TEST_MMD")) c->gan.mmd_weight = atof(getenv("ENSFOLD_GAN_TEST_MMD"));
-  if (getenv("ENSFOLD_GAN_TEST_EH")) c->gan.efficiency.hidden = atoi(getenv("ENSFOLD_GAN_TEST_EH"));
-  if (getenv("ENSFOLD_GAN_TEST_ES")) c->gan.efficiency.steps = atoi(getenv("ENSFOLD_GAN_TEST_ES"));
-  if (getenv("ENSFOLD_GAN_TEST_ELR")) c->gan.efficiency.lr = atof(getenv("ENSFOLD_GAN_TEST_ELR"));
-  if (getenv("ENSFOLD_GAN_TEST_EB")) c->gan.efficiency.batch = atoi(getenv("ENSFOLD_GAN_TEST_EB"));
+  if (getenv("ENSFOLD_GAN_TEST_EH")) c->gan.detector.efficiency.hidden = atoi(getenv("ENSFOLD_GAN_TEST_EH"));
+  if (getenv("ENSFOLD_GAN_TEST_ES")) c->gan.detector.efficiency.steps = atoi(getenv("ENSFOLD_GAN_TEST_ES"));
+  if (getenv("ENSFOLD_GAN_TEST_ELR")) c->gan.detector.efficiency.lr = atof(getenv("ENSFOLD_GAN_TEST_ELR"));
+  if (getenv("ENSFOLD_GAN_TEST_EB")) c->gan.detector.efficiency.batch = atoi(getenv("ENSFOLD_GAN_TEST_EB"));
   if (getenv("ENSFOLD_GAN_TEST_AVG")) c->gan.average = atof(getenv("ENSFOLD_GAN_TEST_AVG"));
   if (ef_detector_create(fx.ctx, &fx.det, &c->physics, &c->detector) != EF_OK) return -1;
   ef_model m1, ps;
@@ -138,7 +138,10 @@ static int setup(void **state) {
         for (int t = 0; t < 4; t++) fx.exact[(size_t)t * nv + k] += p[t] / 64;
       }
   }
-  if (ef_gan_ws_create(fx.ctx, &fx.ws, c, fx.data.n, fx.mc.n) != EF_OK) return -1;
+  if (ef_gan_ws_create(fx.ctx, &fx.ws, &c->gan, 1u << EF_SURROGATE_TOPO | 1u << EF_SURROGATE_MIXED,
+                       c->vertex_bins.n_polar * c->vertex_bins.n_phi, fx.data.n,
+                       fx.mc.n) != EF_OK)
+    return -1;
   return 0;
 }
 
@@ -163,7 +166,8 @@ typedef struct {
 } unit_out;
 
 static int run_unit(int method, int fill, uint64_t seed, int attempt, unit_out *o) {
-  ef_gan_problem pb = {.method = method, .data = &fx.data, .mc = &fx.mc, .vtx = &fx.vtx,
+  ef_gan_problem pb = {.detector = method == EF_METHOD_GAN_MIXED ? EF_SURROGATE_MIXED
+                                                                 : EF_SURROGATE_TOPO, .data = &fx.data, .mc = &fx.mc, .vtx = &fx.vtx,
                        .efficiency = ef_response_efficiency(fx.resp),
                        .fill_prior = fx.prior[fill], .beam_energy = fx.cfg.physics.beam_energy,
                        .det_seed = 77 + (uint64_t)method, .seed = seed,

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "ensfold/ctx.h"
+#include "ensfold/surrogate.h"
 
 #define EF_N_SECTORS 6
 #define EF_N_TOPO 4
@@ -118,14 +119,6 @@ typedef struct {
   double min_expected;   /* events: so do bins with less data attributed */
 } ef_ibu_params;
 
-/* A multilayer perceptron's size and training (gan.* sections). */
-typedef struct {
-  int hidden;   /* units per hidden layer */
-  int layers;   /* hidden layers */
-  int steps;    /* training steps */
-  int batch;    /* events per step */
-  double lr;    /* Adam learning rate (betas 0.5/0.999 for GANs, 0.9/0.999 otherwise) */
-} ef_net_params;
 
 typedef struct {
   ef_net_params outer;      /* generator G and its discriminator */
@@ -138,10 +131,7 @@ typedef struct {
   double fill_weight;       /* weight of the blind (fill) channel in D's loss */
   double mmd_weight;        /* weight of the MMD term in G's loss (0 = none) */
   double instance_noise;    /* sigma of the noise on D's input coordinates at step 0 */
-  ef_net_params efficiency; /* the efficiency classifier (gan-topo) */
-  double efficiency_average; /* last fraction of the classifier's / DS-GAN's training averaged */
-  ef_net_params smearing;   /* S_t (gan-topo) and the DS-GAN (gan-mixed) */
-  int detector_noise;       /* noise inputs of the smearing networks */
+  ef_surrogate_params detector; /* the detector surrogates (gan.efficiency.*, gan.smearing.*) */
   int share_detector;       /* train detector networks once per (method, replica) */
 } ef_gan_params;
 

@@ -1,6 +1,8 @@
-/* GAN unfolding: the gan-topo and gan-mixed methods (docs/methods.md).
+/* GAN unfolding: the outer GAN of the gan-topo and gan-mixed methods
+ * (docs/methods.md).
  *
- * A unit trains (or reuses) its detector networks, then an outer generator
+ * A unit trains (or reuses) its detector surrogate (surrogate.h), then an
+ * outer generator
  * G(z) -> v = (cos theta*, phi*) against a discriminator that sees, per
  * measured topology t, the data (bootstrap-weighted) against G folded
  * through the detector networks and weighted by their P(t | v), and, only in
@@ -26,10 +28,11 @@
 #include "ensfold/config.h"
 #include "ensfold/events.h"
 #include "ensfold/model.h"
+#include "ensfold/surrogate.h"
 
 /* What one GAN unit unfolds. */
 typedef struct {
-  int method;                  /* EF_METHOD_GAN_TOPO or EF_METHOD_GAN_MIXED */
+  ef_surrogate_kind detector;  /* gan-topo: EF_SURROGATE_TOPO, gan-mixed: EF_SURROGATE_MIXED */
   const ef_events *data;       /* measured events: topology, reco (weight optional) */
   const double *data_weights;  /* (n_data) bootstrap weights, NULL = all 1 */
   const ef_events *mc;         /* MC with vertex and prob */
@@ -48,12 +51,14 @@ typedef struct {
 
 typedef struct ef_gan_ws ef_gan_ws;
 
-/* Sized for cfg's GAN settings, n_data data and n_mc MC events. */
-int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_config *cfg, size_t n_data,
-                     size_t n_mc);
+/* Sized for gp, up to n_vertex vertex bins, n_data data and n_mc MC
+ * events, with the detector surrogates whose ef_surrogate_kind bits are set
+ * in `detectors`. */
+int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp, unsigned detectors,
+                     int n_vertex, size_t n_data, size_t n_mc);
 void ef_gan_ws_destroy(ef_gan_ws *ws); /* accepts NULL */
 /* Outer GAN trainings this workspace has run. A unit whose seed, attempt,
- * method, detector key, data weights and settings equal the previous
+ * detector kind, detector key, data weights and settings equal the previous
  * unit's, with the fill not entering training (gan.fill_weight 0), reuses
  * that training: only the fill's part of the result (the blind bins) is
  * made again (common random numbers: docs/methods.md). */

@@ -56,6 +56,15 @@ typedef struct {
   int max_batch;       /* rows the activations are sized for */
 } ef_mlp_spec;
 
+/* A network's size and training, as configs give them (gan.* sections). */
+typedef struct {
+  int hidden;   /* units per hidden layer */
+  int layers;   /* hidden layers */
+  int steps;    /* training steps */
+  int batch;    /* events per step */
+  double lr;    /* Adam learning rate (betas 0.5/0.999 for GANs, 0.9/0.999 otherwise) */
+} ef_net_params;
+
 typedef struct ef_mlp ef_mlp;
 typedef struct ef_nn_trace ef_nn_trace;
 
@@ -64,6 +73,11 @@ typedef struct ef_nn_trace ef_nn_trace;
  * outside [0, 1]. */
 int ef_mlp_create(ef_ctx *ctx, ef_mlp **out, const ef_mlp_spec *spec);
 void ef_mlp_destroy(ef_mlp *m); /* accepts NULL */
+/* The common case: `layers` hidden layers of `hidden` leaky-ReLU (slope
+ * 0.2) units between an input of width in and a linear output of width
+ * out, for up to max_batch rows. */
+int ef_mlp_create_plain(ef_ctx *ctx, ef_mlp **out, int in, int hidden, int layers, int outw,
+                        int max_batch);
 
 /* Initialise weights as PyTorch's nn.Linear does (Kaiming-uniform with
  * a = sqrt(5): W ~ U(-1/sqrt(in), 1/sqrt(in)), same for b) from the Philox
@@ -105,6 +119,14 @@ enum {
 void ef_mlp_backward(ef_mlp *m, const float *dout, float *dx, int flags);
 
 void ef_mlp_zero_grad(ef_mlp *m);
+
+/* Polyak averaging of the parameters over the last fraction frac of a
+ * training of `steps` steps. ef_mlp_average_first gives the first averaged
+ * step (steps when frac is 0: nothing averaged). Call ef_mlp_average_step
+ * after each step: from step `first` on it folds m's parameters into their
+ * running mean avg (n_params); after the last step m takes the mean. */
+int ef_mlp_average_first(double frac, int steps);
+void ef_mlp_average_step(ef_mlp *m, float *avg, int step, int first, int steps);
 
 /* Multiply-adds of one forward over B rows (sum of B * in_l * out_l). */
 double ef_mlp_forward_macs(const ef_mlp *m, int B);

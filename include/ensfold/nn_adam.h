@@ -26,6 +26,9 @@ typedef struct ef_adam ef_adam;
 /* An optimizer for n parameters; refuses (EF_ERR_INPUT) out-of-range
  * settings. Moments start at zero, the step count at 0. */
 int ef_adam_create(ef_ctx *ctx, ef_adam **out, size_t n, const ef_adam_cfg *cfg);
+/* The defaults with learning rate lr and first-moment decay beta1 (0.5 is
+ * the usual choice for adversarial training). */
+int ef_adam_create_lr(ef_ctx *ctx, ef_adam **out, size_t n, double lr, float beta1);
 void ef_adam_destroy(ef_adam *a); /* accepts NULL */
 void ef_adam_reset(ef_adam *a);   /* zero moments and step count */
 void ef_adam_set_lr(ef_adam *a, float lr);
@@ -40,6 +43,10 @@ float *ef_adam_v(ef_adam *a);
  *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
  *   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). */
 void ef_adam_step(ef_adam *a, float *params, const float *grads);
+
+/* A linear learning-rate schedule: lr at step 0 down to lr * final_frac at
+ * the last of `steps` steps. */
+float ef_adam_lr_linear(double lr, double final_frac, int step, int steps);
 
 /* Scale g (n) so its Euclidean norm is at most max_norm (no change when it
  * already is, or when max_norm <= 0). Returns the norm before clipping. */

@@ -8,9 +8,19 @@
 #include "ensfold/unit.h"
 #include "methods.h"
 
+/* The detector surrogate each method folds through. */
+static ef_surrogate_kind detector_of(int method) {
+  return method == EF_METHOD_GAN_MIXED ? EF_SURROGATE_MIXED : EF_SURROGATE_TOPO;
+}
+
 static int gan_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef_inputs *in) {
   ef_gan_ws *ws;
-  EF_CHECK(ef_gan_ws_create(ctx, &ws, cfg, ef_inputs_data(in)->n, ef_inputs_mc(in)->n));
+  unsigned detectors = 0;
+  for (int m = EF_METHOD_GAN_TOPO; m <= EF_METHOD_GAN_MIXED; m++)
+    if (cfg->campaign.methods >> m & 1u) detectors |= 1u << detector_of(m);
+  EF_CHECK(ef_gan_ws_create(ctx, &ws, &cfg->gan, detectors,
+                            cfg->vertex_bins.n_polar * cfg->vertex_bins.n_phi,
+                            ef_inputs_data(in)->n, ef_inputs_mc(in)->n));
   *out = ws;
   return EF_OK;
 }
@@ -21,7 +31,7 @@ static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
                    int attempt, void *ws, double *weights, ef_unit_parts *out) {
   if (!ws) return ef_error_set(ctx, EF_ERR_INTERNAL, "unit %d: no GAN workspace", u->id);
   ef_gan_problem pb = {
-      .method = u->method, .data = ef_inputs_data(in), .mc = ef_inputs_mc(in),
+      .detector = detector_of(u->method), .data = ef_inputs_data(in), .mc = ef_inputs_mc(in),
       .vtx = ef_inputs_vertex_binning(in),
       .efficiency = ef_response_efficiency(ef_inputs_response(in)),
       .fill_prior = ef_inputs_prior(in, u->fill), .beam_energy = cfg->physics.beam_energy,

@@ -237,35 +237,35 @@ static const key_def schema[] = {
     REAL("gan.instance_noise", gan.instance_noise, 0.05, 0.0, 1.0, "",
          "Gaussian noise added to the discriminator's input angles (cos theta*, phi* in rad) at "
          "the first step, decreasing linearly to a tenth at the last"),
-    INT("gan.efficiency.hidden", gan.efficiency.hidden, 64, 4, 4096,
+    INT("gan.efficiency.hidden", gan.detector.efficiency.hidden, 64, 4, 4096,
         "units per hidden layer of the efficiency classifier (gan-topo); gan-mixed's DS-GAN "
         "takes the larger of this and gan.smearing.hidden"),
-    INT("gan.efficiency.layers", gan.efficiency.layers, 3, 1, 16,
+    INT("gan.efficiency.layers", gan.detector.efficiency.layers, 3, 1, 16,
         "hidden layers of the efficiency classifier"),
-    INT("gan.efficiency.steps", gan.efficiency.steps, 20000, 1, 10000000,
+    INT("gan.efficiency.steps", gan.detector.efficiency.steps, 20000, 1, 10000000,
         "training steps of the efficiency classifier; gan-mixed's DS-GAN trains the larger "
         "of this and gan.smearing.steps"),
-    INT("gan.efficiency.batch", gan.efficiency.batch, 1024, 8, 65536,
+    INT("gan.efficiency.batch", gan.detector.efficiency.batch, 1024, 8, 65536,
         "MC events per step of the efficiency classifier and of the DS-GAN (gan-mixed)"),
-    REAL("gan.efficiency.lr", gan.efficiency.lr, 1e-2, 1e-7, 1.0, "",
+    REAL("gan.efficiency.lr", gan.detector.efficiency.lr, 1e-2, 1e-7, 1.0, "",
          "Adam learning rate of the efficiency classifier and of the DS-GAN's probability "
          "head (betas 0.9, 0.999; decays linearly to 5 %)"),
-    REAL("gan.efficiency.average", gan.efficiency_average, 0.25, 0.0, 1.0, "",
+    REAL("gan.efficiency.average", gan.detector.efficiency_average, 0.25, 0.0, 1.0, "",
          "the efficiency classifier and the DS-GAN (gan-mixed) end with the mean of their "
          "parameters over this last fraction of their training steps (Polyak averaging; "
          "0: the last step's parameters)"),
-    INT("gan.smearing.hidden", gan.smearing.hidden, 64, 4, 4096,
+    INT("gan.smearing.hidden", gan.detector.smearing.hidden, 64, 4, 4096,
         "units per hidden layer of the smearing networks S_t and the DS-GAN"),
-    INT("gan.smearing.layers", gan.smearing.layers, 3, 1, 16,
+    INT("gan.smearing.layers", gan.detector.smearing.layers, 3, 1, 16,
         "hidden layers of the smearing networks and the DS-GAN"),
-    INT("gan.smearing.steps", gan.smearing.steps, 2000, 1, 10000000,
+    INT("gan.smearing.steps", gan.detector.smearing.steps, 2000, 1, 10000000,
         "training steps of each smearing network and of the DS-GAN"),
-    INT("gan.smearing.batch", gan.smearing.batch, 512, 8, 65536,
+    INT("gan.smearing.batch", gan.detector.smearing.batch, 512, 8, 65536,
         "MC events per step of the smearing networks and the DS-GAN"),
-    REAL("gan.smearing.lr", gan.smearing.lr, 5e-4, 1e-7, 1.0, "",
+    REAL("gan.smearing.lr", gan.detector.smearing.lr, 5e-4, 1e-7, 1.0, "",
          "Adam learning rate of the smearing networks and of the DS-GAN's adversarial loss "
          "(betas 0.5, 0.999)"),
-    INT("gan.smearing.noise", gan.detector_noise, 4, 1, 64,
+    INT("gan.smearing.noise", gan.detector.noise, 4, 1, 64,
         "noise inputs of the smearing networks and the DS-GAN"),
     BOOL("gan.share_detector", gan.share_detector, 1,
          "train the detector networks once per (method, replica) and reuse them for every "

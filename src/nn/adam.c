@@ -49,8 +49,20 @@ void ef_adam_reset(ef_adam *a) {
   a->b1t = a->b2t = 1.0;
 }
 
+int ef_adam_create_lr(ef_ctx *ctx, ef_adam **out, size_t n, double lr, float beta1) {
+  ef_adam_cfg a = ef_adam_defaults();
+  a.lr = (float)lr;
+  a.beta1 = beta1;
+  return ef_adam_create(ctx, out, n, &a);
+}
+
 void ef_adam_set_lr(ef_adam *a, float lr) { a->cfg.lr = lr; }
 long ef_adam_steps(const ef_adam *a) { return a->t; }
+
+float ef_adam_lr_linear(double lr, double final_frac, int step, int steps) {
+  double x = steps > 1 ? (double)step / (steps - 1) : 1.0;
+  return (float)(lr * (1.0 - (1.0 - final_frac) * x));
+}
 float *ef_adam_m(ef_adam *a) { return a->m; }
 float *ef_adam_v(ef_adam *a) { return a->v; }
 

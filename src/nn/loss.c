@@ -4,12 +4,19 @@
 
 #include "ensfold/nn_loss.h"
 
+#include "ensfold/error.h"
+
 /* log(1 + exp(-|x|)) + max(x, 0) = softplus(x), without overflow. */
 static double softplus(double x) { return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x))); }
 static double sigmoid(double x) {
   if (x >= 0) return 1.0 / (1.0 + exp(-x));
   double e = exp(x);
   return e / (1.0 + e);
+}
+
+int ef_loss_check(ef_ctx *ctx, double loss, const char *what, int step) {
+  if (isfinite(loss)) return EF_OK;
+  return ef_error_set(ctx, EF_ERR_NUMERIC, "%s: loss not finite at step %d", what, step);
 }
 
 float ef_loss_bce_logits(int n, const float *x, const float *y, float y0,
@@ -136,4 +143,71 @@ float ef_loss_mmd(int n, int m, int d, const float *x, const float *y,
     for (int j = 0; j < m; j++)
       kyy += kernel(dist2(d, y + (size_t)i * d, y + (size_t)j * d), n_sigma, sigmas, NULL);
   return (float)(cxx * kxx + cyy * kyy - cxy * kxy);
+}
+
+double ef_loss_bce_sum(int n, int n_real, const float *x, const float *w, float *dx) {
+  double l = 0.0;
+  for (int i = 0; i < n; i++) {
+    double xi = x[i];
+    if (i < n_real) {
+      l += w[i] * softplus(-xi);
+      dx[i] = (float)(-w[i] * sigmoid(-xi));
+    } else {
+      l += w[i] * softplus(xi);
+      dx[i] = (float)(w[i] * sigmoid(xi));
+    }
+  }
+  return l;
+}
+
+double ef_loss_gen_sum(int n, const float *x, const float *w, float *dx) {
+  double l = 0.0;
+  for (int i = 0; i < n; i++) {
+    double xi = x[i], wi = w[i];
+    float row = (float)softplus(-xi);
+    l += wi * row;
+    dx[i] = (float)(-wi * sigmoid(-xi));
+  }
+  return l;
+}
+
+/* Do points a and b (d) carry the same group label (coordinates d0..d)? */
+static int same_group(const float *a, const float *b, int d0, int d) {
+  for (int t = d0; t < d; t++)
+    if (a[t] != b[t]) return 0;
+  return 1;
+}
+
+void ef_loss_mmd_grad_grouped(int n, int m, int d, int d_cont, const float *x, const float *y,
+                              int n_sigma, const float *sigmas, float *dx) {
+  enum { MAX_CONT = 8, MAX_SIGMA = 8 };
+  float a[MAX_SIGMA];
+  for (int k = 0; k < n_sigma; k++) a[k] = 1.0f / (2.0f * sigmas[k] * sigmas[k]);
+  float cxx = 2.0f / ((float)n * n), cxy = 2.0f / ((float)n * m);
+  for (int i = 0; i < n; i++) {
+    const float *xi = x + (size_t)i * d;
+    float g[MAX_CONT] = {0};
+    for (int pass = 0; pass < 2; pass++) {
+      const float *pts = pass ? y : x;
+      int cnt = pass ? m : n;
+      float coef = pass ? -cxy : cxx;
+      for (int j = 0; j < cnt; j++) {
+        const float *pj = pts + (size_t)j * d;
+        if (!same_group(xi, pj, d_cont, d)) continue;
+        float dd[MAX_CONT], r2 = 0;
+        for (int t = 0; t < d_cont; t++) {
+          dd[t] = xi[t] - pj[t];
+          r2 += dd[t] * dd[t];
+        }
+        /* dk/dxi = -sum_s 2 a_s exp(-a_s r2) (xi - pj); terms below e^-40
+         * skipped (expf's underflow path is slow) */
+        float wk = 0;
+        for (int k = 0; k < n_sigma; k++)
+          if (a[k] * r2 < 40.0f) wk += 2 * a[k] * expf(-a[k] * r2);
+        wk *= -coef;
+        for (int t = 0; t < d_cont; t++) g[t] += wk * dd[t];
+      }
+    }
+    for (int t = 0; t < d_cont; t++) dx[(size_t)i * d + t] = g[t];
+  }
 }

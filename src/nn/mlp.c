@@ -31,8 +31,9 @@ struct ef_mlp {
 #define EF_ALIGN 64
 static size_t round_up(size_t n) { return (n + EF_ALIGN - 1) / EF_ALIGN * EF_ALIGN; }
 
-int ef_mlp_create(ef_ctx *ctx, ef_mlp **out, const ef_mlp_spec *spec) {
-  *out = NULL;
+/* Refuse a spec the engine cannot run; its widest layer and parameter count. */
+static int check_spec(ef_ctx *ctx, const ef_mlp_spec *spec, int *max_width_out,
+                      size_t *n_params_out) {
   int n = spec->n_layers;
   if (n < 1 || !spec->widths || !spec->acts)
     return ef_error_set(ctx, EF_ERR_INPUT, "mlp: need at least one layer with widths and activations");
@@ -43,7 +44,7 @@ int ef_mlp_create(ef_ctx *ctx, ef_mlp **out, const ef_mlp_spec *spec) {
                         "mlp: leaky_slope %g outside [0, 1] (the backward pass reads the "
                         "derivative off the output's sign)", (double)spec->leaky_slope);
   int max_width = 0;
-  size_t n_params = 0, n_out = 0;
+  size_t n_params = 0;
   for (int l = 0; l <= n; l++) {
     if (spec->widths[l] < 1 || spec->widths[l] > (1 << 20))
       return ef_error_set(ctx, EF_ERR_INPUT, "mlp: width %d of layer %d outside [1, 2^20]",
@@ -63,7 +64,16 @@ int ef_mlp_create(ef_ctx *ctx, ef_mlp **out, const ef_mlp_spec *spec) {
   if ((double)spec->max_batch * max_width > (double)INT32_MAX)
     return ef_error_set(ctx, EF_ERR_INPUT, "mlp: max_batch %d x width %d too large",
                         spec->max_batch, max_width);
+  *max_width_out = max_width;
+  *n_params_out = n_params;
+  return EF_OK;
+}
 
+int ef_mlp_create(ef_ctx *ctx, ef_mlp **out, const ef_mlp_spec *spec) {
+  *out = NULL;
+  int n = spec->n_layers, max_width = 0;
+  size_t n_params = 0, n_out = 0;
+  EF_CHECK(check_spec(ctx, spec, &max_width, &n_params));
   /* One block: struct and tables, then the float buffers, each aligned. */
   size_t off = round_up(sizeof(ef_mlp));
   size_t o_widths = off; off = round_up(off + (size_t)(n + 1) * sizeof(int));
@@ -151,6 +161,41 @@ size_t ef_mlp_bias_offset(const ef_mlp *m, int layer) { return m->b_off[layer]; 
 const float *ef_mlp_layer_output(const ef_mlp *m, int layer) { return m->out[layer]; }
 void ef_mlp_set_trace(ef_mlp *m, ef_nn_trace *t) { m->trace = t; }
 void ef_mlp_zero_grad(ef_mlp *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+
+int ef_mlp_create_plain(ef_ctx *ctx, ef_mlp **out, int in, int hidden, int layers, int outw,
+                        int max_batch) {
+  int widths[18];
+  ef_nn_act acts[17];
+  if (layers < 0 || layers > 16)
+    return ef_error_set(ctx, EF_ERR_INPUT, "network: %d hidden layers (allowed 0..16)", layers);
+  widths[0] = in;
+  for (int l = 0; l < layers; l++) {
+    widths[l + 1] = hidden;
+    acts[l] = EF_ACT_LEAKY_RELU;
+  }
+  widths[layers + 1] = outw;
+  acts[layers] = EF_ACT_LINEAR;
+  ef_mlp_spec spec = {layers + 1, widths, acts, 0.2f, max_batch};
+  return ef_mlp_create(ctx, out, &spec);
+}
+
+int ef_mlp_average_first(double frac, int steps) {
+  int first = steps - (int)(frac * steps + 0.5);
+  return first < steps ? first : steps;
+}
+
+void ef_mlp_average_step(ef_mlp *m, float *avg, int step, int first, int steps) {
+  if (step < first) return;
+  size_t n = m->n_params;
+  float *p = m->params;
+  if (step == first) {
+    memcpy(avg, p, n * sizeof *avg);
+  } else {
+    float w = 1.0f / (float)(step - first + 1);
+    for (size_t i = 0; i < n; i++) avg[i] += w * (p[i] - avg[i]);
+  }
+  if (step == steps - 1) memcpy(p, avg, n * sizeof *p);
+}
 
 double ef_mlp_forward_macs(const ef_mlp *m, int B) {
   double s = 0.0;

@@ -252,6 +252,15 @@ static double f_mmd(const float *x, float *dx, const void *v) {
   return ef_loss_mmd(NL, a->m, a->d, x, a->y, 3, a->sig, dx);
 }
 
+static double f_bce_sum(const float *x, float *dx, const void *v) {
+  const loss_aux *a = v;
+  return ef_loss_bce_sum(NL, NL / 2, x, a->w, dx); /* first half real, the rest fake */
+}
+static double f_gen_sum(const float *x, float *dx, const void *v) {
+  const loss_aux *a = v;
+  return ef_loss_gen_sum(NL, x, a->w, dx);
+}
+
 static void test_losses(void **state) {
   (void)state;
   ef_rng r;
@@ -266,6 +275,8 @@ static void test_losses(void **state) {
   check_loss("bce", f_bce, x, NL, &a);
   check_loss("bce_const", f_bce_const, x, NL, &a);
   check_loss("gen_nonsat", f_gen, x, NL, &a);
+  check_loss("bce_sum", f_bce_sum, x, NL, &a);
+  check_loss("gen_sum", f_gen_sum, x, NL, &a);
   /* soft-target cross-entropy: rows are probability vectors */
   for (int i = 0; i < NL; i++) {
     double s = 0.0;
@@ -307,6 +318,97 @@ static void test_loss_values(void **state) {
   assert_close(ef_loss_mse(1, 2, a, b, w, NULL), 5.0, 1e-6);
 }
 
+/* The weighted sums against the mean losses they generalise: with weights
+ * 1 / n, bce_sum over n real rows is bce_logits with target 1, over n fake
+ * rows with target 0; gen_sum equals gen_nonsat (to the float rounding of
+ * each row's term). */
+static void test_loss_sums(void **state) {
+  (void)state;
+  float x[4] = {-3.0f, -0.5f, 0.7f, 4.0f}, w[4] = {0.25f, 0.25f, 0.25f, 0.25f};
+  float d1[4], d2[4];
+  double s1 = ef_loss_bce_sum(4, 4, x, w, d1);
+  assert_close(s1, ef_loss_bce_logits(4, x, NULL, 1.0f, NULL, d2), 1e-6);
+  for (int i = 0; i < 4; i++) assert_close(d1[i], d2[i], 1e-7);
+  double s0 = ef_loss_bce_sum(4, 0, x, w, d1);
+  assert_close(s0, ef_loss_bce_logits(4, x, NULL, 0.0f, NULL, d2), 1e-6);
+  for (int i = 0; i < 4; i++) assert_close(d1[i], d2[i], 1e-7);
+  assert_close(ef_loss_gen_sum(4, x, w, d1), ef_loss_gen_nonsat(4, x, NULL, d2), 1e-6);
+  for (int i = 0; i < 4; i++) assert_close(d1[i], d2[i], 1e-7);
+}
+
+/* The grouped MMD gradient: with one group it is ef_loss_mmd's gradient
+ * (float against double arithmetic: 1e-4 relative); points of another
+ * group do not move it; its first d_cont columns only are written. */
+static void test_mmd_grouped(void **state) {
+  (void)state;
+  enum { N = 7, M = 9, D = 5, DC = 3 };
+  ef_rng r;
+  ef_rng_init(&r, 21, EF_RNG_TEST, 5);
+  float x[N * D], y[M * D], xc[N * DC], yc[M * DC], g[N * D], ref[N * DC], g2[N * D];
+  float sig[3] = {0.2f, 0.6f, 1.5f};
+  fill_uniform(&r, x, N * D, -1.0, 1.0);
+  fill_uniform(&r, y, M * D, -1.0, 1.0);
+  for (int i = 0; i < N; i++) {
+    memcpy(xc + i * DC, x + i * D, DC * sizeof(float));
+    x[i * D + 3] = 3.0f; /* every point in group (3, 0) */
+    x[i * D + 4] = 0.0f;
+  }
+  for (int j = 0; j < M; j++) {
+    memcpy(yc + j * DC, y + j * D, DC * sizeof(float));
+    y[j * D + 3] = 3.0f;
+    y[j * D + 4] = 0.0f;
+  }
+  for (int k = 0; k < N * D; k++) g[k] = g2[k] = -99.0f;
+  ef_loss_mmd_grad_grouped(N, M, D, DC, x, y, 3, sig, g);
+  ef_loss_mmd(N, M, DC, xc, yc, 3, sig, ref);
+  double scale = 0.0;
+  for (int k = 0; k < N * DC; k++) scale = fmax(scale, fabs(ref[k]));
+  assert_true(scale > 1e-3); /* a gradient worth comparing */
+  for (int i = 0; i < N; i++) {
+    for (int t = 0; t < DC; t++) assert_close(g[i * D + t], ref[i * DC + t], 1e-4 * scale);
+    assert_true(g[i * D + 3] == -99.0f && g[i * D + 4] == -99.0f);
+  }
+  /* the last two targets move to another group: x's gradient is then the
+   * one against the first M - 2 targets, with the same normalisation */
+  y[(M - 1) * D + 4] = y[(M - 2) * D + 4] = 3.0f;
+  ef_loss_mmd_grad_grouped(N, M, D, DC, x, y, 3, sig, g2);
+  float *y7 = y; /* only the first M - 2 targets, normalised over M */
+  float g3[N * D];
+  ef_loss_mmd_grad_grouped(N, M - 2, D, DC, x, y7, 3, sig, g3);
+  /* same xx part; the xy part scales with 1 / m: g2 = xx + (M-2)/M (g3 - xx) */
+  float gxx[N * D];
+  ef_loss_mmd_grad_grouped(N, 0, D, DC, x, y7, 3, sig, gxx);
+  for (int i = 0; i < N; i++)
+    for (int t = 0; t < DC; t++) {
+      int k = i * D + t;
+      double want = gxx[k] + (double)(M - 2) / M * (g3[k] - gxx[k]);
+      assert_close(g2[k], want, 1e-4 * scale);
+    }
+}
+
+/* Parameter averaging: over the last half of 4 steps the parameters end as
+ * the mean of the iterates after steps 2 and 3. */
+static void test_average(void **state) {
+  (void)state;
+  ef_ctx *ctx = NULL;
+  assert_int_equal(ef_ctx_create(&ctx, MPI_COMM_NULL), EF_OK);
+  ef_mlp *m = NULL;
+  assert_int_equal(ef_mlp_create_plain(ctx, &m, 2, 3, 1, 1, 4), EF_OK);
+  size_t n = ef_mlp_n_params(m);
+  float *p = ef_mlp_params(m), *avg = malloc(n * sizeof(float));
+  int first = ef_mlp_average_first(0.5, 4);
+  assert_int_equal(first, 2);
+  assert_int_equal(ef_mlp_average_first(0.0, 4), 4);
+  for (int step = 0; step < 4; step++) {
+    for (size_t i = 0; i < n; i++) p[i] = (float)(step * 10 + i);
+    ef_mlp_average_step(m, avg, step, first, 4);
+  }
+  for (size_t i = 0; i < n; i++) assert_close(p[i], 25.0 + i, 1e-5);
+  free(avg);
+  ef_mlp_destroy(m);
+  ef_ctx_destroy(ctx);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dense_each_activation),
@@ -315,6 +417,9 @@ int main(void) {
       cmocka_unit_test(test_param_grad_modes),
       cmocka_unit_test(test_losses),
       cmocka_unit_test(test_loss_values),
+      cmocka_unit_test(test_loss_sums),
+      cmocka_unit_test(test_mmd_grouped),
+      cmocka_unit_test(test_average),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
