@@ -1,4 +1,4 @@
-/* The bin-by-bin method (src/campaign/method_binbybin.c), added by
+/* The bin-by-bin method (src/methods/binbybin.c), added by
  * docs/architecture.md's checklist: its registry entry, its result against
  * the correction factors computed here from the inputs, the unmeasured bins
  * at the fill's shape, and its refusal of unequal binnings. */

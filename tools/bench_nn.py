@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch twin of `ensfold bench gan-step`, run alternately with ensfold.
+"""PyTorch twin of `ensfold bench train-step`, run alternately with ensfold.
 
 The reference workload (issue 3, docs/performance.md): G 8->H->H->H->2,
 D 6->H->H->H->1 (2 coordinates + 4 topology probabilities), LeakyReLU(0.2)
@@ -96,7 +96,7 @@ def run_torch(gan, steps, warmup):
 
 
 def run_ensfold(exe, batch, hidden, steps, warmup):
-    out = subprocess.run([exe, "bench", "gan-step", "--batch", str(batch), "--hidden",
+    out = subprocess.run([exe, "bench", "train-step", "--batch", str(batch), "--hidden",
                           str(hidden), "--steps", str(steps), "--warmup", str(warmup)],
                          check=True, capture_output=True, text=True).stdout
     vals = dict(re.findall(r"^(\w+): (\S+)", out, re.M))
@@ -116,7 +116,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
     gan = TorchGan(a.batch, a.hidden)
-    print(f"workload: gan-step batch {a.batch} hidden {a.hidden} steps {a.steps} "
+    print(f"workload: train-step batch {a.batch} hidden {a.hidden} steps {a.steps} "
           f"warmup {a.warmup} pairs {a.pairs}")
     print(f"torch {torch.__version__} threads {torch.get_num_threads()}; ensfold {a.ensfold}")
     print(f"env: " + " ".join(f"{k}={os.environ[k]}" for k in sorted(os.environ)

@@ -90,14 +90,14 @@ typedef struct {
 } ef_sample_params;
 
 /* Campaign methods and fill models are bit sets: bit i = choice i, in the
- * order of EF_METHOD_* and ef_model_id. Unit ids follow that order, so the
- * order they are listed in the config does not matter. */
+ * order of the method registry (method_list.h) and ef_model_id. Unit ids
+ * follow that order, so the order they are listed in the config does not
+ * matter. */
 enum {
-  EF_METHOD_IBU = 0,
-  EF_METHOD_GAN_TOPO = 1,
-  EF_METHOD_GAN_MIXED = 2,
-  EF_METHOD_BIN_BY_BIN = 3,
-  EF_N_METHODS = 4
+#define EF_METHOD(id, name, table) EF_METHOD_##id,
+#include "ensfold/method_list.h"
+#undef EF_METHOD
+  EF_N_METHODS
 };
 
 typedef struct {

@@ -1,14 +1,15 @@
-/* The registry of unfolding methods. One line per method; its index is its
- * id (the order of campaign.methods' names). */
+/* The registry of unfolding methods: include/ensfold/method_list.h, one
+ * line per method; its index is its id. */
 #include "ensfold/method.h"
 
-#include "methods.h"
+#define EF_METHOD(id, name, table) extern const ef_method table;
+#include "ensfold/method_list.h"
+#undef EF_METHOD
 
 static const ef_method *const REGISTRY[] = {
-    &ef_method_ibu,       /* 0: iterative Bayesian unfolding (method_ibu.c) */
-    &ef_method_gan_topo,  /* 1: per-topology GAN (method_gan.c) */
-    &ef_method_gan_mixed, /* 2: mixed-event GAN (method_gan.c) */
-    &ef_method_bin_by_bin, /* 3: bin-by-bin correction factors (method_binbybin.c) */
+#define EF_METHOD(id, name, table) &table,
+#include "ensfold/method_list.h"
+#undef EF_METHOD
 };
 
 int ef_method_count(void) { return (int)(sizeof REGISTRY / sizeof REGISTRY[0]); }

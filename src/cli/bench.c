@@ -1,6 +1,6 @@
 /* ensfold bench: benchmarks of the neural-network engine (issue 3).
  *
- *   bench gan-step  the reference GAN training step (docs/performance.md)
+ *   bench train-step  the reference adversarial training step (docs/performance.md)
  *   bench gemm      single-thread sgemm GFLOP/s for that step's shapes
  *
  * The reference workload is fixed so that figures compare across versions
@@ -44,21 +44,21 @@ typedef struct {
   float *dg;       /* (B, 2) dLoss/d(G output) */
   long step;
   float loss_d, loss_g;
-} gan_bench;
+} step_bench;
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: ensfold bench gan-step [--batch B] [--hidden H] [--steps S]\n"
+          "usage: ensfold bench train-step [--batch B] [--hidden H] [--steps S]\n"
           "                              [--warmup W] [--threads T] [--seed N]\n"
           "       ensfold bench gemm [--batch B] [--hidden H] [--reps R] [--threads T]\n\n"
-          "gan-step  times S steps (after W warm-up steps) of the reference GAN\n"
-          "          workload: G 8->H->H->H->2, D 6->H->H->H->1, LeakyReLU(0.2),\n"
-          "          BCE with logits, Adam(lr 1e-4, betas 0.5/0.999); per step one\n"
-          "          D update on B real + B fake events, then one G update. Prints\n"
-          "          steps_per_s, GFLOP/s of the step's matrix products, and the\n"
-          "          time outside matrix products (a replay of the step's own\n"
-          "          sgemm calls gives the matrix-product time).\n"
-          "gemm      single-thread sgemm GFLOP/s for each shape of that step.\n\n"
+          "train-step  times S steps (after W warm-up steps) of the reference adversarial pair\n"
+          "            workload: G 8->H->H->H->2, D 6->H->H->H->1, LeakyReLU(0.2),\n"
+          "            BCE with logits, Adam(lr 1e-4, betas 0.5/0.999); per step one\n"
+          "            D update on B real + B fake events, then one G update. Prints\n"
+          "            steps_per_s, GFLOP/s of the step's matrix products, and the\n"
+          "            time outside matrix products (a replay of the step's own\n"
+          "            sgemm calls gives the matrix-product time).\n"
+          "gemm        single-thread sgemm GFLOP/s for each shape of that step.\n\n"
           "Defaults: B 1024, H 128, S 200, W 20, T 1 (OpenBLAS threads), seed 1,\n"
           "R 200. Exit codes: 0 ok, 2 bad command line, 3 internal error.\n");
 }
@@ -92,7 +92,7 @@ static int parse_opts(ef_ctx *ctx, int argc, char **argv, bench_opts *o) {
   return EF_OK;
 }
 
-static void gan_bench_free(gan_bench *b) {
+static void step_bench_free(step_bench *b) {
   ef_mlp_destroy(b->g);
   ef_mlp_destroy(b->d);
   ef_adam_destroy(b->opt_g);
@@ -101,7 +101,7 @@ static void gan_bench_free(gan_bench *b) {
   memset(b, 0, sizeof *b);
 }
 
-static int gan_bench_init(ef_ctx *ctx, gan_bench *b, const bench_opts *o) {
+static int step_bench_init(ef_ctx *ctx, step_bench *b, const bench_opts *o) {
   int rc = EF_OK, B = o->batch, H = o->hidden;
   memset(b, 0, sizeof *b);
   b->B = B;
@@ -146,11 +146,11 @@ static int gan_bench_init(ef_ctx *ctx, gan_bench *b, const bench_opts *o) {
   ef_rng_init(&b->rng, o->seed, EF_RNG_NN_TRAIN, 0);
   return EF_OK;
 fail:
-  gan_bench_free(b);
+  step_bench_free(b);
   return rc;
 }
 
-static void gan_bench_step(gan_bench *b) {
+static void step_bench_step(step_bench *b) {
   const int B = b->B;
   const float *real = b->pool + (size_t)(b->step % N_POOL) * B * DATA_DIM; /* (B, 6) */
   b->step++;
@@ -186,12 +186,12 @@ static void gan_bench_step(gan_bench *b) {
 }
 
 /* Record one step's matrix products into t (G and D both attached). */
-static int record_step(ef_ctx *ctx, gan_bench *b, ef_nn_trace *t) {
+static int record_step(ef_ctx *ctx, step_bench *b, ef_nn_trace *t) {
   ef_mlp_set_trace(b->g, t);
   ef_mlp_set_trace(b->d, t);
   ef_nn_trace_clear(t);
   ef_nn_trace_on(t, 1);
-  gan_bench_step(b);
+  step_bench_step(b);
   ef_nn_trace_on(t, 0);
   ef_mlp_set_trace(b->g, NULL);
   ef_mlp_set_trace(b->d, NULL);
@@ -200,13 +200,13 @@ static int record_step(ef_ctx *ctx, gan_bench *b, ef_nn_trace *t) {
   return EF_OK;
 }
 
-static int bench_gan_step(ef_ctx *ctx, const bench_opts *o) {
+static int bench_train_step(ef_ctx *ctx, const bench_opts *o) {
   int rc = EF_OK;
-  gan_bench b;
+  step_bench b;
   ef_nn_trace *t = NULL;
-  EF_CHECK(gan_bench_init(ctx, &b, o));
+  EF_CHECK(step_bench_init(ctx, &b, o));
   EF_GOTO(rc, ef_nn_trace_create(ctx, &t, TRACE_CAP), done);
-  for (int i = 0; i < o->warmup; i++) gan_bench_step(&b);
+  for (int i = 0; i < o->warmup; i++) step_bench_step(&b);
   /* The step's own products, recorded once, replayed beside the steps: the
    * timed steps and the replays alternate in chunks of 10 so that drifts in
    * machine speed (shared cores, clock changes) hit both alike. */
@@ -216,7 +216,7 @@ static int bench_gan_step(ef_ctx *ctx, const bench_opts *o) {
   for (int done_steps = 0; done_steps < o->steps;) {
     int n = o->steps - done_steps < 10 ? o->steps - done_steps : 10;
     double t0 = ef_cli_now();
-    for (int i = 0; i < n; i++) gan_bench_step(&b);
+    for (int i = 0; i < n; i++) step_bench_step(&b);
     double t1 = ef_cli_now();
     for (int i = 0; i < n; i++) ef_nn_trace_replay(t, 0, -1);
     rsecs += ef_cli_now() - t1;
@@ -230,7 +230,7 @@ static int bench_gan_step(ef_ctx *ctx, const bench_opts *o) {
   }
   double replay = rsecs / o->steps, per_step = secs / o->steps;
   double flops = ef_nn_trace_flops(t);
-  printf("workload: gan-step batch %d hidden %d (G 8-%d-%d-%d-2, D 6-%d-%d-%d-1, "
+  printf("workload: train-step batch %d hidden %d (G 8-%d-%d-%d-2, D 6-%d-%d-%d-1, "
          "LeakyReLU 0.2, BCE logits, Adam 1e-4 0.5/0.999)\n",
          o->batch, o->hidden, o->hidden, o->hidden, o->hidden, o->hidden, o->hidden, o->hidden);
   printf("blas: %s\n", ef_nn_blas_info());
@@ -247,19 +247,19 @@ static int bench_gan_step(ef_ctx *ctx, const bench_opts *o) {
   printf("final_loss_d: %.6f\nfinal_loss_g: %.6f\n", (double)b.loss_d, (double)b.loss_g);
 done:
   ef_nn_trace_destroy(t);
-  gan_bench_free(&b);
+  step_bench_free(&b);
   return rc;
 }
 
 static int bench_gemm(ef_ctx *ctx, const bench_opts *o) {
   int rc = EF_OK;
-  gan_bench b;
+  step_bench b;
   ef_nn_trace *t = NULL;
-  EF_CHECK(gan_bench_init(ctx, &b, o));
+  EF_CHECK(step_bench_init(ctx, &b, o));
   EF_GOTO(rc, ef_nn_trace_create(ctx, &t, TRACE_CAP), done);
   EF_GOTO(rc, record_step(ctx, &b, t), done);
   printf("blas: %s\nthreads: %d\n", ef_nn_blas_info(), ef_nn_threads());
-  printf("shapes of one gan-step at batch %d hidden %d (C (M,N) = op(A) op(B), K inner):\n",
+  printf("shapes of one train-step at batch %d hidden %d (C (M,N) = op(A) op(B), K inner):\n",
          o->batch, o->hidden);
   printf("%-6s %-6s %6s %6s %6s %6s %10s\n", "transA", "transB", "M", "N", "K", "calls",
          "GFLOP/s");
@@ -289,14 +289,14 @@ static int bench_gemm(ef_ctx *ctx, const bench_opts *o) {
   printf("gflops: %.3f\n", ef_nn_trace_flops(t) * 1e-9 / s);
 done:
   ef_nn_trace_destroy(t);
-  gan_bench_free(&b);
+  step_bench_free(&b);
   return rc;
 }
 
 int ef_cli_bench(ef_ctx *ctx, int argc, char **argv) {
   if (argc < 2)
     return ef_cli_fail(ctx, ef_error_set(ctx, EF_ERR_INPUT,
-                                         "bench: which benchmark? gan-step or gemm (see --help)"));
+                                         "bench: which benchmark? train-step or gemm (see --help)"));
   const char *what = argv[1];
   if (!strcmp(what, "--help") || !strcmp(what, "-h")) {
     usage(stdout);
@@ -312,8 +312,8 @@ int ef_cli_bench(ef_ctx *ctx, int argc, char **argv) {
   int rc = parse_opts(ctx, argc, argv, &o);
   if (rc == EF_OK) rc = ef_nn_set_threads(ctx, o.threads);
   if (rc != EF_OK) return ef_cli_fail(ctx, rc);
-  if (!strcmp(what, "gan-step")) rc = bench_gan_step(ctx, &o);
+  if (!strcmp(what, "train-step")) rc = bench_train_step(ctx, &o);
   else if (!strcmp(what, "gemm")) rc = bench_gemm(ctx, &o);
-  else rc = ef_error_set(ctx, EF_ERR_INPUT, "bench: unknown benchmark '%s' (gan-step, gemm)", what);
+  else rc = ef_error_set(ctx, EF_ERR_INPUT, "bench: unknown benchmark '%s' (train-step, gemm)", what);
   return ef_cli_fail(ctx, rc);
 }

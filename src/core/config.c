@@ -50,6 +50,14 @@ typedef struct {
 #define ENUM(p, f, ch, d, doc) {p, K_ENUM, OFF(f), 1, 0, NULL, 0, 0, 1.0, "", 0, doc, ch, d}
 #define ENUMSET(p, f, ch, d, doc) {p, K_ENUM_SET, OFF(f), 1, 0, NULL, 0, 0, 1.0, "", 0, doc, ch, d}
 
+/* "|ibu|gan-topo|...": the method registry's names (method_list.h); the
+ * schema takes them from the second character. */
+static const char METHOD_NAMES[] = ""
+#define EF_METHOD(id, name, table) "|" name
+#include "ensfold/method_list.h"
+#undef EF_METHOD
+    ;
+
 /* Index of name in "a|b|c", or -1. */
 static int choice_index(const char *choices, const char *name) {
   size_t n = strlen(name);
@@ -179,7 +187,7 @@ static const key_def schema[] = {
     ENUM("mc.model", mc.model, "M1|PS|M2", "PS", "generator model of the Monte Carlo"),
     INT("mc.events", mc.events, 1000000, 100, 1e9, "Monte Carlo events to generate"),
     STR("mc.file", mc.file, "", "MC event file (mc.source: file); relative to the config"),
-    ENUMSET("campaign.methods", campaign.methods, "ibu|gan-topo|gan-mixed|bin-by-bin", "[ibu]",
+    ENUMSET("campaign.methods", campaign.methods, METHOD_NAMES + 1, "[ibu]",
             "unfolding methods (docs/methods.md)"),
     ENUMSET("campaign.fill_models", campaign.fill_models, "M1|PS|M2", "[PS, M2]",
             "models that fill the unmeasured region (and give the prior)"),

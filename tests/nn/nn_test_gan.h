@@ -1,5 +1,5 @@
 /* A small GAN training loop shared by the nn tests (allocation, determinism,
- * 2D target): the reference step of `ensfold bench gan-step` in miniature.
+ * 2D target): the reference step of `ensfold bench train-step` in miniature.
  * G: latent -> h -> h -> 2, D: 2 -> h -> h -> 1, LeakyReLU(0.2), BCE with
  * logits (real 1, fake 0) for D, non-saturating loss for G; real and fake
  * rows go through D as one batch. Header-only: each test links its own. */

@@ -12,7 +12,7 @@
 
 #include "ensfold/rng.h"
 #include "ensfold/unit.h"
-#include "methods.h"
+#include "ensfold/method.h"
 
 typedef struct {
   double *truth; /* (nv) MC weight with its vertex in bin i */

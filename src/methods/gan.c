@@ -6,7 +6,7 @@
 #include "ensfold/model.h"
 #include "ensfold/rng.h"
 #include "ensfold/unit.h"
-#include "methods.h"
+#include "ensfold/method.h"
 
 /* The detector surrogate each method folds through. */
 static ef_surrogate_kind detector_of(int method) {

@@ -8,7 +8,7 @@
 #include "ensfold/model.h"
 #include "ensfold/rng.h"
 #include "ensfold/unit.h"
-#include "methods.h"
+#include "ensfold/method.h"
 
 typedef struct {
   double *data; /* (n_detector) the replica's data histogram */
