@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "ensfold/config.h"
 #include "ensfold/detector.h"
 #include "ensfold/model.h"
 

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ensfold/config.h"
 #include "ensfold/binning.h"
 #include "ensfold/detector.h"
 #include "ensfold/gan.h"

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ensfold/config.h"
 #include "ensfold/binning.h"
 #include "ensfold/detector.h"
 #include "ensfold/generator.h"

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "ensfold/config.h"
 #include "ensfold/model.h"
 #include "ensfold/stats.h"
 

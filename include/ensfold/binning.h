@@ -14,6 +14,12 @@ typedef struct {
   int n_phi;   /* bins in phi* over (-pi, pi] */
 } ef_binning;
 
+/* A binning as the config gives it (the binning.vertex / binning.detector keys). */
+typedef struct {
+  int scheme;  /* ef_bin_scheme: 0 theta-phi, 1 cos-phi */
+  int n_polar, n_phi;
+} ef_binning_params;
+
 static inline int ef_binning_count(const ef_binning *b) { return b->n_polar * b->n_phi; }
 
 /* Bin of (cos theta*, phi*), or -1 for NaN angles. Values on the upper edge

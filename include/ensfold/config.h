@@ -7,6 +7,10 @@
  * refused with "file:line:col: message" naming the key and what is allowed
  * (EF_ERR_INPUT -> exit code 2), before any work starts.
  *
+ * Each module's settings are declared with the module (model.h, detector.h,
+ * binning.h, ibu.h, gan.h, surrogate.h); this header gathers them into
+ * one ef_config.
+ *
  * Angles in the config are in degrees (as physicists write them); the
  * structs hold radians where the field name ends in _rad, degrees where it
  * ends in _deg. Energies and momenta in GeV. */
@@ -16,66 +20,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ensfold/binning.h"
 #include "ensfold/ctx.h"
-#include "ensfold/surrogate.h"
+#include "ensfold/detector.h"
+#include "ensfold/gan.h"
+#include "ensfold/ibu.h"
+#include "ensfold/model.h"
 
-#define EF_N_SECTORS 6
-#define EF_N_TOPO 4
-
-typedef struct {
-  double beam_energy; /* GeV */
-  double delta_mass, delta_width; /* GeV, Breit-Wigner for sigma_D(W) */
-  double a12, a32;    /* helicity amplitudes, GeV^-1/2 */
-  double polarisation;/* linear beam polarisation P in [0, 1] */
-  double phi_pol_deg; /* polarisation plane azimuth */
-  double k_fb;        /* forward-backward term: F -> F (1 + k_fb cos t) */
-  int talk_a_factor;  /* 1: a = 3|A32|^2 + 5|A12|^2 (the talk); 0: derived a */
-  double m2_k;        /* M2 exponent k in e^{k(t - pi)} */
-} ef_physics_params;
-
-typedef struct {
-  double theta_min_deg, theta_max_deg; /* drift-chamber + TOF polar range */
-  double p_min;                        /* GeV/c */
-  double dc_efficiency;                /* DC x PID efficiency */
-  double misid;                        /* misidentification probability */
-  int g11_cut;                         /* reject p < g11_p_max with theta < g11_theta_max */
-  double g11_p_max, g11_theta_max_deg;
-  int paddles;                         /* TOF paddles per sector */
-  double paddle_theta_min_deg, paddle_theta_max_deg;
-  double paddle_efficiency;
-  double tof_dead_theta_deg[EF_N_SECTORS]; /* TOF dead above this theta, per sector */
-} ef_proton_params;
-
-typedef struct {
-  double theta_min_deg, theta_max_deg; /* forward calorimeter, per photon */
-  double e_min;                        /* GeV, per photon */
-  double efficiency;                   /* per photon */
-  double mass_window_efficiency;       /* pi0 invariant-mass cut */
-  double table_dtheta_deg;             /* table step in theta* */
-  double table_dphi_deg;               /* table step in sector-local phi */
-} ef_pi0_params;
-
-typedef struct {
-  double scale;           /* multiplies every sigma below */
-  double proton_dp;       /* sigma_p / p */
-  double proton_dtheta;   /* rad */
-  double proton_dphi;     /* rad */
-  double photon_de;       /* sigma_E / E = photon_de / sqrt(E / GeV) */
-  double photon_dangle;   /* rad, theta and phi */
-} ef_smearing_params;
-
-typedef struct {
-  double min_half_gap_deg;  /* coil cut: |phi_loc| < 30 - max(this, k / sin theta) */
-  double small_angle_deg;   /* k above */
-} ef_coil_params;
-
-typedef struct {
-  ef_coil_params coil;
-  ef_proton_params proton;
-  ef_pi0_params pi0;
-  ef_smearing_params smearing;
-  double accidental_fraction; /* f_acc: T2 -> T3 and T0 -> T1 */
-} ef_detector_params;
 
 #define EF_PATH_MAX 1024
 
@@ -107,33 +58,6 @@ typedef struct {
   int ensemble;         /* members per (method, fill, replica) */
   int bootstrap_mc;     /* also Poisson-weight the MC per replica */
 } ef_campaign_params;
-
-typedef struct {
-  int scheme;  /* ef_bin_scheme: 0 theta-phi, 1 cos-phi */
-  int n_polar, n_phi;
-} ef_binning_params;
-
-typedef struct {
-  int iterations;
-  double min_efficiency; /* vertex bins below keep the scaled prior */
-  double min_expected;   /* events: so do bins with less data attributed */
-} ef_ibu_params;
-
-
-typedef struct {
-  ef_net_params outer;      /* generator G and its discriminator */
-  int latent;               /* dimension of G's input noise z */
-  double lr_final;          /* learning rate at the last step, as a fraction of lr */
-  double average;           /* last fraction of the training whose snapshots are pooled */
-  int snapshots;            /* snapshots of G pooled into the result */
-  int samples;              /* G samples histogrammed per unit */
-  double blind_efficiency;  /* vertex bins below this efficiency follow the fill model */
-  double fill_weight;       /* weight of the blind (fill) channel in D's loss */
-  double mmd_weight;        /* weight of the MMD term in G's loss (0 = none) */
-  double instance_noise;    /* sigma of the noise on D's input coordinates at step 0 */
-  ef_surrogate_params detector; /* the detector surrogates (gan.efficiency.*, gan.smearing.*) */
-  int share_detector;       /* train detector networks once per (method, replica) */
-} ef_gan_params;
 
 typedef struct ef_config {
   uint64_t seed;

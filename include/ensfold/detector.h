@@ -7,9 +7,58 @@
 #ifndef ENSFOLD_DETECTOR_H
 #define ENSFOLD_DETECTOR_H
 
-#include "ensfold/config.h"
+#include "ensfold/ctx.h"
 #include "ensfold/kinematics.h"
+#include "ensfold/model.h"
 #include "ensfold/rng.h"
+
+#define EF_N_SECTORS 6
+#define EF_N_TOPO 4 /* topologies T0..T3 */
+
+/* The built-in detector's settings (the detector.* keys; physics.md). */
+typedef struct {
+  double theta_min_deg, theta_max_deg; /* drift-chamber + TOF polar range */
+  double p_min;                        /* GeV/c */
+  double dc_efficiency;                /* DC x PID efficiency */
+  double misid;                        /* misidentification probability */
+  int g11_cut;                         /* reject p < g11_p_max with theta < g11_theta_max */
+  double g11_p_max, g11_theta_max_deg;
+  int paddles;                         /* TOF paddles per sector */
+  double paddle_theta_min_deg, paddle_theta_max_deg;
+  double paddle_efficiency;
+  double tof_dead_theta_deg[EF_N_SECTORS]; /* TOF dead above this theta, per sector */
+} ef_proton_params;
+
+typedef struct {
+  double theta_min_deg, theta_max_deg; /* forward calorimeter, per photon */
+  double e_min;                        /* GeV, per photon */
+  double efficiency;                   /* per photon */
+  double mass_window_efficiency;       /* pi0 invariant-mass cut */
+  double table_dtheta_deg;             /* table step in theta* */
+  double table_dphi_deg;               /* table step in sector-local phi */
+} ef_pi0_params;
+
+typedef struct {
+  double scale;           /* multiplies every sigma below */
+  double proton_dp;       /* sigma_p / p */
+  double proton_dtheta;   /* rad */
+  double proton_dphi;     /* rad */
+  double photon_de;       /* sigma_E / E = photon_de / sqrt(E / GeV) */
+  double photon_dangle;   /* rad, theta and phi */
+} ef_smearing_params;
+
+typedef struct {
+  double min_half_gap_deg;  /* coil cut: |phi_loc| < 30 - max(this, k / sin theta) */
+  double small_angle_deg;   /* k above */
+} ef_coil_params;
+
+typedef struct {
+  ef_coil_params coil;
+  ef_proton_params proton;
+  ef_pi0_params pi0;
+  ef_smearing_params smearing;
+  double accidental_fraction; /* f_acc: T2 -> T3 and T0 -> T1 */
+} ef_detector_params;
 
 typedef enum { EF_T0 = 0, EF_T1 = 1, EF_T2 = 2, EF_T3 = 3 } ef_topology;
 

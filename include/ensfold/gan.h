@@ -25,10 +25,25 @@
 #include <stdint.h>
 
 #include "ensfold/binning.h"
-#include "ensfold/config.h"
 #include "ensfold/events.h"
 #include "ensfold/model.h"
 #include "ensfold/surrogate.h"
+
+/* The outer GAN's settings and its detector surrogates' (the gan.* keys). */
+typedef struct {
+  ef_net_params outer;      /* generator G and its discriminator */
+  int latent;               /* dimension of G's input noise z */
+  double lr_final;          /* learning rate at the last step, as a fraction of lr */
+  double average;           /* last fraction of the training whose snapshots are pooled */
+  int snapshots;            /* snapshots of G pooled into the result */
+  int samples;              /* G samples histogrammed per unit */
+  double blind_efficiency;  /* vertex bins below this efficiency follow the fill model */
+  double fill_weight;       /* weight of the blind (fill) channel in D's loss */
+  double mmd_weight;        /* weight of the MMD term in G's loss (0 = none) */
+  double instance_noise;    /* sigma of the noise on D's input coordinates at step 0 */
+  ef_surrogate_params detector; /* the detector surrogates (gan.efficiency.*, gan.smearing.*) */
+  int share_detector;       /* train detector networks once per (method, replica) */
+} ef_gan_params;
 
 /* What one GAN unit unfolds. */
 typedef struct {

@@ -15,6 +15,13 @@
 #include "ensfold/ctx.h"
 #include "ensfold/events.h"
 
+/* IBU's settings (the ibu.* keys; docs/methods.md). */
+typedef struct {
+  int iterations;
+  double min_efficiency; /* vertex bins below keep the scaled prior */
+  double min_expected;   /* events: so do bins with less data attributed */
+} ef_ibu_params;
+
 typedef struct ef_response ef_response;
 
 /* Build R from MC events (vertex, topology, reco). weights may be NULL

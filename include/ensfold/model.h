@@ -7,8 +7,19 @@
 #ifndef ENSFOLD_MODEL_H
 #define ENSFOLD_MODEL_H
 
-#include "ensfold/config.h"
 #include "ensfold/rng.h"
+
+/* The physics of the built-in process (the physics.* keys; physics.md). */
+typedef struct {
+  double beam_energy; /* GeV */
+  double delta_mass, delta_width; /* GeV, Breit-Wigner for sigma_D(W) */
+  double a12, a32;    /* helicity amplitudes, GeV^-1/2 */
+  double polarisation;/* linear beam polarisation P in [0, 1] */
+  double phi_pol_deg; /* polarisation plane azimuth */
+  double k_fb;        /* forward-backward term: F -> F (1 + k_fb cos t) */
+  int talk_a_factor;  /* 1: a = 3|A32|^2 + 5|A12|^2 (the talk); 0: derived a */
+  double m2_k;        /* M2 exponent k in e^{k(t - pi)} */
+} ef_physics_params;
 
 typedef enum { EF_MODEL_M1 = 0, EF_MODEL_PS = 1, EF_MODEL_M2 = 2 } ef_model_id;
 #define EF_N_MODELS 3
