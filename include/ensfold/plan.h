@@ -54,9 +54,11 @@ int32_t ef_plan_unit_id(const ef_plan *p, int method, int fill, int replica, int
  * that replica (gan.share_detector). The coordinator prefers to hand a rank
  * a unit with the key of its previous unit. -1: no shared work (IBU). */
 int ef_plan_affinity(const ef_plan *p, int32_t unit);
-/* The seed of the detector networks a (method, replica) shares (with
- * gan.share_detector; the affinity key above names them). */
-uint64_t ef_plan_detector_seed(uint64_t campaign_seed, int method, int replica);
+/* The seed of the detector products a (method, replica) shares, from the
+ * campaign seed (with gan.share_detector; the affinity key above names
+ * them); from a unit's seed and replica -1 when each unit trains its own.
+ * A stream of purpose EF_RNG_DETECTOR. */
+uint64_t ef_plan_detector_seed(uint64_t seed, int method, int replica);
 
 const char *ef_method_name(int method);
 uint64_t ef_plan_unit_seed(uint64_t campaign_seed, int32_t id);

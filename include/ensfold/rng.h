@@ -23,6 +23,7 @@ typedef enum {
   EF_RNG_NN_TRAIN = 6,    /* minibatches and latent noise */
   EF_RNG_GEN_FILE = 7,    /* `ensfold generate` */
   EF_RNG_BOOTSTRAP_MC = 8, /* per-replica Poisson weights of MC events */
+  EF_RNG_DETECTOR = 9,    /* seeds of trained detector products (ef_plan_detector_seed) */
 } ef_rng_purpose;
 
 typedef struct ef_rng {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ensfold/model.h"
+#include "ensfold/rng.h"
 #include "ensfold/unit.h"
 
 struct ef_plan {
@@ -156,10 +157,10 @@ int ef_plan_affinity(const ef_plan *p, int32_t unit) {
   return u ? u->affinity : -1;
 }
 
-uint64_t ef_plan_detector_seed(uint64_t campaign_seed, int method, int replica) {
-  /* the stream id of the first release, kept so results stay the same */
-  return ef_plan_unit_seed(campaign_seed ^ 0x6465746563746f72ull,
-                           (int32_t)((int64_t)method * 1000003 + replica));
+uint64_t ef_plan_detector_seed(uint64_t seed, int method, int replica) {
+  ef_rng r;
+  ef_rng_init(&r, seed, EF_RNG_DETECTOR, (uint32_t)((int64_t)method * 1000003 + replica));
+  return ef_rng_u64(&r);
 }
 
 int32_t ef_plan_unit_id(const ef_plan *p, int method, int fill, int replica, int member) {

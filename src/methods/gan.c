@@ -48,7 +48,7 @@ static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
     pb.det_seed = ef_plan_detector_seed(cfg->seed, u->method, u->replica);
   } else {
     pb.det_key = -1 - (int64_t)u->id;
-    pb.det_seed = u->seed ^ 0x6465746563746f72ull;
+    pb.det_seed = ef_plan_detector_seed(u->seed, u->method, -1);
   }
   return ef_gan_unit_run(ctx, &cfg->gan, &pb, ws, out->hist, out->own, out->eff,
                          EF_UNIT_LOSS_POINTS, out->loss_d, out->loss_g);
