@@ -154,10 +154,10 @@ static int class_closure(ef_ctx *ctx, const double *mean, const double *cov, con
   return rc;
 }
 
-/* The method's own answer (the rows' last part: G's samples in every bin)
+/* The method's own answer (the rows' last part: its answer in every bin)
  * of a group with statistics: its mean over replicas and members, its
  * sigma parts, and the closure per unmeasured class of it and of the
- * result. A method without one (NaN rows: IBU) gets has_own 0. */
+ * result. A method without one (NaN rows) gets has_own 0. */
 static int own_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned char *measured,
                        const unsigned char *cls, group_stats *g) {
   int n = ef_binning_count(ef_inputs_vertex_binning(d->in)), M = g->members;

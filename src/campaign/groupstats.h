@@ -35,7 +35,7 @@ typedef struct {
   double *model;             /* (n) the method's spread over fill models, NaN with one */
   double rel[2][N_PARTS];    /* [measured, unmeasured][part] median relative sigma */
   ef_closure meas, unmeas;   /* at parts.central, the sigma of the central value */
-  /* the method's own answer (a GAN's G in every bin; none for IBU) */
+  /* the method's own answer in every bin (methods with has_own) */
   int has_own;
   double *own_mean, *own_model; /* (n) mean over replicas and members; spread over fills */
   ef_parts own_parts;           /* its sigma parts (n each) */

@@ -76,7 +76,7 @@ int ef_plan_create(ef_ctx *ctx, ef_plan **out, const ef_config *cfg) {
   size_t n = 0;
   for (int m = 0; m < EF_N_METHODS; m++) {
     if (!(cfg->campaign.methods & (1u << m))) continue;
-    /* IBU is deterministic: ensemble members would be identical copies */
+    /* a deterministic method's ensemble members would be identical copies */
     p->members[m] = ef_method_deterministic(m) ? 1 : cfg->campaign.ensemble;
     for (int f = 0; f < EF_N_MODELS; f++) {
       if (!(cfg->campaign.fill_models & (1u << f))) continue;

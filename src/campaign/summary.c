@@ -414,7 +414,7 @@ static void class_cell(const table *t, hsize_t i, int a, int c, char *buf, size_
 }
 
 /* The unmeasured bins by class: the result (fill-filled) and the method's
- * own answer (a GAN's generator), closure and spread over fill models. */
+ * own answer (a generative method's), closure and spread over fill models. */
 static void print_classes(const table *t, FILE *out) {
   hsize_t n = t->n;
   double nh = 0, no = 0;
@@ -426,7 +426,7 @@ static void print_classes(const table *t, FILE *out) {
   fprintf(out, "\nunmeasured bins by class: %.0f interior holes (measured bins on both sides in "
                "phi*: the coil gaps),\n%.0f open (the polar caps, wider regions); each cell "
                "'chi2/ndf coverage model', model = the spread over\nfill models relative to the "
-               "content; 'own' is the method's own answer (a GAN's generator), '-' for none:\n",
+               "content; 'own' is the method's own answer (a generative method's), '-' for none:\n",
           nh, no);
   fprintf(out, "%-10s %-5s %22s %22s %22s %22s\n", "method", "fill", "holes: result",
           "holes: own", "open: result", "open: own");
@@ -461,11 +461,11 @@ static void print_efficiency(const table *t, FILE *out) {
     fprintf(out, "%-10s %-5s %13s %7s %5s %13s %7s %5s\n", ef_method_name(t->ic[i]),
             ef_model_name((ef_model_id)t->ic[n + i]), c[0], c[1], c[2], c[3], c[4], c[5]);
   }
-  fprintf(out, "  A GAN method learns P(T | vertex) with its own networks: its maps should be "
-               "within %g of the\n"
-               "  exact ones in every cell (max <= %g). IBU's map is the MC's mean probability "
-               "per bin, shown for\n"
-               "  comparison: it differs from the exact value by MC statistics and the shape "
+  fprintf(out, "  A method that learns P(T | vertex) with its own networks should be within "
+               "%g of the exact\n"
+               "  maps in every cell (max <= %g). A method whose map is the MC's mean probability "
+               "per bin is shown\n"
+               "  for comparison: it differs from the exact value by MC statistics and the shape "
                "inside a bin.\n", t->etol, t->etol);
   for (hsize_t i = 0; i < n; i++) {
     double mx = fmax(t->dc[6 * n + i], t->dc[9 * n + i]);
