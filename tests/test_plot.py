@@ -14,7 +14,7 @@ Usage: test_plot.py ENSFOLD_EXE SCRATCH_DIR
    the group means, their +-1 sigma bands from the full covariance
    (sqrt(1^T C 1) over each projected bin's vertex bins), truth and
    fill-model projections, maps, correlations, efficiencies (the
-   per-topology maps must add up to /ibu/efficiency), the model-dependence
+   per-topology maps must add up to /inputs/efficiency), the model-dependence
    significance map and its projections;
 4b. a file with generic loss curves (/units/loss_generator) gets them drawn
    as they are; a file made to look like a GAN campaign (the PS units
@@ -22,6 +22,10 @@ Usage: test_plot.py ENSFOLD_EXE SCRATCH_DIR
    /units/loss_g of shape (U, 50)) gets one loss line per GAN group (its
    replica-0 unit) and the group's own efficiency maps against
    /truth/efficiency, while the IBU group gets none;
+4e. a file in the layout before /inputs (the shared inputs under /ibu, as
+   older ensfold wrote them) is plotted as the new one: the same plots and
+   every array drawn equal, the datasets named where they are; `ensfold
+   summary` prints the same for both;
 5. bad input exits 2 with a message naming the file (and the dataset), no
    traceback: a missing file, a text file, an event file, a result file
    with a dataset removed.
@@ -177,7 +181,8 @@ def main(exe, scratch):
         V = nt * nf
         truth = f["truth/hist"][()]
         measured = f["measured"][()] != 0
-        priors = {m: f["ibu/prior"][m][()] for m in f["ibu/prior"]}
+        check("inputs" in f and "ibu" not in f, "the shared inputs are under /inputs, no /ibu")
+        priors = {m: f["inputs/prior"][m][()] for m in f["inputs/prior"]}
         blocks = {"polar": [np.arange(a * nf, (a + 1) * nf) for a in range(nt)],
                   "phi": [np.arange(nt) * nf + j for j in range(nf)]}
         edges = {"polar": np.cos(np.radians(th)), "phi": ph}
@@ -259,11 +264,11 @@ def main(exe, scratch):
                 close(lag[a_, b_ + 3], np.mean(v), "%s: mean correlation at lag (%d, %d)" % (png, a_, b_),
                       rtol=1e-10)
 
-        eff = f["ibu/efficiency"][()]
+        eff = f["inputs/efficiency"][()]
         close(arr("efficiency.png", "z"), eff.reshape(nt, nf), "efficiency map", rtol=0)
-        j = f["ibu/response_detector_bin"][()]
-        i = f["ibu/response_vertex_bin"][()]
-        v = f["ibu/response_value"][()]
+        j = f["inputs/response_detector_bin"][()]
+        i = f["inputs/response_vertex_bin"][()]
+        v = f["inputs/response_value"][()]
         nd = (len(f["binning_detector/theta_edges_deg"]) - 1) * (len(f["binning_detector/phi_edges_deg"]) - 1)
         tot = np.zeros(V)
         for t in (1, 2, 3):
@@ -273,7 +278,7 @@ def main(exe, scratch):
             tot += e
             close(arr("efficiency_topologies.png", "z_T%d" % t), e.reshape(nt, nf),
                   "efficiency of topology T%d" % t)
-        close(tot, eff, "per-topology efficiencies add up to /ibu/efficiency", rtol=1e-9)
+        close(tot, eff, "per-topology efficiencies add up to /inputs/efficiency", rtol=1e-9)
 
         for d in diffs:
             png = "model_dependence_%s.png" % d
@@ -476,6 +481,38 @@ def main(exe, scratch):
         check("sigma_total" in a and np.allclose(cpd[a["sigma_total"]], 2 * cpd[a["sigma"]]),
               "a file with cov_total gets a total band beside the statistical one")
         not_blank(os.path.join(co, "proj_polar_%s.png" % g0))
+
+    # 4e. a file written before the shared inputs moved to /inputs: they are
+    # under /ibu; the tool falls back to it and draws the same
+    old = os.path.join(work, "old-layout.h5")
+    shutil.copy(h5, old)
+    with h5py.File(old, "r+") as f:
+        f.move("inputs", "ibu")
+    oout = os.path.join(work, "plots-old-layout")
+    r = run([tool, old, "-o", oout], env=env)
+    if check(r.returncode == 0, "a file with /ibu instead of /inputs plotted (rc %d: %s)"
+             % (r.returncode, r.stderr.strip()[-300:])):
+        with open(os.path.join(oout, "plotdata.json")) as fh:
+            oi = json.load(fh)
+        op = np.load(os.path.join(oout, "plotdata.npz"))
+        check(sorted(oi["plots"]) == sorted(expected),
+              "old layout: the same plots, the efficiency maps included")
+        same = sorted(op.files) == sorted(pd.files) and all(
+            np.array_equal(op[k], pd[k], equal_nan=True) for k in pd.files)
+        check(same, "old layout: every array drawn equals the new layout's (%d arrays)" % len(pd.files))
+        for png, want in (("efficiency.png", "/ibu/efficiency"),
+                          ("efficiency_topologies.png", "/ibu/response_value"),
+                          ("proj_polar_%s.png" % groups[0], "/ibu/prior/*")):
+            check(want in oi["plots"].get(png, {}).get("datasets", []),
+                  "old layout: %s names %s" % (png, want))
+        check(any(k.endswith(".model_PS") for k in op.files),
+              "old layout: the fill models' priors drawn")
+    # ensfold summary reads neither group today; it must print the same for both
+    s_new, s_old = (run([exe, "summary", p], env=env) for p in (h5, old))
+    check(s_new.returncode == 0 and s_old.returncode == 0 and s_new.stdout == s_old.stdout
+          and "ibu" in s_new.stdout,
+          "ensfold summary prints the same for the old layout (rc %d, %d)"
+          % (s_new.returncode, s_old.returncode))
 
     # 5. bad input: exit 2, a message naming the file (and dataset), no traceback
     def bad(path, what, must=()):

@@ -20,7 +20,9 @@ typedef enum {
 /* comm may be MPI_COMM_NULL: a serial context (rank 0 of 1) that never calls
  * MPI, so tools and tests can run without MPI_Init. Not collective.
  * Also switches off HDF5's automatic error-stack printing: errors are
- * reported through the context instead. */
+ * reported through the context instead. When MPI_Comm_rank or MPI_Comm_size
+ * fails it returns EF_ERR_MPI with *out NULL, the failing call logged (there
+ * is no context to hold the message). */
 int ef_ctx_create(ef_ctx **out, MPI_Comm comm);
 void ef_ctx_destroy(ef_ctx *ctx); /* accepts NULL */
 /* A second context with the same communicator and log settings and a clean

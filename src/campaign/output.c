@@ -231,11 +231,15 @@ done:
   return rc;
 }
 
-static int write_ibu(writer *w, hid_t file, const ef_output_data *d) {
+/* /inputs: what every method unfolds from (the response, efficiency, data
+ * histogram, attributed data, the fill models' priors) and the thresholds
+ * that chose /measured. Files written before this group had its name kept
+ * it under /ibu; readers fall back to that (docs/formats.md). Collective. */
+static int write_inputs(writer *w, hid_t file, const ef_output_data *d) {
   const ef_response *r = ef_inputs_response(d->in);
   int nv = ef_response_n_vertex(r), nd = ef_response_n_detector(r);
   hid_t g, gp;
-  EF_CHECK(group(w, file, "ibu", &g));
+  EF_CHECK(group(w, file, "inputs", &g));
   int rc = EF_OK;
   double *data = NULL, *rval = NULL; /* rval: (nnz) response values */
   gp = -1;
@@ -541,6 +545,12 @@ static int write_identity(writer *w, hid_t file, const ef_identity *id) {
 int ef_output_identity(ef_ctx *ctx, const char *path, ef_identity *out) {
   htri_t is = H5Fis_hdf5(path);
   hid_t file = is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+  if (is > 0 && file < 0) {
+    /* an HDF5 file that will not open (locked, damaged) is not one without
+     * an identity: say why */
+    ef_error_hdf5(ctx, "H5Fopen", __FILE__, __LINE__);
+    return ef_error_wrap(ctx, "%s is an HDF5 file but cannot be opened: ", path);
+  }
   uint64_t v[3];
   int found = 0;
   for (int k = 0; file >= 0 && k < 3; k++) {
@@ -597,7 +607,7 @@ int ef_output_remove_stale(ef_ctx *ctx, const char *path) {
 }
 
 /* Everything in the result file but the file itself: root attributes,
- * binnings, units, IBU inputs, the measured classes, the truth and the
+ * binnings, units, the shared inputs, the measured classes, the truth and the
  * statistics of set. Collective. */
 static int write_file(writer *w, hid_t file, const ef_output_data *d, const ef_group_set *set) {
   const ef_plan *p = d->plan;
@@ -615,7 +625,7 @@ static int write_file(writer *w, hid_t file, const ef_output_data *d, const ef_g
   EF_CHECK(write_binning(w, file, ef_inputs_vertex_binning(d->in), "binning_vertex"));
   EF_CHECK(write_binning(w, file, ef_inputs_detector_binning(d->in), "binning_detector"));
   EF_CHECK(write_units(w, file, d));
-  EF_CHECK(write_ibu(w, file, d));
+  EF_CHECK(write_inputs(w, file, d));
   {
     int32_t *mi = malloc((size_t)nv * sizeof *mi);
     if (!mi) return ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");

@@ -180,6 +180,16 @@ static void report_cpu(ef_ctx *ctx, int quiet, double t0, size_t units) {
          wall, 100.0 * c / (wall > 0 ? wall : 1e-9), units);
 }
 
+/* An MPI call of the coordinator failed (with rank src; -1: none): cs->rc
+ * and cs->err name the call and say why. Returns -1 (serve's "quit"). */
+static int coord_mpi_fail(coord_state *cs, int mrc, const char *call, int src, int line) {
+  cs->rc = ef_error_mpi(cs->ctx, mrc, call, __FILE__, line);
+  if (src >= 0) ef_error_wrap(cs->ctx, "coordinator, rank %d: ", src);
+  else ef_error_wrap(cs->ctx, "coordinator: ");
+  snprintf(cs->err, sizeof cs->err, "%s", ef_error_message(cs->ctx));
+  return -1;
+}
+
 /* One READY message from a worker, already probed (st): take its result,
  * hand it the next unit or -1. Returns 0, or -1 when the coordinator must
  * quit at once (an MPI failure: cs->rc and cs->err say which). */
@@ -190,14 +200,18 @@ static int serve(coord_state *cs, ef_dispatch *dispatch, unsigned char *buf, siz
   unsigned char small[sizeof(msg_header)];
   unsigned char *into = buf ? buf : small;
   MPI_Request req;
-  if (MPI_Get_count(st, MPI_BYTE, &count) != MPI_SUCCESS || count < (int)sizeof(msg_header) ||
-      (size_t)count > (buf ? cap : sizeof small) ||
-      MPI_Irecv(into, count, MPI_BYTE, src, TAG_READY, cs->comm, &req) != MPI_SUCCESS ||
-      wait_napping(&req, NULL, cs) != MPI_SUCCESS) {
+  int mrc = MPI_Get_count(st, MPI_BYTE, &count);
+  if (mrc != MPI_SUCCESS) return coord_mpi_fail(cs, mrc, "MPI_Get_count", src, __LINE__);
+  if (count < (int)sizeof(msg_header) || (size_t)count > (buf ? cap : sizeof small)) {
     cs->rc = EF_ERR_MPI;
     snprintf(cs->err, sizeof cs->err, "coordinator: bad message from rank %d", src);
     return -1;
   }
+  mrc = MPI_Irecv(into, count, MPI_BYTE, src, TAG_READY, cs->comm, &req);
+  if (mrc != MPI_SUCCESS) return coord_mpi_fail(cs, mrc, "MPI_Irecv", src, __LINE__);
+  mrc = wait_napping(&req, NULL, cs);
+  if (mrc != MPI_SUCCESS)
+    return coord_mpi_fail(cs, mrc, "MPI_Test (receiving a READY message)", src, __LINE__);
   msg_header h;
   memcpy(&h, into, sizeof h);
   double t = now_s();
@@ -218,11 +232,8 @@ static int serve(coord_state *cs, ef_dispatch *dispatch, unsigned char *buf, siz
     assign = -1;
   }
   /* 4 bytes go out eagerly: this send does not wait for the worker */
-  if (MPI_Send(&assign, 1, MPI_INT32_T, src, TAG_ASSIGN, cs->comm) != MPI_SUCCESS) {
-    cs->rc = EF_ERR_MPI;
-    snprintf(cs->err, sizeof cs->err, "coordinator: MPI_Send to rank %d failed", src);
-    return -1;
-  }
+  mrc = MPI_Send(&assign, 1, MPI_INT32_T, src, TAG_ASSIGN, cs->comm);
+  if (mrc != MPI_SUCCESS) return coord_mpi_fail(cs, mrc, "MPI_Send", src, __LINE__);
   if (assign >= 0) watch_assign(cs, src, assign, now_s());
   return assign >= 0;
 }
@@ -255,9 +266,9 @@ static void *coordinator(void *arg) {
   while (active > 0) {
     int flag = 0;
     MPI_Status st;
-    if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_READY, cs->comm, &flag, &st) != MPI_SUCCESS) {
-      cs->rc = EF_ERR_MPI;
-      snprintf(cs->err, sizeof cs->err, "coordinator: MPI_Iprobe failed");
+    int mrc = MPI_Iprobe(MPI_ANY_SOURCE, TAG_READY, cs->comm, &flag, &st);
+    if (mrc != MPI_SUCCESS) {
+      coord_mpi_fail(cs, mrc, "MPI_Iprobe", -1, __LINE__);
       break;
     }
     watch_stalls(cs);
@@ -329,14 +340,23 @@ static int worker_loop(ef_ctx *ctx, MPI_Comm comm, const ef_schedule *s) {
     if (buf) memcpy(buf, &h, sizeof h);
     int32_t assign = -1;
     MPI_Request req[2];
+    const char *call = "worker MPI_Irecv (the next unit)";
     int mrc = MPI_Irecv(&assign, 1, MPI_INT32_T, 0, TAG_ASSIGN, comm, &req[0]);
-    if (mrc == MPI_SUCCESS)
+    if (mrc == MPI_SUCCESS) {
+      call = "worker MPI_Isend (READY)";
       mrc = MPI_Isend(buf ? buf : (unsigned char *)&h, (int)(buf ? send_len : sizeof h),
                       MPI_BYTE, 0, TAG_READY, comm, &req[1]);
-    if (mrc == MPI_SUCCESS) mrc = wait_napping(&req[1], NULL, NULL);
-    if (mrc == MPI_SUCCESS) mrc = wait_napping(&req[0], NULL, NULL);
+    }
+    if (mrc == MPI_SUCCESS) {
+      call = "worker MPI_Test (sending READY)";
+      mrc = wait_napping(&req[1], NULL, NULL);
+    }
+    if (mrc == MPI_SUCCESS) {
+      call = "worker MPI_Test (receiving the next unit)";
+      mrc = wait_napping(&req[0], NULL, NULL);
+    }
     if (mrc != MPI_SUCCESS) {
-      rc = ef_error_mpi(ctx, mrc, "worker MPI_Isend/MPI_Irecv", __FILE__, __LINE__);
+      rc = ef_error_mpi(ctx, mrc, call, __FILE__, __LINE__);
       break;
     }
     if (assign < 0) break;
@@ -363,7 +383,9 @@ static int worker_loop(ef_ctx *ctx, MPI_Comm comm, const ef_schedule *s) {
 static int bcast_napping(ef_ctx *ctx, void *data, int count, MPI_Datatype type, MPI_Comm comm) {
   MPI_Request req;
   EF_CHECK_MPI(ctx, MPI_Ibcast(data, count, type, 0, comm, &req));
-  EF_CHECK_MPI(ctx, wait_napping(&req, NULL, NULL));
+  int mrc = wait_napping(&req, NULL, NULL);
+  if (mrc != MPI_SUCCESS)
+    return ef_error_mpi(ctx, mrc, "MPI_Test (waiting for the MPI_Ibcast)", __FILE__, __LINE__);
   return EF_OK;
 }
 

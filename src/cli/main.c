@@ -83,9 +83,15 @@ int main(int argc, char **argv) {
       /* a rank that failed alone (out of memory, internal error) would leave
        * the others waiting: agree on the worst code, abort if unsure */
       int worst = code;
-      if (MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
+      if (MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        fprintf(stderr, "ensfold: MPI_Allreduce of the exit codes failed: aborting\n");
         MPI_Abort(MPI_COMM_WORLD, 3);
-      MPI_Finalize();
+      }
+      /* a run that finished but could not leave MPI cleanly does not exit 0 */
+      if (MPI_Finalize() != MPI_SUCCESS) {
+        fprintf(stderr, "ensfold: MPI_Finalize failed\n");
+        if (worst == 0) worst = 3;
+      }
       return worst;
     }
     return code;

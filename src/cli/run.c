@@ -620,8 +620,11 @@ int ef_cli_run(ef_ctx *ctx, int argc, char **argv) {
     if (rank != 0) return ef_status_exit_code(rc);
     return ef_cli_fail(ctx, rc);
   }
-  if (ef_ctx_comm(ctx) != MPI_COMM_NULL &&
-      MPI_Bcast(&failed, 1, MPI_INT, 0, ef_ctx_comm(ctx)) != MPI_SUCCESS)
-    return ef_status_exit_code(EF_ERR_MPI);
+  if (ef_ctx_comm(ctx) != MPI_COMM_NULL) {
+    int mrc = MPI_Bcast(&failed, 1, MPI_INT, 0, ef_ctx_comm(ctx));
+    if (mrc != MPI_SUCCESS)
+      return ef_cli_fail(ctx, ef_error_mpi(ctx, mrc, "MPI_Bcast (failed units)", __FILE__,
+                                           __LINE__));
+  }
   return failed ? 1 : 0;
 }

@@ -53,15 +53,28 @@ int ef_ctx_create(ef_ctx **out, MPI_Comm comm) {
   const char *nc = getenv("NO_COLOR");
   ctx->color = (!nc || !*nc) && isatty(STDERR_FILENO);
   if (comm != MPI_COMM_NULL) {
+    const char *call = "MPI_Comm_rank";
     int rc = MPI_Comm_rank(comm, &ctx->rank);
-    if (rc == MPI_SUCCESS) rc = MPI_Comm_size(comm, &ctx->size);
+    if (rc == MPI_SUCCESS) {
+      call = "MPI_Comm_size";
+      rc = MPI_Comm_size(comm, &ctx->size);
+    }
     if (rc != MPI_SUCCESS) {
+      /* no context goes back to hold the message: it goes to the log */
+      ef_error_mpi(ctx, rc, call, __FILE__, __LINE__);
+      ef_log_error(ctx);
       free(ctx);
       return EF_ERR_MPI;
     }
   }
-  /* HDF5 errors are turned into ef_ctx messages (ef_error_hdf5), not printed. */
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  /* HDF5 errors are turned into ef_ctx messages (ef_error_hdf5), not printed;
+   * if that cannot be switched off, HDF5 prints its stacks as well: say so,
+   * nothing more */
+  if (H5Eset_auto2(H5E_DEFAULT, NULL, NULL) < 0) {
+    ef_error_hdf5(ctx, "H5Eset_auto2", __FILE__, __LINE__);
+    ef_log(ctx, EF_LOG_WARN, "%s: HDF5 may print its own error stacks", ef_error_message(ctx));
+    ef_error_clear(ctx);
+  }
   *out = ctx;
   return EF_OK;
 }

@@ -572,11 +572,14 @@ static int read_str_attr(ef_ctx *ctx, const char *path, hid_t obj, const char *n
   *found = 0;
   out[0] = '\0';
   htri_t ex = H5Aexists(obj, name);
-  if (ex <= 0) return EF_OK;
+  if (ex < 0) return ef_error_hdf5(ctx, "H5Aexists", __FILE__, __LINE__);
+  if (ex == 0) return EF_OK;
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
   hid_t ft = a >= 0 ? H5Aget_type(a) : -1;
   int rc = EF_OK;
-  if (ft < 0 || H5Tget_class(ft) != H5T_STRING) {
+  if (ft < 0) {
+    rc = ef_error_hdf5(ctx, a < 0 ? "H5Aopen" : "H5Aget_type", __FILE__, __LINE__);
+  } else if (H5Tget_class(ft) != H5T_STRING) {
     rc = ef_error_set(ctx, EF_ERR_INPUT, "%s: attribute /events@%s must be a string", path, name);
   } else if (H5Tis_variable_str(ft) > 0) {
     hid_t mt = H5Tcopy(H5T_C_S1);
@@ -593,10 +596,12 @@ static int read_str_attr(ef_ctx *ctx, const char *path, hid_t obj, const char *n
     char *buf = calloc(sz + 1, 1);
     hid_t mt = H5Tcopy(ft);
     if (!buf) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+    else if (sz == 0 || mt < 0)
+      rc = ef_error_hdf5(ctx, sz == 0 ? "H5Tget_size" : "H5Tcopy", __FILE__, __LINE__);
     else if (H5Aread(a, mt, buf) < 0) rc = ef_error_hdf5(ctx, "H5Aread", __FILE__, __LINE__);
     else snprintf(out, len, "%s", buf);
     free(buf);
-    H5Tclose(mt);
+    if (mt >= 0) H5Tclose(mt);
   }
   if (ft >= 0) H5Tclose(ft);
   if (a >= 0) H5Aclose(a);

@@ -62,7 +62,8 @@ static int read_int_attr(ef_ctx *ctx, hid_t obj, const char *name, int *v, int n
   hid_t at = -1, sp = -1;
   EF_GOTO_H5(ctx, rc, at = H5Aopen(obj, name, H5P_DEFAULT), done);
   EF_GOTO_H5(ctx, rc, sp = H5Aget_space(at), done);
-  hssize_t np = H5Sget_simple_extent_npoints(sp);
+  hssize_t np;
+  EF_GOTO_H5(ctx, rc, np = H5Sget_simple_extent_npoints(sp), done);
   if (np != n) {
     rc = ef_error_set(ctx, EF_ERR_INPUT, "attribute '%s' has %lld values, expected %d", name,
                       (long long)np, n);
@@ -86,7 +87,9 @@ static int write_dataset(ef_ctx *ctx, hid_t loc, const char *name, int rank,
   EF_GOTO_H5(ctx, rc, H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), done);
   if (act) EF_GOTO(rc, write_str_attr(ctx, ds, "act", act), done);
 done:
-  if (ds >= 0) H5Dclose(ds);
+  /* the close of a dataset just written can still fail to write it */
+  if (ds >= 0 && H5Dclose(ds) < 0 && rc == EF_OK)
+    rc = ef_error_hdf5(ctx, "H5Dclose", __FILE__, __LINE__);
   if (sp >= 0) H5Sclose(sp);
   return rc;
 }
@@ -159,10 +162,12 @@ static int read_header(ef_ctx *ctx, hid_t grp, int *n, int *widths, int cap,
   if (tok) return ef_error_set(ctx, EF_ERR_INPUT, "more activations than layers");
   hid_t at = -1;
   EF_CHECK_H5(ctx, at = H5Aopen(grp, "leaky_slope", H5P_DEFAULT));
-  herr_t st = H5Aread(at, H5T_NATIVE_FLOAT, slope);
+  int rc = EF_OK;
+  /* the message first: the H5Aclose would clear HDF5's error stack */
+  if (H5Aread(at, H5T_NATIVE_FLOAT, slope) < 0)
+    rc = ef_error_hdf5(ctx, "H5Aread(leaky_slope)", __FILE__, __LINE__);
   H5Aclose(at);
-  EF_CHECK_H5(ctx, st);
-  return EF_OK;
+  return rc;
 }
 
 static int read_dataset(ef_ctx *ctx, hid_t loc, const char *name, int rank,
