@@ -86,7 +86,7 @@ typedef struct {
   double res_val[MAX_UNITS][RLEN];
 } rec;
 
-enum { INJECT_NONE, INJECT_SHORT, INJECT_LONG };
+enum { INJECT_NONE, INJECT_SHORT, INJECT_LONG, INJECT_UNIT };
 #define SLOW_S 0.5
 
 /* The value work writes as result[j] of unit u (j < RLEN - 1): the test's own
@@ -104,22 +104,25 @@ int MPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm) {
   return rc;
 }
 
-/* A READY message of the wrong size to the coordinator (this is rank 0,
- * one rank), then the "stop" the coordinator will no longer send (it quits
- * on a bad message), so that this rank's worker leaves its loop. Buffers
- * are static: the sends are freed, not waited for (the bad message is never
- * received). */
+/* A bad READY message to the coordinator (this is rank 0, one rank) while
+ * this rank's worker runs its first unit. The coordinator must take it off
+ * the wire, refuse it and tell the worker to stop (nothing else will: a
+ * coordinator that quits without that leaves the worker waiting). The
+ * buffer is static: the send is freed, not waited for. */
 static int inject_bad_ready(int kind) {
   /* short: 4 bytes, less than a header; long: a header and RLEN + 1
-   * doubles, more than the coordinator's buffer of a header and RLEN */
+   * doubles, more than a READY with a result; unit: the size of a READY
+   * with a result, for unit 100000, which this rank does not hold */
   static unsigned char bad[HEADER_BYTES + (RLEN + 1) * sizeof(double)];
-  static const int32_t stop = -1;
   int len = kind == INJECT_SHORT ? 4 : (int)sizeof bad;
-  MPI_Request req[2];
-  int mrc = MPI_Isend(bad, len, MPI_BYTE, 0, TAG_READY, last_dup, &req[0]);
-  if (mrc == MPI_SUCCESS) mrc = MPI_Request_free(&req[0]);
-  if (mrc == MPI_SUCCESS) mrc = MPI_Isend(&stop, 1, MPI_INT32_T, 0, TAG_ASSIGN, last_dup, &req[1]);
-  if (mrc == MPI_SUCCESS) mrc = MPI_Request_free(&req[1]);
+  if (kind == INJECT_UNIT) {
+    int32_t head[6] = {1, 100000, 0, 0, 1, 0}; /* has_result, unit, status, rank, tries, pad */
+    memcpy(bad, head, sizeof head);
+    len = HEADER_BYTES + RLEN * (int)sizeof(double);
+  }
+  MPI_Request req;
+  int mrc = MPI_Isend(bad, len, MPI_BYTE, 0, TAG_READY, last_dup, &req);
+  if (mrc == MPI_SUCCESS) mrc = MPI_Request_free(&req);
   return mrc;
 }
 
@@ -495,22 +498,24 @@ static void test_start_error_stops(void **state) {
   ef_config_free(&cfg);
 }
 
-/* A coordinator that took the bad message as a request would hand out a
- * unit that the worker, told to stop, never asks for, and wait for it
- * forever: say so, rather than leave the test to meson's timeout. */
+/* A coordinator that took the bad message as a request, or refused it
+ * without telling the worker to stop, would leave a rank waiting forever:
+ * say so, rather than leave the test to meson's timeout. */
 static void on_alarm(int sig) {
   (void)sig;
   static const char msg[] = "test_scheduler: ef_scheduler_run has not returned 20 s after a "
-                            "bad message: the coordinator took it instead of refusing it?\n";
+                            "bad message: the coordinator took it, or did not tell the worker "
+                            "to stop?\n";
   ssize_t w = write(2, msg, sizeof msg - 1);
   (void)w;
   _exit(1);
 }
 
-/* One rank under MPI: a READY message of the wrong size reaches the
- * coordinator while the first unit runs. It is refused, not read: the
+/* One rank under MPI: a bad READY message (wrong size, or the result of a
+ * unit the rank does not hold) reaches the coordinator while the first unit
+ * runs. It is refused, nothing in it used: the worker is told to stop, the
  * campaign ends with EF_ERR_MPI and a message naming the rank, no result is
- * taken from it, and nothing crashes. */
+ * taken, and nothing hangs or crashes. */
 static void bad_message(int kind) {
   if (ef_ctx_comm(ctx) == MPI_COMM_NULL || n_ranks() != 1) skip();
   ef_config cfg;
@@ -527,8 +532,9 @@ static void bad_message(int kind) {
 
   assert_int_equal(r.inject_rc, MPI_SUCCESS);
   assert_int_equal(rc, EF_ERR_MPI);
-  /* serve()'s message in scheduler.c */
-  assert_string_equal(ef_error_message(ctx), "coordinator: bad message from rank 0");
+  /* serve()'s message in scheduler.c, then what was wrong */
+  const char *want = "coordinator: bad message from rank 0 (";
+  assert_int_equal(strncmp(ef_error_message(ctx), want, strlen(want)), 0);
   assert_int_equal(r.n_work, 1);   /* the unit in which the message was sent */
   assert_int_equal(r.n_start, 1);
   assert_int_equal(r.n_result, 0); /* its result came after the bad message: not taken */
@@ -545,6 +551,11 @@ static void test_short_message_refused(void **state) {
 static void test_oversized_message_refused(void **state) {
   (void)state;
   bad_message(INJECT_LONG);
+}
+
+static void test_foreign_unit_refused(void **state) {
+  (void)state;
+  bad_message(INJECT_UNIT);
 }
 
 /* One rank under MPI: the first unit runs SLOW_S = 0.5 s against a warning
@@ -640,6 +651,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_start_error_stops),
       cmocka_unit_test(test_short_message_refused),
       cmocka_unit_test(test_oversized_message_refused),
+      cmocka_unit_test(test_foreign_unit_refused),
       cmocka_unit_test(test_stall_warning),
   };
   /* serial: the last three skip (they need the coordinator) */

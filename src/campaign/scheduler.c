@@ -190,49 +190,88 @@ static int coord_mpi_fail(coord_state *cs, int mrc, const char *call, int src, i
   return -1;
 }
 
+/* Take the READY message st announces off the wire, whatever its size (a
+ * sender must not be left waiting on a message nobody receives): into buf
+ * (space bytes) when it fits, else into a temporary buffer of its own, of
+ * which only the header is kept. *count is its size. Returns 0, or -1 on an
+ * MPI failure (cs->rc, cs->err). */
+static int receive_ready(coord_state *cs, const MPI_Status *st, unsigned char *buf, size_t space,
+                         int *count) {
+  int src = st->MPI_SOURCE, mrc = MPI_Get_count(st, MPI_BYTE, count);
+  if (mrc != MPI_SUCCESS) return coord_mpi_fail(cs, mrc, "MPI_Get_count", src, __LINE__);
+  unsigned char *into = buf, *tmp = NULL;
+  if (*count < 0 || (size_t)*count > space) { /* error path only: a malformed message */
+    tmp = malloc(*count > 0 ? (size_t)*count : 1);
+    if (!tmp) {
+      cs->rc = EF_ERR_NOMEM;
+      snprintf(cs->err, sizeof cs->err, "coordinator: out of memory for a %d-byte message "
+               "from rank %d", *count, src);
+      return -1;
+    }
+    into = tmp;
+  }
+  MPI_Request req;
+  mrc = MPI_Irecv(into, *count, MPI_BYTE, src, TAG_READY, cs->comm, &req);
+  if (mrc == MPI_SUCCESS) mrc = wait_napping(&req, NULL, cs);
+  if (tmp) {
+    memcpy(buf, tmp, space < (size_t)*count ? space : (size_t)*count);
+    free(tmp);
+  }
+  if (mrc != MPI_SUCCESS) return coord_mpi_fail(cs, mrc, "MPI_Irecv (a READY message)", src, __LINE__);
+  return 0;
+}
+
+/* Is h (count bytes in all) a READY message rank src may send: no result and
+ * a header alone, or the result of the unit src holds, header and result. */
+static int ready_ok(const coord_state *cs, const msg_header *h, int count, int src) {
+  size_t len = sizeof *h + cs->s->result_len * sizeof(double);
+  if (count < (int)sizeof *h) return 0;
+  if (h->has_result == 0) return (size_t)count == sizeof *h;
+  return h->has_result == 1 && (size_t)count == len && cs->watch[src].unit >= 0 &&
+         h->unit == cs->watch[src].unit;
+}
+
 /* One READY message from a worker, already probed (st): take its result,
- * hand it the next unit or -1. Returns 0, or -1 when the coordinator must
- * quit at once (an MPI failure: cs->rc and cs->err say which). */
+ * hand it the next unit or -1. A malformed one (wrong size, a unit the rank
+ * does not hold) stops the campaign like a failed result: every rank is
+ * told to stop, nothing in it is used. Returns 1 when a unit went out, 0
+ * when the rank was told to stop, -1 when the coordinator must quit at once
+ * (an MPI failure: cs->rc and cs->err say which). */
 static int serve(coord_state *cs, ef_dispatch *dispatch, unsigned char *buf, size_t cap,
                  const MPI_Status *st, int *stopping, size_t *done) {
   const ef_schedule *s = cs->s;
   int count = 0, src = st->MPI_SOURCE;
   unsigned char small[sizeof(msg_header)];
-  unsigned char *into = buf ? buf : small;
-  MPI_Request req;
-  int mrc = MPI_Get_count(st, MPI_BYTE, &count);
-  if (mrc != MPI_SUCCESS) return coord_mpi_fail(cs, mrc, "MPI_Get_count", src, __LINE__);
-  if (count < (int)sizeof(msg_header) || (size_t)count > (buf ? cap : sizeof small)) {
-    cs->rc = EF_ERR_MPI;
-    snprintf(cs->err, sizeof cs->err, "coordinator: bad message from rank %d", src);
-    return -1;
-  }
-  mrc = MPI_Irecv(into, count, MPI_BYTE, src, TAG_READY, cs->comm, &req);
-  if (mrc != MPI_SUCCESS) return coord_mpi_fail(cs, mrc, "MPI_Irecv", src, __LINE__);
-  mrc = wait_napping(&req, NULL, cs);
-  if (mrc != MPI_SUCCESS)
-    return coord_mpi_fail(cs, mrc, "MPI_Test (receiving a READY message)", src, __LINE__);
+  if (receive_ready(cs, st, buf ? buf : small, buf ? cap : sizeof small, &count) < 0) return -1;
   msg_header h;
-  memcpy(&h, into, sizeof h);
-  double t = now_s();
-  watch_ready(cs, src, &h, t);
+  memcpy(&h, buf ? buf : small, sizeof h);
   int rc = EF_OK;
-  if (h.has_result && !*stopping) {
-    rc = s->on_result(cs->ctx, s->result_arg, h.unit, h.status, h.wall_s, h.rank, h.attempts,
-                      (const double *)(into + sizeof h));
+  if (!ready_ok(cs, &h, count, src)) {
+    rc = ef_error_set(cs->ctx, EF_ERR_MPI, "coordinator: bad message from rank %d (%d bytes, "
+                      "unit %d, result flag %d; rank %d holds unit %d)", src, count,
+                      count >= (int)sizeof h ? h.unit : -1,
+                      count >= (int)sizeof h ? h.has_result : -1, src, cs->watch[src].unit);
+    h.has_result = 0;
+  }
+  watch_ready(cs, src, &h, now_s());
+  if (rc == EF_OK && h.has_result && !*stopping) {
+    rc = s->on_result(cs->ctx, s->result_arg, h.unit, h.status, h.wall_s, src, h.attempts,
+                      (const double *)(buf + sizeof h));
     (*done)++;
   }
   int32_t assign = -1;
   if (rc == EF_OK && !*stopping && dispatch) assign = ef_dispatch_next(dispatch, src);
   if (assign >= 0 && s->on_start) rc = s->on_start(cs->ctx, s->result_arg, assign, src);
   if (rc != EF_OK) {
-    cs->rc = rc;
-    snprintf(cs->err, sizeof cs->err, "%s", ef_error_message(cs->ctx));
+    if (!*stopping) { /* the first failure's message is the one every rank reports */
+      cs->rc = rc;
+      snprintf(cs->err, sizeof cs->err, "%s", ef_error_message(cs->ctx));
+    }
     *stopping = 1;
     assign = -1;
   }
   /* 4 bytes go out eagerly: this send does not wait for the worker */
-  mrc = MPI_Send(&assign, 1, MPI_INT32_T, src, TAG_ASSIGN, cs->comm);
+  int mrc = MPI_Send(&assign, 1, MPI_INT32_T, src, TAG_ASSIGN, cs->comm);
   if (mrc != MPI_SUCCESS) return coord_mpi_fail(cs, mrc, "MPI_Send", src, __LINE__);
   if (assign >= 0) watch_assign(cs, src, assign, now_s());
   return assign >= 0;
