@@ -90,7 +90,7 @@ static void stop_stalled(coord_state *cs, int rank, double t, double stop) {
     n++;
   }
   ef_log(cs->ctx, EF_LOG_ERROR,
-         "stall: unit %d on rank %d (%s) has run %.1f s, past the stop threshold %.1f s "
+         "stall: unit %d on rank %d (%s) has run %.1f s, past the stop threshold %.3g s "
          "(--stall-stop %g s, or 30 x the longest unit so far, %.3f s); stopping the job. "
          "%d unit(s) in flight: %s. They are in the journal as started: rerun with --resume "
          "to run them again (with a larger --stall-stop if they are merely slow)",
@@ -123,12 +123,12 @@ static void watch_stalls(coord_state *cs) {
     if (s->stall_warn_s <= 0 || run <= at) continue;
     w->next_warn = 2.0 * at;
     char then[96] = "--stall-stop 0: the job waits";
-    if (s->stall_stop_s > 0) snprintf(then, sizeof then, "the job stops at %.1f s", stop);
+    if (s->stall_stop_s > 0) snprintf(then, sizeof then, "the job stops at %.3g s", stop);
     if (s->stall_stop_s <= 0 || w->next_warn < stop)
-      snprintf(then + strlen(then), sizeof then - strlen(then), ", next warning at %.1f s",
+      snprintf(then + strlen(then), sizeof then - strlen(then), ", next warning at %.3g s",
                w->next_warn);
     ef_log(cs->ctx, EF_LOG_WARN,
-           "stall? unit %d on rank %d (%s) has run %.1f s, past %.1f s (--stall-warn %g s, or "
+           "stall? unit %d on rank %d (%s) has run %.1f s, past %.3g s (--stall-warn %g s, or "
            "10 x the longest unit so far, %.3f s); %s", w->unit, r, host_of(cs, r), run, at,
            s->stall_warn_s, cs->longest, then);
   }
