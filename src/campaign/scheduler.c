@@ -26,7 +26,7 @@ static double now_s(void) {
 }
 
 /* Sleep *ns, then double it up to 5 ms: quick answers for tiny units, and a
- * negligible share of a core while waiting seconds (GAN training) or on a
+ * negligible share of a core while waiting seconds (a training unit) or on a
  * stalled peer. */
 static void nap(long *ns) {
   struct timespec d = {0, *ns};

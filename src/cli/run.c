@@ -39,7 +39,7 @@ static void usage(FILE *out) {
           "                (exit 3) naming the units in flight; --resume reruns them\n"
           "                (default 3600 s; 0 = never; --stall-warn 0: no warnings).\n"
           "                Until a unit has finished only S counts: the defaults sit\n"
-          "                far above the longest units measured (GAN: 7-40 s) and far\n"
+          "                far above the longest units measured (7-40 s) and far\n"
           "                below a lost allocation. Not config keys: a run stopped for\n"
           "                a stall resumes with a larger S under the same identity.\n"
           "  --blas-threads N  OpenBLAS threads in each rank (default: OPENBLAS_NUM_THREADS\n"
@@ -73,10 +73,10 @@ static int listed(const char *list, int32_t unit) {
 }
 
 /* A unit whose result is not finite (a training that diverged) is tried
- * again, up to MAX_ATTEMPTS, when a retry draws other random numbers (GAN
- * methods; the NaN test hook stands for such a divergence); a deterministic
- * unit (IBU) would fail the same way again, so it is not retried. The tries
- * are recorded in /units/attempts. */
+ * again, up to MAX_ATTEMPTS, when a retry draws other random numbers (a
+ * trained method; the NaN test hook stands for such a divergence); a
+ * deterministic method's unit would fail the same way again, so it is not
+ * retried. The tries are recorded in /units/attempts. */
 static int work(void *arg, int32_t unit, double *result, int *attempts) {
   work_state *w = arg;
   if (w->delay_ms > 0) {
