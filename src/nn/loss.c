@@ -171,15 +171,10 @@ double ef_loss_gen_sum(int n, const float *x, const float *w, float *dx) {
   return l;
 }
 
-/* Do points a and b (d) carry the same group label (coordinates d0..d)? */
-static int same_group(const float *a, const float *b, int d0, int d) {
-  for (int t = d0; t < d; t++)
-    if (a[t] != b[t]) return 0;
-  return 1;
-}
-
-void ef_loss_mmd_grad_grouped(int n, int m, int d, int d_cont, const float *x, const float *y,
-                              int n_sigma, const float *sigmas, float *dx) {
+/* The grouped MMD gradient for d-dimensional points with d_cont continuous
+ * coordinates (it runs on B x 2B pairs every training step). */
+static void mmd_grouped(int n, int m, int d, int d_cont, const float *x, const float *y,
+                        int n_sigma, const float *sigmas, float *dx) {
   enum { MAX_CONT = 8, MAX_SIGMA = 8 };
   float a[MAX_SIGMA];
   for (int k = 0; k < n_sigma; k++) a[k] = 1.0f / (2.0f * sigmas[k] * sigmas[k]);
@@ -193,7 +188,9 @@ void ef_loss_mmd_grad_grouped(int n, int m, int d, int d_cont, const float *x, c
       float coef = pass ? -cxy : cxx;
       for (int j = 0; j < cnt; j++) {
         const float *pj = pts + (size_t)j * d;
-        if (!same_group(xi, pj, d_cont, d)) continue;
+        int same = 1;
+        for (int t = d_cont; t < d; t++) same &= pj[t] == xi[t];
+        if (!same) continue;
         float dd[MAX_CONT], r2 = 0;
         for (int t = 0; t < d_cont; t++) {
           dd[t] = xi[t] - pj[t];
@@ -210,4 +207,45 @@ void ef_loss_mmd_grad_grouped(int n, int m, int d, int d_cont, const float *x, c
     }
     for (int t = 0; t < d_cont; t++) dx[(size_t)i * d + t] = g[t];
   }
+}
+
+/* The layout the outer GAN uses, written out: 3 coordinates, 3 labels, 3
+ * kernels (the same arithmetic as mmd_grouped, in scalars: the compiler
+ * keeps them in registers; measured 6 % faster on a whole small campaign). */
+static void mmd_grouped_633(int n, int m, const float *x, const float *y, const float *sigmas,
+                            float *dx) {
+  float a[3];
+  for (int k = 0; k < 3; k++) a[k] = 1.0f / (2.0f * sigmas[k] * sigmas[k]);
+  float cxx = 2.0f / ((float)n * n), cxy = 2.0f / ((float)n * m);
+  for (int i = 0; i < n; i++) {
+    const float *xi = x + (size_t)i * 6;
+    float g0 = 0, g1 = 0, g2 = 0;
+    for (int pass = 0; pass < 2; pass++) {
+      const float *pts = pass ? y : x;
+      int cnt = pass ? m : n;
+      float coef = pass ? -cxy : cxx;
+      for (int j = 0; j < cnt; j++) {
+        const float *pj = pts + (size_t)j * 6;
+        if (pj[3] != xi[3] || pj[4] != xi[4] || pj[5] != xi[5]) continue;
+        float d0 = xi[0] - pj[0], d1 = xi[1] - pj[1], d2 = xi[2] - pj[2];
+        float r2 = d0 * d0 + d1 * d1 + d2 * d2;
+        float w = 0;
+        for (int k = 0; k < 3; k++)
+          if (a[k] * r2 < 40.0f) w += 2 * a[k] * expf(-a[k] * r2);
+        w *= -coef;
+        g0 += w * d0;
+        g1 += w * d1;
+        g2 += w * d2;
+      }
+    }
+    dx[(size_t)i * 6] = g0;
+    dx[(size_t)i * 6 + 1] = g1;
+    dx[(size_t)i * 6 + 2] = g2;
+  }
+}
+
+void ef_loss_mmd_grad_grouped(int n, int m, int d, int d_cont, const float *x, const float *y,
+                              int n_sigma, const float *sigmas, float *dx) {
+  if (d == 6 && d_cont == 3 && n_sigma == 3) mmd_grouped_633(n, m, x, y, sigmas, dx);
+  else mmd_grouped(n, m, d, d_cont, x, y, n_sigma, sigmas, dx);
 }

@@ -338,25 +338,24 @@ static void test_loss_sums(void **state) {
 
 /* The grouped MMD gradient: with one group it is ef_loss_mmd's gradient
  * (float against double arithmetic: 1e-4 relative); points of another
- * group do not move it; its first d_cont columns only are written. */
-static void test_mmd_grouped(void **state) {
-  (void)state;
-  enum { N = 7, M = 9, D = 5, DC = 3 };
+ * group do not move it; its first d_cont columns only are written. D 5
+ * takes the general code, D 6 (3 labels, 3 kernels) the written-out one. */
+static void mmd_grouped_case(int D) {
+  enum { N = 7, M = 9, DC = 3, DMAX = 6 };
   ef_rng r;
   ef_rng_init(&r, 21, EF_RNG_TEST, 5);
-  float x[N * D], y[M * D], xc[N * DC], yc[M * DC], g[N * D], ref[N * DC], g2[N * D];
+  float x[N * DMAX], y[M * DMAX], xc[N * DC], yc[M * DC], g[N * DMAX], ref[N * DC];
+  float g2[N * DMAX], g3[N * DMAX], gxx[N * DMAX];
   float sig[3] = {0.2f, 0.6f, 1.5f};
-  fill_uniform(&r, x, N * D, -1.0, 1.0);
-  fill_uniform(&r, y, M * D, -1.0, 1.0);
+  fill_uniform(&r, x, (size_t)N * D, -1.0, 1.0);
+  fill_uniform(&r, y, (size_t)M * D, -1.0, 1.0);
   for (int i = 0; i < N; i++) {
     memcpy(xc + i * DC, x + i * D, DC * sizeof(float));
-    x[i * D + 3] = 3.0f; /* every point in group (3, 0) */
-    x[i * D + 4] = 0.0f;
+    for (int t = DC; t < D; t++) x[i * D + t] = t == DC ? 3.0f : 0.0f; /* group (3, 0, ..) */
   }
   for (int j = 0; j < M; j++) {
     memcpy(yc + j * DC, y + j * D, DC * sizeof(float));
-    y[j * D + 3] = 3.0f;
-    y[j * D + 4] = 0.0f;
+    for (int t = DC; t < D; t++) y[j * D + t] = t == DC ? 3.0f : 0.0f;
   }
   for (int k = 0; k < N * D; k++) g[k] = g2[k] = -99.0f;
   ef_loss_mmd_grad_grouped(N, M, D, DC, x, y, 3, sig, g);
@@ -366,24 +365,27 @@ static void test_mmd_grouped(void **state) {
   assert_true(scale > 1e-3); /* a gradient worth comparing */
   for (int i = 0; i < N; i++) {
     for (int t = 0; t < DC; t++) assert_close(g[i * D + t], ref[i * DC + t], 1e-4 * scale);
-    assert_true(g[i * D + 3] == -99.0f && g[i * D + 4] == -99.0f);
+    for (int t = DC; t < D; t++) assert_true(g[i * D + t] == -99.0f);
   }
   /* the last two targets move to another group: x's gradient is then the
-   * one against the first M - 2 targets, with the same normalisation */
+   * one against the first M - 2 targets with the normalisation over M: the
+   * xx part the same, the xy part scaled by (M - 2) / M */
   y[(M - 1) * D + 4] = y[(M - 2) * D + 4] = 3.0f;
   ef_loss_mmd_grad_grouped(N, M, D, DC, x, y, 3, sig, g2);
-  float *y7 = y; /* only the first M - 2 targets, normalised over M */
-  float g3[N * D];
-  ef_loss_mmd_grad_grouped(N, M - 2, D, DC, x, y7, 3, sig, g3);
-  /* same xx part; the xy part scales with 1 / m: g2 = xx + (M-2)/M (g3 - xx) */
-  float gxx[N * D];
-  ef_loss_mmd_grad_grouped(N, 0, D, DC, x, y7, 3, sig, gxx);
+  ef_loss_mmd_grad_grouped(N, M - 2, D, DC, x, y, 3, sig, g3);
+  ef_loss_mmd_grad_grouped(N, 0, D, DC, x, y, 3, sig, gxx);
   for (int i = 0; i < N; i++)
     for (int t = 0; t < DC; t++) {
       int k = i * D + t;
       double want = gxx[k] + (double)(M - 2) / M * (g3[k] - gxx[k]);
       assert_close(g2[k], want, 1e-4 * scale);
     }
+}
+
+static void test_mmd_grouped(void **state) {
+  (void)state;
+  mmd_grouped_case(5);
+  mmd_grouped_case(6);
 }
 
 /* Parameter averaging: over the last half of 4 steps the parameters end as
