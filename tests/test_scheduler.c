@@ -67,6 +67,7 @@ typedef struct {
   const int *status;
   const int *attempts;
   int32_t slow_unit;      /* sleeps SLOW_S, -1 = none */
+  int slow_first;         /* this rank's first unit sleeps 2 SLOW_S */
   int inject;             /* INJECT_*: a bad message during the first unit */
   int inject_rc;          /* MPI's answer to those sends */
   /* behaviour asked of the callbacks: fail the k-th call (1-based), 0 = never */
@@ -133,6 +134,10 @@ static int work(void *arg, int32_t unit, double *result, int *attempts) {
   if (r->inject != INJECT_NONE && r->n_work == 1) r->inject_rc = inject_bad_ready(r->inject);
   if (unit == r->slow_unit) {
     struct timespec d = {0, (long)(SLOW_S * 1e9)};
+    nanosleep(&d, NULL);
+  }
+  if (r->slow_first && r->n_work == 1) {
+    struct timespec d = {0, (long)(2 * SLOW_S * 1e9)};
     nanosleep(&d, NULL);
   }
   for (int j = 0; j < RLEN - 1; j++) result[j] = value_of(unit, j);
@@ -558,6 +563,35 @@ static void test_foreign_unit_refused(void **state) {
   bad_message(INJECT_UNIT);
 }
 
+/* Two ranks: rank 1 sends a bad READY during its first unit while rank 0's
+ * first unit runs 1 s. The coordinator refuses it without counting rank 1
+ * out: rank 1's own READY is served when it comes, rank 0's too, and both
+ * ranks return the error (a coordinator that stopped rank 1 on the bad
+ * message and again on its real READY ended its loop with rank 0's worker
+ * still waiting). */
+static void test_bad_message_two_ranks(void **state) {
+  (void)state;
+  if (ef_ctx_comm(ctx) == MPI_COMM_NULL || n_ranks() != 2) skip();
+  ef_config cfg;
+  ef_plan *p = make_plan(&cfg);
+  rec r;
+  rec_init(&r);
+  if (r.my_rank == 1) r.inject = INJECT_SHORT;
+  r.slow_first = r.my_rank == 0;
+  ef_schedule s = schedule_of(&r);
+  signal(SIGALRM, on_alarm);
+  alarm(20);
+  int rc = ef_scheduler_run(ctx, p, &s);
+  alarm(0);
+  signal(SIGALRM, SIG_DFL);
+  assert_int_equal(rc, EF_ERR_MPI);
+  const char *want = "coordinator: bad message from rank 1 (";
+  assert_int_equal(strncmp(ef_error_message(ctx), want, strlen(want)), 0);
+  assert_int_equal(r.out_of_range, 0);
+  ef_plan_destroy(p);
+  ef_config_free(&cfg);
+}
+
 /* One rank under MPI: the first unit runs SLOW_S = 0.5 s against a warning
  * floor of 0.15 s (the longest unit so far being 0 s, W = max(0.15, 10 x 0)):
  * the coordinator warns about it while it runs, says when it has finished,
@@ -652,6 +686,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_short_message_refused),
       cmocka_unit_test(test_oversized_message_refused),
       cmocka_unit_test(test_foreign_unit_refused),
+      cmocka_unit_test(test_bad_message_two_ranks),
       cmocka_unit_test(test_stall_warning),
   };
   /* serial: the last three skip (they need the coordinator) */

@@ -233,10 +233,13 @@ static int ready_ok(const coord_state *cs, const msg_header *h, int count, int s
 
 /* One READY message from a worker, already probed (st): take its result,
  * hand it the next unit or -1. A malformed one (wrong size, a unit the rank
- * does not hold) stops the campaign like a failed result: every rank is
- * told to stop, nothing in it is used. Returns 1 when a unit went out, 0
- * when the rank was told to stop, -1 when the coordinator must quit at once
- * (an MPI failure: cs->rc and cs->err say which). */
+ * does not hold) is taken off the wire and answered by nothing: it stops
+ * the campaign like a failed result (every rank's next READY is answered
+ * -1), and the rank it names, whose worker is still running or waiting on a
+ * READY of its own, is served when that READY comes. Returns 1 when a unit
+ * went out, 0 when the rank was told to stop, 2 for a refused message, -1
+ * when the coordinator must quit at once (an MPI failure: cs->rc and
+ * cs->err say which). */
 static int serve(coord_state *cs, ef_dispatch *dispatch, unsigned char *buf, size_t cap,
                  const MPI_Status *st, int *stopping, size_t *done) {
   const ef_schedule *s = cs->s;
@@ -251,7 +254,12 @@ static int serve(coord_state *cs, ef_dispatch *dispatch, unsigned char *buf, siz
                       "unit %d, result flag %d; rank %d holds unit %d)", src, count,
                       count >= (int)sizeof h ? h.unit : -1,
                       count >= (int)sizeof h ? h.has_result : -1, src, cs->watch[src].unit);
-    h.has_result = 0;
+    if (!*stopping) {
+      cs->rc = rc;
+      snprintf(cs->err, sizeof cs->err, "%s", ef_error_message(cs->ctx));
+    }
+    *stopping = 1;
+    return 2;
   }
   watch_ready(cs, src, &h, now_s());
   if (rc == EF_OK && h.has_result && !*stopping) {
@@ -318,7 +326,7 @@ static void *coordinator(void *arg) {
     idle_ns = 50000;
     int more = serve(cs, dispatch, buf, cap, &st, &stopping, &done);
     if (more < 0) break;
-    if (!more) active--;
+    if (more == 0) active--;
     double t = now_s();
     if (!s->quiet && (t - last >= every || (active == 0 && !stopping))) {
       progress(cs->ctx, done, n, resumed, t0);
