@@ -211,6 +211,15 @@ static void test_refusals(void **state) {
   bare.vertex = NULL;
   assert_int_equal(ef_surrogate_train(ctx, s, &kin, &bare, 1, 0, -1), EF_ERR_INPUT);
   assert_non_null(strstr(ef_error_message(ctx), "vertex"));
+  ef_events none = mc;
+  none.n = 0;
+  assert_int_equal(ef_surrogate_train(ctx, s, &kin, &none, 1, 0, -1), EF_ERR_INPUT);
+  assert_non_null(strstr(ef_error_message(ctx), "no events"));
+  ef_surrogate_destroy(s);
+  /* made for 8 rows, it still trains with its 256-event batches (its buffers
+   * take them in: the sanitizer build checks the accesses) */
+  assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_MIXED, &sp, 8, mc.n), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, &kin, &mc, 1, 0, -1), EF_OK);
   ef_surrogate_destroy(s);
   ef_surrogate_destroy(NULL);
 }

@@ -42,8 +42,9 @@ typedef enum { EF_SURROGATE_TOPO = 0, EF_SURROGATE_MIXED = 1 } ef_surrogate_kind
 
 typedef struct ef_surrogate ef_surrogate;
 
-/* A surrogate of `kind` for batches of up to max_rows vertices and an MC
- * sample of n_mc events. */
+/* A surrogate of `kind` for batches of up to max_rows vertices (its own
+ * training batches, sp's, are sized in as well) and MC samples of up to
+ * n_mc events. */
 int ef_surrogate_create(ef_ctx *ctx, ef_surrogate **out, ef_surrogate_kind kind,
                         const ef_surrogate_params *sp, int max_rows, size_t n_mc);
 void ef_surrogate_destroy(ef_surrogate *s); /* accepts NULL */

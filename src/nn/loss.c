@@ -244,8 +244,10 @@ static void mmd_grouped_633(int n, int m, const float *x, const float *y, const 
   }
 }
 
-void ef_loss_mmd_grad_grouped(int n, int m, int d, int d_cont, const float *x, const float *y,
-                              int n_sigma, const float *sigmas, float *dx) {
+int ef_loss_mmd_grad_grouped(int n, int m, int d, int d_cont, const float *x, const float *y,
+                             int n_sigma, const float *sigmas, float *dx) {
+  if (d_cont < 1 || d_cont > 8 || n_sigma < 1 || n_sigma > 8 || d < d_cont) return -1;
   if (d == 6 && d_cont == 3 && n_sigma == 3) mmd_grouped_633(n, m, x, y, sigmas, dx);
   else mmd_grouped(n, m, d, d_cont, x, y, n_sigma, sigmas, dx);
+  return 0;
 }

@@ -154,10 +154,6 @@ int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp, unsi
   ws->n_data = n_data;
   ws->n_mc = n_mc;
   ws->nv_cap = n_vertex;
-  /* a surrogate sees the outer batch and its own training batches */
-  int rows = ws->bo;
-  if (gp->detector.efficiency.batch > rows) rows = gp->detector.efficiency.batch;
-  if (gp->detector.smearing.batch > rows) rows = gp->detector.smearing.batch;
   int rc = EF_OK;
   const ef_net_params *o = &gp->outer;
   EF_GOTO(rc, ef_mlp_create_plain(ctx, &ws->g, ws->latent, o->hidden, o->layers, 3, ws->bo),
@@ -168,7 +164,7 @@ int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp, unsi
   for (int k = 0; k < 2; k++)
     if (detectors >> k & 1u)
       EF_GOTO(rc, ef_surrogate_create(ctx, &ws->det[k], (ef_surrogate_kind)k, &gp->detector,
-                                      rows, n_mc), fail);
+                                      ws->bo, n_mc), fail);
   EF_GOTO(rc, alloc_buffers(ctx, ws), fail);
   *out = ws;
   return EF_OK;
@@ -332,7 +328,9 @@ static void mmd_term(const ef_gan_params *gp, ef_gan_ws *ws, ef_rng *r, int B) {
     const float *rc = ws->reco + ((size_t)t * B + s) * 2;
     mmd_point(ws->mx + (size_t)i * MD, t + 1, rc[0], cosf(rc[1]), sinf(rc[1]));
   }
-  ef_loss_mmd_grad_grouped(B, B, MD, 3, ws->mx, ws->my, 3, sig, ws->mdx);
+  /* MD, 3 coordinates and 3 kernels are within its limits: it cannot refuse */
+  if (ef_loss_mmd_grad_grouped(B, B, MD, 3, ws->mx, ws->my, 3, sig, ws->mdx) != 0)
+    memset(ws->mdx, 0, (size_t)B * MD * sizeof(float));
   float lam = (float)gp->mmd_weight;
   for (int i = 0; i < B; i++) {
     int k = ws->msel[i], t = k / B, s = k % B;
@@ -596,7 +594,7 @@ static void keep_outer(ef_gan_ws *ws, const ef_gan_params *gp, const ef_gan_prob
                        const outer_setup *os, const ef_rng *r, int n_loss, const double *loss_d,
                        const double *loss_g, double sd, double rlen) {
   ws->outer_valid = 1;
-  ws->outer_gp = *gp;
+  memcpy(&ws->outer_gp, gp, sizeof *gp); /* bytes, padding too: reuses_outer compares them */
   ws->outer_seed = pb->seed;
   ws->outer_attempt = pb->attempt;
   ws->outer_detector = (int)pb->detector;

@@ -13,8 +13,12 @@
 int ef_surrogate_create(ef_ctx *ctx, ef_surrogate **out, ef_surrogate_kind kind,
                         const ef_surrogate_params *sp, int max_rows, size_t n_mc) {
   *out = NULL;
-  if (kind == EF_SURROGATE_TOPO) return sg_topo_create(ctx, out, sp, max_rows, n_mc);
-  if (kind == EF_SURROGATE_MIXED) return sg_mixed_create(ctx, out, sp, max_rows, n_mc);
+  /* the buffers also hold the surrogate's own training batches */
+  int rows = max_rows;
+  if (sp->efficiency.batch > rows) rows = sp->efficiency.batch;
+  if (sp->smearing.batch > rows) rows = sp->smearing.batch;
+  if (kind == EF_SURROGATE_TOPO) return sg_topo_create(ctx, out, sp, rows, n_mc);
+  if (kind == EF_SURROGATE_MIXED) return sg_mixed_create(ctx, out, sp, rows, n_mc);
   return ef_error_set(ctx, EF_ERR_INTERNAL, "detector surrogate: unknown kind %d", (int)kind);
 }
 
@@ -72,9 +76,10 @@ int sg_measured(const ef_events *ev, size_t e) {
   return ev->topology[e] > 0 && isfinite(ev->reco[2 * e]) && isfinite(ev->reco[2 * e + 1]);
 }
 
-/* Group the MC's indices by topology (measured ones by theirs, the rest as T0). */
+/* Group the MC's indices by topology (measured ones by theirs, the rest as
+ * T0); once per MC sample (the campaign's never changes). */
 static void mc_index(ef_surrogate *s, const ef_events *mc) {
-  if (s->indexed) return;
+  if (s->indexed && s->indexed_mc == mc && s->indexed_n == mc->n) return;
   size_t count[4] = {0, 0, 0, 0};
   for (size_t i = 0; i < mc->n; i++) count[sg_measured(mc, i) ? mc->topology[i] : 0]++;
   s->off[0] = 0;
@@ -83,12 +88,16 @@ static void mc_index(ef_surrogate *s, const ef_events *mc) {
   for (size_t i = 0; i < mc->n; i++)
     s->order[pos[sg_measured(mc, i) ? mc->topology[i] : 0]++] = (int32_t)i;
   s->indexed = 1;
+  s->indexed_mc = mc;
+  s->indexed_n = mc->n;
 }
 
 int ef_surrogate_train(ef_ctx *ctx, ef_surrogate *s, const ef_kin *kin, const ef_events *mc,
                        uint64_t seed, uint32_t stream, int64_t key) {
   if (!mc->vertex || !mc->prob)
     return ef_error_set(ctx, EF_ERR_INPUT, "detector surrogate: the MC needs vertex and prob");
+  if (mc->n == 0)
+    return ef_error_set(ctx, EF_ERR_INPUT, "detector surrogate: the MC has no events");
   if (mc->n > s->n_mc)
     return ef_error_set(ctx, EF_ERR_INTERNAL, "detector surrogate: made for %zu MC events, "
                         "given %zu", s->n_mc, mc->n);

@@ -34,6 +34,8 @@ struct ef_surrogate {
   size_t off[5];    /* group t is order[off[t] .. off[t + 1]) */
   size_t n_mc;
   int indexed;
+  const ef_events *indexed_mc; /* the MC sample the index is of, and its size */
+  size_t indexed_n;
   /* the conditional-GAN trainer: a critic and its batch buffers */
   ef_mlp *critic;   /* (features, residual / sig) -> logit */
   ef_adam *adam_critic;

@@ -358,7 +358,7 @@ static void mmd_grouped_case(int D) {
     for (int t = DC; t < D; t++) y[j * D + t] = t == DC ? 3.0f : 0.0f;
   }
   for (int k = 0; k < N * D; k++) g[k] = g2[k] = -99.0f;
-  ef_loss_mmd_grad_grouped(N, M, D, DC, x, y, 3, sig, g);
+  assert_int_equal(ef_loss_mmd_grad_grouped(N, M, D, DC, x, y, 3, sig, g), 0);
   ef_loss_mmd(N, M, DC, xc, yc, 3, sig, ref);
   double scale = 0.0;
   for (int k = 0; k < N * DC; k++) scale = fmax(scale, fabs(ref[k]));
@@ -371,9 +371,9 @@ static void mmd_grouped_case(int D) {
    * one against the first M - 2 targets with the normalisation over M: the
    * xx part the same, the xy part scaled by (M - 2) / M */
   y[(M - 1) * D + 4] = y[(M - 2) * D + 4] = 3.0f;
-  ef_loss_mmd_grad_grouped(N, M, D, DC, x, y, 3, sig, g2);
-  ef_loss_mmd_grad_grouped(N, M - 2, D, DC, x, y, 3, sig, g3);
-  ef_loss_mmd_grad_grouped(N, 0, D, DC, x, y, 3, sig, gxx);
+  assert_int_equal(ef_loss_mmd_grad_grouped(N, M, D, DC, x, y, 3, sig, g2), 0);
+  assert_int_equal(ef_loss_mmd_grad_grouped(N, M - 2, D, DC, x, y, 3, sig, g3), 0);
+  assert_int_equal(ef_loss_mmd_grad_grouped(N, 0, D, DC, x, y, 3, sig, gxx), 0);
   for (int i = 0; i < N; i++)
     for (int t = 0; t < DC; t++) {
       int k = i * D + t;
@@ -386,6 +386,12 @@ static void test_mmd_grouped(void **state) {
   (void)state;
   mmd_grouped_case(5);
   mmd_grouped_case(6);
+  /* outside its limits it refuses and writes nothing */
+  float p[9] = {0}, sg[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}, out[9] = {-7};
+  assert_int_equal(ef_loss_mmd_grad_grouped(1, 1, 9, 9, p, p, 1, sg, out), -1);
+  assert_int_equal(ef_loss_mmd_grad_grouped(1, 1, 3, 3, p, p, 9, sg, out), -1);
+  assert_int_equal(ef_loss_mmd_grad_grouped(1, 1, 2, 3, p, p, 1, sg, out), -1);
+  assert_true(out[0] == -7.0f);
 }
 
 /* Parameter averaging: over the last half of 4 steps the parameters end as
