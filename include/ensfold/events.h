@@ -12,6 +12,7 @@
 #ifndef ENSFOLD_EVENTS_H
 #define ENSFOLD_EVENTS_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,11 @@ typedef struct {
 #define EF_EVENTS_VERTEX 1u /* allocate vertex */
 #define EF_EVENTS_PROB 2u   /* allocate prob */
 #define EF_EVENTS_WEIGHT 4u /* allocate weight */
+
+/* Is event e in a measured topology (T1..T3) with finite reconstructed angles? */
+static inline int ef_events_measured(const ef_events *ev, size_t e) {
+  return ev->topology[e] > 0 && isfinite(ev->reco[2 * e]) && isfinite(ev->reco[2 * e + 1]);
+}
 
 int ef_events_alloc(ef_ctx *ctx, ef_events *ev, size_t n, ef_event_kind kind,
                     unsigned what);

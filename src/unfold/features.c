@@ -4,7 +4,6 @@
 #include <math.h>
 
 #define LOG_FLOOR 0.01 /* rad: the log lab-angle features' floor */
-#define EF_PI 3.14159265358979323846
 
 /* Lab polar angle of a particle with CM momentum p_f and energy e at CM
  * polar cosine c, and its derivative in c (boost along z). */
@@ -28,7 +27,7 @@ void ef_features_kin(const ef_kin *k, double c, double f, float *out, float *jac
   /* the log lab angles stretch the small-angle end, where the detector cones (proton 10 deg)
    * make P(T|v) step within a fraction of a degree of theta* (docs/methods.md) */
   double v[NF] = {c, s, cos(f), sin(f), cos(3 * f), sin(3 * f), cos(6 * f), sin(6 * f),
-                  thp / (EF_PI / 2) - 1.0, thpi / (EF_PI / 2) - 1.0,
+                  thp / (M_PI / 2) - 1.0, thpi / (M_PI / 2) - 1.0,
                   log(fmax(thp, LOG_FLOOR)) + 1.5, log(fmax(thpi, LOG_FLOOR)) + 1.5};
   for (int i = 0; i < NF; i++) out[i] = (float)v[i];
   if (!jac) return;
@@ -40,8 +39,8 @@ void ef_features_kin(const ef_kin *k, double c, double f, float *out, float *jac
                      {0, 3 * cos(3 * f)},
                      {0, -6 * sin(6 * f)},
                      {0, 6 * cos(6 * f)},
-                     {dthp / (EF_PI / 2), 0},
-                     {dthpi / (EF_PI / 2), 0},
+                     {dthp / (M_PI / 2), 0},
+                     {dthpi / (M_PI / 2), 0},
                      {thp > LOG_FLOOR ? dthp / thp : 0, 0},
                      {thpi > LOG_FLOOR ? dthpi / thpi : 0, 0}};
   for (int i = 0; i < NF; i++) {

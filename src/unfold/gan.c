@@ -85,6 +85,18 @@ struct ef_gan_ws {
 
 /* ---- workspace ----------------------------------------------------------- */
 
+/* The workspace's plain buffers into out (room for 32); their number. One
+ * list for the allocation check and for freeing. */
+static size_t ws_buffers(const ef_gan_ws *ws, void **out) {
+  void *b[] = {ws->cdf,  ws->meas,  ws->z,     ws->gu,   ws->v,     ws->feat,    ws->jac,
+               ws->prob, ws->reco,  ws->nz,    ws->vn,   ws->dx,    ws->w,       ws->dlogit,
+               ws->ddx,  ws->dreco, ws->dfeat, ws->dv,   ws->draw,  ws->fcdf,    ws->mx,
+               ws->my,   ws->mdx,   ws->msel,  ws->mgrad, ws->inblind, ws->blind, ws->hsum,
+               ws->esum};
+  memcpy(out, b, sizeof b);
+  return sizeof b / sizeof b[0];
+}
+
 void ef_gan_ws_destroy(ef_gan_ws *ws) {
   if (!ws) return;
   ef_mlp_destroy(ws->g);
@@ -92,12 +104,8 @@ void ef_gan_ws_destroy(ef_gan_ws *ws) {
   ef_adam_destroy(ws->adam_g);
   ef_adam_destroy(ws->adam_d);
   for (int k = 0; k < 2; k++) ef_surrogate_destroy(ws->det[k]);
-  void *bufs[] = {ws->cdf,  ws->meas,  ws->z,    ws->gu,   ws->v,     ws->feat,  ws->jac,
-                  ws->prob, ws->reco,  ws->nz,   ws->vn,   ws->dx,    ws->w,     ws->dlogit,
-                  ws->ddx,  ws->dreco, ws->dfeat, ws->dv,  ws->draw,  ws->fcdf,  ws->mx,
-                  ws->my,   ws->mdx,   ws->msel, ws->mgrad, ws->inblind, ws->blind, ws->hsum,
-                  ws->esum};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+  void *bufs[32];
+  for (size_t i = 0, n = ws_buffers(ws, bufs); i < n; i++) free(bufs[i]);
   free(ws);
 }
 
@@ -132,12 +140,8 @@ static int alloc_buffers(ef_ctx *ctx, ef_gan_ws *ws) {
   ws->blind = malloc((size_t)ws->nv_cap);
   ws->hsum = malloc((size_t)ws->nv_cap * sizeof(double));
   ws->esum = malloc((size_t)ws->nv_cap * sizeof(double));
-  void *bufs[] = {ws->cdf,  ws->meas,  ws->z,    ws->gu,   ws->v,     ws->feat,  ws->jac,
-                  ws->prob, ws->reco,  ws->nz,   ws->vn,   ws->dx,    ws->w,     ws->dlogit,
-                  ws->ddx,  ws->dreco, ws->dfeat, ws->dv,  ws->draw,  ws->fcdf,  ws->mx,
-                  ws->my,   ws->mdx,   ws->msel, ws->mgrad, ws->inblind, ws->blind, ws->hsum,
-                  ws->esum};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+  void *bufs[32];
+  for (size_t i = 0, n = ws_buffers(ws, bufs); i < n; i++)
     if (!bufs[i]) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the GAN workspace");
   return EF_OK;
 }
@@ -561,9 +565,7 @@ static int setup(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
   }
   os->use_blind = *fill_blind > 1e-6 && gp->fill_weight > 0;
   for (size_t i = 0; i < data->n; i++) {
-    if (!(data->topology[i] > 0 && isfinite(data->reco[2 * i]) &&
-          isfinite(data->reco[2 * i + 1])))
-      continue;
+    if (!ef_events_measured(data, i)) continue;
     double wi = (pb->data_weights ? pb->data_weights[i] : 1.0) *
                 (data->weight ? data->weight[i] : 1.0);
     if (!(wi > 0)) continue;

@@ -8,7 +8,6 @@
 #include "surrogate_impl.h"
 
 #define GRID 8 /* efficiency-map grid per vertex bin, per axis */
-#define EF_PI 3.14159265358979323846
 
 int ef_surrogate_create(ef_ctx *ctx, ef_surrogate **out, ef_surrogate_kind kind,
                         const ef_surrogate_params *sp, int max_rows, size_t n_mc) {
@@ -25,6 +24,15 @@ int ef_surrogate_create(ef_ctx *ctx, ef_surrogate **out, ef_surrogate_kind kind,
 void ef_surrogate_destroy(ef_surrogate *s) {
   if (!s) return;
   s->ops->destroy(s); /* frees s's own part, then calls sg_base_free and free(s) */
+}
+
+/* The shared part's plain buffers into out (room for 16); their number.
+ * One list for the allocation check and for freeing. */
+static size_t base_buffers(const ef_surrogate *s, void **out) {
+  void *b[] = {s->order, s->xin, s->xd,  s->ddx, s->dlogit, s->dout, s->tgt,   s->lg,
+               s->dlg,   s->w,   s->pavg, s->idx, s->arow,  s->mv,   s->mfeat, s->mprob};
+  memcpy(out, b, sizeof b);
+  return sizeof b / sizeof b[0];
 }
 
 int sg_base_init(ef_ctx *ctx, ef_surrogate *s, const sg_ops *ops, const ef_surrogate_params *sp,
@@ -57,9 +65,8 @@ int sg_base_init(ef_ctx *ctx, ef_surrogate *s, const sg_ops *ops, const ef_surro
   s->mv = malloc(r * 2 * sizeof(float));
   s->mfeat = malloc(r * SG_NF * sizeof(float));
   s->mprob = malloc(r * 4 * sizeof(float));
-  void *bufs[] = {s->order, s->xin, s->xd,  s->ddx, s->dlogit, s->dout, s->tgt,   s->lg,
-                  s->dlg,   s->w,   s->pavg, s->idx, s->arow,  s->mv,   s->mfeat, s->mprob};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+  void *bufs[16];
+  for (size_t i = 0, n = base_buffers(s, bufs); i < n; i++)
     if (!bufs[i]) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a detector surrogate");
   return EF_OK;
 }
@@ -67,27 +74,21 @@ int sg_base_init(ef_ctx *ctx, ef_surrogate *s, const sg_ops *ops, const ef_surro
 void sg_base_free(ef_surrogate *s) {
   ef_mlp_destroy(s->critic);
   ef_adam_destroy(s->adam_critic);
-  void *bufs[] = {s->order, s->xin, s->xd,  s->ddx, s->dlogit, s->dout, s->tgt,   s->lg,
-                  s->dlg,   s->w,   s->pavg, s->idx, s->arow,  s->mv,   s->mfeat, s->mprob};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
-}
-
-int sg_measured(const ef_events *ev, size_t e) {
-  return ev->topology[e] > 0 && isfinite(ev->reco[2 * e]) && isfinite(ev->reco[2 * e + 1]);
+  void *bufs[16];
+  for (size_t i = 0, n = base_buffers(s, bufs); i < n; i++) free(bufs[i]);
 }
 
 /* Group the MC's indices by topology (measured ones by theirs, the rest as
  * T0); once per MC sample (the campaign's never changes). */
 static void mc_index(ef_surrogate *s, const ef_events *mc) {
-  if (s->indexed && s->indexed_mc == mc && s->indexed_n == mc->n) return;
+  if (s->indexed_mc == mc && s->indexed_n == mc->n) return;
   size_t count[4] = {0, 0, 0, 0};
-  for (size_t i = 0; i < mc->n; i++) count[sg_measured(mc, i) ? mc->topology[i] : 0]++;
+  for (size_t i = 0; i < mc->n; i++) count[ef_events_measured(mc, i) ? mc->topology[i] : 0]++;
   s->off[0] = 0;
   for (int t = 0; t < 4; t++) s->off[t + 1] = s->off[t] + count[t];
   size_t pos[4] = {s->off[0], s->off[1], s->off[2], s->off[3]};
   for (size_t i = 0; i < mc->n; i++)
-    s->order[pos[sg_measured(mc, i) ? mc->topology[i] : 0]++] = (int32_t)i;
-  s->indexed = 1;
+    s->order[pos[ef_events_measured(mc, i) ? mc->topology[i] : 0]++] = (int32_t)i;
   s->indexed_mc = mc;
   s->indexed_n = mc->n;
 }
@@ -183,9 +184,9 @@ static float fold_unit(float a, float *sgn) {
 }
 
 static float wrap_pi(float f) {
-  float t = fmodf(f + (float)EF_PI, 2.0f * (float)EF_PI);
-  if (t <= 0) t += 2.0f * (float)EF_PI;
-  return t - (float)EF_PI;
+  float t = fmodf(f + (float)M_PI, 2.0f * (float)M_PI);
+  if (t <= 0) t += 2.0f * (float)M_PI;
+  return t - (float)M_PI;
 }
 
 void sg_reco(float c, float f, const float sig[2], const float *o, float *rc, float *sgn) {
@@ -228,7 +229,7 @@ static int cgan_batch(ef_surrogate *s, const ef_events *mc, const sg_cgan *g, ef
     s->idx[i] = (int32_t)e;
     ef_features_kin(&s->kin, mc->vertex[2 * e], mc->vertex[2 * e + 1], s->xin + (size_t)i * nin,
                     NULL);
-    if (sg_measured(mc, e)) s->arow[m++] = i;
+    if (ef_events_measured(mc, e)) s->arow[m++] = i;
   }
   for (int i = 0; i < g->batch; i++)
     ef_nn_fill_normal(r, s->xin + (size_t)i * nin + SG_NF, (size_t)s->k);

@@ -33,8 +33,7 @@ struct ef_surrogate {
   int32_t *order;   /* (n_mc): indices grouped T0, T1, T2, T3 */
   size_t off[5];    /* group t is order[off[t] .. off[t + 1]) */
   size_t n_mc;
-  int indexed;
-  const ef_events *indexed_mc; /* the MC sample the index is of, and its size */
+  const ef_events *indexed_mc; /* the MC sample the index is of (NULL: none yet), its size */
   size_t indexed_n;
   /* the conditional-GAN trainer: a critic and its batch buffers */
   ef_mlp *critic;   /* (features, residual / sig) -> logit */
@@ -64,8 +63,6 @@ int sg_topo_create(ef_ctx *ctx, ef_surrogate **out, const ef_surrogate_params *s
 int sg_mixed_create(ef_ctx *ctx, ef_surrogate **out, const ef_surrogate_params *sp, int rows,
                     size_t n_mc);
 
-/* Is MC or data event e in a measured topology (T1..T3) with finite reco? */
-int sg_measured(const ef_events *ev, size_t e);
 /* RMS of the residuals (reco - vertex, phi wrapped) of events idx (n). */
 void sg_residual_scale(const ef_events *mc, const int32_t *idx, size_t n, float sig[2]);
 /* reco = (fold(c + sig_c o_c), wrap(f + sig_f o_f)); *sgn the fold's slope. */
