@@ -86,6 +86,10 @@ static int setup(void **state) {
   if (getenv("ENSFOLD_GAN_TEST_ELR")) c->gan.detector.efficiency.lr = atof(getenv("ENSFOLD_GAN_TEST_ELR"));
   if (getenv("ENSFOLD_GAN_TEST_EB")) c->gan.detector.efficiency.batch = atoi(getenv("ENSFOLD_GAN_TEST_EB"));
   if (getenv("ENSFOLD_GAN_TEST_AVG")) c->gan.average = atof(getenv("ENSFOLD_GAN_TEST_AVG"));
+  if (getenv("ENSFOLD_GAN_TEST_REFINE")) c->gan.refine.iterations = atoi(getenv("ENSFOLD_GAN_TEST_REFINE"));
+  if (getenv("ENSFOLD_GAN_TEST_RSTEPS")) c->gan.refine.net.steps = atoi(getenv("ENSFOLD_GAN_TEST_RSTEPS"));
+  if (getenv("ENSFOLD_GAN_TEST_SSTEPS")) c->gan.detector.smearing.steps = atoi(getenv("ENSFOLD_GAN_TEST_SSTEPS"));
+  if (getenv("ENSFOLD_GAN_TEST_SHIDDEN")) c->gan.detector.smearing.hidden = atoi(getenv("ENSFOLD_GAN_TEST_SHIDDEN"));
   if (ef_detector_create(fx.ctx, &fx.det, &c->physics, &c->detector) != EF_OK) return -1;
   ef_model m1, ps;
   ef_model_init(&m1, EF_MODEL_M1, &c->physics);
@@ -254,8 +258,12 @@ static metrics measure(const unit_out *o, const char *name) {
           hm += o->hist[a * fx.vtx.n_phi + b];
           tm += fx.truth[a * fx.vtx.n_phi + b];
         }
-      fprintf(stderr, "  theta row %2d: gan %9.1f truth %9.1f; measured bins: gan / truth %.3f\n",
-              a, h, tr, tm > 0 ? hm / tm : 0.0);
+      double dv = 0;
+      if (fx.data.vertex)
+        for (size_t i = 0; i < fx.data.n; i++)
+          if (ef_binning_index(&fx.vtx, fx.data.vertex[2 * i], fx.data.vertex[2 * i + 1]) / fx.vtx.n_phi == a) dv++;
+      fprintf(stderr, "  theta row %2d: gan %9.1f truth %9.1f data %7.0f; measured bins: gan / truth %.3f\n",
+              a, h, tr, dv, tm > 0 ? hm / tm : 0.0);
     }
     for (int b = 0; b < fx.vtx.n_phi; b++) {
       double h = 0, tr = 0;
@@ -295,7 +303,7 @@ static unit_out ps_topo; /* gan-topo, PS fill, kept for the fill test */
 static void closure(int method, const char *name, unit_out *keep) {
   unit_out o;
   out_alloc(&o);
-  assert_int_equal(run_unit(method, EF_MODEL_PS, 1001, 0, &o), EF_OK);
+  assert_int_equal(run_unit(method, EF_MODEL_PS, getenv("ENSFOLD_GAN_TEST_SEED") ? strtoull(getenv("ENSFOLD_GAN_TEST_SEED"), NULL, 10) : 1001, 0, &o), EF_OK);
   metrics m = measure(&o, name);
 #ifndef __SANITIZE_ADDRESS__
   assert_true(m.chi2ndf < CHI2_BOUND);

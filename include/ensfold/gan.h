@@ -27,6 +27,7 @@
 #include "ensfold/binning.h"
 #include "ensfold/events.h"
 #include "ensfold/model.h"
+#include "ensfold/refine.h"
 #include "ensfold/surrogate.h"
 
 /* The outer GAN's settings and its detector surrogates' (the gan.* keys). */
@@ -43,6 +44,7 @@ typedef struct {
   double instance_noise;    /* sigma of the noise on D's input coordinates at step 0 */
   ef_surrogate_params detector; /* the detector surrogates (gan.efficiency.*, gan.smearing.*) */
   int share_detector;       /* train detector networks once per (method, replica) */
+  ef_refine_params refine;  /* classifier refinement of G's samples (gan.refine.*) */
 } ef_gan_params;
 
 /* What one GAN unit unfolds. */

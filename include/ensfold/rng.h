@@ -9,6 +9,7 @@
 #ifndef ENSFOLD_RNG_H
 #define ENSFOLD_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* What a stream is for. New purposes go at the end: the values are part of
@@ -54,5 +55,8 @@ double ef_rng_normal(ef_rng *r);
 unsigned ef_rng_poisson(ef_rng *r, double mu);
 /* Uniform integer in [0, n). n > 0. Unbiased (rejection). */
 uint32_t ef_rng_below(ef_rng *r, uint32_t n);
+/* An index in [0, n) drawn with probability proportional to its weight,
+ * from cdf (n) the running sums of n >= 1 weights (one uniform). */
+size_t ef_rng_pick(ef_rng *r, const double *cdf, size_t n);
 
 #endif

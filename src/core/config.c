@@ -231,8 +231,8 @@ static const key_def schema[] = {
          "training (0: the last step only)"),
     INT("gan.snapshots", gan.snapshots, 20, 1, 100000,
         "snapshots of G pooled into the result (gan.samples in all)"),
-    INT("gan.samples", gan.samples, 1000000, 1000, 1000000000,
-        "generator samples histogrammed per unit"),
+    INT("gan.samples", gan.samples, 1000000, 1000, 100000000,
+        "generator samples histogrammed per unit (each held in memory: 16 bytes per rank)"),
     REAL("gan.blind_efficiency", gan.blind_efficiency, 0.05, 0.0, 1.0, "",
          "vertex bins whose efficiency (from the MC) is below this are blind: only there does "
          "the fill model enter (the result's blind bins take its shape, as in IBU)"),
@@ -278,6 +278,24 @@ static const key_def schema[] = {
     BOOL("gan.share_detector", gan.share_detector, 1,
          "train the detector networks once per (method, replica) and reuse them for every "
          "fill model (false: every unit trains its own)"),
+    INT("gan.refine.iterations", gan.refine.iterations, 0, 0, 20,
+        "iterations of the classifier refinement of G's pooled samples (OmniFold's two steps "
+        "with G as the simulation); 0 = none"),
+    INT("gan.refine.hidden", gan.refine.net.hidden, 64, 4, 4096,
+        "units per hidden layer of the refinement's two classifiers"),
+    INT("gan.refine.layers", gan.refine.net.layers, 2, 1, 16,
+        "hidden layers of the refinement's classifiers"),
+    INT("gan.refine.steps", gan.refine.net.steps, 2000, 1, 10000000,
+        "training steps of each refinement classifier per iteration"),
+    INT("gan.refine.batch", gan.refine.net.batch, 512, 8, 65536,
+        "data events (step 1) and G samples (both steps) per classifier step"),
+    REAL("gan.refine.lr", gan.refine.net.lr, 1e-3, 1e-7, 1.0, "",
+         "Adam learning rate of the refinement classifiers (betas 0.9, 0.999; decays linearly "
+         "to a tenth; the last quarter's parameters averaged)"),
+    INT("gan.refine.samples", gan.refine.samples, 200000, 1000, 100000000,
+        "G's pooled samples the classifiers train on (at most; spread over the pool)"),
+    REAL("gan.refine.clip", gan.refine.clip, 5.0, 1.0001, 1000.0, "",
+         "each classifier's ratio is clipped to [1 / clip, clip]"),
     STR("output", output, "ensfold-results.h5",
         "campaign result file (the -o option overrides); relative to the working directory"),
 };

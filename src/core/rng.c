@@ -76,6 +76,17 @@ double ef_rng_uniform(ef_rng *r) {
   return ((double)k + 0.5) * 0x1.0p-53;
 }
 
+size_t ef_rng_pick(ef_rng *r, const double *cdf, size_t n) {
+  double u = ef_rng_uniform(r) * cdf[n - 1];
+  size_t lo = 0, hi = n - 1;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (cdf[mid] > u) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
 double ef_rng_normal(ef_rng *r) {
   if (r->has_spare) {
     r->has_spare = 0;

@@ -66,6 +66,22 @@ void ef_features_embed_back(const float *de, float c, float f, float *dc, float 
         6 * sinf(6 * f) * de[6] + 6 * cosf(6 * f) * de[7];
 }
 
+void ef_features_refine(float *e, float c, float f) {
+  double cc = c > 1.0f ? 1.0 : c < -1.0f ? -1.0 : (double)c, s = sqrt(1.0 - cc * cc);
+  e[0] = (float)cc;
+  e[1] = (float)(acos(cc) / (M_PI / 2) - 1.0);
+  e[2] = (float)(s * cos(f));
+  e[3] = (float)(s * sin(f));
+  e[4] = cosf(f);
+  e[5] = sinf(f);
+  e[6] = cosf(2 * f);
+  e[7] = sinf(2 * f);
+  e[8] = cosf(6 * f);
+  e[9] = sinf(6 * f);
+  double th = acos(cc);
+  for (int k = 2; k < EF_FEAT_REFINE - 8; k++) e[8 + k] = (float)cos(k * th);
+}
+
 void ef_features_sphere(const float *u, float *c, float *f) {
   double r = sqrt((double)u[0] * u[0] + (double)u[1] * u[1] + (double)u[2] * u[2]);
   float cc = r > 0 ? (float)(u[2] / r) : 0.0f;

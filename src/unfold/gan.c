@@ -18,6 +18,7 @@
 #include "ensfold/nn.h"
 #include "ensfold/nn_adam.h"
 #include "ensfold/nn_loss.h"
+#include "ensfold/refine.h"
 #include "ensfold/rng.h"
 
 #define NF EF_FEAT_KIN  /* detector-network features */
@@ -27,13 +28,17 @@
 #define MD 6            /* MMD point: cos theta*, cos phi*, sin phi*, 3 x channel */
 
 /* Roles of networks in seeds: distinct init/training streams per role; a
- * detector surrogate takes the five from ROLE_DETECTOR on. */
+ * detector surrogate takes the five from ROLE_DETECTOR on. The refinement's
+ * two classifiers take units REFINE_UNIT + 2 attempt and + 1, above every
+ * attempt's roles. */
 enum { ROLE_G = 0, ROLE_D, ROLE_DETECTOR, N_ROLES = 8 };
+#define REFINE_UNIT (1u << 20)
 
 #define OUTER_LOSS_MAX 64 /* loss points a shared outer training keeps */
 
 struct ef_gan_ws {
   int latent, bo, bf, rows; /* G noise, outer batch, blind batch, D rows */
+  int samples;              /* G samples pooled per training */
   ef_kin kin;
   double kin_energy;        /* beam energy kin was made for */
   ef_mlp *g, *d;
@@ -69,6 +74,12 @@ struct ef_gan_ws {
   unsigned char *blind;   /* (nv_cap) set at run time */
   int nv_cap;
   double *hsum, *esum;    /* (nv_cap) histogram and efficiency sums */
+  /* G's pooled samples (gan.samples), in the order they were drawn */
+  float *pool_v;   /* (samples, 2) vertices */
+  float *pool_p0;  /* (samples) P(T0 | v) */
+  float *pool_nu;  /* (samples) refinement weights */
+  long long pool_n;
+  ef_refine *refine; /* gan.refine (NULL: no refinement) */
   /* The last outer training on this rank. A unit that differs from it only
    * by the fill model, with the fill not entering training, reuses it: the
    * sums above are still its own (nothing else writes them). */
@@ -92,7 +103,7 @@ static size_t ws_buffers(const ef_gan_ws *ws, void **out) {
                ws->prob, ws->reco,  ws->nz,    ws->vn,   ws->dx,    ws->w,       ws->dlogit,
                ws->ddx,  ws->dreco, ws->dfeat, ws->dv,   ws->draw,  ws->fcdf,    ws->mx,
                ws->my,   ws->mdx,   ws->msel,  ws->mgrad, ws->inblind, ws->blind, ws->hsum,
-               ws->esum};
+               ws->esum, ws->pool_v, ws->pool_p0, ws->pool_nu};
   memcpy(out, b, sizeof b);
   return sizeof b / sizeof b[0];
 }
@@ -104,6 +115,7 @@ void ef_gan_ws_destroy(ef_gan_ws *ws) {
   ef_adam_destroy(ws->adam_g);
   ef_adam_destroy(ws->adam_d);
   for (int k = 0; k < 2; k++) ef_surrogate_destroy(ws->det[k]);
+  ef_refine_destroy(ws->refine);
   void *bufs[32];
   for (size_t i = 0, n = ws_buffers(ws, bufs); i < n; i++) free(bufs[i]);
   free(ws);
@@ -140,6 +152,9 @@ static int alloc_buffers(ef_ctx *ctx, ef_gan_ws *ws) {
   ws->blind = malloc((size_t)ws->nv_cap);
   ws->hsum = malloc((size_t)ws->nv_cap * sizeof(double));
   ws->esum = malloc((size_t)ws->nv_cap * sizeof(double));
+  ws->pool_v = malloc((size_t)ws->samples * 2 * sizeof(float));
+  ws->pool_p0 = malloc((size_t)ws->samples * sizeof(float));
+  ws->pool_nu = malloc((size_t)ws->samples * sizeof(float));
   void *bufs[32];
   for (size_t i = 0, n = ws_buffers(ws, bufs); i < n; i++)
     if (!bufs[i]) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the GAN workspace");
@@ -158,6 +173,7 @@ int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp, unsi
   ws->n_data = n_data;
   ws->n_mc = n_mc;
   ws->nv_cap = n_vertex;
+  ws->samples = gp->samples;
   int rc = EF_OK;
   const ef_net_params *o = &gp->outer;
   EF_GOTO(rc, ef_mlp_create_plain(ctx, &ws->g, ws->latent, o->hidden, o->layers, 3, ws->bo),
@@ -169,6 +185,8 @@ int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp, unsi
     if (detectors >> k & 1u)
       EF_GOTO(rc, ef_surrogate_create(ctx, &ws->det[k], (ef_surrogate_kind)k, &gp->detector,
                                       ws->bo, n_mc), fail);
+  if (gp->refine.iterations > 0)
+    EF_GOTO(rc, ef_refine_create(ctx, &ws->refine, &gp->refine, ws->bo), fail);
   EF_GOTO(rc, alloc_buffers(ctx, ws), fail);
   *out = ws;
   return EF_OK;
@@ -182,16 +200,6 @@ long ef_gan_ws_outer_trainings(const ef_gan_ws *ws) { return ws->outer_trainings
 /* ---- the outer step ------------------------------------------------------ */
 
 /* Index of a uniform draw u in [0, total) in the cumulative weights. */
-static size_t cdf_pick(const double *cdf, size_t n, double u) {
-  size_t lo = 0, hi = n - 1;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (cdf[mid] > u) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
-
 typedef struct {
   size_t n_meas;      /* measured data events with weight > 0 */
   double total;       /* their summed weight */
@@ -237,7 +245,7 @@ static void real_rows(const ef_gan_params *gp, const ef_gan_problem *pb, ef_gan_
   double wb = os->use_blind ? gp->fill_weight : 0.0;
   ef_nn_fill_normal(r, nz, (size_t)2 * B);
   for (int i = 0; i < B; i++) {
-    size_t e = (size_t)ws->meas[cdf_pick(ws->cdf, os->n_meas, ef_rng_uniform(r) * os->total)];
+    size_t e = (size_t)ws->meas[ef_rng_pick(r, ws->cdf, os->n_meas)];
     d_row(ws->dx + (size_t)i * ND, data->topology[e], (float)data->reco[2 * e] + sn * nz[2 * i],
           (float)data->reco[2 * e + 1] + sn * nz[2 * i + 1]);
     ws->w[i] = 1.0f / B;
@@ -326,7 +334,7 @@ static void mmd_term(const ef_gan_params *gp, ef_gan_ws *ws, ef_rng *r, int B) {
     const float *row = ws->dx + (size_t)i * ND; /* data row i */
     int ch = row[1] > 0.5f ? 1 : row[2] > 0.5f ? 2 : 3;
     mmd_point(ws->my + (size_t)i * MD, ch, row[NCH], row[NCH + 2], row[NCH + 3]);
-    size_t k = cdf_pick(ws->fcdf, 3 * (size_t)B, ef_rng_uniform(r) * acc);
+    size_t k = ef_rng_pick(r, ws->fcdf, 3 * (size_t)B);
     ws->msel[i] = (int32_t)k;
     int t = (int)(k / (size_t)B), s = (int)(k % (size_t)B);
     const float *rc = ws->reco + ((size_t)t * B + s) * 2;
@@ -431,8 +439,8 @@ typedef struct {
   long long n;
 } moments;
 
-/* Histogram n samples of the current G into ws->hsum and their total
- * efficiency into ws->esum; accumulate their moments. */
+/* Pool n samples of the current G (those inside the vertex binning) with
+ * their P(T0 | v); accumulate their moments. */
 static void sample_generator(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r, long long n,
                              moments *mo) {
   ef_surrogate *det = ws->det[pb->detector];
@@ -448,10 +456,10 @@ static void sample_generator(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r,
     ef_surrogate_forward(det, ws->v, ws->feat, m, r, ws->prob, NULL);
     for (int s = 0; s < m; s++) {
       float c = ws->v[2 * s], f = ws->v[2 * s + 1];
-      int kb = ef_binning_index(pb->vtx, c, f);
-      if (kb < 0) continue;
-      ws->hsum[kb] += 1.0;
-      ws->esum[kb] += 1.0 - ws->prob[4 * s];
+      if (ef_binning_index(pb->vtx, c, f) < 0) continue;
+      ws->pool_v[2 * ws->pool_n] = c;
+      ws->pool_v[2 * ws->pool_n + 1] = f;
+      ws->pool_p0[ws->pool_n++] = ws->prob[4 * s];
       mo->sc += c;
       mo->scc += (double)c * c;
       mo->sx += cosf(f);
@@ -462,6 +470,31 @@ static void sample_generator(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r,
   mo->n += n;
 }
 
+/* G's pooled samples into ws->hsum (events) and ws->esum (their summed
+ * efficiency) per vertex bin, each sample weighted by the refinement
+ * (refine.h) when gan.refine is on. */
+static int histogram_pool(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
+                          ef_gan_ws *ws, const outer_setup *os, ef_rng *r) {
+  int nv = ef_binning_count(pb->vtx), refine = gp->refine.iterations > 0;
+  memset(ws->hsum, 0, (size_t)nv * sizeof(double));
+  memset(ws->esum, 0, (size_t)nv * sizeof(double));
+  if (refine) {
+    if (!ws->refine)
+      return ef_error_set(ctx, EF_ERR_INTERNAL, "GAN workspace made without the refinement");
+    ef_refine_problem rp = {pb->data, ws->meas, ws->cdf, os->n_meas, ws->det[pb->detector],
+                            &ws->kin, pb->seed, REFINE_UNIT + 2u * (uint32_t)pb->attempt};
+    EF_CHECK(ef_refine_run(ctx, ws->refine, &rp, ws->pool_v, ws->pool_p0, (int)ws->pool_n, r,
+                           ws->pool_nu));
+  }
+  for (long long i = 0; i < ws->pool_n; i++) {
+    int kb = ef_binning_index(pb->vtx, ws->pool_v[2 * i], ws->pool_v[2 * i + 1]);
+    double w = refine ? ws->pool_nu[i] : 1.0;
+    ws->hsum[kb] += w;
+    ws->esum[kb] += refine ? w * (1.0 - ws->pool_p0[i]) : 1.0 - ws->pool_p0[i];
+  }
+  return EF_OK;
+}
+
 /* Train the outer GAN of pb from its seed and attempt: loss curves
  * (n_loss points), G's pooled samples in ws->hsum / ws->esum, the spread
  * of its cos theta* (sd) and the mean resultant length of its phi* (rlen);
@@ -469,7 +502,6 @@ static void sample_generator(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r,
 static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
                        ef_gan_ws *ws, const outer_setup *os, ef_rng *r, int n_loss,
                        double *loss_d, double *loss_g, double *sd, double *rlen) {
-  int nv = ef_binning_count(pb->vtx);
   uint32_t s0 = (uint32_t)pb->attempt * N_ROLES;
   ef_mlp_init(ws->g, pb->seed, s0 + ROLE_G);
   ef_mlp_init(ws->d, pb->seed, s0 + ROLE_D);
@@ -478,8 +510,7 @@ static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_proble
   ef_rng_init(r, pb->seed, EF_RNG_NN_TRAIN, s0 + ROLE_G);
   int steps = gp->outer.steps;
   for (int p = 0; p < n_loss; p++) loss_d[p] = loss_g[p] = 0.0;
-  memset(ws->hsum, 0, (size_t)nv * sizeof(double));
-  memset(ws->esum, 0, (size_t)nv * sizeof(double));
+  ws->pool_n = 0;
   /* the result: samples of G at n_snap snapshots over the last part of
    * the training, pooled (a GAN's generator oscillates around the
    * solution; pooling snapshots averages that out at the level of the
@@ -505,6 +536,7 @@ static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_proble
       snap++;
     }
   }
+  EF_CHECK(histogram_pool(ctx, gp, pb, ws, os, r));
   double mc_ = mo.sc / (double)mo.n;
   *sd = sqrt(fmax(mo.scc / (double)mo.n - mc_ * mc_, 0.0));
   *rlen = sqrt(mo.sx * mo.sx + mo.sy * mo.sy) / (double)mo.n;
