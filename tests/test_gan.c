@@ -170,7 +170,8 @@ typedef struct {
   double seconds;
 } unit_out;
 
-static int run_unit(int method, int fill, uint64_t seed, int attempt, unit_out *o) {
+static int run_unit_in(const ef_gan_params *gp, ef_gan_ws *ws, int method, int fill,
+                       uint64_t seed, int attempt, unit_out *o) {
   ef_gan_problem pb = {.detector = method == EF_METHOD_GAN_MIXED ? EF_SURROGATE_MIXED
                                                                  : EF_SURROGATE_TOPO, .data = &fx.data, .mc = &fx.mc, .vtx = &fx.vtx,
                        .efficiency = ef_response_efficiency(fx.resp),
@@ -180,12 +181,16 @@ static int run_unit(int method, int fill, uint64_t seed, int attempt, unit_out *
   ef_model_init(&pb.fill, (ef_model_id)fill, &fx.cfg.physics);
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  int rc = ef_gan_unit_run(fx.ctx, &fx.cfg.gan, &pb, fx.ws, o->hist, o->own, o->eff, 50,
-                           o->loss_d, o->loss_g);
+  int rc = ef_gan_unit_run(fx.ctx, gp, &pb, ws, o->hist, o->own, o->eff, 50, o->loss_d,
+                           o->loss_g);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   o->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
   if (rc != EF_OK) fprintf(stderr, "unit failed: %s\n", ef_error_message(fx.ctx));
   return rc;
+}
+
+static int run_unit(int method, int fill, uint64_t seed, int attempt, unit_out *o) {
+  return run_unit_in(&fx.cfg.gan, fx.ws, method, fill, seed, attempt, o);
 }
 
 static void out_alloc(unit_out *o) {
@@ -493,11 +498,48 @@ static void test_collapse_reported(void **state) {
   assert_non_null(strstr(ef_error_message(fx.ctx), "collapsed"));
 }
 
+/* The refinement (gan.refine, docs/methods.md) on the fixture: the refined
+ * gan-topo unit closes better in the measured bins than the same unit
+ * unrefined, and its M2 unit still reuses the PS unit's training (the
+ * refinement included): equal in every measured bin, G's own answer equal
+ * in every bin. */
+static void test_refinement(void **state) {
+  (void)state;
+  ef_gan_params gp = fx.cfg.gan;
+  gp.refine.iterations = 1;
+  ef_gan_ws *ws = NULL;
+  int nv = ef_binning_count(&fx.vtx);
+  assert_int_equal(ef_gan_ws_create(fx.ctx, &ws, &gp, 1u << EF_SURROGATE_TOPO, nv, fx.data.n,
+                                    fx.mc.n), EF_OK);
+  unit_out plain, ps, m2;
+  out_alloc(&plain);
+  out_alloc(&ps);
+  out_alloc(&m2);
+  assert_int_equal(run_unit(EF_METHOD_GAN_TOPO, EF_MODEL_PS, 1001, 0, &plain), EF_OK);
+  assert_int_equal(run_unit_in(&gp, ws, EF_METHOD_GAN_TOPO, EF_MODEL_PS, 1001, 0, &ps), EF_OK);
+  metrics a = measure(&plain, "gan-topo"), b = measure(&ps, "gan-topo refined");
+  assert_int_equal(run_unit_in(&gp, ws, EF_METHOD_GAN_TOPO, EF_MODEL_M2, 1001, 0, &m2), EF_OK);
+  assert_int_equal(ef_gan_ws_outer_trainings(ws), 1);
+  const double *eps = ef_response_efficiency(fx.resp);
+  for (int k = 0; k < nv; k++) {
+    assert_true(ps.own[k] == m2.own[k]);
+    if (eps[k] >= gp.blind_efficiency) assert_true(ps.hist[k] == m2.hist[k]);
+  }
+#ifndef __SANITIZE_ADDRESS__
+  assert_true(b.chi2ndf < a.chi2ndf);
+#endif
+  out_free(&plain);
+  out_free(&ps);
+  out_free(&m2);
+  ef_gan_ws_destroy(ws);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_closure_topo),
       cmocka_unit_test(test_fill_does_not_leak),
       cmocka_unit_test(test_fill_channel_leak_bounded),
+      cmocka_unit_test(test_refinement),
       cmocka_unit_test(test_closure_mixed),
       cmocka_unit_test(test_determinism_retry_alloc),
       cmocka_unit_test(test_collapse_reported),
