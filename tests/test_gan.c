@@ -65,6 +65,8 @@ static int setup(void **state) {
   c->gan.outer.steps = getenv("ENSFOLD_GAN_TEST_STEPS") ? atoi(getenv("ENSFOLD_GAN_TEST_STEPS")) : STEPS;
   c->gan.outer.hidden = 48;
   c->gan.samples = 400000;
+  /* the outer GAN itself; test_refinement adds the refinement (on by default) */
+  c->gan.refine.iterations = 0;
   c->gan.detector.smearing.steps = 300;
   c->gan.detector.smearing.hidden = 32;
   c->gan.detector.efficiency.steps = 6000;

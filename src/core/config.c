@@ -278,7 +278,7 @@ static const key_def schema[] = {
     BOOL("gan.share_detector", gan.share_detector, 1,
          "train the detector networks once per (method, replica) and reuse them for every "
          "fill model (false: every unit trains its own)"),
-    INT("gan.refine.iterations", gan.refine.iterations, 0, 0, 20,
+    INT("gan.refine.iterations", gan.refine.iterations, 1, 0, 20,
         "iterations of the classifier refinement of G's pooled samples (OmniFold's two steps "
         "with G as the simulation); 0 = none"),
     INT("gan.refine.hidden", gan.refine.net.hidden, 64, 4, 4096,
