@@ -85,14 +85,15 @@ static int setup(void **state) {
   gp0 = malloc((size_t)N_GEN * sizeof(float));
   float feat[ROWS * EF_FEAT_KIN], prob[4 * ROWS];
   for (int i0 = 0; i0 < N_GEN; i0 += ROWS) {
-    for (int s = 0; s < ROWS; s++) {
+    int m = N_GEN - i0 < ROWS ? N_GEN - i0 : ROWS; /* the last chunk is short */
+    for (int s = 0; s < m; s++) {
       gv[2 * (i0 + s)] = (float)(2 * ef_rng_uniform(&r) - 1);
       gv[2 * (i0 + s) + 1] = (float)(EF_PI * (2 * ef_rng_uniform(&r) - 1));
       ef_features_kin(&kin, gv[2 * (i0 + s)], gv[2 * (i0 + s) + 1], feat + s * EF_FEAT_KIN,
                       NULL);
     }
-    ef_surrogate_forward(sur, gv + 2 * i0, feat, ROWS, &r, prob, NULL);
-    for (int s = 0; s < ROWS; s++) gp0[i0 + s] = prob[4 * s];
+    ef_surrogate_forward(sur, gv + 2 * i0, feat, m, &r, prob, NULL);
+    for (int s = 0; s < m; s++) gp0[i0 + s] = prob[4 * s];
   }
   return 0;
 }
