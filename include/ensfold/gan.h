@@ -43,7 +43,7 @@ typedef struct {
   double mmd_weight;        /* weight of the MMD term in G's loss (0 = none) */
   double instance_noise;    /* sigma of the noise on D's input coordinates at step 0 */
   ef_surrogate_params detector; /* the detector surrogates (gan.efficiency.*, gan.smearing.*) */
-  int share_detector;       /* train detector networks once per (method, replica) */
+  int share_detector;       /* keep detector networks for the fills of a member */
   ef_refine_params refine;  /* classifier refinement of G's samples (gan.refine.*) */
 } ef_gan_params;
 
@@ -58,8 +58,8 @@ typedef struct {
   const double *fill_prior;    /* (n_vertex) the fill model's probability per bin */
   ef_model fill;               /* the fill model, to sample the blind region */
   double beam_energy;          /* GeV: the detector networks' kinematic inputs */
-  /* Random streams: the detector networks' from det_seed (shared by every
-   * unit with the same det_key when gan.share_detector), the outer GAN's
+  /* Random streams: the detector networks' from det_seed (trained once for
+   * every unit with the same det_key >= 0: gan.share_detector), the outer GAN's
    * from seed; attempt > 0 gives fresh streams for a retry. */
   uint64_t det_seed, seed;
   int64_t det_key;

@@ -30,8 +30,8 @@ typedef struct {
                         * ensemble member, never retried, no training part */
   int has_own;         /* fills parts.own (else the unit code writes NaN) */
   int has_curves;      /* fills parts.loss_d / loss_g (else 0) */
-  int shares_detector; /* units of one (method, replica) share trained detector
-                        * products: they get an affinity key (plan.h) */
+  int shares_detector; /* the fills of one (method, replica, member) share trained
+                        * detector products: they get an affinity key (plan.h) */
   int learns_efficiency; /* parts.eff comes from its own trained model (summary
                           * checks it against the exact maps); 0: from the MC */
   double cost;         /* relative cost of one unit, for scheduling */

@@ -49,15 +49,16 @@ int ef_plan_n_members(const ef_plan *p, int method);
 int32_t ef_plan_unit_id(const ef_plan *p, int method, int fill, int replica, int member);
 
 /* Units with the same affinity key (>= 0) share work that a rank can keep
- * between them: the GAN methods' detector networks, trained once per
- * (method, replica) and reused by every fill model and ensemble member of
- * that replica (gan.share_detector). The coordinator prefers to hand a rank
- * a unit with the key of its previous unit. -1: no shared work (IBU). */
+ * between them: the GAN methods' detector networks (and outer training),
+ * trained once per (method, replica, member) and reused by every fill
+ * model of it (gan.share_detector). The key is the (method, replica,
+ * member) index of the common random numbers. The coordinator prefers to
+ * hand a rank a unit with the key of its previous unit. -1: no shared work
+ * (IBU). */
 int ef_plan_affinity(const ef_plan *p, int32_t unit);
-/* The seed of the detector products a (method, replica) shares, from the
- * campaign seed (with gan.share_detector; the affinity key above names
- * them); from a unit's seed and replica -1 when each unit trains its own.
- * A stream of purpose EF_RNG_DETECTOR. */
+/* The seed of a unit's detector products: from the unit's seed (the same
+ * for every fill model of a (method, replica, member)) and replica -1. A
+ * stream of purpose EF_RNG_DETECTOR. */
 uint64_t ef_plan_detector_seed(uint64_t seed, int method, int replica);
 
 const char *ef_method_name(int method);

@@ -276,8 +276,8 @@ static const key_def schema[] = {
     INT("gan.smearing.noise", gan.detector.noise, 4, 1, 64,
         "noise inputs of the smearing networks and the DS-GAN"),
     BOOL("gan.share_detector", gan.share_detector, 1,
-         "train the detector networks once per (method, replica) and reuse them for every "
-         "fill model (false: every unit trains its own)"),
+         "train the detector networks once per (method, replica, member) and reuse them for "
+         "every fill model (false: every unit trains its own, with the same result)"),
     INT("gan.refine.iterations", gan.refine.iterations, 1, 0, 20,
         "iterations of the classifier refinement of G's pooled samples (OmniFold's two steps "
         "with G as the simulation); 0 = none"),

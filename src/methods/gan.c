@@ -41,15 +41,12 @@ static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
     ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP, u->replica, pb.data->n, weights);
     pb.data_weights = weights;
   }
-  /* detector networks: one stream per (method, replica) when shared, so
-   * every fill model and member of a replica sees the same networks */
-  if (cfg->gan.share_detector) {
-    pb.det_key = u->affinity;
-    pb.det_seed = ef_plan_detector_seed(cfg->seed, u->method, u->replica);
-  } else {
-    pb.det_key = -1 - (int64_t)u->id;
-    pb.det_seed = ef_plan_detector_seed(u->seed, u->method, -1);
-  }
+  /* detector networks: one stream per (method, replica, member), the
+   * unit's common-random-number seed, so every fill model of a member sees
+   * the same networks and members differ in them (their training noise is
+   * training noise, not statistics); shared: trained once and kept */
+  pb.det_seed = ef_plan_detector_seed(u->seed, u->method, -1);
+  pb.det_key = cfg->gan.share_detector ? u->affinity : -1 - (int64_t)u->id;
   return ef_gan_unit_run(ctx, &cfg->gan, &pb, ws, out->hist, out->own, out->eff,
                          EF_UNIT_LOSS_POINTS, out->loss_d, out->loss_g);
 }

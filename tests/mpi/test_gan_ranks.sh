@@ -3,8 +3,8 @@
 # result datasets (networks depend only on their keys and streams, never on
 # the rank that trained them or on which units a rank kept networks for),
 # with the per-unit efficiency maps and loss curves in the file; and with
-# shared detector networks a rank trains each (method, replica) key at most
-# once, so ranks keep and reuse them (the affinity dispatch).
+# shared detector networks a rank trains each (method, replica, member) key
+# at most once, so ranks keep and reuse them (the affinity dispatch).
 set -euo pipefail
 exe=${ENSFOLD_EXE:?}
 src=${ENSFOLD_SOURCE_ROOT:?}
@@ -34,17 +34,18 @@ s = u["efficiency"][()].sum(axis=1)
 assert np.allclose(s, 1, atol=1e-4), s.min()
 ranks = u["rank"][()]
 print("# -n 3: units per rank", {int(r): int((ranks == r).sum()) for r in set(ranks.tolist())})
-# units sharing a (method, replica) key that ran on the same rank could
+# units sharing a (method, replica, member) key that ran on the same rank could
 # reuse its networks: with affinity, most keys stay on one rank. A retried
 # unit (attempts > 1) trains its networks under a new key wherever it runs,
 # so only first-try units count here.
 method, rep, tries = u["method"][()], u["replica"][()], u["attempts"][()]
+member = u["member"][()]
 keys = {}
-for m, r, k, a in zip(method, rep, ranks, tries):
+for m, r, e, k, a in zip(method, rep, member, ranks, tries):
     if a == 1:
-        keys.setdefault((int(m), int(r)), set()).add(int(k))
+        keys.setdefault((int(m), int(r), int(e)), set()).add(int(k))
 spread = sum(len(v) for v in keys.values())
-print("# -n 3: %d (method, replica) keys, %d (key, rank) pairs over %d first-try units "
+print("# -n 3: %d (method, replica, member) keys, %d (key, rank) pairs over %d first-try units "
       "(%d retried)" % (len(keys), spread, int((tries == 1).sum()), int((tries > 1).sum())))
 assert spread <= len(keys) + 2, keys
 PY
