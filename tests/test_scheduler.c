@@ -516,6 +516,16 @@ static void on_alarm(int sig) {
   _exit(1);
 }
 
+/* ef_scheduler_run under a 20 s alarm (on_alarm) */
+static int run_with_alarm(ef_plan *p, ef_schedule *s) {
+  signal(SIGALRM, on_alarm);
+  alarm(20);
+  int rc = ef_scheduler_run(ctx, p, s);
+  alarm(0);
+  signal(SIGALRM, SIG_DFL);
+  return rc;
+}
+
 /* One rank under MPI: a bad READY message (wrong size, or the result of a
  * unit the rank does not hold) reaches the coordinator while the first unit
  * runs. It is refused, nothing in it used: the worker is told to stop, the
@@ -529,11 +539,7 @@ static void bad_message(int kind) {
   rec_init(&r);
   r.inject = kind;
   ef_schedule s = schedule_of(&r);
-  signal(SIGALRM, on_alarm);
-  alarm(20);
-  int rc = ef_scheduler_run(ctx, p, &s);
-  alarm(0);
-  signal(SIGALRM, SIG_DFL);
+  int rc = run_with_alarm(p, &s);
 
   assert_int_equal(r.inject_rc, MPI_SUCCESS);
   assert_int_equal(rc, EF_ERR_MPI);
@@ -579,11 +585,7 @@ static void test_bad_message_two_ranks(void **state) {
   if (r.my_rank == 1) r.inject = INJECT_SHORT;
   r.slow_first = r.my_rank == 0;
   ef_schedule s = schedule_of(&r);
-  signal(SIGALRM, on_alarm);
-  alarm(20);
-  int rc = ef_scheduler_run(ctx, p, &s);
-  alarm(0);
-  signal(SIGALRM, SIG_DFL);
+  int rc = run_with_alarm(p, &s);
   assert_int_equal(rc, EF_ERR_MPI);
   const char *want = "coordinator: bad message from rank 1 (";
   assert_int_equal(strncmp(ef_error_message(ctx), want, strlen(want)), 0);

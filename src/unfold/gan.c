@@ -490,7 +490,7 @@ static int histogram_pool(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_pro
     int kb = ef_binning_index(pb->vtx, ws->pool_v[2 * i], ws->pool_v[2 * i + 1]);
     double w = refine ? ws->pool_nu[i] : 1.0;
     ws->hsum[kb] += w;
-    ws->esum[kb] += refine ? w * (1.0 - ws->pool_p0[i]) : 1.0 - ws->pool_p0[i];
+    ws->esum[kb] += w * (1.0 - ws->pool_p0[i]); /* 1.0 * x == x: unrefined bits kept */
   }
   return EF_OK;
 }

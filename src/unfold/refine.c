@@ -102,19 +102,16 @@ static void fold(ef_refine *rf, const ef_refine_problem *pb, int n1, ef_rng *r) 
  * classifier learns is unchanged): the inverse of the samples' share of its
  * theta band, so that the rows next to the poles, where a band holds 1 %
  * of the events or less, weigh in the loss as much as any other. */
-static float hweight(const ef_refine *rf, float c) {
-  double cc = c > 1.0f ? 1.0 : c < -1.0f ? -1.0 : (double)c;
-  int b = (int)(acos(cc) / M_PI * HB);
-  return rf->h[b < HB ? b : HB - 1];
+static int band(double c) {
+  int b = (int)(acos(fmin(1.0, fmax(-1.0, c))) / M_PI * HB);
+  return b < HB ? b : HB - 1;
 }
+
+static float hweight(const ef_refine *rf, float c) { return rf->h[band((double)c)]; }
 
 static void set_hweights(ef_refine *rf, int n1) {
   double cnt[HB] = {0};
-  for (int j = 0; j < n1; j++) {
-    double cc = fmin(1.0, fmax(-1.0, (double)rf->tv[2 * j]));
-    int b = (int)(acos(cc) / M_PI * HB);
-    cnt[b < HB ? b : HB - 1] += 1.0;
-  }
+  for (int j = 0; j < n1; j++) cnt[band((double)rf->tv[2 * j])] += 1.0;
   for (int b = 0; b < HB; b++) {
     double mean = (double)n1 / HB;
     rf->h[b] = (float)(mean / fmax(cnt[b], mean / H_MAX));
