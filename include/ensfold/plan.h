@@ -56,10 +56,10 @@ int32_t ef_plan_unit_id(const ef_plan *p, int method, int fill, int replica, int
  * hand a rank a unit with the key of its previous unit. -1: no shared work
  * (IBU). */
 int ef_plan_affinity(const ef_plan *p, int32_t unit);
-/* The seed of a unit's detector products: from the unit's seed (the same
- * for every fill model of a (method, replica, member)) and replica -1. A
- * stream of purpose EF_RNG_DETECTOR. */
-uint64_t ef_plan_detector_seed(uint64_t seed, int method, int replica);
+/* The seed of a unit's detector products, from the unit's seed (the same
+ * for every fill model of a (method, replica, member)). A stream of purpose
+ * EF_RNG_DETECTOR. */
+uint64_t ef_plan_detector_seed(uint64_t unit_seed, int method);
 
 const char *ef_method_name(int method);
 uint64_t ef_plan_unit_seed(uint64_t campaign_seed, int32_t id);

@@ -156,9 +156,11 @@ int ef_plan_affinity(const ef_plan *p, int32_t unit) {
   return u ? u->affinity : -1;
 }
 
-uint64_t ef_plan_detector_seed(uint64_t seed, int method, int replica) {
+uint64_t ef_plan_detector_seed(uint64_t unit_seed, int method) {
   ef_rng r;
-  ef_rng_init(&r, seed, EF_RNG_DETECTOR, (uint32_t)((int64_t)method * 1000003 + replica));
+  /* key method * 1000003 - 1, as when the key also took a replica (then
+   * -1 here): the networks' bits do not change */
+  ef_rng_init(&r, unit_seed, EF_RNG_DETECTOR, (uint32_t)((int64_t)method * 1000003 - 1));
   return ef_rng_u64(&r);
 }
 

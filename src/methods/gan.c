@@ -45,7 +45,7 @@ static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
    * unit's common-random-number seed, so every fill model of a member sees
    * the same networks and members differ in them (their training noise is
    * training noise, not statistics); shared: trained once and kept */
-  pb.det_seed = ef_plan_detector_seed(u->seed, u->method, -1);
+  pb.det_seed = ef_plan_detector_seed(u->seed, u->method);
   pb.det_key = cfg->gan.share_detector ? u->affinity : -1 - (int64_t)u->id;
   return ef_gan_unit_run(ctx, &cfg->gan, &pb, ws, out->hist, out->own, out->eff,
                          EF_UNIT_LOSS_POINTS, out->loss_d, out->loss_g);
