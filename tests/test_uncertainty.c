@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ensfold/binning.h"
 #include "ensfold/rng.h"
 #include "ensfold/stats.h"
 #include "ensfold/uncertainty.h"
@@ -43,12 +44,12 @@ static void test_hand(void **state) {
   double y[2] = {2, 7}, mean, s;
   assert_int_equal(ef_stats_replicas(ctx, y, 2, 1, &mean, NULL, &s, NULL), EF_OK);
   assert_close(s * s, 12.5, 1e-13);
-  const unsigned char meas = 1;
+  const unsigned char meas = EF_CLASS_MEASURED;
   ef_parts p;
   assert_int_equal(ef_parts_compute(ctx, x, 2, 2, 1, 0, &mean, &s, &meas, &p), EF_OK);
   assert_int_equal(p.known, 1);
   assert_close(p.phi[0], 0.2, 1e-14);
-  assert_true(isnan(p.phi[1])); /* no unmeasured bin */
+  assert_true(isnan(p.phi[EF_CLASS_HOLE]) && isnan(p.phi[EF_CLASS_OPEN])); /* no such bin */
   assert_close(p.training[0], sqrt(5.0), 1e-14);
   assert_close(p.stat[0], sqrt(0.8) * s, 1e-14);
   assert_close(p.central[0], sqrt(0.9) * s, 1e-14);
@@ -69,20 +70,21 @@ static void test_hand(void **state) {
 }
 
 /* Simulated members x = mu + stat_i a_r + train_i b_rk with train = 3 stat
- * in the measured bins and train = stat in the others: phi = (9/M)/(1 +
- * 9/M) and (1/M)/(1 + 1/M). 400 replicas pin it to ~1 %. */
+ * in the measured bins, train = stat in the holes and 2 stat in the open
+ * bins: phi = (t^2/M)/(1 + t^2/M) per class, each pooled over its own
+ * bins. 400 replicas pin it to ~1 %. */
 static void test_simulated(void **state) {
   (void)state;
   enum { R = 400, M = 3, N = 60 };
   double *x = malloc((size_t)R * M * N * sizeof *x), *y = malloc((size_t)R * N * sizeof *y);
   double mu[N], st[N], tr[N], mean[N], s[N];
-  unsigned char meas[N];
+  unsigned char cls[N];
   assert_true(x && y);
   for (int i = 0; i < N; i++) {
     mu[i] = 100.0 + 10.0 * i;
     st[i] = sqrt(mu[i]);
-    meas[i] = i < 40;
-    tr[i] = (meas[i] ? 3.0 : 1.0) * st[i];
+    cls[i] = i < 40 ? EF_CLASS_MEASURED : i < 50 ? EF_CLASS_HOLE : EF_CLASS_OPEN;
+    tr[i] = (cls[i] == EF_CLASS_MEASURED ? 3.0 : cls[i] == EF_CLASS_HOLE ? 1.0 : 2.0) * st[i];
   }
   ef_rng r;
   ef_rng_init(&r, 4242, EF_RNG_TEST, 9);
@@ -99,17 +101,19 @@ static void test_simulated(void **state) {
   }
   assert_int_equal(ef_stats_replicas(ctx, y, R, N, mean, NULL, s, NULL), EF_OK);
   ef_parts p;
-  assert_int_equal(ef_parts_compute(ctx, x, R, M, N, 0, mean, s, meas, &p), EF_OK);
-  double want[2] = {3.0 / (1.0 + 3.0), (1.0 / 3.0) / (1.0 + 1.0 / 3.0)};
-  printf("# simulated: phi measured %.4f (true %.4f), unmeasured %.4f (true %.4f)\n", p.phi[0],
-         want[0], p.phi[1], want[1]);
+  assert_int_equal(ef_parts_compute(ctx, x, R, M, N, 0, mean, s, cls, &p), EF_OK);
+  const double want[3] = {3.0 / (1.0 + 3.0), (1.0 / 3.0) / (1.0 + 1.0 / 3.0),
+                          (4.0 / 3.0) / (1.0 + 4.0 / 3.0)};
+  printf("# simulated: phi measured %.4f (true %.4f), holes %.4f (true %.4f), open %.4f (true "
+         "%.4f)\n", p.phi[0], want[0], p.phi[1], want[1], p.phi[2], want[2]);
   assert_true(fabs(p.phi[0] - want[0]) < 0.02);
   assert_true(fabs(p.phi[1] - want[1]) < 0.03);
+  assert_true(fabs(p.phi[2] - want[2]) < 0.03);
   double rs = 0, rt = 0;
   for (int i = 0; i < N; i++) {
     rs += p.stat[i] / st[i] / N;
     rt += p.training[i] / tr[i] / N;
-    double phi = p.phi[meas[i] ? 0 : 1];
+    double phi = p.phi[cls[i]];
     assert_close(p.central[i], sqrt(1 - phi + phi / R) * s[i], 1e-12 * s[i]);
   }
   printf("# simulated: mean sigma_stat / true %.4f, sigma_training / true %.4f\n", rs, rt);

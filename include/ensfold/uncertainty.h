@@ -7,7 +7,8 @@
  *   s2 = stat + train / M
  * where stat is the data's statistical variance and train one training's
  * noise. The members' spread within replicas estimates train (M >= 2); its
- * share phi of s2 is pooled over a class of bins (measured, unmeasured),
+ * share phi of s2 is pooled over a class of bins (measured, interior holes,
+ * open regions: ef_binning_classify),
  * assuming the training noise is the same fraction of the replica spread
  * in every bin of the class (docs/methods.md), so that
  *   sigma_stat    = sqrt(1 - phi) s
@@ -24,22 +25,26 @@
 
 #include "ensfold/ctx.h"
 
+/* The bin classes phi is pooled over: ef_binning_classify's (binning.h). */
+#define EF_PARTS_N_CLASSES 3
+
 typedef struct {
   double *stat;     /* (n) statistical sigma of the central value, NaN if unknown */
   double *training; /* (n) one training's sigma (the members' spread), 0 for a
                      * deterministic method, NaN if unknown */
   double *central;  /* (n) sigma of the central value: the closure's sigma */
-  double phi[2];    /* training share of s2, [0] measured, [1] unmeasured bins */
+  double phi[EF_PARTS_N_CLASSES]; /* training share of s2 per bin class: [EF_CLASS_MEASURED],
+                                   * [EF_CLASS_HOLE], [EF_CLASS_OPEN] */
   int known;        /* 1: the parts are separated (deterministic, or M >= 2) */
 } ef_parts;
 
 /* members: (R, M, n), member k of replica r at (r M + k) n; s: (n) the
- * replica spread (sigma of the y_r), mean (n) the central value; measured
- * (n) 1 for measured bins. out's vectors are allocated here (ef_parts_free).
+ * replica spread (sigma of the y_r), mean (n) the central value; cls (n)
+ * each bin's class (ef_binning_classify: 0 measured, 1 hole, 2 open). out's vectors are allocated here (ef_parts_free).
  * Not collective. */
 int ef_parts_compute(ef_ctx *ctx, const double *members, size_t R, size_t M, size_t n,
                      int deterministic, const double *mean, const double *s,
-                     const unsigned char *measured, ef_parts *out);
+                     const unsigned char *cls, ef_parts *out);
 void ef_parts_free(ef_parts *p);
 
 /* The model part: for each bin the standard deviation (1/F) of the F >= 2

@@ -105,7 +105,7 @@ static int group_closure(ef_ctx *ctx, const ef_output_data *d, const unsigned ch
 }
 
 static int group_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned char *measured,
-                         group_stats *g) {
+                         const unsigned char *cls, group_stats *g) {
   int n = ef_binning_count(ef_inputs_vertex_binning(d->in));
   int R = ef_plan_n_replicas(d->plan) - 1, M = g->members = ef_plan_n_members(d->plan, g->method);
   EF_CHECK(alloc_vectors(ctx, n, &g->mean, &g->sigma, &g->cov, &g->corr));
@@ -127,7 +127,7 @@ static int group_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned ch
     rc = ef_stats_replicas(ctx, x, (size_t)g->n_rep, (size_t)n, g->mean, g->cov, g->sigma, g->corr);
     if (rc == EF_OK)
       rc = ef_parts_compute(ctx, xm, (size_t)g->n_rep, (size_t)M, (size_t)n,
-                            ef_method_deterministic(g->method), g->mean, g->sigma, measured,
+                            ef_method_deterministic(g->method), g->mean, g->sigma, cls,
                             &g->parts);
     if (rc == EF_OK) rc = group_closure(ctx, d, measured, g);
   } else {
@@ -158,8 +158,8 @@ static int class_closure(ef_ctx *ctx, const double *mean, const double *cov, con
  * of a group with statistics: its mean over replicas and members, its
  * sigma parts, and the closure per unmeasured class of it and of the
  * result. A method without one (NaN rows) gets has_own 0. */
-static int own_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned char *measured,
-                       const unsigned char *cls, group_stats *g) {
+static int own_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned char *cls,
+                       group_stats *g) {
   int n = ef_binning_count(ef_inputs_vertex_binning(d->in)), M = g->members;
   size_t col0 = 5 * (size_t)n + 2 * EF_UNIT_LOSS_POINTS;
   const double *truth = ef_inputs_truth(d->in);
@@ -182,7 +182,7 @@ static int own_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned char
   if (g->has_own) rc = ef_stats_replicas(ctx, x, (size_t)R, (size_t)n, g->own_mean, NULL, s, NULL);
   if (g->has_own && rc == EF_OK)
     rc = ef_parts_compute(ctx, xm, (size_t)R, (size_t)M, (size_t)n,
-                          ef_method_deterministic(g->method), g->own_mean, s, measured,
+                          ef_method_deterministic(g->method), g->own_mean, s, cls,
                           &g->own_parts);
   if (g->has_own && rc == EF_OK && truth)
     rc = class_closure(ctx, g->own_mean, NULL, g->own_parts.central, truth, cls, n, R, g->cls[1]);
@@ -353,8 +353,8 @@ int ef_groupstats_compute(ef_ctx *ctx, const ef_output_data *d, int root, ef_gro
   const double *exact = ef_inputs_exact_efficiency(d->in);
   for (int g = 0; rc == EF_OK && g < s->ng; g++) {
     group_stats *x = &s->gs[g];
-    rc = group_compute(ctx, d, s->measured, x);
-    if (rc == EF_OK) rc = own_compute(ctx, d, s->measured, s->cls, x);
+    rc = group_compute(ctx, d, s->measured, s->cls, x);
+    if (rc == EF_OK) rc = own_compute(ctx, d, s->cls, x);
     eff_closure_compute(d, x->method, x->fill, exact, s->cell, s->n_cells, x->eff);
   }
   double *scratch = rc == EF_OK ? malloc((size_t)nv * sizeof *scratch) : NULL;

@@ -408,17 +408,19 @@ static int write_difference(writer *w, hid_t top, const ef_output_data *d, const
 
 /* The /summary columns, one row per group: ic (10, ng) integers in the order
  * of SUM_ICOLS, dc (N_SUM_DCOLS, ng) doubles in the order of SUM_DCOLS. */
-#define N_SUM_DCOLS (12 + 2 + 2 * N_PARTS + N_CLS_COLS)
+#define N_PHI_COLS EF_PARTS_N_CLASSES
+#define N_SUM_NAMED (12 + N_PHI_COLS + 2 * N_PARTS) /* SUM_DCOLS, then CLS_COLS */
+#define N_SUM_DCOLS (N_SUM_NAMED + N_CLS_COLS)
 static const char *const SUM_ICOLS[10] = {
     "method", "fill_model", "replicas", "full_cov_measured", "full_cov_unmeasured",
     "zero_sigma_measured", "infinite_pulls_measured", "zero_sigma_unmeasured",
     "infinite_pulls_unmeasured", "members"};
-static const char *const SUM_DCOLS[14 + 2 * N_PARTS] = {
+static const char *const SUM_DCOLS[N_SUM_NAMED] = {
     "chi2_measured", "ndf_measured", "chi2_unmeasured", "ndf_unmeasured",
     "coverage_measured", "coverage_unmeasured", "efficiency_max_nominal",
     "efficiency_mean_nominal", "efficiency_above_nominal", "efficiency_max_replicas",
     "efficiency_mean_replicas", "efficiency_above_replicas", "training_fraction_measured",
-    "training_fraction_unmeasured", "stat_rel_measured", "training_rel_measured",
+    "training_fraction_hole", "training_fraction_open", "stat_rel_measured", "training_rel_measured",
     "central_rel_measured", "model_rel_measured", "stat_rel_unmeasured",
     "training_rel_unmeasured", "central_rel_unmeasured", "model_rel_unmeasured"};
 
@@ -440,11 +442,12 @@ static void summary_columns(const group_stats *gs, int ng, int32_t *ic, double *
       dc[(7 + 3 * k) * ng + i] = x->eff[k].mean_abs;
       dc[(8 + 3 * k) * ng + i] = x->eff[k].above;
     }
-    for (int c = 0; c < 2; c++) {
+    for (int c = 0; c < N_PHI_COLS; c++)
       dc[(12 + c) * ng + i] = x->n_rep >= 2 ? x->parts.phi[c] : NAN;
-      for (int k = 0; k < N_PARTS; k++) dc[(14 + c * N_PARTS + k) * ng + i] = x->rel[c][k];
-    }
-    class_columns(x, dc + (14 + 2 * N_PARTS) * ng + i, ng);
+    for (int c = 0; c < 2; c++)
+      for (int k = 0; k < N_PARTS; k++)
+        dc[(12 + N_PHI_COLS + c * N_PARTS + k) * ng + i] = x->rel[c][k];
+    class_columns(x, dc + N_SUM_NAMED * ng + i, ng);
   }
 }
 
@@ -460,8 +463,8 @@ static int write_summary(writer *w, hid_t file, const group_stats *gs, int ng, i
   hsize_t n = (hsize_t)ng;
   for (int k = 0; rc == EF_OK && k < 10; k++) rc = PUT_I(w, s, SUM_ICOLS[k], n, ic + k * ng);
   for (int k = 0; rc == EF_OK && k < N_SUM_DCOLS; k++)
-    rc = PUT_D(w, s, k < 14 + 2 * N_PARTS ? SUM_DCOLS[k] : CLS_COLS[k - 14 - 2 * N_PARTS], n, 1,
-               1, dc + k * ng);
+    rc = PUT_D(w, s, k < N_SUM_NAMED ? SUM_DCOLS[k] : CLS_COLS[k - N_SUM_NAMED], n, 1, 1,
+               dc + k * ng);
   double eff_min = EFF_MIN_TOTAL, eff_tol = EFF_TOLERANCE;
   int32_t cells = n_eff_cells;
   if (rc == EF_OK) rc = attr(w, s, "efficiency_min_total", H5T_NATIVE_DOUBLE, &eff_min);

@@ -14,6 +14,7 @@
 
 #define EFF_MIN_TOTAL EF_OUTPUT_EFF_MIN_TOTAL
 #define EFF_TOLERANCE EF_OUTPUT_EFF_TOLERANCE
+#define N_PARTS_COLS 11 /* /summary/training_fraction_* (3), then the parts (2 x 4) */
 
 static int read_col(ef_ctx *ctx, hid_t file, const char *name, hid_t mtype, void *buf,
                     hsize_t n, const char *path) {
@@ -115,7 +116,7 @@ typedef struct {
                  * (-1 / 0 where an older file lacks the column) */
   double *dc;   /* (13, n): the 6 closure columns, the 6 efficiency closure columns
                  * (NaN in older files), the mean wall time per unit (s) */
-  double *parts; /* (10, n): training fraction measured, unmeasured; median relative
+  double *parts; /* (11, n): training fraction measured, holes, open; median relative
                   * stat, training, central, model sigma in measured, then unmeasured
                   * bins (NaN in older files) */
   int32_t *members; /* (n) ensemble members per replica (0 in older files) */
@@ -145,17 +146,18 @@ static int read_optional(ef_ctx *ctx, hid_t file, const char *path, const char *
 }
 
 static int load_parts(ef_ctx *ctx, hid_t file, const char *path, table *t) {
-  static const char *const cols[10] = {
-      "training_fraction_measured", "training_fraction_unmeasured", "stat_rel_measured",
+  static const char *const cols[N_PARTS_COLS] = {
+      "training_fraction_measured", "training_fraction_hole", "training_fraction_open",
+      "stat_rel_measured",
       "training_rel_measured", "central_rel_measured", "model_rel_measured",
       "stat_rel_unmeasured", "training_rel_unmeasured", "central_rel_unmeasured",
       "model_rel_unmeasured"};
   hsize_t n = t->n;
-  t->parts = malloc(10 * n * sizeof *t->parts);
+  t->parts = malloc(N_PARTS_COLS * n * sizeof *t->parts);
   t->members = calloc(n, sizeof *t->members);
   t->cls = malloc(EF_OUTPUT_N_CLASS_COLS * n * sizeof *t->cls);
   if (!t->parts || !t->members || !t->cls) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
-  EF_CHECK(read_optional(ctx, file, path, cols, 10, n, t->parts));
+  EF_CHECK(read_optional(ctx, file, path, cols, N_PARTS_COLS, n, t->parts));
   EF_CHECK(read_optional(ctx, file, path, ef_output_class_cols, EF_OUTPUT_N_CLASS_COLS, n, t->cls));
   if (col_len(file, "summary/members") == n)
     EF_CHECK(read_col(ctx, file, "summary/members", H5T_NATIVE_INT32, t->members, n, path));
@@ -364,26 +366,34 @@ static void print_meaning(const table *t, FILE *out) {
             ndfu);
 }
 
+/* "m|h|o": the training share phi of group i per bin class, '-' for a
+ * class without bins (NaN from a class that has bins shows as nan). */
+static void phi_cell(const table *t, hsize_t i, char *buf, size_t len) {
+  char a[3][12];
+  for (int c = 0; c < 3; c++) fmt_num(a[c], sizeof a[c], "%.2f", t->parts[c * t->n + i]);
+  snprintf(buf, len, "%s|%s|%s", a[0], a[1], a[2]);
+}
+
 /* The three parts of each group's uncertainty, medians over bin classes. */
 static void print_parts(const table *t, FILE *out) {
   hsize_t n = t->n;
   int any = 0;
-  for (hsize_t i = 0; i < 2 * n; i++) any |= !isnan(t->parts[2 * n + i]);
+  for (hsize_t i = 0; i < 2 * n; i++) any |= !isnan(t->parts[3 * n + i]);
   if (!any) return;
   fprintf(out, "\nuncertainty of the central value (the mean over replicas and members), in "
-               "parts: median over the\nbins of sigma / |mean|, measured | unmeasured bins "
+               "parts: median over the\nbins of sigma / |mean|, measured | unmeasured bins; "
+               "the training share phi pooled over\nmeasured | holes | open bins "
                "(docs/methods.md, \"Uncertainty parts\"):\n");
   fprintf(out, "%-10s %-5s %7s %15s %15s %15s %15s %15s\n", "method", "fill", "members",
           "train share", "statistical", "1 training", "central", "model");
   for (hsize_t i = 0; i < n; i++) {
     char c[5][40];
-    for (int k = 0; k < 5; k++) {
+    phi_cell(t, i, c[0], sizeof c[0]);
+    for (int k = 1; k < 5; k++) {
       char a[16], b[16];
-      int col = k == 0 ? 0 : 1 + k; /* parts columns: 0-1 fractions, 2-5 / 6-9 relative */
-      double x = t->parts[(k == 0 ? 0 : col) * n + i];
-      double y = t->parts[(k == 0 ? 1 : col + 4) * n + i];
-      fmt_num(a, sizeof a, k == 0 ? "%.2f" : "%.4f", x);
-      fmt_num(b, sizeof b, k == 0 ? "%.2f" : "%.4f", y);
+      double x = t->parts[(2 + k) * n + i], y = t->parts[(6 + k) * n + i];
+      fmt_num(a, sizeof a, "%.4f", x);
+      fmt_num(b, sizeof b, "%.4f", y);
       int det = ef_method_deterministic(t->ic[i]);
       if (k == 1 && isnan(x) && !det) snprintf(a, sizeof a, "unknown");
       if (k == 1 && isnan(y) && !det) snprintf(b, sizeof b, "unknown");

@@ -13,33 +13,33 @@ void ef_parts_free(ef_parts *p) {
   p->stat = p->training = p->central = NULL;
 }
 
-/* The training share phi of each bin class ([0] measured, [1] unmeasured)
- * from the within-replica variance w (n) of M members. */
+/* The training share phi of each bin class (EF_CLASS_MEASURED, _HOLE, _OPEN
+ * of ef_binning_classify) from the within-replica variance w (n) of M
+ * members. */
 static int pooled_fraction(ef_ctx *ctx, const double *w, size_t M, const double *s,
-                           const double *mean, const unsigned char *measured, size_t n,
-                           double phi[2]) {
+                           const double *mean, const unsigned char *cls, size_t n,
+                           double phi[EF_PARTS_N_CLASSES]) {
   double *s2 = malloc((n ? n : 1) * sizeof *s2);
-  unsigned char *unmeasured = malloc(n ? n : 1);
-  if (!s2 || !unmeasured) {
+  unsigned char *mask = malloc(n ? n : 1);
+  if (!s2 || !mask) {
     free(s2);
-    free(unmeasured);
+    free(mask);
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the uncertainty parts");
   }
-  for (size_t i = 0; i < n; i++) {
-    s2[i] = s[i] * s[i];
-    unmeasured[i] = !measured[i];
+  for (size_t i = 0; i < n; i++) s2[i] = s[i] * s[i];
+  for (int c = 0; c < EF_PARTS_N_CLASSES; c++) {
+    for (size_t i = 0; i < n; i++) mask[i] = cls[i] == c;
+    phi[c] = ef_stats_training_fraction(w, M, s2, mean, mask, n);
   }
-  phi[0] = ef_stats_training_fraction(w, M, s2, mean, measured, n);
-  phi[1] = ef_stats_training_fraction(w, M, s2, mean, unmeasured, n);
   free(s2);
-  free(unmeasured);
+  free(mask);
   return EF_OK;
 }
 
 int ef_parts_compute(ef_ctx *ctx, const double *members, size_t R, size_t M, size_t n,
                      int deterministic, const double *mean, const double *s,
-                     const unsigned char *measured, ef_parts *out) {
-  *out = (ef_parts){NULL, NULL, NULL, {NAN, NAN}, 0};
+                     const unsigned char *cls, ef_parts *out) {
+  *out = (ef_parts){NULL, NULL, NULL, {NAN, NAN, NAN}, 0};
   out->stat = malloc((n ? n : 1) * sizeof(double));
   out->training = malloc((n ? n : 1) * sizeof(double));
   out->central = malloc((n ? n : 1) * sizeof(double));
@@ -49,7 +49,7 @@ int ef_parts_compute(ef_ctx *ctx, const double *members, size_t R, size_t M, siz
   }
   if (deterministic || M < 2) {
     out->known = deterministic;
-    out->phi[0] = out->phi[1] = deterministic ? 0.0 : NAN;
+    for (int c = 0; c < EF_PARTS_N_CLASSES; c++) out->phi[c] = deterministic ? 0.0 : NAN;
     for (size_t i = 0; i < n; i++) {
       out->training[i] = deterministic ? 0.0 : NAN;
       out->stat[i] = deterministic ? s[i] : NAN;
@@ -58,14 +58,14 @@ int ef_parts_compute(ef_ctx *ctx, const double *members, size_t R, size_t M, siz
     return EF_OK;
   }
   int rc = ef_stats_within(ctx, members, R, M, n, out->training); /* w, then its sqrt */
-  if (rc == EF_OK) rc = pooled_fraction(ctx, out->training, M, s, mean, measured, n, out->phi);
+  if (rc == EF_OK) rc = pooled_fraction(ctx, out->training, M, s, mean, cls, n, out->phi);
   if (rc != EF_OK) {
     ef_parts_free(out);
     return rc;
   }
   out->known = 1;
   for (size_t i = 0; i < n; i++) {
-    double phi = out->phi[measured[i] ? 0 : 1];
+    double phi = cls[i] < EF_PARTS_N_CLASSES ? out->phi[cls[i]] : NAN;
     if (isnan(phi)) phi = 0.0; /* no spread at all in the class: nothing to split */
     out->training[i] = sqrt(out->training[i]);
     out->stat[i] = sqrt(1.0 - phi) * s[i];
