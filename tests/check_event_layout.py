@@ -102,7 +102,9 @@ def check_file(path, kind, model, seed, version, table_out):
             check(bool(np.all(pt > 0)), f"{kind}: prob[i, topology[i]] > 0 in every row")
 
         attrs = set(g.attrs.keys())
-        want_attrs = {"kind", "model", "ensfold_version", "beam_energy", "seed"}
+        want_attrs = {"kind", "model", "ensfold_version", "beam_energy", "seed",
+                      "format_version", "observables", "observable_kinds", "observable_range",
+                      "categories", "blind"}
         check(attrs == want_attrs, f"{kind}: attributes {sorted(attrs)} == {sorted(want_attrs)}")
         check(len(f.attrs.keys()) == 0, f"{kind}: no attributes on the root")
         for name in ("kind", "model", "ensfold_version"):
@@ -118,6 +120,19 @@ def check_file(path, kind, model, seed, version, table_out):
               and g.attrs.get_id("beam_energy").shape == ()
               and abs(float(be) - BEAM) < 1e-12,
               f"{kind}: @beam_energy is a float64 scalar == {BEAM} GeV ({be!r})")
+        # format version 2: the event space declared (docs/formats.md)
+        check(int(g.attrs.get("format_version", 0)) == 2, f"{kind}: @format_version == 2")
+        check(list(g.attrs.get("observables", [])) == ["cos_theta", "phi"],
+              f"{kind}: @observables == ['cos_theta', 'phi'] ({g.attrs.get('observables')!r})")
+        check(list(g.attrs.get("observable_kinds", [])) == ["bounded", "periodic"],
+              f"{kind}: @observable_kinds == ['bounded', 'periodic']")
+        rg = np.asarray(g.attrs.get("observable_range", []))
+        check(rg.shape == (2, 2) and np.array_equal(rg, [[-1, 1], [-np.pi, np.pi]]),
+              f"{kind}: @observable_range == [[-1, 1], [-pi, pi]] ({rg!r})")
+        check(list(g.attrs.get("categories", [])) == ["T0", "T1", "T2", "T3"],
+              f"{kind}: @categories == T0..T3")
+        check(list(np.asarray(g.attrs.get("blind", []))) == [1, 0, 0, 0],
+              f"{kind}: @blind == [1, 0, 0, 0]")
         sd = g.attrs.get("seed")
         check(isinstance(sd, np.uint64) and g.attrs.get_id("seed").dtype.str == "<u8"
               and g.attrs.get_id("seed").shape == () and int(sd) == seed,

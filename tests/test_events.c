@@ -24,6 +24,8 @@
 #include "ensfold/inputs.h"
 #include "ensfold_version.h"
 
+static ef_space pi0; /* the pi0 event space: ef_space_pi0 in main */
+
 static ef_ctx *ctx;
 static char tmpdir[64];
 
@@ -561,9 +563,9 @@ static const bad_case bad_cases[] = {
     {"weights_zero.h5", mk_weights_zero, "/events/weight", -1, "every one of the 6 weights is 0"},
     {"weights_overflow.h5", mk_weights_overflow, "/events/weight", -1, "sum to inf"},
     {"nothing_measured.h5", mk_nothing_measured, "/events/topology", -1,
-     "nothing measured: every event is T0"},
+     "nothing measured: every event is in a blind category (T0)"},
     {"measured_weight_zero.h5", mk_measured_weight_zero, "/events/topology", -1,
-     "every T1..T3 event has weight 0"},
+     "every event of a seen category has weight 0 (T1, T2, T3)"},
     {"truncated.h5", mk_truncated, NULL, -1, NULL},
     {"text.h5", mk_text, NULL, -1, NULL},
     {"a_directory.h5", mk_directory, NULL, -1, NULL},
@@ -792,7 +794,7 @@ static void test_roundtrip_mc(void **state) {
   tmp_path(path, sizeof path, "roundtrip_mc.h5");
   raw_sample s = base_sample();
   ef_events ev, back;
-  assert_int_equal(ef_events_alloc(ctx, &ev, NB, EF_KIND_MC,
+  assert_int_equal(ef_events_alloc(ctx, &ev, &pi0, NB, EF_KIND_MC,
                                    EF_EVENTS_VERTEX | EF_EVENTS_PROB | EF_EVENTS_WEIGHT),
                    EF_OK);
   fill_events_from(&ev, &s);
@@ -826,7 +828,7 @@ static void test_roundtrip_data(void **state) {
   tmp_path(path, sizeof path, "roundtrip_data.h5");
   raw_sample s = base_sample();
   ef_events ev, back;
-  assert_int_equal(ef_events_alloc(ctx, &ev, NB, EF_KIND_DATA, 0), EF_OK);
+  assert_int_equal(ef_events_alloc(ctx, &ev, &pi0, NB, EF_KIND_DATA, 0), EF_OK);
   fill_events_from(&ev, &s);
   /* model "" and beam energy NaN (unknown), no seed */
   assert_int_equal(ef_events_write(ctx, &ev, path), EF_OK);
@@ -845,7 +847,7 @@ static void test_roundtrip_data(void **state) {
 
   /* data with weights and a seed of 0 */
   ef_events_free(&ev);
-  assert_int_equal(ef_events_alloc(ctx, &ev, NB, EF_KIND_DATA, EF_EVENTS_WEIGHT), EF_OK);
+  assert_int_equal(ef_events_alloc(ctx, &ev, &pi0, NB, EF_KIND_DATA, EF_EVENTS_WEIGHT), EF_OK);
   fill_events_from(&ev, &s);
   snprintf(ev.model, sizeof ev.model, "M2");
   ev.beam_energy = 1.3;
@@ -928,7 +930,7 @@ static void test_atomic_write(void **state) {
   /* big enough (~17 kB of data) that its file outgrows HDF5's 2 kB
    * allocation blocks, so the replacement must be smaller */
   enum { COPIES = 50 };
-  assert_int_equal(ef_events_alloc(ctx, &big, COPIES * NB, EF_KIND_MC,
+  assert_int_equal(ef_events_alloc(ctx, &big, &pi0, COPIES * NB, EF_KIND_MC,
                                    EF_EVENTS_VERTEX | EF_EVENTS_PROB | EF_EVENTS_WEIGHT),
                    EF_OK);
   for (int k = 0; k < COPIES; k++) {
@@ -946,7 +948,7 @@ static void test_atomic_write(void **state) {
 
   /* a write that fails inside HDF5 (no reco buffer for 6 rows) leaves the
    * old file byte-identical and no temporary file behind */
-  assert_int_equal(ef_events_alloc(ctx, &small, NB, EF_KIND_DATA, 0), EF_OK);
+  assert_int_equal(ef_events_alloc(ctx, &small, &pi0, NB, EF_KIND_DATA, 0), EF_OK);
   fill_events_from(&small, &s);
   double *reco = small.reco;
   small.reco = NULL;
@@ -1012,7 +1014,7 @@ static void test_validate_in_memory(void **state) {
   (void)state;
   raw_sample s = base_sample();
   ef_events ev;
-  assert_int_equal(ef_events_alloc(ctx, &ev, NB, EF_KIND_MC, EF_EVENTS_VERTEX | EF_EVENTS_PROB),
+  assert_int_equal(ef_events_alloc(ctx, &ev, &pi0, NB, EF_KIND_MC, EF_EVENTS_VERTEX | EF_EVENTS_PROB),
                    EF_OK);
   fill_events_from(&ev, &s);
   assert_int_equal(ef_events_validate(ctx, &ev, "mem"), EF_OK);
@@ -1025,7 +1027,7 @@ static void test_validate_in_memory(void **state) {
   assert_contains(ef_error_message(ctx), "mem: /events/reco row 2:");
   ef_events_free(&ev);
   /* an MC sample without prob */
-  assert_int_equal(ef_events_alloc(ctx, &ev, NB, EF_KIND_MC, EF_EVENTS_VERTEX), EF_OK);
+  assert_int_equal(ef_events_alloc(ctx, &ev, &pi0, NB, EF_KIND_MC, EF_EVENTS_VERTEX), EF_OK);
   fill_events_from(&ev, &s);
   assert_int_equal(ef_events_validate(ctx, &ev, "mem"), EF_ERR_INPUT);
   assert_contains(ef_error_message(ctx), "/events/prob");
@@ -1051,6 +1053,7 @@ static int teardown(void **state) {
 }
 
 int main(void) {
+  ef_space_pi0(&pi0);
   struct CMUnitTest tests[16 + N_BAD];
   size_t k = 0;
   const struct CMUnitTest fixed[] = {

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "ef_test.h"
+#include "ensfold/events.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@
 #include "ensfold/stats.h"
 
 #include "ef_alloc_count.h" /* ef_ibu_unfold allocates nothing */
+
+static ef_space pi0; /* the pi0 event space: ef_space_pi0 in main */
 
 /* Shared by the generated-sample tests (made once: the detector alone
  * takes seconds). */
@@ -88,7 +91,7 @@ static int teardown(void **state) {
 static const ef_binning hand_bins = {EF_BIN_COS_PHI, 1, 2};
 
 static void hand_events(ef_events *ev) {
-  assert_int_equal(ef_events_alloc(fx.ctx, ev, 20, EF_KIND_MC, EF_EVENTS_VERTEX), EF_OK);
+  assert_int_equal(ef_events_alloc(fx.ctx, ev, &pi0, 20, EF_KIND_MC, EF_EVENTS_VERTEX), EF_OK);
   /* {vertex phi, topology, reco phi} */
   static const double spec[20][3] = {
       {-1, 2, -1}, {-1, 2, -1}, {-1, 2, -1}, {-1, 2, -1}, {-1, 2, -1}, {-1, 2, -1}, {-1, 2, 1},
@@ -501,6 +504,7 @@ static void test_many_bins(void **state) {
 }
 
 int main(void) {
+  ef_space_pi0(&pi0);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hand),
       cmocka_unit_test(test_contract),

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "ef_test.h"
+#include "ensfold/events.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@
 #include "ensfold/error.h"
 #include "ensfold/features.h"
 #include "ensfold/refine.h"
+
+static ef_space pi0; /* the pi0 event space: ef_space_pi0 in main */
 
 enum { N_MC = 60000, N_DATA = 200000, N_GEN = 200000, ROWS = 256, NB = 8 };
 #define CAP 0.7
@@ -46,7 +49,7 @@ static double density(double c, double f) { return (1 + 0.5 * c) * (1 + 0.4 * co
 /* Events from the toy detector; data draws (c, f) from density() by rejection. */
 static int toy_events(ef_events *ev, size_t n, ef_event_kind kind, ef_rng *r) {
   unsigned flags = kind == EF_KIND_MC ? EF_EVENTS_VERTEX | EF_EVENTS_PROB : 0;
-  if (ef_events_alloc(ctx, ev, n, kind, flags) != EF_OK) return -1;
+  if (ef_events_alloc(ctx, ev, &pi0, n, kind, flags) != EF_OK) return -1;
   for (size_t i = 0; i < n; i++) {
     double c, f;
     do {
@@ -220,6 +223,7 @@ static void test_refined_density(void **state) {
 }
 
 int main(void) {
+  ef_space_pi0(&pi0);
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_refined_density)};
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "ef_test.h"
+#include "ensfold/events.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 #include "ensfold/error.h"
 #include "ensfold/features.h"
 #include "ensfold/surrogate.h"
+
+static ef_space pi0; /* the pi0 event space: ef_space_pi0 in main */
 
 enum { N_MC = 40000, ROWS = 256, NV = 6 * 6 };
 #define CAP 0.7
@@ -44,7 +47,7 @@ static void exact_prob(double c, double p[4]) {
 static int setup(void **state) {
   (void)state;
   if (ef_ctx_create(&ctx, MPI_COMM_NULL) != EF_OK) return -1;
-  if (ef_events_alloc(ctx, &mc, N_MC, EF_KIND_MC, EF_EVENTS_VERTEX | EF_EVENTS_PROB) != EF_OK)
+  if (ef_events_alloc(ctx, &mc, &pi0, N_MC, EF_KIND_MC, EF_EVENTS_VERTEX | EF_EVENTS_PROB) != EF_OK)
     return -1;
   ef_kin_init(&kin, 1.5);
   ef_rng r;
@@ -225,6 +228,7 @@ static void test_refusals(void **state) {
 }
 
 int main(void) {
+  ef_space_pi0(&pi0);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_topo),
       cmocka_unit_test(test_mixed),

@@ -1,14 +1,18 @@
 /* Event samples in memory and in HDF5 event files (docs/formats.md).
  *
- * An event file has a group /events with
- *   topology  int8    (N)     0..3 (T0..T3)
- *   reco      float64 (N, 2)  cos theta*, phi* in (-pi, pi]; NaN for T0
- *   vertex    float64 (N, 2)  MC only: true cos theta*, phi*
- *   prob      float32 (N, 4)  MC only: P(T0..T3 | vertex)
+ * A sample lives in an event space (include/ensfold/space.h): D observables
+ * and K categories. An event file has a group /events with
+ *   topology  int8    (N)     the category, 0..K-1 (pi0: T0..T3)
+ *   reco      float64 (N, D)  the reconstructed observables; NaN in a
+ *                             blind category (pi0: cos theta*, phi*)
+ *   vertex    float64 (N, D)  MC only: the true observables
+ *   prob      float32 (N, K)  MC only: P(category | vertex)
  *   weight    float64 (N)     optional, finite and >= 0
  * and attributes model, beam_energy, seed, kind ("data" or "mc"),
- * ensfold_version on the group. The reader validates everything and names
- * the file, dataset and row of the first problem. */
+ * ensfold_version on the group; format version 2 also declares the space
+ * there (format_version, observables, ...). A version 1 file (no
+ * format_version) is the pi0 space. The reader validates everything and
+ * names the file, dataset and row of the first problem. */
 #ifndef ENSFOLD_EVENTS_H
 #define ENSFOLD_EVENTS_H
 
@@ -17,6 +21,7 @@
 #include <stdint.h>
 
 #include "ensfold/ctx.h"
+#include "ensfold/space.h"
 
 typedef enum { EF_KIND_DATA = 0, EF_KIND_MC = 1 } ef_event_kind;
 
@@ -24,10 +29,11 @@ typedef enum { EF_KIND_DATA = 0, EF_KIND_MC = 1 } ef_event_kind;
 typedef struct {
   size_t n;
   ef_event_kind kind;
-  int8_t *topology; /* (n) */
-  double *reco;     /* (n, 2) */
-  double *vertex;   /* (n, 2) or NULL */
-  float *prob;      /* (n, 4) or NULL */
+  ef_space space;   /* D = space.dim observables, K = space.n_cat categories */
+  int8_t *topology; /* (n) category */
+  double *reco;     /* (n, D) */
+  double *vertex;   /* (n, D) or NULL */
+  float *prob;      /* (n, K) or NULL */
   double *weight;   /* (n) or NULL */
   char model[16];   /* generator model name, "" if unknown */
   double beam_energy; /* GeV, NAN if unknown */
@@ -44,13 +50,19 @@ typedef struct {
 #define EF_EVENTS_PROB 2u   /* allocate prob */
 #define EF_EVENTS_WEIGHT 4u /* allocate weight */
 
-/* Is event e in a measured topology (T1..T3) with finite reconstructed angles? */
+/* Is event e in a seen category (pi0: T1..T3) with every reconstructed
+ * observable finite? */
 static inline int ef_events_measured(const ef_events *ev, size_t e) {
-  return ev->topology[e] > 0 && isfinite(ev->reco[2 * e]) && isfinite(ev->reco[2 * e + 1]);
+  const int D = ev->space.dim;
+  if (ev->space.cat[ev->topology[e]].blind) return 0;
+  for (int d = 0; d < D; d++)
+    if (!isfinite(ev->reco[(size_t)D * e + (size_t)d])) return 0;
+  return 1;
 }
 
-int ef_events_alloc(ef_ctx *ctx, ef_events *ev, size_t n, ef_event_kind kind,
-                    unsigned what);
+/* n events of the given space (copied into ev->space). */
+int ef_events_alloc(ef_ctx *ctx, ef_events *ev, const ef_space *space, size_t n,
+                    ef_event_kind kind, unsigned what);
 void ef_events_free(ef_events *ev); /* accepts a zeroed or freed struct */
 
 /* Check shapes, ranges and NaN placement in memory; name is used in

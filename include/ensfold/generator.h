@@ -17,9 +17,9 @@ int ef_generate(ef_ctx *ctx, const ef_detector *det, const ef_model *model,
                 ef_progress_fn progress, void *progress_arg, ef_events *out);
 
 /* Sum of weights (1 per event without weights) per topology. */
-void ef_events_topology_counts(const ef_events *ev, double counts[4]);
+void ef_events_topology_counts(const ef_events *ev, double *counts); /* (K) */
 /* Mean probability vector (MC) and the fraction of events whose vector is
  * not one-hot ("mixed"). Requires ev->prob. */
-void ef_events_prob_summary(const ef_events *ev, double mean[4], double *mixed);
+void ef_events_prob_summary(const ef_events *ev, double *mean, double *mixed); /* mean (K) */
 
 #endif

@@ -78,6 +78,13 @@ static int check_role(ef_ctx *ctx, const ef_config *cfg, const char *path, const
   if (want == EF_KIND_MC && (!ev->vertex || !ev->prob))
     return ef_error_set(ctx, EF_ERR_INPUT, "%s (%s): MC needs /events/vertex and /events/prob",
                         path, key);
+  if (!ef_space_is_pi0(&ev->space))
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s (%s): declares %d observables (first '%s') and %d categories; "
+                        "campaigns unfold the pi0 space only: observables cos_theta (bounded "
+                        "[-1, 1]) and phi (periodic (-pi, pi]), categories T0 (blind), T1, T2, "
+                        "T3 (docs/formats.md)", path, key, ev->space.dim, ev->space.axis[0].name,
+                        ev->space.n_cat);
   double e = ev->beam_energy, c = cfg->physics.beam_energy;
   if (isfinite(e) && fabs(e - c) > BEAM_ENERGY_RTOL * fmax(fabs(e), fabs(c)))
     return ef_error_set(ctx, EF_ERR_INPUT,
@@ -132,10 +139,13 @@ static int read_and_bcast(ef_ctx *ctx, const ef_config *cfg, const char *file,
     if (rank != 0) ef_error_set(ctx, (int)hdr[0], "%s", msg);
     return (int)hdr[0];
   }
+  ef_space space;
+  if (rank == 0) space = ev->space;
+  EF_CHECK(bcast(ctx, &space, sizeof space, MPI_BYTE, 1));
   if (rank != 0) {
     unsigned what = (hdr[3] ? EF_EVENTS_VERTEX | EF_EVENTS_PROB : 0) |
                     (hdr[4] ? EF_EVENTS_WEIGHT : 0);
-    rc = ef_events_alloc(ctx, ev, (size_t)hdr[1], (ef_event_kind)hdr[2], what);
+    rc = ef_events_alloc(ctx, ev, &space, (size_t)hdr[1], (ef_event_kind)hdr[2], what);
   }
   /* every rank must agree the allocation worked before the broadcasts */
   int bad = rc != EF_OK, any = 0;
@@ -143,9 +153,10 @@ static int read_and_bcast(ef_ctx *ctx, const ef_config *cfg, const char *file,
   if (any) return rc != EF_OK ? rc : ef_error_set(ctx, EF_ERR_NOMEM, "another rank ran out of memory");
   size_t n = ev->n;
   EF_CHECK(bcast(ctx, ev->topology, n, MPI_INT8_T, 1));
-  EF_CHECK(bcast(ctx, ev->reco, 2 * n, MPI_DOUBLE, sizeof(double)));
-  if (ev->vertex) EF_CHECK(bcast(ctx, ev->vertex, 2 * n, MPI_DOUBLE, sizeof(double)));
-  if (ev->prob) EF_CHECK(bcast(ctx, ev->prob, 4 * n, MPI_FLOAT, sizeof(float)));
+  size_t D = (size_t)ev->space.dim, K = (size_t)ev->space.n_cat;
+  EF_CHECK(bcast(ctx, ev->reco, D * n, MPI_DOUBLE, sizeof(double)));
+  if (ev->vertex) EF_CHECK(bcast(ctx, ev->vertex, D * n, MPI_DOUBLE, sizeof(double)));
+  if (ev->prob) EF_CHECK(bcast(ctx, ev->prob, K * n, MPI_FLOAT, sizeof(float)));
   if (ev->weight) EF_CHECK(bcast(ctx, ev->weight, n, MPI_DOUBLE, sizeof(double)));
   return EF_OK;
 }

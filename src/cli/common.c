@@ -19,16 +19,31 @@ double ef_cli_now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* A space other than pi0: its observables, then one row per category. */
+static void print_space(FILE *out, const ef_space *sp) {
+  fprintf(out, "observables:");
+  for (int d = 0; d < sp->dim; d++) {
+    char what[96];
+    ef_axis_describe(&sp->axis[d], what, sizeof what);
+    fprintf(out, "%s %s (%s)", d ? "," : "", what, ef_axis_kind_name(sp->axis[d].kind));
+  }
+  fputc('\n', out);
+}
+
 void ef_cli_print_topology_table(FILE *out, const ef_events *ev) {
-  double counts[4], total = 0.0, mean[4] = {0}, mixed = 0.0;
+  const ef_space *sp = &ev->space;
+  int K = sp->n_cat, pi0 = ef_space_is_pi0(sp);
+  double counts[EF_SPACE_MAX_CAT], total = 0.0, mean[EF_SPACE_MAX_CAT] = {0}, mixed = 0.0;
   ef_events_topology_counts(ev, counts);
-  for (int k = 0; k < 4; k++) total += counts[k];
+  for (int k = 0; k < K; k++) total += counts[k];
   if (ev->prob) ef_events_prob_summary(ev, mean, &mixed);
   static const char *what[4] = {"nothing seen", "pi0 only", "proton only", "both"};
-  fprintf(out, "%-9s %-13s %12s %9s%s\n", "topology", "", ev->weight ? "weighted" : "events",
-          "fraction", ev->prob ? "  mean P(T|v)" : "");
-  for (int k = 0; k < 4; k++) {
-    fprintf(out, "T%-8d %-13s %12.0f %9.4f", k, what[k], counts[k],
+  if (!pi0) print_space(out, sp);
+  fprintf(out, "%-9s %-13s %12s %9s%s\n", pi0 ? "topology" : "category", "",
+          ev->weight ? "weighted" : "events", "fraction", ev->prob ? "  mean P(T|v)" : "");
+  for (int k = 0; k < K; k++) {
+    fprintf(out, "%-9s %-13s %12.0f %9.4f", sp->cat[k].name,
+            pi0 ? what[k] : sp->cat[k].blind ? "blind" : "seen", counts[k],
             total > 0 ? counts[k] / total : 0.0);
     if (ev->prob) fprintf(out, "  %11.4f", mean[k]);
     fputc('\n', out);

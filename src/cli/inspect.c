@@ -1,4 +1,5 @@
 /* ensfold inspect FILE.h5: validate an event file, print its table. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,8 +25,10 @@ int ef_cli_inspect(ef_ctx *ctx, int argc, char **argv) {
   ef_events ev;
   int rc = ef_events_read(ctx, argv[1], &ev);
   if (rc != EF_OK) return ef_cli_fail(ctx, rc);
-  printf("%s: %s file, %s%s, beam %.4g GeV", argv[1], ef_event_kind_name(ev.kind),
-         ev.model[0] ? "model " : "user file (no generator model)", ev.model, ev.beam_energy);
+  printf("%s: %s file, %s%s, ", argv[1], ef_event_kind_name(ev.kind),
+         ev.model[0] ? "model " : "user file (no generator model)", ev.model);
+  if (isfinite(ev.beam_energy)) printf("beam %.4g GeV", ev.beam_energy);
+  else printf("beam energy not given");
   if (ev.has_seed) printf(", seed %llu", (unsigned long long)ev.seed);
   printf(", %zu events%s\n", ev.n, ev.weight ? " (weighted)" : "");
   ef_cli_print_topology_table(stdout, &ev);

@@ -12,22 +12,24 @@
 #include <unistd.h>
 
 #include "ensfold_version.h"
+#include "space_h5.h"
 
 const char *ef_event_kind_name(ef_event_kind kind) {
   return kind == EF_KIND_MC ? "mc" : "data";
 }
 
-int ef_events_alloc(ef_ctx *ctx, ef_events *ev, size_t n, ef_event_kind kind,
-                    unsigned what) {
+int ef_events_alloc(ef_ctx *ctx, ef_events *ev, const ef_space *space, size_t n,
+                    ef_event_kind kind, unsigned what) {
   memset(ev, 0, sizeof *ev);
   ev->n = n;
   ev->kind = kind;
+  ev->space = *space;
   ev->beam_energy = NAN;
-  size_t m = n ? n : 1;
+  size_t m = n ? n : 1, D = (size_t)space->dim, K = (size_t)space->n_cat;
   ev->topology = malloc(m * sizeof *ev->topology);
-  ev->reco = malloc(2 * m * sizeof *ev->reco);
-  if (what & EF_EVENTS_VERTEX) ev->vertex = malloc(2 * m * sizeof *ev->vertex);
-  if (what & EF_EVENTS_PROB) ev->prob = malloc(4 * m * sizeof *ev->prob);
+  ev->reco = malloc(D * m * sizeof *ev->reco);
+  if (what & EF_EVENTS_VERTEX) ev->vertex = malloc(D * m * sizeof *ev->vertex);
+  if (what & EF_EVENTS_PROB) ev->prob = malloc(K * m * sizeof *ev->prob);
   if (what & EF_EVENTS_WEIGHT) ev->weight = malloc(m * sizeof *ev->weight);
   if (!ev->topology || !ev->reco || ((what & EF_EVENTS_VERTEX) && !ev->vertex) ||
       ((what & EF_EVENTS_PROB) && !ev->prob) || ((what & EF_EVENTS_WEIGHT) && !ev->weight)) {
@@ -49,22 +51,43 @@ void ef_events_free(ef_events *ev) {
 
 /* ---- validation ------------------------------------------------------- */
 
-static int angle_ok(double c, double phi) {
-  return isfinite(c) && isfinite(phi) && c >= -1.0 && c <= 1.0 && phi > -M_PI &&
-         phi <= M_PI;
+/* The first value of x (D) that axis rules refuse, or -1. */
+static int bad_value(const ef_space *sp, const double *x) {
+  for (int d = 0; d < sp->dim; d++)
+    if (!ef_axis_value_ok(&sp->axis[d], x[d])) return d;
+  return -1;
+}
+
+/* "(v0, v1, ...)" of x (D) for messages. */
+static void fmt_row(const double *x, int D, char *buf, size_t len) {
+  size_t used = (size_t)snprintf(buf, len, "(");
+  for (int d = 0; d < D && used + 32 < len; d++)
+    used += (size_t)snprintf(buf + used, len - used, "%s%g", d ? ", " : "", x[d]);
+  snprintf(buf + used, len - used, ")");
+}
+
+/* "T1, T2, T3": the names of the blind (blind 1) or seen categories. */
+static const char *cat_list(const ef_space *sp, int blind, char *buf, size_t len) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int k = 0; k < sp->n_cat && used < len; k++)
+    if (sp->cat[k].blind == blind)
+      used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", sp->cat[k].name);
+  return buf;
 }
 
 /* Rules on the whole sample, after the row rules: a sample whose weights
  * sum to 0 or overflow, or with nothing measured, passes every row rule yet
  * makes every unfolding of it fail. */
 static int check_unfoldable(ef_ctx *ctx, const ef_events *ev, const char *name) {
+  char names[EF_SPACE_MAX_CAT * (EF_SPACE_NAME_LEN + 2)];
   double sum = 0.0, measured = 0.0, wmax = 0.0;
   size_t n_meas = 0;
   for (size_t i = 0; i < ev->n; i++) {
     double w = ev->weight ? ev->weight[i] : 1.0;
     sum += w;
     if (w > wmax) wmax = w;
-    if (ev->topology[i] > 0) {
+    if (!ev->space.cat[ev->topology[i]].blind) {
       measured += w;
       n_meas++;
     }
@@ -80,10 +103,72 @@ static int check_unfoldable(ef_ctx *ctx, const ef_events *ev, const char *name) 
                         "a finite value > 0)", name, sum, wmax);
   if (!(measured > 0.0))
     return ef_error_set(ctx, EF_ERR_INPUT,
-                        "%s: /events/topology: nothing measured: %s, so there is nothing to "
-                        "unfold (need at least one T1..T3 event%s)", name,
-                        n_meas == 0 ? "every event is T0" : "every T1..T3 event has weight 0",
+                        "%s: /events/topology: nothing measured: %s (%s), so there is nothing "
+                        "to unfold (need at least one event in a seen category%s)", name,
+                        n_meas == 0 ? "every event is in a blind category"
+                                    : "every event of a seen category has weight 0",
+                        cat_list(&ev->space, n_meas == 0, names, sizeof names),
                         ev->weight ? " with weight > 0" : "");
+  return EF_OK;
+}
+
+/* Row i's category and reconstructed observables. */
+static int check_reco(ef_ctx *ctx, const ef_events *ev, size_t i, const char *name) {
+  const ef_space *sp = &ev->space;
+  int t = ev->topology[i], D = sp->dim;
+  if (t < 0 || t >= sp->n_cat)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: /events/topology row %zu: %d is not a category (allowed 0..%d)",
+                        name, i, t, sp->n_cat - 1);
+  const double *x = ev->reco + (size_t)D * i;
+  char row[512], allowed[96];
+  if (sp->cat[t].blind) {
+    for (int d = 0; d < D; d++)
+      if (!isnan(x[d])) {
+        fmt_row(x, D, row, sizeof row);
+        return ef_error_set(ctx, EF_ERR_INPUT,
+                            "%s: /events/reco row %zu: a %s event (a blind category) must "
+                            "have NaN in every observable, got %s", name, i, sp->cat[t].name,
+                            row);
+      }
+    return EF_OK;
+  }
+  int d = bad_value(sp, x);
+  if (d < 0) return EF_OK;
+  fmt_row(x, D, row, sizeof row);
+  ef_axis_describe(&sp->axis[d], allowed, sizeof allowed);
+  return ef_error_set(ctx, EF_ERR_INPUT, "%s: /events/reco row %zu: %s for category %s; "
+                      "allowed %s", name, i, row, sp->cat[t].name, allowed);
+}
+
+/* Row i's MC truth: vertex and probability vector. */
+static int check_truth(ef_ctx *ctx, const ef_events *ev, size_t i, const char *name) {
+  const ef_space *sp = &ev->space;
+  int D = sp->dim, K = sp->n_cat, t = ev->topology[i];
+  int d = ev->vertex ? bad_value(sp, ev->vertex + (size_t)D * i) : -1;
+  if (d >= 0) {
+    char row[512], allowed[96];
+    fmt_row(ev->vertex + (size_t)D * i, D, row, sizeof row);
+    ef_axis_describe(&sp->axis[d], allowed, sizeof allowed);
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: /events/vertex row %zu: %s; allowed %s", name,
+                        i, row, allowed);
+  }
+  if (!ev->prob) return EF_OK;
+  const float *p = ev->prob + (size_t)K * i;
+  double sum = 0.0;
+  for (int k = 0; k < K; k++) {
+    if (!(p[k] >= 0.0f && p[k] <= 1.0f))
+      return ef_error_set(ctx, EF_ERR_INPUT, "%s: /events/prob row %zu: P(%s) = %g is not a "
+                          "probability", name, i, sp->cat[k].name, (double)p[k]);
+    sum += p[k];
+  }
+  if (fabs(sum - 1.0) > 1e-4)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: /events/prob row %zu: probabilities sum to %.7g, not 1", name, i,
+                        sum);
+  if (p[t] <= 0.0f)
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: /events/prob row %zu: the event is %s but "
+                        "P(%s) = 0", name, i, sp->cat[t].name, sp->cat[t].name);
   return EF_OK;
 }
 
@@ -94,46 +179,8 @@ int ef_events_validate(ef_ctx *ctx, const ef_events *ev, const char *name) {
                         "%s: an MC file needs datasets /events/vertex and /events/prob",
                         name);
   for (size_t i = 0; i < ev->n; i++) {
-    int t = ev->topology[i];
-    if (t < 0 || t > 3)
-      return ef_error_set(ctx, EF_ERR_INPUT,
-                          "%s: /events/topology row %zu: %d is not a topology (allowed 0..3)",
-                          name, i, t);
-    double c = ev->reco[2 * i], f = ev->reco[2 * i + 1];
-    if (t == 0) {
-      if (!isnan(c) || !isnan(f))
-        return ef_error_set(ctx, EF_ERR_INPUT,
-                            "%s: /events/reco row %zu: a T0 event must have NaN angles, got "
-                            "(%g, %g)", name, i, c, f);
-    } else if (!angle_ok(c, f)) {
-      return ef_error_set(ctx, EF_ERR_INPUT,
-                          "%s: /events/reco row %zu: (%g, %g) for topology T%d; allowed cos "
-                          "theta in [-1, 1] and phi in (-pi, pi] radians", name, i, c, f, t);
-    }
-    if (ev->vertex && !angle_ok(ev->vertex[2 * i], ev->vertex[2 * i + 1]))
-      return ef_error_set(ctx, EF_ERR_INPUT,
-                          "%s: /events/vertex row %zu: (%g, %g); allowed cos theta in "
-                          "[-1, 1] and phi in (-pi, pi] radians", name, i,
-                          ev->vertex[2 * i], ev->vertex[2 * i + 1]);
-    if (ev->prob) {
-      const float *p = ev->prob + 4 * i;
-      double sum = 0.0;
-      for (int k = 0; k < 4; k++) {
-        if (!(p[k] >= 0.0f && p[k] <= 1.0f))
-          return ef_error_set(ctx, EF_ERR_INPUT,
-                              "%s: /events/prob row %zu: P(T%d) = %g is not a probability",
-                              name, i, k, (double)p[k]);
-        sum += p[k];
-      }
-      if (fabs(sum - 1.0) > 1e-4)
-        return ef_error_set(ctx, EF_ERR_INPUT,
-                            "%s: /events/prob row %zu: probabilities sum to %.7g, not 1",
-                            name, i, sum);
-      if (p[t] <= 0.0f)
-        return ef_error_set(ctx, EF_ERR_INPUT,
-                            "%s: /events/prob row %zu: the event is T%d but P(T%d) = 0",
-                            name, i, t, t);
-    }
+    EF_CHECK(check_reco(ctx, ev, i, name));
+    EF_CHECK(check_truth(ctx, ev, i, name));
     if (ev->weight && !(isfinite(ev->weight[i]) && ev->weight[i] >= 0.0))
       return ef_error_set(ctx, EF_ERR_INPUT,
                           "%s: /events/weight row %zu: %g (allowed: finite, >= 0)", name, i,
@@ -212,13 +259,14 @@ int ef_events_write(ef_ctx *ctx, const ef_events *ev, const char *path) {
   hsize_t n = ev->n;
   EF_GOTO(rc, write_dataset(ctx, grp, "topology", H5T_STD_I8LE, H5T_NATIVE_INT8, 1, n, 1,
                             ev->topology), done);
-  EF_GOTO(rc, write_dataset(ctx, grp, "reco", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, n, 2,
+  hsize_t D = (hsize_t)ev->space.dim, K = (hsize_t)ev->space.n_cat;
+  EF_GOTO(rc, write_dataset(ctx, grp, "reco", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, n, D,
                             ev->reco), done);
   if (ev->vertex)
-    EF_GOTO(rc, write_dataset(ctx, grp, "vertex", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, n, 2,
+    EF_GOTO(rc, write_dataset(ctx, grp, "vertex", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, n, D,
                               ev->vertex), done);
   if (ev->prob)
-    EF_GOTO(rc, write_dataset(ctx, grp, "prob", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, n, 4,
+    EF_GOTO(rc, write_dataset(ctx, grp, "prob", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, n, K,
                               ev->prob), done);
   if (ev->weight)
     EF_GOTO(rc, write_dataset(ctx, grp, "weight", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, n, 1,
@@ -229,6 +277,7 @@ int ef_events_write(ef_ctx *ctx, const ef_events *ev, const char *path) {
   EF_GOTO(rc, write_attr(ctx, grp, "beam_energy", H5T_NATIVE_DOUBLE, &ev->beam_energy), done);
   if (ev->has_seed)
     EF_GOTO(rc, write_attr(ctx, grp, "seed", H5T_NATIVE_UINT64, &ev->seed), done);
+  EF_GOTO(rc, ef_space_write_h5(ctx, grp, &ev->space), done);
 done:
   if (grp >= 0) H5Gclose(grp);
   if (file >= 0 && H5Fclose(file) < 0 && rc == EF_OK)
@@ -252,13 +301,13 @@ static const struct {
   const char *name;
   H5T_class_t cls;
   int rank;
-  hsize_t cols;
-  size_t mem_bytes; /* bytes per row in ef_events */
+  int width;        /* columns: 1, or 'D' observables / 'K' categories */
+  size_t elem;      /* bytes per value in ef_events */
 } dset_spec[N_DSETS] = {
     {"topology", H5T_INTEGER, 1, 1, sizeof(int8_t)},
-    {"reco", H5T_FLOAT, 2, 2, 2 * sizeof(double)},
-    {"vertex", H5T_FLOAT, 2, 2, 2 * sizeof(double)},
-    {"prob", H5T_FLOAT, 2, 4, 4 * sizeof(float)},
+    {"reco", H5T_FLOAT, 2, 'D', sizeof(double)},
+    {"vertex", H5T_FLOAT, 2, 'D', sizeof(double)},
+    {"prob", H5T_FLOAT, 2, 'K', sizeof(float)},
     {"weight", H5T_FLOAT, 1, 1, sizeof(double)},
 };
 
@@ -268,7 +317,14 @@ typedef struct {
   long long size; /* bytes on disk */
   hid_t file, grp, d[N_DSETS];
   hsize_t n;
+  ef_space space; /* what /events declares (version 1: pi0) */
 } ev_file;
+
+/* Columns of dataset k in this file's space. */
+static hsize_t n_cols(const ev_file *f, int k) {
+  int w = dset_spec[k].width;
+  return (hsize_t)(w == 'D' ? f->space.dim : w == 'K' ? f->space.n_cat : w);
+}
 
 /* Open /events/<name>; *present = 0 if it does not exist. Checks the class
  * and shape (rank, dims[0] == n or sets n if *n == 0, dims[1] == cols). */
@@ -333,7 +389,7 @@ static int open_datasets(ef_ctx *ctx, ev_file *f) {
   for (int k = 0; k < N_DSETS; k++) {
     int has;
     EF_CHECK(open_dataset(ctx, f->path, f->grp, dset_spec[k].name, dset_spec[k].cls,
-                          dset_spec[k].rank, dset_spec[k].cols, &f->n, &f->d[k], &has));
+                          dset_spec[k].rank, n_cols(f, k), &f->n, &f->d[k], &has));
     if (k == D_TOPOLOGY && !has)
       return ef_error_set(ctx, EF_ERR_INPUT, "%s: missing dataset /events/topology (int8, N)",
                           f->path);
@@ -343,8 +399,8 @@ static int open_datasets(ef_ctx *ctx, ev_file *f) {
       return ef_error_set(ctx, EF_ERR_INPUT, "%s: /events/topology is empty (no events)",
                           f->path);
     if (k == D_RECO && !has)
-      return ef_error_set(ctx, EF_ERR_INPUT,
-                          "%s: missing dataset /events/reco (float64, N x 2)", f->path);
+      return ef_error_set(ctx, EF_ERR_INPUT, "%s: missing dataset /events/reco (float64, N x %d)",
+                          f->path, f->space.dim);
   }
   return EF_OK;
 }
@@ -398,7 +454,7 @@ static int check_filters(ef_ctx *ctx, const char *path, const char *name, hid_t 
 static int check_chunks(ef_ctx *ctx, const ev_file *f, int k, hid_t dcpl, hsize_t bytes) {
   hid_t d = f->d[k];
   const char *name = dset_spec[k].name;
-  hsize_t dims[2] = {f->n, dset_spec[k].cols}, chunk[2] = {1, 1}, total = 1, stored = 0;
+  hsize_t dims[2] = {f->n, n_cols(f, k)}, chunk[2] = {1, 1}, total = 1, stored = 0;
   int r = H5Pget_chunk(dcpl, 2, chunk);
   if (r != dset_spec[k].rank) return ef_error_hdf5(ctx, "H5Pget_chunk", __FILE__, __LINE__);
   for (int i = 0; i < r; i++)
@@ -457,7 +513,7 @@ static int check_holds(ef_ctx *ctx, const ev_file *f) {
     size_t tsize = type >= 0 ? H5Tget_size(type) : 0;
     if (type < 0 || dcpl < 0 || layout < 0 || n_ext < 0 || tsize == 0)
       rc = ef_error_hdf5(ctx, "H5Dget_type/create_plist", __FILE__, __LINE__);
-    hsize_t row = dset_spec[k].cols * tsize, bytes = f->n > (hsize_t)-1 / row ? (hsize_t)-1
+    hsize_t row = n_cols(f, k) * tsize, bytes = f->n > (hsize_t)-1 / row ? (hsize_t)-1
                                                                              : f->n * row;
     if (rc == EF_OK && layout == H5D_CHUNKED) rc = check_chunks(ctx, f, k, dcpl, bytes);
     else if (rc == EF_OK && layout == H5D_CONTIGUOUS && n_ext == 0)
@@ -500,7 +556,7 @@ static int check_limit(ef_ctx *ctx, const ev_file *f) {
                         (unsigned long long)EF_EVENTS_MAX, f->size);
   double per_event = sizeof(long long); /* topology is read through int64 */
   for (int k = 0; k < N_DSETS; k++)
-    if (f->d[k] >= 0) per_event += (double)dset_spec[k].mem_bytes;
+    if (f->d[k] >= 0) per_event += (double)(n_cols(f, k) * dset_spec[k].elem);
   const char *what;
   double need = per_event * (double)f->n, lim = memory_limit(&what);
   if (lim > 0.0 && need > lim)
@@ -539,10 +595,10 @@ static int read_topology(ef_ctx *ctx, ev_file *f, ef_events *out) {
   if (!tmp) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory reading %s", f->path);
   int rc = read_dataset(ctx, f, D_TOPOLOGY, H5T_NATIVE_LLONG, tmp);
   for (hsize_t i = 0; rc == EF_OK && i < f->n; i++) {
-    if (tmp[i] < 0 || tmp[i] > 3)
+    if (tmp[i] < 0 || tmp[i] >= f->space.n_cat)
       rc = ef_error_set(ctx, EF_ERR_INPUT,
-                        "%s: /events/topology row %llu: %lld is not a topology (allowed 0..3)",
-                        f->path, (unsigned long long)i, tmp[i]);
+                        "%s: /events/topology row %llu: %lld is not a category (allowed 0..%d)",
+                        f->path, (unsigned long long)i, tmp[i], f->space.n_cat - 1);
     else
       out->topology[i] = (int8_t)tmp[i];
   }
@@ -558,10 +614,18 @@ static int read_arrays(ef_ctx *ctx, ev_file *f, ef_events *out) {
   if (f->d[D_PROB] >= 0) EF_CHECK(read_dataset(ctx, f, D_PROB, H5T_NATIVE_FLOAT, out->prob));
   if (f->d[D_WEIGHT] >= 0)
     EF_CHECK(read_dataset(ctx, f, D_WEIGHT, H5T_NATIVE_DOUBLE, out->weight));
-  /* -pi and pi are the same azimuth: store pi, as the format says (-pi, pi]. */
-  for (size_t i = 0; i < out->n; i++) {
-    if (out->reco[2 * i + 1] == -M_PI) out->reco[2 * i + 1] = M_PI;
-    if (out->vertex && out->vertex[2 * i + 1] == -M_PI) out->vertex[2 * i + 1] = M_PI;
+  /* a periodic observable's lo and hi are the same point (-pi and pi are
+   * the same azimuth): store hi, as the format says (lo, hi] */
+  const ef_space *sp = &out->space;
+  for (int d = 0; d < sp->dim; d++) {
+    if (sp->axis[d].kind != EF_AXIS_PERIODIC) continue;
+    double lo = sp->axis[d].lo, hi = sp->axis[d].hi;
+    for (size_t i = 0; i < out->n; i++) {
+      double *r = out->reco + (size_t)sp->dim * i + d;
+      if (*r == lo) *r = hi;
+      if (out->vertex && out->vertex[(size_t)sp->dim * i + d] == lo)
+        out->vertex[(size_t)sp->dim * i + d] = hi;
+    }
   }
   return EF_OK;
 }
@@ -702,12 +766,13 @@ static int read_open_file(ef_ctx *ctx, ev_file *f, ef_events *out) {
     H5Eclear2(H5E_DEFAULT);
     return ef_error_set(ctx, EF_ERR_INPUT, "%s: no group /events (see docs/formats.md)", f->path);
   }
+  EF_CHECK(ef_space_read_h5(ctx, f->grp, f->path, &f->space));
   EF_CHECK(open_datasets(ctx, f));
   ef_event_kind k;
   EF_CHECK(read_kind(ctx, f, &k));
   EF_CHECK(check_holds(ctx, f));
   EF_CHECK(check_limit(ctx, f));
-  EF_CHECK(ef_events_alloc(ctx, out, (size_t)f->n, k,
+  EF_CHECK(ef_events_alloc(ctx, out, &f->space, (size_t)f->n, k,
                            (f->d[D_VERTEX] >= 0 ? EF_EVENTS_VERTEX : 0) |
                                (f->d[D_PROB] >= 0 ? EF_EVENTS_PROB : 0) |
                                (f->d[D_WEIGHT] >= 0 ? EF_EVENTS_WEIGHT : 0)));

@@ -9,7 +9,9 @@ int ef_generate(ef_ctx *ctx, const ef_detector *det, const ef_model *model, ef_r
                 void *progress_arg, ef_events *out) {
   if (kind == EF_KIND_MC) what |= EF_EVENTS_VERTEX | EF_EVENTS_PROB;
   what &= EF_EVENTS_VERTEX | EF_EVENTS_PROB;
-  EF_CHECK(ef_events_alloc(ctx, out, n, kind, what));
+  ef_space pi0;
+  ef_space_pi0(&pi0);
+  EF_CHECK(ef_events_alloc(ctx, out, &pi0, n, kind, what));
   snprintf(out->model, sizeof out->model, "%s", ef_model_name(model->id));
   out->beam_energy = ef_detector_kin(det)->e_beam;
   for (size_t i = 0; i < n; i++) {
@@ -31,23 +33,24 @@ int ef_generate(ef_ctx *ctx, const ef_detector *det, const ef_model *model, ef_r
   return EF_OK;
 }
 
-void ef_events_topology_counts(const ef_events *ev, double counts[4]) {
-  memset(counts, 0, 4 * sizeof *counts);
+void ef_events_topology_counts(const ef_events *ev, double *counts) {
+  memset(counts, 0, (size_t)ev->space.n_cat * sizeof *counts);
   for (size_t i = 0; i < ev->n; i++) counts[ev->topology[i]] += ev->weight ? ev->weight[i] : 1.0;
 }
 
-void ef_events_prob_summary(const ef_events *ev, double mean[4], double *mixed) {
-  memset(mean, 0, 4 * sizeof *mean);
+void ef_events_prob_summary(const ef_events *ev, double *mean, double *mixed) {
+  const int K = ev->space.n_cat;
+  memset(mean, 0, (size_t)K * sizeof *mean);
   size_t n_mixed = 0;
   for (size_t i = 0; i < ev->n; i++) {
     int one_hot = 0;
-    for (int k = 0; k < 4; k++) {
-      float p = ev->prob[4 * i + k];
+    for (int k = 0; k < K; k++) {
+      float p = ev->prob[(size_t)K * i + (size_t)k];
       mean[k] += p;
       one_hot += p == 1.0f;
     }
     n_mixed += !one_hot;
   }
-  for (int k = 0; k < 4; k++) mean[k] /= (double)(ev->n ? ev->n : 1);
+  for (int k = 0; k < K; k++) mean[k] /= (double)(ev->n ? ev->n : 1);
   *mixed = ev->n ? (double)n_mixed / (double)ev->n : 0.0;
 }

@@ -35,14 +35,27 @@ static int take(cursor *c, void *out, size_t len) {
   return 1;
 }
 
+/* What an accepted sample must satisfy, from its declared space: a category
+ * in 0..K-1, NaN in every observable exactly when the category is blind,
+ * otherwise each value inside its observable's range. */
+static int value_in(const ef_axis *a, double x) {
+  if (!isfinite(x)) return 0;
+  if (a->kind == EF_AXIS_BOUNDED) return x >= a->lo && x <= a->hi;
+  if (a->kind == EF_AXIS_PERIODIC) return x > a->lo && x <= a->hi;
+  return 1;
+}
+
 static void check_accepted(const ef_events *ev) {
+  const ef_space *sp = &ev->space;
+  if (sp->dim < 1 || sp->dim > EF_SPACE_MAX_DIM || sp->n_cat < 1 || sp->n_cat > EF_SPACE_MAX_CAT)
+    abort();
   for (size_t i = 0; i < ev->n; i++) {
     int t = ev->topology[i];
-    if (t < 0 || t > 3) abort();
-    if ((t == 0) != (isnan(ev->reco[2 * i]) != 0)) abort();
-    if (t && (fabs(ev->reco[2 * i]) > 1 || !(ev->reco[2 * i + 1] > -M_PI) ||
-              ev->reco[2 * i + 1] > M_PI))
-      abort();
+    if (t < 0 || t >= sp->n_cat) abort();
+    for (int d = 0; d < sp->dim; d++) {
+      double x = ev->reco[(size_t)sp->dim * i + (size_t)d];
+      if (sp->cat[t].blind ? !isnan(x) : !value_in(&sp->axis[d], x)) abort();
+    }
     if (ev->weight && !(ev->weight[i] >= 0 && isfinite(ev->weight[i]))) abort();
   }
 }
@@ -86,7 +99,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned what = head[1] & 7u;
   ef_event_kind kind = (head[1] & 8u) ? EF_KIND_MC : EF_KIND_DATA;
   ef_events ev;
-  if (ef_events_alloc(ctx, &ev, n, kind, what) != EF_OK) return 0;
+  ef_space pi0;
+  ef_space_pi0(&pi0);
+  if (ef_events_alloc(ctx, &ev, &pi0, n, kind, what) != EF_OK) return 0;
   for (size_t i = 0; i < n; i++) {
     take(&c, &ev.topology[i], 1);
     take(&c, &ev.reco[2 * i], 2 * sizeof(double));

@@ -1,0 +1,134 @@
+/* The event space: observables and categories (include/ensfold/space.h). */
+#include "ensfold/space.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ensfold/error.h"
+
+static const char *const KIND_NAMES[3] = {"bounded", "periodic", "unbounded"};
+
+const char *ef_axis_kind_name(ef_axis_kind k) {
+  return k >= EF_AXIS_BOUNDED && k <= EF_AXIS_UNBOUNDED ? KIND_NAMES[k] : "?";
+}
+
+int ef_axis_kind_parse(const char *name, ef_axis_kind *k) {
+  for (int i = 0; i < 3; i++)
+    if (!strcmp(name, KIND_NAMES[i])) {
+      *k = (ef_axis_kind)i;
+      return 0;
+    }
+  return -1;
+}
+
+void ef_space_pi0(ef_space *s) {
+  memset(s, 0, sizeof *s);
+  s->dim = 2;
+  s->n_cat = 4;
+  s->axis[0] = (ef_axis){"cos_theta", EF_AXIS_BOUNDED, -1.0, 1.0};
+  s->axis[1] = (ef_axis){"phi", EF_AXIS_PERIODIC, -M_PI, M_PI};
+  for (int t = 0; t < 4; t++) {
+    snprintf(s->cat[t].name, sizeof s->cat[t].name, "T%d", t);
+    s->cat[t].blind = t == 0;
+  }
+}
+
+int ef_space_same(const ef_space *a, const ef_space *b) {
+  if (a->dim != b->dim || a->n_cat != b->n_cat) return 0;
+  for (int d = 0; d < a->dim; d++) {
+    const ef_axis *x = &a->axis[d], *y = &b->axis[d];
+    if (strcmp(x->name, y->name) || x->kind != y->kind || x->lo != y->lo || x->hi != y->hi)
+      return 0;
+  }
+  for (int k = 0; k < a->n_cat; k++)
+    if (strcmp(a->cat[k].name, b->cat[k].name) || a->cat[k].blind != b->cat[k].blind) return 0;
+  return 1;
+}
+
+int ef_space_is_pi0(const ef_space *s) {
+  ef_space p;
+  ef_space_pi0(&p);
+  return ef_space_same(s, &p);
+}
+
+int ef_axis_value_ok(const ef_axis *a, double x) {
+  if (!isfinite(x)) return 0;
+  switch (a->kind) {
+  case EF_AXIS_BOUNDED: return x >= a->lo && x <= a->hi;
+  case EF_AXIS_PERIODIC: return x > a->lo && x <= a->hi;
+  default: return 1;
+  }
+}
+
+void ef_axis_describe(const ef_axis *a, char *buf, size_t len) {
+  if (a->kind == EF_AXIS_BOUNDED) snprintf(buf, len, "%s in [%g, %g]", a->name, a->lo, a->hi);
+  else if (a->kind == EF_AXIS_PERIODIC && a->lo == -M_PI && a->hi == M_PI)
+    snprintf(buf, len, "%s in (-pi, pi] radians", a->name);
+  else if (a->kind == EF_AXIS_PERIODIC)
+    snprintf(buf, len, "%s in (%g, %g]", a->name, a->lo, a->hi);
+  else snprintf(buf, len, "%s finite", a->name);
+}
+
+/* A name: non-empty, letters, digits, '_', '-', '.', not too long. */
+static int name_ok(const char *s) {
+  if (!s[0] || strlen(s) >= EF_SPACE_NAME_LEN) return 0;
+  for (const char *p = s; *p; p++)
+    if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.') return 0;
+  return 1;
+}
+
+static int check_axes(ef_ctx *ctx, const ef_space *s, const char *where) {
+  for (int d = 0; d < s->dim; d++) {
+    const ef_axis *a = &s->axis[d];
+    if (!name_ok(a->name))
+      return ef_error_set(ctx, EF_ERR_INPUT,
+                          "%s: observable %d is named '%s' (allowed: 1-%d letters, digits, "
+                          "'_', '-', '.')", where, d, a->name, EF_SPACE_NAME_LEN - 1);
+    for (int e = 0; e < d; e++)
+      if (!strcmp(s->axis[e].name, a->name))
+        return ef_error_set(ctx, EF_ERR_INPUT, "%s: observable name '%s' appears twice", where,
+                            a->name);
+    if (a->kind < EF_AXIS_BOUNDED || a->kind > EF_AXIS_UNBOUNDED)
+      return ef_error_set(ctx, EF_ERR_INPUT, "%s: observable '%s' has no kind (allowed: bounded, "
+                          "periodic, unbounded)", where, a->name);
+    int finite = isfinite(a->lo) && isfinite(a->hi);
+    if (a->kind != EF_AXIS_UNBOUNDED && !(finite && a->lo < a->hi))
+      return ef_error_set(ctx, EF_ERR_INPUT,
+                          "%s: observable '%s' (%s) has the range [%g, %g] (allowed: finite lo "
+                          "< hi)", where, a->name, ef_axis_kind_name(a->kind), a->lo, a->hi);
+  }
+  return EF_OK;
+}
+
+static int check_categories(ef_ctx *ctx, const ef_space *s, const char *where) {
+  int seen = 0;
+  for (int k = 0; k < s->n_cat; k++) {
+    const ef_category *c = &s->cat[k];
+    if (!name_ok(c->name))
+      return ef_error_set(ctx, EF_ERR_INPUT,
+                          "%s: category %d is named '%s' (allowed: 1-%d letters, digits, '_', "
+                          "'-', '.')", where, k, c->name, EF_SPACE_NAME_LEN - 1);
+    for (int e = 0; e < k; e++)
+      if (!strcmp(s->cat[e].name, c->name))
+        return ef_error_set(ctx, EF_ERR_INPUT, "%s: category name '%s' appears twice", where,
+                            c->name);
+    seen += !c->blind;
+  }
+  if (!seen)
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: every one of the %d categories is blind; at "
+                        "least one must reconstruct something", where, s->n_cat);
+  return EF_OK;
+}
+
+int ef_space_check(ef_ctx *ctx, const ef_space *s, const char *where) {
+  if (s->dim < 1 || s->dim > EF_SPACE_MAX_DIM)
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: %d observables (allowed 1..%d)", where, s->dim,
+                        EF_SPACE_MAX_DIM);
+  if (s->n_cat < 1 || s->n_cat > EF_SPACE_MAX_CAT)
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s: %d categories (allowed 1..%d)", where, s->n_cat,
+                        EF_SPACE_MAX_CAT);
+  EF_CHECK(check_axes(ctx, s, where));
+  return check_categories(ctx, s, where);
+}
