@@ -299,11 +299,95 @@ def refused_on(d, big):
     result(not problems, "full_disk", "; ".join(problems) + f" -- stderr: {err[-500:]!r}")
 
 
+# ---- declared event spaces (format version 2) ---------------------------------------------------
+SPACE_YAML = """observables:
+  - {name: x, kind: bounded, range: [0, 10]}
+  - {name: angle, kind: periodic, range: [0, 6.283185307179586]}
+  - {name: y, kind: unbounded}
+categories:
+  - {name: seen}
+  - {name: lost, blind: true}
+"""
+SPACE_ARGS = ["--observable", "x:bounded:0:10", "--observable", "angle:periodic:0:6.283185307179586",
+              "--observable", "y:unbounded", "--category", "seen", "--category", "lost:blind"]
+S3_HEAD = "topology,x,angle,y,true_x,true_angle,true_y,p0,p1,weight"
+
+
+def s3_rows(n=30, x_hi=9.0):
+    rows = []
+    for i in range(n):
+        t = int(i % 5 == 4)
+        v = (x_hi * i / n, 0.1 + 6.0 * i / n, -3.0 + 0.2 * i)
+        r = ("", "", "") if t else (f"{v[0]:.4f}", f"{v[1]:.4f}", f"{v[2] + 0.5:.4f}")
+        rows.append(f"{t},{r[0]},{r[1]},{r[2]},{v[0]:.4f},{v[1]:.4f},{v[2]:.4f},0.7,0.3,{1 + i % 2}")
+    return rows
+
+
+def spaces(work):
+    write(os.path.join(work, "s3.csv"), text(S3_HEAD, s3_rows()))
+    write(os.path.join(work, "space.yaml"), SPACE_YAML.encode())
+    ra = convert(["s3.csv", "-o", "s3a.h5", "--kind", "mc", "--space", "space.yaml"], work)
+    rb = convert(["s3.csv", "-o", "s3b.h5", "--kind", "mc"] + SPACE_ARGS, work)
+    if ra.returncode or rb.returncode:
+        result(False, "space_csv", f"exit {ra.returncode} / {rb.returncode}: {ra.stderr} {rb.stderr}")
+        return
+    a, b = events(os.path.join(work, "s3a.h5")), events(os.path.join(work, "s3b.h5"))
+    ok = same_events(a, b) and a["reco"].shape == (30, 3) and a["prob"].shape == (30, 2)
+    ok = ok and bool(np.all(np.isnan(a["reco"][a["topology"] == 1])))
+    ok = ok and np.allclose(a["vertex"][:, 2], -3.0 + 0.2 * np.arange(30))
+    with h5py.File(os.path.join(work, "s3a.h5"), "r") as f:
+        g = f["events"]
+        ok = ok and int(g.attrs["format_version"]) == 2 and list(g.attrs["observables"]) == ["x", "angle", "y"]
+        ok = ok and list(g.attrs["categories"]) == ["seen", "lost"] and list(g.attrs["blind"]) == [0, 1]
+    ins = subprocess.run([EXE, "inspect", os.path.join(work, "s3a.h5")], capture_output=True, text=True,
+                         timeout=60)
+    ok = ok and ins.returncode == 0 and "x in [0, 10] (bounded)" in ins.stdout and "lost      blind" in ins.stdout
+    result(ok, "space_csv_yaml_and_cli", f"{ins.stdout[-400:]} {ins.stderr[-300:]}")
+    np.savez(os.path.join(work, "s3.npz"), topology=a["topology"], reco=a["reco"], vertex=a["vertex"],
+             prob=a["prob"], weight=a["weight"])
+    r = convert(["s3.npz", "-o", "s3n.h5", "--kind", "mc", "--space", "space.yaml"], work)
+    result(r.returncode == 0 and same_events(events(os.path.join(work, "s3n.h5")), a), "space_npz",
+           f"exit {r.returncode}: {r.stderr[-300:]}")
+    # the pi0 truth may be named true_cos_theta, true_phi
+    write(os.path.join(work, "true.csv"), text(MC_HEAD.replace("vertex_", "true_"), mc_rows()))
+    write(os.path.join(work, "vert.csv"), text(MC_HEAD, mc_rows()))
+    r1 = convert(["true.csv", "-o", "true.h5", "--kind", "mc"], work)
+    r2 = convert(["vert.csv", "-o", "vert.h5", "--kind", "mc"], work)
+    result(r1.returncode == 0 and r2.returncode == 0 and
+           same_events(events(os.path.join(work, "true.h5")), events(os.path.join(work, "vert.h5"))),
+           "pi0_true_columns", f"{r1.stderr} {r2.stderr}")
+    # refusals: exit 2, the source named, no output file
+    bad = [
+        ("space_value_out_of_range", ["s3x.csv", "--space", "space.yaml"],
+         ["s3x.h5: /events/reco row", "allowed x in [0, 10]", "nothing written"]),
+        ("space_yaml_kind", ["s3.csv", "--space", "badkind.yaml"],
+         ["badkind.yaml: observable 'x' has kind 'circular' (allowed: bounded, periodic, unbounded)"]),
+        ("space_half_declared", ["s3.csv", "--observable", "x:bounded:0:10"],
+         ["--observable and --category go together"]),
+        ("space_topology_range", ["s3.csv", "--observable", "x:bounded:0:10", "--observable",
+                                  "angle:periodic:0:7", "--observable", "y:unbounded", "--category", "seen"],
+         ["s3.csv:6: topology '1': must be an integer 0..0"]),
+        ("space_missing_column", ["s3.csv", "--observable", "z:unbounded", "--category", "seen",
+                                  "--category", "lost:blind"], ["missing column(s) z, true_z"]),
+    ]
+    write(os.path.join(work, "s3x.csv"), text(S3_HEAD, s3_rows(x_hi=12.0)))
+    write(os.path.join(work, "badkind.yaml"), SPACE_YAML.replace("bounded, range: [0, 10]",
+                                                                 "circular, range: [0, 10]").encode())
+    for name, args, want in bad:
+        out = os.path.join(work, name + ".h5")
+        r = convert([args[0], "-o", name + ".h5" if name != "space_value_out_of_range" else "s3x.h5",
+                     "--kind", "mc"] + args[1:], work)
+        left = os.path.exists(out) or os.path.exists(os.path.join(work, "s3x.h5"))
+        result(r.returncode == 2 and all(w in r.stderr for w in want) and not left, name,
+               f"exit {r.returncode}, left {left}: {r.stderr.strip()[-400:]}")
+
+
 def main():
     print(f"# converter: {TOOL}", flush=True)
     work = tempfile.mkdtemp(prefix="test_convert.")
     try:
         accepted(work)
+        spaces(work)
         refusals(work)
         full_disk(work)
     finally:

@@ -8,7 +8,7 @@
 set -euo pipefail
 runtime=(meson ninja-build pkg-config gcc libc6-dev
          libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-openmpi-dev libyaml-dev
-         python3-h5py python3-numpy python3-matplotlib procps)
+         python3-h5py python3-numpy python3-matplotlib python3-yaml procps)
 testonly=(libcmocka-dev slurm-wlm munge iproute2 iputils-ping util-linux valgrind
           clang libclang-rt-14-dev)
 case "${1:-}" in
