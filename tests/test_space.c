@@ -19,6 +19,7 @@
 
 #include "ensfold/config.h"
 #include "ensfold/events.h"
+#include "ensfold/identity.h"
 #include "ensfold/inputs.h"
 #include "ensfold/space.h"
 
@@ -220,6 +221,24 @@ static void test_periodic_lo(void **state) {
   unlink(path);
 }
 
+/* The identity hash sees the declared space: the same arrays under another
+ * observable name hash differently. */
+static void test_hash_sees_space(void **state) {
+  (void)state;
+  char path[128];
+  snprintf(path, sizeof path, "%s/h.h5", dir);
+  ef_events ev;
+  write3(path, &ev, 8);
+  uint64_t h0 = ef_events_hash(&ev);
+  snprintf(ev.space.axis[2].name, sizeof ev.space.axis[2].name, "z");
+  uint64_t h1 = ef_events_hash(&ev);
+  ev.space.cat[1].blind = 0;
+  uint64_t h2 = ef_events_hash(&ev);
+  assert_true(h0 != h1 && h1 != h2 && h0 != h2);
+  ef_events_free(&ev);
+  unlink(path);
+}
+
 /* A campaign refuses a space other than pi0, naming file and key. */
 static void test_campaign_refuses(void **state) {
   (void)state;
@@ -245,6 +264,7 @@ int main(void) {
       cmocka_unit_test(test_roundtrip_v2),
       cmocka_unit_test(test_bad_declarations),
       cmocka_unit_test(test_periodic_lo),
+      cmocka_unit_test(test_hash_sees_space),
       cmocka_unit_test(test_campaign_refuses),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

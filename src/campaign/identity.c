@@ -50,19 +50,40 @@ uint64_t ef_hash64_fast(const void *data, size_t len) {
   return avalanche(out ^ (uint64_t)len);
 }
 
+/* The declared event space, field by field (no padding bytes). */
+static uint64_t space_hash(const ef_space *sp) {
+  uint64_t h = (uint64_t)sp->dim << 32 | (uint64_t)sp->n_cat;
+  for (int d = 0; d < sp->dim; d++) {
+    const ef_axis *a = &sp->axis[d];
+    uint64_t w[4] = {ef_hash64(a->name, strnlen(a->name, sizeof a->name)), (uint64_t)a->kind,
+                     ef_hash64_fast(&a->lo, sizeof a->lo), ef_hash64_fast(&a->hi, sizeof a->hi)};
+    h = ef_hash64_fast((uint64_t[2]){h, ef_hash64_fast(w, sizeof w)}, 2 * sizeof h);
+  }
+  for (int k = 0; k < sp->n_cat; k++) {
+    const ef_category *c = &sp->cat[k];
+    uint64_t w[2] = {ef_hash64(c->name, strnlen(c->name, sizeof c->name)), (uint64_t)c->blind};
+    h = ef_hash64_fast((uint64_t[2]){h, ef_hash64_fast(w, sizeof w)}, 2 * sizeof h);
+  }
+  return h;
+}
+
+/* The pi0 space leaves the hash as it was before spaces existed, so the
+ * identities (and --resume) of earlier pi0 runs still match. */
 uint64_t ef_events_hash(const ef_events *ev) {
-  const size_t n = ev->n;
+  const size_t n = ev->n, D = (size_t)ev->space.dim, K = (size_t)ev->space.n_cat;
   uint64_t parts[8] = {
       (uint64_t)n | ((uint64_t)ev->kind << 60),
       ef_hash64_fast(ev->topology, n * sizeof *ev->topology),
-      ef_hash64_fast(ev->reco, 2 * n * sizeof *ev->reco),
-      ev->vertex ? ef_hash64_fast(ev->vertex, 2 * n * sizeof *ev->vertex) : 1,
-      ev->prob ? ef_hash64_fast(ev->prob, 4 * n * sizeof *ev->prob) : 2,
+      ef_hash64_fast(ev->reco, D * n * sizeof *ev->reco),
+      ev->vertex ? ef_hash64_fast(ev->vertex, D * n * sizeof *ev->vertex) : 1,
+      ev->prob ? ef_hash64_fast(ev->prob, K * n * sizeof *ev->prob) : 2,
       ev->weight ? ef_hash64_fast(ev->weight, n * sizeof *ev->weight) : 3,
       ef_hash64_fast(&ev->beam_energy, sizeof ev->beam_energy),
       ef_hash64(ev->model, strnlen(ev->model, sizeof ev->model)),
   };
-  return ef_hash64_fast(parts, sizeof parts);
+  uint64_t h = ef_hash64_fast(parts, sizeof parts);
+  if (ef_space_is_pi0(&ev->space)) return h;
+  return ef_hash64_fast((uint64_t[2]){h, space_hash(&ev->space)}, 2 * sizeof h);
 }
 
 void ef_identity_make(ef_identity *id, const char *config_text, const ef_events *data,
