@@ -26,6 +26,8 @@ int ef_inputs_check_files(ef_ctx *ctx, const ef_config *cfg);
 int ef_inputs_source(const ef_config *cfg, int mc, char *path, size_t len);
 
 const ef_events *ef_inputs_data(const ef_inputs *in);
+/* K: the categories of the inputs' event space (4 for pi0). */
+int ef_inputs_n_cat(const ef_inputs *in);
 const ef_events *ef_inputs_mc(const ef_inputs *in);
 const ef_binning *ef_inputs_vertex_binning(const ef_inputs *in);
 const ef_binning *ef_inputs_detector_binning(const ef_inputs *in);
@@ -35,7 +37,7 @@ const double *ef_inputs_prior(const ef_inputs *in, int fill_model);
  * file (truth unknown). */
 const double *ef_inputs_truth(const ef_inputs *in);
 const ef_response *ef_inputs_response(const ef_inputs *in);
-/* P(T0..T3 | vertex bin) as the MC sees it (4, n_vertex): the mean
+/* P(category | vertex bin) as the MC sees it (K, n_vertex): the mean
  * probability vector of the MC events in each bin (0 in empty bins). */
 const double *ef_inputs_mc_efficiency(const ef_inputs *in);
 /* The exact P(T0..T3 | vertex bin) of the configured detector (4, n_vertex),

@@ -17,7 +17,7 @@
  * lays the row out). nv = vertex bins, L = EF_UNIT_LOSS_POINTS. */
 typedef struct {
   double *hist;   /* (nv) unfolded events per vertex bin */
-  double *eff;    /* (4, nv) P(T0..T3 | vertex bin) as the method sees it */
+  double *eff;    /* (K, nv) P(category | vertex bin) as the method sees it */
   double *loss_d; /* (L) a training's first loss curve (0 when has_curves is 0) */
   double *loss_g; /* (L) its second loss curve */
   double *own;    /* (nv) the method's own answer in every bin, blind ones included

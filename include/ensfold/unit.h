@@ -18,21 +18,24 @@ int ef_unit_ws_create(ef_ctx *ctx, ef_unit_ws **out, const ef_config *cfg, const
 void ef_unit_ws_destroy(ef_unit_ws *ws);
 
 /* A unit's result row, ef_unit_result_len(in) doubles, nv = vertex bins,
- * L = EF_UNIT_LOSS_POINTS:
+ * K = categories of the event space (4 for pi0), L = EF_UNIT_LOSS_POINTS,
+ * E = (1 + K) nv:
  *   [0, nv)                 unfolded events per vertex bin
- *   [nv, 5 nv)              efficiency map (4, nv): P(T0..T3 | vertex bin) as
- *                           the unit's method sees it (IBU: the MC's mean
+ *   [nv, E)                 efficiency map (K, nv): P(category | vertex bin)
+ *                           as the unit's method sees it (IBU: the MC's mean
  *                           probability vectors; GAN: its own networks)
- *   [5 nv, 5 nv + L)        first loss curve (0 for a method without curves)
- *   [5 nv + L, 5 nv + 2 L)  second loss curve (0 likewise)
- *   [5 nv + 2 L, 6 nv + 2 L) the method's own answer per vertex bin, blind
+ *   [E, E + L)              first loss curve (0 for a method without curves)
+ *   [E + L, E + 2 L)        second loss curve (0 likewise)
+ *   [E + 2 L, E + 2 L + nv) the method's own answer per vertex bin, blind
  *                           bins included (a GAN: G's samples; NaN for a
  *                           method without one: IBU has none where it does
  *                           not measure)
  * ef_unit_row_parts names them (include/ensfold/method.h). */
 size_t ef_unit_result_len(const ef_inputs *in);
-/* The named parts of a result row (n_vertex bins). */
-ef_unit_parts ef_unit_row_parts(double *row, int n_vertex);
+/* Where the loss curves start in a row: E above. */
+size_t ef_unit_loss_offset(const ef_inputs *in);
+/* The named parts of a result row (n_vertex bins, n_cat categories). */
+ef_unit_parts ef_unit_row_parts(double *row, int n_vertex, int n_cat);
 /* The values of u's row that must be finite for the unit to count as a
  * success: the whole row, or all but the own answer for a method that has
  * none (NaN by design). */

@@ -161,7 +161,7 @@ static int class_closure(ef_ctx *ctx, const double *mean, const double *cov, con
 static int own_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned char *cls,
                        group_stats *g) {
   int n = ef_binning_count(ef_inputs_vertex_binning(d->in)), M = g->members;
-  size_t col0 = 5 * (size_t)n + 2 * EF_UNIT_LOSS_POINTS;
+  size_t col0 = ef_unit_loss_offset(d->in) + 2 * EF_UNIT_LOSS_POINTS;
   const double *truth = ef_inputs_truth(d->in);
   for (int a = 0; a < 2; a++)
     for (int c = 0; c < 2; c++) g->cls[a][c] = (ef_closure){NAN, 0, 0, NAN, 0, 0};
@@ -242,7 +242,7 @@ static void groups_model(group_stats *gs, int ng, int n, const unsigned char *me
 
 /* |eff_unit - eff_exact| of the group's ok units, replica 0 into e[0] and
  * replicas >= 1 into e[1], over the n_cells cells of cell (4 x nv, 1 =
- * compared). exact: (4, nv); a unit's map is its row's [nv, 5 nv). */
+ * compared). exact: (K, nv); a unit's map is its row's [nv, (1 + K) nv). */
 static void eff_closure_compute(const ef_output_data *d, int method, int fill,
                                 const double *exact, const unsigned char *cell, int n_cells,
                                 eff_closure e[2]) {
@@ -256,9 +256,9 @@ static void eff_closure_compute(const ef_output_data *d, int method, int fill,
     for (int k = 0; k < members; k++) {
       int32_t id = ef_plan_unit_id(d->plan, method, fill, r, k);
       if (id < 0 || d->status[id] != EF_OK) continue;
-      const double *eff = d->results + (size_t)id * d->result_len + nv; /* (4, nv) */
+      const double *eff = d->results + (size_t)id * d->result_len + nv; /* (K, nv) */
       int s = r > 0;
-      for (size_t c = 0; c < 4 * nv; c++) {
+      for (size_t c = 0; c < (size_t)ef_inputs_n_cat(d->in) * nv; c++) {
         if (!cell[c]) continue;
         double a = fabs(eff[c] - exact[c]);
         sum[s] += a;
@@ -320,18 +320,24 @@ static int set_layout(ef_ctx *ctx, const ef_output_data *d, ef_group_set *s) {
   s->ds = calloc((size_t)ng * (size_t)ng + 1, sizeof *s->ds);
   s->measured = malloc((size_t)nv);
   s->cls = malloc((size_t)nv);
-  s->cell = calloc(4 * (size_t)nv + 1, 1);
+  const ef_space *sp = &ef_inputs_data(d->in)->space;
+  s->cell = calloc((size_t)sp->n_cat * (size_t)nv + 1, 1);
   if (!s->gs || !s->ds || !s->measured || !s->cls || !s->cell)
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
   if (d->result_len < ef_unit_result_len(d->in))
     return ef_error_set(ctx, EF_ERR_INTERNAL, "result rows of %zu values, the layout needs %zu",
                         d->result_len, ef_unit_result_len(d->in));
-  /* efficiency closure cells (4, nv): every topology of the bins the
-   * detector sees at all */
+  /* efficiency closure cells (K, nv): every category of the bins the
+   * detector sees at all (1 - the blind categories' probability) */
   const double *exact = ef_inputs_exact_efficiency(d->in);
-  for (int k = 0; exact && k < nv; k++)
-    if (1.0 - exact[k] >= EFF_MIN_TOTAL)
-      for (int t = 0; t < 4; t++, s->n_cells++) s->cell[(size_t)t * (size_t)nv + (size_t)k] = 1;
+  for (int k = 0; exact && k < nv; k++) {
+    double blind = 0.0;
+    for (int t = 0; t < sp->n_cat; t++)
+      if (sp->cat[t].blind) blind += exact[(size_t)t * (size_t)nv + (size_t)k];
+    if (1.0 - blind >= EFF_MIN_TOTAL)
+      for (int t = 0; t < sp->n_cat; t++, s->n_cells++)
+        s->cell[(size_t)t * (size_t)nv + (size_t)k] = 1;
+  }
   memcpy(s->measured, ef_inputs_unfolded(d->in), (size_t)nv);
   ef_binning_classify(ef_inputs_vertex_binning(d->in), s->measured, s->cls);
   for (int g = 0; g < ng; g++) {

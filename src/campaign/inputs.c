@@ -25,6 +25,8 @@ struct ef_inputs {
   ef_response *response;
 };
 
+int ef_inputs_n_cat(const ef_inputs *in) { return in->data.space.n_cat; }
+
 const ef_events *ef_inputs_data(const ef_inputs *in) { return &in->data; }
 const ef_events *ef_inputs_mc(const ef_inputs *in) { return &in->mc; }
 const ef_binning *ef_inputs_vertex_binning(const ef_inputs *in) { return &in->vtx; }
@@ -185,10 +187,10 @@ static int exact_efficiency(ef_ctx *ctx, ef_inputs *in, const ef_detector *det) 
   return EF_OK;
 }
 
-/* Mean MC probability vector per vertex bin: (4, nv). */
+/* Mean MC probability vector per vertex bin: (K, nv). */
 static int mc_efficiency(ef_ctx *ctx, ef_inputs *in) {
-  int nv = ef_binning_count(&in->vtx);
-  in->mc_eff = calloc(4 * (size_t)nv, sizeof(double));
+  int nv = ef_binning_count(&in->vtx), K = in->mc.space.n_cat;
+  in->mc_eff = calloc((size_t)K * (size_t)nv, sizeof(double));
   double *wsum = calloc((size_t)nv, sizeof(double));
   if (!in->mc_eff || !wsum) {
     free(wsum);
@@ -200,10 +202,11 @@ static int mc_efficiency(ef_ctx *ctx, ef_inputs *in) {
     if (k < 0) continue;
     double w = mc->weight ? mc->weight[i] : 1.0;
     wsum[k] += w;
-    for (int t = 0; t < 4; t++) in->mc_eff[(size_t)t * nv + k] += w * mc->prob[4 * i + t];
+    for (int t = 0; t < K; t++)
+      in->mc_eff[(size_t)t * nv + k] += w * mc->prob[(size_t)K * i + (size_t)t];
   }
   for (int k = 0; k < nv; k++)
-    for (int t = 0; t < 4; t++)
+    for (int t = 0; t < K; t++)
       if (wsum[k] > 0) in->mc_eff[(size_t)t * nv + k] /= wsum[k];
   in->mc_vertex = wsum;
   return EF_OK;

@@ -210,15 +210,16 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
   {
     /* the parts of the unit result rows (include/ensfold/unit.h) */
     hsize_t row = (hsize_t)d->result_len, L = EF_UNIT_LOSS_POINTS;
-    hsize_t hist[2] = {nu, (hsize_t)nv}, eff[3] = {nu, 4, (hsize_t)nv}, loss[2] = {nu, L};
+    hsize_t E = (hsize_t)ef_unit_loss_offset(d->in), K = (hsize_t)ef_inputs_n_cat(d->in);
+    hsize_t hist[2] = {nu, (hsize_t)nv}, eff[3] = {nu, K, (hsize_t)nv}, loss[2] = {nu, L};
     EF_GOTO(rc, PUT_ROWS(w, g, "hist", 2, hist, d->results, row, 0), done);
     EF_GOTO(rc, PUT_ROWS(w, g, "efficiency", 3, eff, d->results, row, (hsize_t)nv), done);
     if (plan_has(p, 0)) {
-      EF_GOTO(rc, PUT_ROWS(w, g, "loss_d", 2, loss, d->results, row, 5 * (hsize_t)nv), done);
-      EF_GOTO(rc, PUT_ROWS(w, g, "loss_g", 2, loss, d->results, row, 5 * (hsize_t)nv + L), done);
+      EF_GOTO(rc, PUT_ROWS(w, g, "loss_d", 2, loss, d->results, row, E), done);
+      EF_GOTO(rc, PUT_ROWS(w, g, "loss_g", 2, loss, d->results, row, E + L), done);
     }
     if (plan_has(p, 1))
-      EF_GOTO(rc, PUT_ROWS(w, g, "own", 2, hist, d->results, row, 5 * (hsize_t)nv + 2 * L), done);
+      EF_GOTO(rc, PUT_ROWS(w, g, "own", 2, hist, d->results, row, E + 2 * L), done);
   }
   EF_GOTO(rc, PUT_D(w, g, "proj_polar", nu, (hsize_t)b->n_polar, 2, pp), done);
   EF_GOTO(rc, PUT_D(w, g, "proj_phi", nu, (hsize_t)b->n_phi, 2, pf), done);
@@ -647,7 +648,8 @@ static int write_file(writer *w, hid_t file, const ef_output_data *d, const ef_g
       if (rc == EF_OK)
         rc = attr_str(w, t, "model", ef_model_name((ef_model_id)d->cfg->data.model));
     }
-    if (rc == EF_OK && exact) rc = PUT_D(w, t, "efficiency", 4, (hsize_t)nv, 2, exact);
+    if (rc == EF_OK && exact)
+      rc = PUT_D(w, t, "efficiency", (hsize_t)ef_inputs_n_cat(d->in), (hsize_t)nv, 2, exact);
     H5Gclose(t);
     if (rc != EF_OK) return rc;
   }

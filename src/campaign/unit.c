@@ -14,14 +14,19 @@ struct ef_unit_ws {
   unsigned char owner[EF_N_METHODS];     /* 1: method m created ws[m] (and destroys it) */
 };
 
-size_t ef_unit_result_len(const ef_inputs *in) {
+size_t ef_unit_loss_offset(const ef_inputs *in) {
   size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
-  return 6 * nv + 2 * EF_UNIT_LOSS_POINTS;
+  return (1 + (size_t)ef_inputs_n_cat(in)) * nv;
 }
 
-ef_unit_parts ef_unit_row_parts(double *row, int n_vertex) {
+size_t ef_unit_result_len(const ef_inputs *in) {
+  size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
+  return ef_unit_loss_offset(in) + 2 * EF_UNIT_LOSS_POINTS + nv;
+}
+
+ef_unit_parts ef_unit_row_parts(double *row, int n_vertex, int n_cat) {
   size_t nv = (size_t)n_vertex;
-  double *loss = row + 5 * nv;
+  double *loss = row + (1 + (size_t)n_cat) * nv;
   return (ef_unit_parts){.hist = row, .eff = row + nv, .loss_d = loss,
                          .loss_g = loss + EF_UNIT_LOSS_POINTS,
                          .own = loss + 2 * EF_UNIT_LOSS_POINTS};
@@ -33,9 +38,9 @@ int ef_method_deterministic(int method) {
 }
 
 size_t ef_unit_finite_len(const ef_unit *u, const ef_inputs *in) {
-  size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
   const ef_method *m = ef_method_get(u->method);
-  return m && m->has_own ? ef_unit_result_len(in) : 5 * nv + 2 * EF_UNIT_LOSS_POINTS;
+  return m && m->has_own ? ef_unit_result_len(in)
+                         : ef_unit_loss_offset(in) + 2 * EF_UNIT_LOSS_POINTS;
 }
 
 void ef_bootstrap_weights(uint64_t seed, uint32_t purpose, int replica, size_t n, double *w) {
@@ -88,7 +93,7 @@ int ef_unit_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef
   if (!m || u->method >= EF_N_METHODS)
     return ef_error_set(ctx, EF_ERR_INTERNAL, "unit %d: unknown method %d", u->id, u->method);
   int nv = ef_binning_count(ef_inputs_vertex_binning(in));
-  ef_unit_parts parts = ef_unit_row_parts(result, nv);
+  ef_unit_parts parts = ef_unit_row_parts(result, nv, ef_inputs_n_cat(in));
   if (!m->has_own)
     for (int i = 0; i < nv; i++) parts.own[i] = NAN; /* no answer of its own where unmeasured */
   if (!m->has_curves) memset(parts.loss_d, 0, 2 * EF_UNIT_LOSS_POINTS * sizeof(double));

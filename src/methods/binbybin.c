@@ -75,7 +75,7 @@ static int bbb_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
   const ef_binning *b = ef_inputs_vertex_binning(in);
   const ef_events *data = ef_inputs_data(in), *mc = ef_inputs_mc(in);
   int nv = ef_binning_count(b);
-  memcpy(out->eff, ef_inputs_mc_efficiency(in), 4 * (size_t)nv * sizeof(double));
+  memcpy(out->eff, ef_inputs_mc_efficiency(in), (size_t)ef_inputs_n_cat(in) * nv * sizeof(double));
   int boot_mc = cfg->campaign.bootstrap_mc && u->replica > 0;
   if (boot_mc) ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP_MC, u->replica, mc->n, weights);
   mc_sums(in, boot_mc ? weights : NULL, ws);

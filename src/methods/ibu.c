@@ -48,7 +48,7 @@ static int ibu_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
   const ef_response *resp = ef_inputs_response(in);
   ef_response *boot = NULL;
   int nv = ef_binning_count(ef_inputs_vertex_binning(in)), nd = ef_response_n_detector(resp);
-  memcpy(out->eff, ef_inputs_mc_efficiency(in), 4 * (size_t)nv * sizeof(double));
+  memcpy(out->eff, ef_inputs_mc_efficiency(in), (size_t)ef_inputs_n_cat(in) * nv * sizeof(double));
   memset(ws->data, 0, (size_t)nd * sizeof(double));
   if (u->replica > 0) ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP, u->replica, data->n, weights);
   for (size_t i = 0; i < data->n; i++) {
