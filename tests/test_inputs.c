@@ -54,7 +54,8 @@ static void test_generated(void **state) {
   const int *bins = ef_inputs_data_bins(in);
   double measured = 0.0;
   for (size_t e = 0; e < data->n; e++) {
-    assert_int_equal(bins[e], ef_ibu_detector_bin(db, data->topology[e], data->reco + 2 * e));
+    assert_int_equal(bins[e],
+                     ef_ibu_detector_bin(db, &data->space, data->topology[e], data->reco + 2 * e));
     measured += bins[e] >= 0;
   }
   /* priors are probabilities; the truth sums to the data's events */

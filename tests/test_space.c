@@ -70,6 +70,14 @@ static void test_declarations(void **state) {
   assert_false(ef_axis_value_ok(&s.axis[1], 0.0)); /* periodic: (lo, hi] */
   assert_true(ef_axis_value_ok(&s.axis[1], 2.0 * M_PI));
   assert_true(ef_axis_value_ok(&s.axis[2], -1e300) && !ef_axis_value_ok(&s.axis[2], INFINITY));
+  assert_int_equal(ef_space_n_seen(&s), 1);
+  assert_int_equal(ef_space_seen_index(&s, 0), 0);
+  assert_int_equal(ef_space_seen_index(&s, 1), -1);
+  ef_space p;
+  ef_space_pi0(&p);
+  assert_int_equal(ef_space_n_seen(&p), 3);
+  for (int t = 0; t < 4; t++) assert_int_equal(ef_space_seen_index(&p, t), t - 1); /* T0: -1 */
+  assert_int_equal(ef_space_seen_index(&p, 4), -1);
   space3(&s);
   snprintf(s.axis[2].name, sizeof s.axis[2].name, "x");
   assert_int_equal(ef_space_check(ctx, &s, "dup"), EF_ERR_INPUT);

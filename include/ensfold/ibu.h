@@ -1,7 +1,9 @@
 /* Iterative Bayesian unfolding (D'Agostini) with a sparse response matrix.
  *
- * Detector bins: for each measured topology t = 1, 2, 3 a copy of the
- * detector binning, global detector bin j = (t - 1) * n_det + reco bin.
+ * Detector bins: for each seen category (pi0: the measured topologies T1,
+ * T2, T3) a copy of the detector binning, global detector bin j = (the
+ * category's index among the seen ones) * n_det + reco bin
+ * (ef_space_seen_index; pi0: (t - 1) * n_det + reco bin).
  * The response R[j][i] = P(detector bin j | vertex bin i) is estimated from
  * MC events (weighted), stored sparse (memory ~ number of filled (j, i)
  * pairs, never bins^2 dense and never bins^4). eps[i] = sum_j R[j][i]. */
@@ -30,15 +32,15 @@ typedef struct ef_response ef_response;
  * R_ji = (weight of events in vertex bin i reconstructed in j) / (weight of
  * all events in vertex bin i, T0 included); vertex bins without MC get
  * eps = 0. Events are summed in event order (bit-reproducible). Not
- * collective. EF_ERR_INPUT for a missing or NaN vertex, a topology outside
- * 0..3 or a negative / non-finite weight. */
+ * collective. EF_ERR_INPUT for a missing or NaN vertex, a category outside
+ * 0..K-1 or a negative / non-finite weight. */
 int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
                       const ef_binning *detector, const ef_events *mc,
                       const double *weights);
 void ef_response_destroy(ef_response *r);
 
 int ef_response_n_vertex(const ef_response *r);
-int ef_response_n_detector(const ef_response *r); /* 3 * detector bins */
+int ef_response_n_detector(const ef_response *r); /* seen categories x detector bins */
 const double *ef_response_efficiency(const ef_response *r); /* (n_vertex) */
 /* Dense copy of R into out (n_detector, n_vertex), row-major, for storage
  * of replica 0 only. */
@@ -52,9 +54,11 @@ size_t ef_response_bytes(const ef_response *r);
 /* out (n_detector) = R x, x (n_vertex): the detector-level prediction. */
 void ef_response_fold(const ef_response *r, const double *x, double *out);
 
-/* Global detector bin of an event (topology, reco (2)): (topology - 1) x
- * detector bins + its reco bin, or -1 for T0 or a reco outside the binning. */
-int ef_ibu_detector_bin(const ef_binning *detector, int8_t topology, const double *reco);
+/* Global detector bin of an event (category of space, reco (D)): its seen
+ * index x detector bins + its reco bin, or -1 for a blind category or a
+ * reco outside the binning. */
+int ef_ibu_detector_bin(const ef_binning *detector, const ef_space *space, int category,
+                        const double *reco);
 
 /* Histogram of events in detector bins (n_detector), T0 events skipped.
  * weights may be NULL (all 1); data->weight is not read. */

@@ -46,6 +46,11 @@ void ef_space_pi0(ef_space *s);
 int ef_space_is_pi0(const ef_space *s);
 int ef_space_same(const ef_space *a, const ef_space *b);
 
+/* The seen (not blind) categories: their number, and category t's index
+ * among them in category order (-1 for a blind t). pi0: T1..T3 -> 0..2. */
+int ef_space_n_seen(const ef_space *s);
+int ef_space_seen_index(const ef_space *s, int t);
+
 /* Is x a value of axis a (its kind's rule above)? */
 int ef_axis_value_ok(const ef_axis *a, double x);
 /* "cos_theta in [-1, 1]": what axis a allows, for messages. */

@@ -344,7 +344,8 @@ int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
     in->data_bins = malloc((in->data.n ? in->data.n : 1) * sizeof *in->data_bins);
     EF_GOTO_ALLOC(ctx, rc, in->data_bins, "data bins", fail);
     for (size_t i = 0; i < in->data.n; i++)
-      in->data_bins[i] = ef_ibu_detector_bin(&in->det, in->data.topology[i], in->data.reco + 2 * i);
+      in->data_bins[i] = ef_ibu_detector_bin(&in->det, &in->data.space, in->data.topology[i],
+                                             in->data.reco + (size_t)in->data.space.dim * i);
     rc = ef_response_build(ctx, &in->response, &in->vtx, &in->det, &in->mc, in->mc.weight);
   }
   if (rc == EF_OK) rc = mc_efficiency(ctx, in);

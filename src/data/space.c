@@ -53,6 +53,19 @@ int ef_space_is_pi0(const ef_space *s) {
   return ef_space_same(s, &p);
 }
 
+int ef_space_n_seen(const ef_space *s) {
+  int n = 0;
+  for (int k = 0; k < s->n_cat; k++) n += !s->cat[k].blind;
+  return n;
+}
+
+int ef_space_seen_index(const ef_space *s, int t) {
+  if (t < 0 || t >= s->n_cat || s->cat[t].blind) return -1;
+  int i = 0;
+  for (int k = 0; k < t; k++) i += !s->cat[k].blind;
+  return i;
+}
+
 int ef_axis_value_ok(const ef_axis *a, double x) {
   if (!isfinite(x)) return 0;
   switch (a->kind) {

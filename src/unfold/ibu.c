@@ -24,21 +24,26 @@ struct ef_response {
   double *eps;     /* (n_vertex) sum_j R_ji */
 };
 
-static int binning_ok(const ef_binning *b) {
+/* copies: the seen categories (one copy of the detector binning each). */
+static int binning_ok(const ef_binning *b, int copies) {
   return b->n_polar > 0 && b->n_phi > 0 &&
          (b->scheme == EF_BIN_THETA_PHI || b->scheme == EF_BIN_COS_PHI) &&
-         (long long)b->n_polar * b->n_phi <= INT32_MAX / 3;
+         (long long)b->n_polar * b->n_phi <= INT32_MAX / copies;
 }
 
-/* Global detector bin of event e, or -1 (T0, NaN reco). */
-static int detector_bin(const ef_binning *det, int n_det, int8_t topo, const double *reco) {
-  if (topo < 1 || topo > 3) return -1;
+/* Global detector bin of an event of category cat, or -1 (a blind
+ * category, NaN reco). */
+static int detector_bin(const ef_binning *det, int n_det, const ef_space *sp, int cat,
+                        const double *reco) {
+  int s = ef_space_seen_index(sp, cat);
+  if (s < 0) return -1;
   int k = ef_binning_index(det, reco[0], reco[1]);
-  return k < 0 ? -1 : (topo - 1) * n_det + k;
+  return k < 0 ? -1 : s * n_det + k;
 }
 
-int ef_ibu_detector_bin(const ef_binning *detector, int8_t topology, const double *reco) {
-  return detector_bin(detector, ef_binning_count(detector), topology, reco);
+int ef_ibu_detector_bin(const ef_binning *detector, const ef_space *space, int category,
+                        const double *reco) {
+  return detector_bin(detector, ef_binning_count(detector), space, category, reco);
 }
 
 /* Scratch of ef_response_build: per kept event (m of the n MC events:
@@ -82,7 +87,7 @@ static int scratch_alloc(ef_ctx *ctx, build_scratch *b, size_t n, int nv, int nd
  * included: eps is the probability to land in any detector bin). */
 static int collect_entries(ef_ctx *ctx, const ef_binning *vertex, const ef_binning *detector,
                            const ef_events *mc, const double *weights, build_scratch *b) {
-  int nd1 = ef_binning_count(detector);
+  int nd1 = ef_binning_count(detector), D = mc->space.dim;
   b->m = 0;
   for (size_t e = 0; e < mc->n; e++) {
     double w = weights ? weights[e] : 1.0;
@@ -90,13 +95,15 @@ static int collect_entries(ef_ctx *ctx, const ef_binning *vertex, const ef_binni
       return ef_error_set(ctx, EF_ERR_INPUT,
                           "response: MC weight %g of event %zu is not finite and >= 0", w, e);
     int8_t t = mc->topology[e];
-    if (t < 0 || t > 3)
+    if (t < 0 || t >= mc->space.n_cat)
       return ef_error_set(ctx, EF_ERR_INPUT,
-                          "response: MC event %zu has topology %d (0..3 allowed)", e, t);
-    int i = ef_binning_index(vertex, mc->vertex[2 * e], mc->vertex[2 * e + 1]);
+                          "response: MC event %zu has category %d (0..%d allowed)", e, t,
+                          mc->space.n_cat - 1);
+    const double *v = mc->vertex + (size_t)D * e;
+    int i = ef_binning_index(vertex, v[0], v[1]);
     if (i < 0) return ef_error_set(ctx, EF_ERR_INPUT, "response: MC event %zu has a NaN vertex", e);
     b->denom[i] += w;
-    int j = detector_bin(detector, nd1, t, mc->reco + 2 * e);
+    int j = detector_bin(detector, nd1, &mc->space, t, mc->reco + (size_t)D * e);
     if (j < 0 || w == 0.0) continue;
     b->ev_i[b->m] = i;
     b->ev_j[b->m] = j;
@@ -162,7 +169,8 @@ static int fill_columns(ef_ctx *ctx, ef_response *r, const build_scratch *b) {
 int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
                       const ef_binning *detector, const ef_events *mc, const double *weights) {
   *out = NULL;
-  if (!binning_ok(vertex) || !binning_ok(detector))
+  int seen = ef_space_n_seen(&mc->space);
+  if (!binning_ok(vertex, 1) || !binning_ok(detector, seen))
     return ef_error_set(
         ctx, EF_ERR_INPUT,
         "response: binning sizes must be positive (vertex %d x %d, detector %d x %d)",
@@ -172,7 +180,7 @@ int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
   if (mc->n > (size_t)INT32_MAX)
     return ef_error_set(ctx, EF_ERR_INPUT, "response: %zu MC events exceed the supported %d", mc->n,
                         INT32_MAX);
-  int nv = ef_binning_count(vertex), nd = 3 * ef_binning_count(detector);
+  int nv = ef_binning_count(vertex), nd = seen * ef_binning_count(detector);
   build_scratch b = {0};
   ef_response *r = calloc(1, sizeof *r);
   int rc = r ? scratch_alloc(ctx, &b, mc->n, nv, nd)
@@ -232,10 +240,11 @@ void ef_response_fold(const ef_response *r, const double *x, double *out) {
 
 void ef_ibu_data_histogram(const ef_binning *detector, const ef_events *data, const double *weights,
                            double *out) {
-  int nd1 = ef_binning_count(detector);
-  memset(out, 0, 3 * (size_t)nd1 * sizeof *out);
+  int nd1 = ef_binning_count(detector), D = data->space.dim;
+  memset(out, 0, (size_t)ef_space_n_seen(&data->space) * (size_t)nd1 * sizeof *out);
   for (size_t e = 0; e < data->n; e++) {
-    int j = detector_bin(detector, nd1, data->topology[e], data->reco + 2 * e);
+    int j = detector_bin(detector, nd1, &data->space, data->topology[e],
+                         data->reco + (size_t)D * e);
     if (j >= 0) out[j] += weights ? weights[e] : 1.0;
   }
 }
