@@ -2,7 +2,7 @@
 # The same bits as the stored reference (tests/mpi/reference-digests.txt),
 # each at -n 1 and -n 2: the quickstart (IBU); a small GAN campaign
 # (tests/mpi/gan-small.yaml with 2 ensemble members); the same with the
-# blind channel on (gan.fill_weight 1); IBU and bin-by-bin on the cos-phi
+# blind channel on (gan.fill_weight 1); the classical methods on the cos-phi
 # binning with the MC resampled (tests/mpi/classic-small.yaml); and IBU on
 # data and MC read from event files that `ensfold generate` writes
 # (tests/mpi/files-small.yaml). Refactors must keep these; a change that is
