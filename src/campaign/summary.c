@@ -377,7 +377,7 @@ static void phi_cell(const table *t, hsize_t i, char *buf, size_t len) {
 /* The three parts of each group's uncertainty, medians over bin classes. */
 static void print_parts(const table *t, FILE *out) {
   hsize_t n = t->n;
-  int any = 0;
+  int any = 0, clamped = 0;
   for (hsize_t i = 0; i < 2 * n; i++) any |= !isnan(t->parts[3 * n + i]);
   if (!any) return;
   fprintf(out, "\nuncertainty of the central value (the mean over replicas and members), in "
@@ -397,11 +397,23 @@ static void print_parts(const table *t, FILE *out) {
       int det = ef_method_deterministic(t->ic[i]);
       if (k == 1 && isnan(x) && !det) snprintf(a, sizeof a, "unknown");
       if (k == 1 && isnan(y) && !det) snprintf(b, sizeof b, "unknown");
+      /* phi at its clamp: the members' spread takes all of the replica spread */
+      if (k == 1 && !det && t->parts[i] >= 1.0) snprintf(a, sizeof a, "unres");
+      clamped |= !det && t->parts[i] >= 1.0;
       snprintf(c[k], sizeof c[k], "%s|%s", a, b);
     }
     fprintf(out, "%-10s %-5s %7d %15s %15s %15s %15s %15s\n", ef_method_name(t->ic[i]),
             ef_model_name((ef_model_id)t->ic[n + i]), t->members[i], c[0], c[1], c[2], c[3], c[4]);
   }
+  if (clamped)
+    fprintf(out, "  unres (unresolved): in the measured bins the members' spread within "
+                 "replicas is as large\n"
+                 "  as the spread of the replica means (phi reached 1): the statistical part is "
+                 "below what these\n"
+                 "  replicas and members resolve, and central (the training noise left in the "
+                 "mean) is a lower\n"
+                 "  bound; a closure that fails with it shows a bias the uncertainty does not "
+                 "cover.\n");
   fprintf(out, "  statistical: the data's fluctuation; 1 training: the spread of one unit's "
                "training (members of a\n"
                "  replica); central: statistical and the training noise left in the mean, the "
