@@ -36,6 +36,8 @@ typedef struct {
   double efficiency_average; /* last fraction of the classifier's / DS-GAN's training averaged */
   ef_net_params smearing;    /* S_t (topo) and the DS-GAN (mixed) */
   int noise;                 /* noise inputs of the smearing networks */
+  int per_topology;          /* mixed: the DS-GAN's residual per measured topology (3 pairs,
+                              * its critic told the topology), else one for all */
 } ef_surrogate_params;
 
 typedef enum { EF_SURROGATE_TOPO = 0, EF_SURROGATE_MIXED = 1 } ef_surrogate_kind;

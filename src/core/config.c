@@ -275,6 +275,9 @@ static const key_def schema[] = {
          "(betas 0.5, 0.999)"),
     INT("gan.smearing.noise", gan.detector.noise, 4, 1, 64,
         "noise inputs of the smearing networks and the DS-GAN"),
+    BOOL("gan.smearing.per_topology", gan.detector.per_topology, 0,
+         "gan-mixed: the DS-GAN outputs one residual per measured topology T1..T3 (its critic "
+         "is told the topology) instead of one residual for all"),
     BOOL("gan.share_detector", gan.share_detector, 1,
          "train the detector networks once per (method, replica, member) and reuse them for "
          "every fill model (false: every unit trains its own, with the same result)"),

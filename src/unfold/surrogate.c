@@ -45,16 +45,17 @@ int sg_base_init(ef_ctx *ctx, ef_surrogate *s, const sg_ops *ops, const ef_surro
   s->n_mc = n_mc;
   s->key = INT64_MIN;
   size_t r = (size_t)rows, nin = (size_t)s->nin;
-  EF_CHECK(ef_mlp_create_plain(ctx, &s->critic, SG_NF + 2, sp->smearing.hidden,
+  s->crit_w = SG_NF + 2 + (sp->per_topology ? 3 : 0);
+  EF_CHECK(ef_mlp_create_plain(ctx, &s->critic, s->crit_w, sp->smearing.hidden,
                                sp->smearing.layers, 1, 2 * rows));
   EF_CHECK(ef_adam_create_lr(ctx, &s->adam_critic, ef_mlp_n_params(s->critic), sp->smearing.lr,
                              0.5f));
   s->order = malloc((n_mc ? n_mc : 1) * sizeof *s->order);
   s->xin = malloc(r * nin * sizeof(float));
-  s->xd = malloc(2 * r * (SG_NF + 2) * sizeof(float));
-  s->ddx = malloc(r * (SG_NF + 2) * sizeof(float));
+  s->xd = malloc(2 * r * (size_t)s->crit_w * sizeof(float));
+  s->ddx = malloc(r * (size_t)s->crit_w * sizeof(float));
   s->dlogit = malloc(2 * r * sizeof(float));
-  s->dout = malloc(r * 6 * sizeof(float));
+  s->dout = malloc(r * SG_MAX_OUT * sizeof(float));
   s->tgt = malloc(r * 4 * sizeof(float));
   s->lg = malloc(r * 4 * sizeof(float));
   s->dlg = malloc(r * 4 * sizeof(float));
@@ -240,20 +241,22 @@ static int cgan_batch(ef_surrogate *s, const ef_events *mc, const sg_cgan *g, ef
  * adversarial gradient through the updated critic into s->dout (B, outw). */
 static int cgan_adversarial(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const sg_cgan *g,
                             const float *o, int m, float lr, int step) {
-  enum { W = SG_NF + 2 };
+  const int W = s->crit_w, R = W - 2; /* the residual's place in a critic row */
   int nin = s->nin, outw = g->outw;
   for (int j = 0; j < m; j++) {
     int i = s->arow[j];
     size_t e = (size_t)s->idx[i];
+    int q = g->n_res > 1 ? mc->topology[e] - 1 : 0; /* the residual pair of the event */
     float *rr = s->xd + (size_t)j * W, *rf = s->xd + (size_t)(m + j) * W;
     memcpy(rr, s->xin + (size_t)i * nin, SG_NF * sizeof(float));
     memcpy(rf, s->xin + (size_t)i * nin, SG_NF * sizeof(float));
+    for (int t = SG_NF; t < R; t++) rr[t] = rf[t] = t - SG_NF == q ? 1.0f : 0.0f;
     double dc, df;
     residual(mc, e, &dc, &df);
-    rr[SG_NF] = (float)(dc / g->sig[0]);
-    rr[SG_NF + 1] = (float)(df / g->sig[1]);
-    rf[SG_NF] = o[(size_t)i * outw];
-    rf[SG_NF + 1] = o[(size_t)i * outw + 1];
+    rr[R] = (float)(dc / g->sig[2 * q]);
+    rr[R + 1] = (float)(df / g->sig[2 * q + 1]);
+    rf[R] = o[(size_t)i * outw + 2 * q];
+    rf[R + 1] = o[(size_t)i * outw + 2 * q + 1];
   }
   /* critic update: real 1, fake 0 */
   ef_mlp *dd = s->critic;
@@ -272,8 +275,9 @@ static int cgan_adversarial(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, c
   ef_mlp_backward(dd, s->dlogit, s->ddx, 0);
   for (int j = 0; j < m; j++) {
     int i = s->arow[j];
-    s->dout[(size_t)i * outw] = s->ddx[(size_t)j * W + SG_NF];
-    s->dout[(size_t)i * outw + 1] = s->ddx[(size_t)j * W + SG_NF + 1];
+    int q = g->n_res > 1 ? mc->topology[s->idx[i]] - 1 : 0;
+    s->dout[(size_t)i * outw + 2 * q] = s->ddx[(size_t)j * W + R];
+    s->dout[(size_t)i * outw + 2 * q + 1] = s->ddx[(size_t)j * W + R + 1];
   }
   return EF_OK;
 }
@@ -283,21 +287,21 @@ static int cgan_adversarial(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, c
  * aside in g->gsave for the adversarial step. */
 static int cgan_p_head(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const sg_cgan *g,
                        const float *o, int step) {
-  int B = g->batch;
+  int B = g->batch, W = g->outw, L = 2 * g->n_res; /* the logits' place */
   size_t np_ = ef_mlp_n_params(g->net);
   memcpy(g->gsave, ef_mlp_grads(g->net), np_ * sizeof(float));
   for (int i = 0; i < B; i++) {
     size_t e = (size_t)s->idx[i];
     for (int t = 0; t < 4; t++) {
-      s->lg[4 * i + t] = o[(size_t)i * 6 + 2 + t];
+      s->lg[4 * i + t] = o[(size_t)i * W + L + t];
       s->tgt[4 * i + t] = mc->prob[4 * e + t];
     }
   }
   float lx = ef_loss_softmax_xent(B, 4, s->lg, s->tgt, NULL, s->dlg);
   EF_CHECK(ef_loss_check(ctx, lx, g->what, step));
-  memset(s->dout, 0, (size_t)B * 6 * sizeof(float));
+  memset(s->dout, 0, (size_t)B * W * sizeof(float));
   for (int i = 0; i < B; i++)
-    for (int t = 0; t < 4; t++) s->dout[(size_t)i * 6 + 2 + t] = s->dlg[4 * i + t];
+    for (int t = 0; t < 4; t++) s->dout[(size_t)i * W + L + t] = s->dlg[4 * i + t];
   ef_mlp_zero_grad(g->net);
   ef_mlp_backward(g->net, s->dout, NULL, EF_MLP_GRAD_PARAMS);
   ef_adam_set_lr(g->adam_p, ef_adam_lr_linear(g->pp->lr, 0.05, step, g->np->steps));
@@ -326,9 +330,9 @@ int sg_train_cgan(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const sg_cg
     if (m > 0) EF_CHECK(cgan_adversarial(ctx, s, mc, g, o, m, lr, step));
     ef_mlp_zero_grad(g->net);
     ef_mlp_backward(g->net, s->dout, NULL, EF_MLP_GRAD_PARAMS);
-    if (g->outw == 6) EF_CHECK(cgan_p_head(ctx, s, mc, g, o, step));
+    if (g->adam_p) EF_CHECK(cgan_p_head(ctx, s, mc, g, o, step));
     ef_adam_set_lr(g->adam, lr);
-    ef_adam_step(g->adam, ef_mlp_params(g->net), g->outw == 6 ? g->gsave : ef_mlp_grads(g->net));
+    ef_adam_step(g->adam, ef_mlp_params(g->net), g->adam_p ? g->gsave : ef_mlp_grads(g->net));
     ef_mlp_average_step(g->net, s->pavg, step, first, np->steps);
   }
   return EF_OK;

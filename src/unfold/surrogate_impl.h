@@ -11,6 +11,8 @@
 #include "ensfold/surrogate.h"
 
 #define SG_NF EF_FEAT_KIN /* kinematic features */
+#define SG_MAX_OUT 10     /* widest network output: 3 residual pairs + 4 logits */
+#define SG_CRIT_MAX (SG_NF + 2 + 3) /* widest critic row: features, one-hot T1..T3, residual */
 
 typedef struct {
   void (*destroy)(ef_surrogate *s); /* the implementation's own part */
@@ -36,13 +38,14 @@ struct ef_surrogate {
   const ef_events *indexed_mc; /* the MC sample the index is of (NULL: none yet), its size */
   size_t indexed_n;
   /* the conditional-GAN trainer: a critic and its batch buffers */
-  ef_mlp *critic;   /* (features, residual / sig) -> logit */
+  ef_mlp *critic;   /* (features, [one-hot T1..T3,] residual / sig) -> logit */
+  int crit_w;       /* its input width: SG_NF + 2, + 3 with the one-hot */
   ef_adam *adam_critic;
   float *xin;       /* (rows, nin) generator input; also the map's features */
-  float *xd;        /* (2 rows, SG_NF + 2) critic rows: real, then fake */
-  float *ddx;       /* (rows, SG_NF + 2) gradient wrt critic inputs */
+  float *xd;        /* (2 rows, crit_w) critic rows: real, then fake */
+  float *ddx;       /* (rows, crit_w) gradient wrt critic inputs */
   float *dlogit;    /* (2 rows) */
-  float *dout;      /* (rows, 6) gradient wrt a network's output */
+  float *dout;      /* (rows, SG_MAX_OUT) gradient wrt a network's output */
   float *tgt, *lg, *dlg; /* (rows, 4) soft targets, logits, their gradient */
   float *w;         /* (rows) event weights */
   float *pavg;      /* (n_params of the largest averaged net) iterate average */
@@ -72,13 +75,14 @@ void sg_softmax4(const float *x, float *p);
 
 /* One conditional smearing GAN's training (surrogate.c has the details). */
 typedef struct {
-  ef_mlp *net;          /* (SG_NF + k) -> outw: residual / sig in outputs 0..1 */
+  ef_mlp *net;          /* (SG_NF + k) -> outw: residual pair(s) / sig, then logits */
   ef_adam *adam;        /* its adversarial optimizer */
-  ef_adam *adam_p;      /* outw 6: the P head's optimizer, else NULL */
-  int outw;             /* 2, or 6 with logits of P(T0..T3 | v) in 2..5 */
+  ef_adam *adam_p;      /* with a P head: its optimizer, else NULL */
+  int outw;             /* 2 n_res, + 4 logits of P(T0..T3 | v) with a P head */
+  int n_res;            /* residual pairs: 1, or 3 (one per T1..T3, critic told t) */
   const int32_t *idx;   /* (n) MC events to draw from */
   size_t n;
-  const float *sig;     /* (2) residual scales */
+  const float *sig;     /* (n_res, 2) residual scales */
   const ef_net_params *np, *pp; /* adversarial settings; P head's (outw 6) */
   double avg_frac;      /* last fraction of the steps averaged */
   float *gsave;         /* outw 6: (n_params of net) the adversarial gradient */

@@ -1,6 +1,8 @@
 /* The mixed detector surrogate: one detector-simulation GAN DS(v, noise) ->
  * (reco residual / sig, logits of P(T0..T3 | v)), trained on every MC event
- * with its probability vector (include/ensfold/surrogate.h). */
+ * with its probability vector (include/ensfold/surrogate.h). The residual is
+ * one for every measured topology, or with per_topology one pair per T1..T3
+ * (the critic then told the event's topology). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,13 +12,14 @@
 
 typedef struct {
   ef_surrogate base;
-  ef_mlp *ds;            /* (SG_NF + k) -> (residual 2, logits 4) */
+  ef_mlp *ds;            /* (SG_NF + k) -> (residual 2 n_res, logits 4) */
   ef_adam *adam_ds;      /* adversarial loss */
   ef_adam *adam_p;       /* the P head's cross-entropy */
-  float sig[2];          /* residual scales (c, f) */
+  int n_res;             /* residual pairs: 1, or 3 (per topology) */
+  float sig[3][2];       /* residual scales (c, f) per pair */
   float *gsave;          /* (n_params of ds) the adversarial gradient */
   float *x;              /* (rows, nin) DS's inputs, kept for the backward */
-  float *rsgn;           /* (rows) slopes of the reco fold */
+  float *rsgn;           /* (3, rows) slopes of the reco fold per topology */
   float *dfeat;          /* (rows, nin) gradient wrt DS's inputs */
 } mixed;
 
@@ -40,13 +43,16 @@ static int mixed_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64
   mixed *p = (mixed *)s;
   /* the DS-GAN draws from every MC event: its P head must learn the blind
    * region too; the residual scale comes from the measured ones */
-  sg_residual_scale(mc, s->order + s->off[1], s->off[4] - s->off[1], p->sig);
+  if (p->n_res == 1) sg_residual_scale(mc, s->order + s->off[1], s->off[4] - s->off[1], p->sig[0]);
+  for (int t = 1; p->n_res > 1 && t <= 3; t++)
+    sg_residual_scale(mc, s->order + s->off[t], s->off[t + 1] - s->off[t], p->sig[t - 1]);
   /* its P head needs what the efficiency classifier needs: as many steps
    * and its batch; its learning rate goes in as pp (the adversarial part
    * keeps the smearing networks' rate) */
   ef_net_params np = s->p.smearing;
   if (np.steps < s->p.efficiency.steps) np.steps = s->p.efficiency.steps;
-  sg_cgan g = {p->ds, p->adam_ds, p->adam_p, 6, s->order, s->off[4], p->sig, &np,
+  sg_cgan g = {p->ds, p->adam_ds, p->adam_p, 2 * p->n_res + 4, p->n_res, s->order, s->off[4],
+               &p->sig[0][0], &np,
                &s->p.efficiency, s->p.efficiency_average, p->gsave, s->p.efficiency.batch,
                "DS-GAN"};
   return sg_train_cgan(ctx, s, mc, &g, seed, stream + 4);
@@ -60,32 +66,36 @@ static void mixed_forward(ef_surrogate *s, const float *v, const float *feat, in
     memcpy(p->x + (size_t)i * nin, feat + (size_t)i * SG_NF, SG_NF * sizeof(float));
     ef_nn_fill_normal(r, p->x + (size_t)i * nin + SG_NF, (size_t)k);
   }
-  const float *o = ef_mlp_forward(p->ds, p->x, n); /* (n, 6) */
-  for (int i = 0; i < n; i++) sg_softmax4(o + 6 * i + 2, prob + 4 * i);
+  int W = 2 * p->n_res + 4;
+  const float *o = ef_mlp_forward(p->ds, p->x, n); /* (n, W) */
+  for (int i = 0; i < n; i++) sg_softmax4(o + (size_t)W * i + 2 * p->n_res, prob + 4 * i);
   if (!reco) return;
-  for (int i = 0; i < n; i++) {
-    float rc[2];
-    sg_reco(v[2 * i], v[2 * i + 1], p->sig, o + 6 * i, rc, &p->rsgn[i]);
-    for (int t = 0; t < 3; t++) memcpy(reco + ((size_t)t * n + i) * 2, rc, sizeof rc);
+  for (int t = 0; t < 3; t++) {
+    int q = p->n_res > 1 ? t : 0; /* the pair topology T(t + 1) is smeared with */
+    for (int i = 0; i < n; i++)
+      sg_reco(v[2 * i], v[2 * i + 1], p->sig[q], o + (size_t)W * i + 2 * q,
+              reco + ((size_t)t * n + i) * 2, &p->rsgn[(size_t)t * n + i]);
   }
 }
 
-/* One reco per vertex, seen in each measured topology: the topologies'
- * gradients add up at DS's output. */
+/* One reco per vertex and topology (the same one for all three with one
+ * residual): the topologies' gradients add up at DS's output. */
 static void mixed_backward(ef_surrogate *s, int n, const float *dreco, float *dv, float *dfeat) {
   mixed *p = (mixed *)s;
-  int nin = s->nin;
-  float *dout = s->dout; /* (n, 6) */
-  memset(dout, 0, (size_t)n * 6 * sizeof(float));
-  for (int t = 0; t < 3; t++)
+  int nin = s->nin, W = 2 * p->n_res + 4;
+  float *dout = s->dout; /* (n, W) */
+  memset(dout, 0, (size_t)n * W * sizeof(float));
+  for (int t = 0; t < 3; t++) {
+    int q = p->n_res > 1 ? t : 0;
     for (int i = 0; i < n; i++) {
       const float *d = dreco + ((size_t)t * n + i) * 2;
-      float dc = d[0] * p->rsgn[i], df = d[1];
+      float dc = d[0] * p->rsgn[(size_t)t * n + i], df = d[1];
       dv[2 * i] += dc;
       dv[2 * i + 1] += df;
-      dout[6 * i] += p->sig[0] * dc;
-      dout[6 * i + 1] += p->sig[1] * df;
+      dout[(size_t)W * i + 2 * q] += p->sig[q][0] * dc;
+      dout[(size_t)W * i + 2 * q + 1] += p->sig[q][1] * df;
     }
+  }
   ef_mlp_backward(p->ds, dout, p->dfeat, 0); /* (n, nin) */
   for (int i = 0; i < n; i++)
     for (int j = 0; j < SG_NF; j++) dfeat[(size_t)i * SG_NF + j] += p->dfeat[(size_t)i * nin + j];
@@ -106,14 +116,16 @@ int sg_mixed_create(ef_ctx *ctx, ef_surrogate **out, const ef_surrogate_params *
   ef_net_params np = sp->smearing;
   if (np.hidden < sp->efficiency.hidden) np.hidden = sp->efficiency.hidden;
   if (np.layers < sp->efficiency.layers) np.layers = sp->efficiency.layers;
-  EF_GOTO(rc, ef_mlp_create_plain(ctx, &p->ds, nin, np.hidden, np.layers, 6, rows), fail);
+  p->n_res = sp->per_topology ? 3 : 1;
+  EF_GOTO(rc, ef_mlp_create_plain(ctx, &p->ds, nin, np.hidden, np.layers, 2 * p->n_res + 4, rows),
+          fail);
   size_t n = ef_mlp_n_params(p->ds);
   EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_ds, n, sp->smearing.lr, 0.5f), fail);
   EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_p, n, sp->efficiency.lr, 0.9f), fail);
   EF_GOTO(rc, sg_base_init(ctx, s, &mixed_ops, sp, rows, n_mc, n), fail);
   p->gsave = malloc(n * sizeof(float));
   p->x = malloc((size_t)rows * nin * sizeof(float));
-  p->rsgn = malloc((size_t)rows * sizeof(float));
+  p->rsgn = malloc(3 * (size_t)rows * sizeof(float));
   p->dfeat = malloc((size_t)rows * nin * sizeof(float));
   if (!p->gsave || !p->x || !p->rsgn || !p->dfeat) {
     rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a detector surrogate");

@@ -86,7 +86,7 @@ static int topo_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64_
       continue;
     }
     sg_residual_scale(mc, idx, n, p->sig[t - 1]);
-    sg_cgan g = {p->smear[t - 1], p->adam_smear, NULL, 2, idx, n, p->sig[t - 1],
+    sg_cgan g = {p->smear[t - 1], p->adam_smear, NULL, 2, 1, idx, n, p->sig[t - 1],
                  &s->p.smearing, NULL, 0.0, NULL, s->p.smearing.batch, what};
     EF_CHECK(sg_train_cgan(ctx, s, mc, &g, seed, st));
   }
@@ -150,7 +150,9 @@ int sg_topo_create(ef_ctx *ctx, ef_surrogate **out, const ef_surrogate_params *s
             fail);
   EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_smear, ef_mlp_n_params(p->smear[0]), m->lr, 0.5f),
           fail);
-  EF_GOTO(rc, sg_base_init(ctx, s, &topo_ops, sp, rows, n_mc, ef_mlp_n_params(p->eff)), fail);
+  ef_surrogate_params tp = *sp;
+  tp.per_topology = 0; /* S_t is per topology already: its critic needs no one-hot */
+  EF_GOTO(rc, sg_base_init(ctx, s, &topo_ops, &tp, rows, n_mc, ef_mlp_n_params(p->eff)), fail);
   for (int t = 0; t < 3; t++) p->xs[t] = malloc((size_t)rows * nin * sizeof(float));
   p->rsgn = malloc(3 * (size_t)rows * sizeof(float));
   p->dfeat = malloc((size_t)rows * nin * sizeof(float));
