@@ -91,5 +91,10 @@ typedef struct {
 } sg_cgan;
 int sg_train_cgan(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const sg_cgan *g,
                   uint64_t seed, uint32_t stream);
+/* The efficiency classifier m (SG_NF -> 4 logits) with its optimizer adam:
+ * softmax cross-entropy against the MC's probability vectors, the
+ * efficiency settings, its last efficiency_average averaged. */
+int sg_train_classifier(ef_ctx *ctx, ef_surrogate *s, ef_mlp *m, ef_adam *adam,
+                        const ef_events *mc, uint64_t seed, uint32_t stream);
 
 #endif

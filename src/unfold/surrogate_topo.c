@@ -35,43 +35,11 @@ static void topo_destroy(ef_surrogate *s) {
   free(p);
 }
 
-/* The efficiency classifier: softmax over T0..T3 trained with soft targets
- * (the MC's exact probability vectors) on features of the MC vertices. */
-static int train_efficiency(ef_ctx *ctx, topo *p, const ef_events *mc, uint64_t seed,
-                            uint32_t stream) {
-  ef_surrogate *s = &p->base;
-  const ef_net_params *np = &s->p.efficiency;
-  ef_mlp *m = p->eff;
-  int first = ef_mlp_average_first(s->p.efficiency_average, np->steps), B = np->batch;
-  ef_mlp_init(m, seed, stream);
-  ef_adam_reset(p->adam_eff);
-  ef_rng r;
-  ef_rng_init(&r, seed, EF_RNG_NN_TRAIN, stream);
-  float *feat = s->mfeat; /* (B, SG_NF) */
-  for (int step = 0; step < np->steps; step++) {
-    for (int i = 0; i < B; i++) {
-      size_t e = ef_rng_below(&r, (uint32_t)mc->n);
-      ef_features_kin(&s->kin, mc->vertex[2 * e], mc->vertex[2 * e + 1], feat + i * SG_NF, NULL);
-      for (int t = 0; t < 4; t++) s->tgt[4 * i + t] = mc->prob[4 * e + t];
-      s->w[i] = mc->weight ? (float)mc->weight[e] : 1.0f;
-    }
-    const float *lg = ef_mlp_forward(m, feat, B);
-    float loss = ef_loss_softmax_xent(B, 4, lg, s->tgt, mc->weight ? s->w : NULL, s->dlg);
-    EF_CHECK(ef_loss_check(ctx, loss, "efficiency classifier", step));
-    ef_mlp_zero_grad(m);
-    ef_mlp_backward(m, s->dlg, NULL, EF_MLP_GRAD_PARAMS);
-    ef_adam_set_lr(p->adam_eff, ef_adam_lr_linear(np->lr, 0.05, step, np->steps));
-    ef_adam_step(p->adam_eff, ef_mlp_params(m), ef_mlp_grads(m));
-    ef_mlp_average_step(m, s->pavg, step, first, np->steps);
-  }
-  return EF_OK;
-}
-
 /* Streams: stream + 0 the classifier, + 1..3 S_1..S_3. */
 static int topo_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64_t seed,
                       uint32_t stream) {
   topo *p = (topo *)s;
-  EF_CHECK(train_efficiency(ctx, p, mc, seed, stream));
+  EF_CHECK(sg_train_classifier(ctx, s, p->eff, p->adam_eff, mc, seed, stream));
   for (int t = 1; t <= 3; t++) {
     uint32_t st = stream + (uint32_t)t;
     const int32_t *idx = s->order + s->off[t];
