@@ -82,7 +82,7 @@ static int teardown(void **state) {
 }
 
 static ef_surrogate_params params(void) {
-  ef_surrogate_params sp = {{32, 2, 1500, 256, 1e-2}, 0.25, {32, 2, 300, 256, 5e-4}, 4, 0};
+  ef_surrogate_params sp = {{32, 2, 1500, 256, 1e-2}, 0.25, {32, 2, 300, 256, 5e-4}, 4, 0, 0};
   return sp;
 }
 
@@ -159,7 +159,8 @@ static void check_backward(ef_surrogate *s, const char *what) {
 
 static void run_kind(ef_surrogate_kind kind, int per_topology, double tol, const char *what) {
   ef_surrogate_params sp = params();
-  sp.per_topology = per_topology;
+  sp.per_topology = per_topology & 1;
+  sp.own_trunk = per_topology >> 1; /* 2, 3: the P head a network of its own */
   ef_surrogate *s = NULL;
   assert_int_equal(ef_surrogate_create(ctx, &s, kind, &sp, ROWS, mc.n), EF_OK);
   assert_int_equal(ef_surrogate_train(ctx, s, &kin, &mc, 11, 0, 5), EF_OK);
@@ -250,6 +251,25 @@ static void test_mixed_per_topology(void **state) {
   assert_true(w[1][1] > 1.25 * w[1][2]);
 }
 
+/* The DS-GAN with its P head on a trunk of its own: its map is the
+ * classifier's (as close as gan-topo's), the backward still exact, and with
+ * a residual per topology T2 comes out wider than T3. */
+static void test_mixed_own_trunk(void **state) {
+  (void)state;
+  run_kind(EF_SURROGATE_MIXED, 2, 0.02, "mixed, own trunk");
+  run_kind(EF_SURROGATE_MIXED, 3, 0.02, "mixed, own trunk, per topology");
+  ef_surrogate_params sp = params();
+  sp.per_topology = sp.own_trunk = 1;
+  ef_surrogate *s = NULL;
+  double w[3];
+  assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_MIXED, &sp, ROWS, mc.n), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, &kin, &mc, 11, 0, -1), EF_OK);
+  channel_widths(s, w);
+  ef_surrogate_destroy(s);
+  printf("# own trunk, per topology: phi rms (rad) T2 %.4f, T3 %.4f (MC 0.09, 0.03)\n", w[1], w[2]);
+  assert_true(w[1] > 1.25 * w[2]);
+}
+
 static void test_refusals(void **state) {
   (void)state;
   ef_surrogate_params sp = params();
@@ -281,6 +301,7 @@ int main(void) {
       cmocka_unit_test(test_topo),
       cmocka_unit_test(test_mixed),
       cmocka_unit_test(test_mixed_per_topology),
+      cmocka_unit_test(test_mixed_own_trunk),
       cmocka_unit_test(test_refusals),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -38,6 +38,8 @@ typedef struct {
   int noise;                 /* noise inputs of the smearing networks */
   int per_topology;          /* mixed: the DS-GAN's residual per measured topology (3 pairs,
                               * its critic told the topology), else one for all */
+  int own_trunk;             /* mixed: the P head a network of its own (the classifier's
+                              * training) beside the residual's, else one shared trunk */
 } ef_surrogate_params;
 
 typedef enum { EF_SURROGATE_TOPO = 0, EF_SURROGATE_MIXED = 1 } ef_surrogate_kind;

@@ -12,7 +12,10 @@
 
 typedef struct {
   ef_surrogate base;
-  ef_mlp *ds;            /* (SG_NF + k) -> (residual 2 n_res, logits 4) */
+  ef_mlp *ds;            /* (SG_NF + k) -> (residual 2 n_res, logits 4; no logits with
+                          * own_trunk) */
+  ef_mlp *pnet;          /* own_trunk: SG_NF -> logits 4, else NULL */
+  ef_adam *adam_pnet;
   ef_adam *adam_ds;      /* adversarial loss */
   ef_adam *adam_p;       /* the P head's cross-entropy */
   int n_res;             /* residual pairs: 1, or 3 (per topology) */
@@ -26,6 +29,8 @@ typedef struct {
 static void mixed_destroy(ef_surrogate *s) {
   mixed *p = (mixed *)s;
   ef_mlp_destroy(p->ds);
+  ef_mlp_destroy(p->pnet);
+  ef_adam_destroy(p->adam_pnet);
   ef_adam_destroy(p->adam_ds);
   ef_adam_destroy(p->adam_p);
   free(p->gsave);
@@ -49,6 +54,16 @@ static int mixed_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64
   /* its P head needs what the efficiency classifier needs: as many steps
    * and its batch; its learning rate goes in as pp (the adversarial part
    * keeps the smearing networks' rate) */
+  if (p->pnet) {
+    /* two trunks: the classifier's training for P (streams as gan-topo's
+     * classifier), the residual adversarially on the measured events alone,
+     * not averaged (as gan-topo's smearing networks) */
+    EF_CHECK(sg_train_classifier(ctx, s, p->pnet, p->adam_pnet, mc, seed, stream));
+    sg_cgan g = {p->ds, p->adam_ds, NULL, 2 * p->n_res, p->n_res, s->order + s->off[1],
+                 s->off[4] - s->off[1], &p->sig[0][0], &s->p.smearing, NULL, 0.0, NULL,
+                 s->p.smearing.batch, "DS-GAN residual"};
+    return sg_train_cgan(ctx, s, mc, &g, seed, stream + 4);
+  }
   ef_net_params np = s->p.smearing;
   if (np.steps < s->p.efficiency.steps) np.steps = s->p.efficiency.steps;
   sg_cgan g = {p->ds, p->adam_ds, p->adam_p, 2 * p->n_res + 4, p->n_res, s->order, s->off[4],
@@ -66,9 +81,11 @@ static void mixed_forward(ef_surrogate *s, const float *v, const float *feat, in
     memcpy(p->x + (size_t)i * nin, feat + (size_t)i * SG_NF, SG_NF * sizeof(float));
     ef_nn_fill_normal(r, p->x + (size_t)i * nin + SG_NF, (size_t)k);
   }
-  int W = 2 * p->n_res + 4;
+  int W = 2 * p->n_res + (p->pnet ? 0 : 4);
   const float *o = ef_mlp_forward(p->ds, p->x, n); /* (n, W) */
-  for (int i = 0; i < n; i++) sg_softmax4(o + (size_t)W * i + 2 * p->n_res, prob + 4 * i);
+  const float *lg = p->pnet ? ef_mlp_forward(p->pnet, feat, n) : o + 2 * p->n_res;
+  int lw = p->pnet ? 4 : W; /* the logits' row stride */
+  for (int i = 0; i < n; i++) sg_softmax4(lg + (size_t)lw * i, prob + 4 * i);
   if (!reco) return;
   for (int t = 0; t < 3; t++) {
     int q = p->n_res > 1 ? t : 0; /* the pair topology T(t + 1) is smeared with */
@@ -82,7 +99,7 @@ static void mixed_forward(ef_surrogate *s, const float *v, const float *feat, in
  * residual): the topologies' gradients add up at DS's output. */
 static void mixed_backward(ef_surrogate *s, int n, const float *dreco, float *dv, float *dfeat) {
   mixed *p = (mixed *)s;
-  int nin = s->nin, W = 2 * p->n_res + 4;
+  int nin = s->nin, W = 2 * p->n_res + (p->pnet ? 0 : 4);
   float *dout = s->dout; /* (n, W) */
   memset(dout, 0, (size_t)n * W * sizeof(float));
   for (int t = 0; t < 3; t++) {
@@ -117,12 +134,20 @@ int sg_mixed_create(ef_ctx *ctx, ef_surrogate **out, const ef_surrogate_params *
   if (np.hidden < sp->efficiency.hidden) np.hidden = sp->efficiency.hidden;
   if (np.layers < sp->efficiency.layers) np.layers = sp->efficiency.layers;
   p->n_res = sp->per_topology ? 3 : 1;
-  EF_GOTO(rc, ef_mlp_create_plain(ctx, &p->ds, nin, np.hidden, np.layers, 2 * p->n_res + 4, rows),
-          fail);
+  if (sp->own_trunk) { /* each trunk its own size: the smearing's, the classifier's */
+    np = sp->smearing;
+    const ef_net_params *e = &sp->efficiency;
+    EF_GOTO(rc, ef_mlp_create_plain(ctx, &p->pnet, SG_NF, e->hidden, e->layers, 4, rows), fail);
+    EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_pnet, ef_mlp_n_params(p->pnet), e->lr, 0.9f),
+            fail);
+  }
+  EF_GOTO(rc, ef_mlp_create_plain(ctx, &p->ds, nin, np.hidden, np.layers,
+                                  2 * p->n_res + (sp->own_trunk ? 0 : 4), rows), fail);
   size_t n = ef_mlp_n_params(p->ds);
+  size_t n_avg = p->pnet && ef_mlp_n_params(p->pnet) > n ? ef_mlp_n_params(p->pnet) : n;
   EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_ds, n, sp->smearing.lr, 0.5f), fail);
   EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_p, n, sp->efficiency.lr, 0.9f), fail);
-  EF_GOTO(rc, sg_base_init(ctx, s, &mixed_ops, sp, rows, n_mc, n), fail);
+  EF_GOTO(rc, sg_base_init(ctx, s, &mixed_ops, sp, rows, n_mc, n_avg), fail);
   p->gsave = malloc(n * sizeof(float));
   p->x = malloc((size_t)rows * nin * sizeof(float));
   p->rsgn = malloc(3 * (size_t)rows * sizeof(float));
