@@ -295,10 +295,11 @@ static metrics measure(const unit_out *o, const char *name) {
 
 /* Bounds for the CI-sized runs (see the header; measured values in the
  * comments are from this test's runs on the 2-core machine). */
-#define CHI2_BOUND 1.5       /* seen 0.99 (topo), 0.74 (mixed) at 2000 steps */
-#define REL_BOUND 0.15       /* mean |rel. dev.| in measured bins; seen 0.084, 0.067 */
+#define CHI2_BOUND 1.5       /* seen 0.99 (topo), 1.01 (mixed: own trunk; 0.74 with the
+                                shared one) at 2000 steps */
+#define REL_BOUND 0.15       /* mean |rel. dev.| in measured bins; seen 0.084, 0.081 */
 #define EFF_BOUND 0.06       /* max |eff - exact| (6000 classifier steps here); seen 0.042 (topo),
-                                0.032 (mixed) */
+                                0.036 (mixed: own trunk; 0.032 shared) */
 #define LEAK_BOUND_DEFAULT 0.02 /* |slope| of the fill dependence at the defaults (no blind
                                   channel: only the normalisation); a leaking fill gives 1;
                                   seen 0.0001 */

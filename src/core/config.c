@@ -275,7 +275,7 @@ static const key_def schema[] = {
          "(betas 0.5, 0.999)"),
     INT("gan.smearing.noise", gan.detector.noise, 4, 1, 64,
         "noise inputs of the smearing networks and the DS-GAN"),
-    BOOL("gan.smearing.own_trunk", gan.detector.own_trunk, 0,
+    BOOL("gan.smearing.own_trunk", gan.detector.own_trunk, 1,
          "gan-mixed: the DS-GAN's P head gets a network of its own, trained as the efficiency "
          "classifier, beside the residual's network (false: one trunk for both)"),
     BOOL("gan.smearing.per_topology", gan.detector.per_topology, 0,
