@@ -246,13 +246,15 @@ static const key_def schema[] = {
          "Gaussian noise added to the discriminator's input angles (cos theta*, phi* in rad) at "
          "the first step, decreasing linearly to a tenth at the last"),
     INT("gan.efficiency.hidden", gan.detector.efficiency.hidden, 64, 4, 4096,
-        "units per hidden layer of the efficiency classifier (gan-topo); gan-mixed's DS-GAN "
-        "takes the larger of this and gan.smearing.hidden"),
+        "units per hidden layer of the efficiency classifier (gan-topo, and gan-mixed's P "
+        "head with gan.smearing.own_trunk; with one trunk the DS-GAN takes the larger of this "
+        "and gan.smearing.hidden)"),
     INT("gan.efficiency.layers", gan.detector.efficiency.layers, 3, 1, 16,
         "hidden layers of the efficiency classifier"),
     INT("gan.efficiency.steps", gan.detector.efficiency.steps, 20000, 1, 10000000,
-        "training steps of the efficiency classifier; gan-mixed's DS-GAN trains the larger "
-        "of this and gan.smearing.steps"),
+        "training steps of the efficiency classifier (and gan-mixed's P head with "
+        "gan.smearing.own_trunk; with one trunk the DS-GAN trains the larger of this and "
+        "gan.smearing.steps)"),
     INT("gan.efficiency.batch", gan.detector.efficiency.batch, 1024, 8, 65536,
         "MC events per step of the efficiency classifier and of the DS-GAN (gan-mixed)"),
     REAL("gan.efficiency.lr", gan.detector.efficiency.lr, 1e-2, 1e-7, 1.0, "",
