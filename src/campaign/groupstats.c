@@ -247,6 +247,7 @@ static void eff_closure_compute(const ef_output_data *d, int method, int fill,
                                 const double *exact, const unsigned char *cell, int n_cells,
                                 eff_closure e[2]) {
   size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(d->in));
+  size_t n_cells_all = (size_t)ef_inputs_n_cat(d->in) * nv; /* (K, nv) */
   double sum[2] = {0, 0};
   for (int s = 0; s < 2; s++) e[s] = (eff_closure){NAN, NAN, NAN, 0};
   if (!exact || n_cells == 0) return;
@@ -258,7 +259,7 @@ static void eff_closure_compute(const ef_output_data *d, int method, int fill,
       if (id < 0 || d->status[id] != EF_OK) continue;
       const double *eff = d->results + (size_t)id * d->result_len + nv; /* (K, nv) */
       int s = r > 0;
-      for (size_t c = 0; c < (size_t)ef_inputs_n_cat(d->in) * nv; c++) {
+      for (size_t c = 0; c < n_cells_all; c++) {
         if (!cell[c]) continue;
         double a = fabs(eff[c] - exact[c]);
         sum[s] += a;

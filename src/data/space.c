@@ -92,17 +92,25 @@ static int name_ok(const char *s) {
   return 1;
 }
 
+/* Name i of a list (what: "observable", "category") is well formed and
+ * not one of the names before it; name j is at first + j * stride. */
+static int check_name(ef_ctx *ctx, const char *where, const char *what, int i,
+                      const char *first, size_t stride) {
+  const char *name = first + (size_t)i * stride;
+  if (!name_ok(name))
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s: %s %d is named '%s' (allowed: 1-%d letters, digits, '_', '-', '.')",
+                        where, what, i, name, EF_SPACE_NAME_LEN - 1);
+  for (int e = 0; e < i; e++)
+    if (!strcmp(first + (size_t)e * stride, name))
+      return ef_error_set(ctx, EF_ERR_INPUT, "%s: %s name '%s' appears twice", where, what, name);
+  return EF_OK;
+}
+
 static int check_axes(ef_ctx *ctx, const ef_space *s, const char *where) {
   for (int d = 0; d < s->dim; d++) {
     const ef_axis *a = &s->axis[d];
-    if (!name_ok(a->name))
-      return ef_error_set(ctx, EF_ERR_INPUT,
-                          "%s: observable %d is named '%s' (allowed: 1-%d letters, digits, "
-                          "'_', '-', '.')", where, d, a->name, EF_SPACE_NAME_LEN - 1);
-    for (int e = 0; e < d; e++)
-      if (!strcmp(s->axis[e].name, a->name))
-        return ef_error_set(ctx, EF_ERR_INPUT, "%s: observable name '%s' appears twice", where,
-                            a->name);
+    EF_CHECK(check_name(ctx, where, "observable", d, s->axis[0].name, sizeof(ef_axis)));
     if (a->kind < EF_AXIS_BOUNDED || a->kind > EF_AXIS_UNBOUNDED)
       return ef_error_set(ctx, EF_ERR_INPUT, "%s: observable '%s' has no kind (allowed: bounded, "
                           "periodic, unbounded)", where, a->name);
@@ -118,16 +126,8 @@ static int check_axes(ef_ctx *ctx, const ef_space *s, const char *where) {
 static int check_categories(ef_ctx *ctx, const ef_space *s, const char *where) {
   int seen = 0;
   for (int k = 0; k < s->n_cat; k++) {
-    const ef_category *c = &s->cat[k];
-    if (!name_ok(c->name))
-      return ef_error_set(ctx, EF_ERR_INPUT,
-                          "%s: category %d is named '%s' (allowed: 1-%d letters, digits, '_', "
-                          "'-', '.')", where, k, c->name, EF_SPACE_NAME_LEN - 1);
-    for (int e = 0; e < k; e++)
-      if (!strcmp(s->cat[e].name, c->name))
-        return ef_error_set(ctx, EF_ERR_INPUT, "%s: category name '%s' appears twice", where,
-                            c->name);
-    seen += !c->blind;
+    EF_CHECK(check_name(ctx, where, "category", k, s->cat[0].name, sizeof(ef_category)));
+    seen += !s->cat[k].blind;
   }
   if (!seen)
     return ef_error_set(ctx, EF_ERR_INPUT, "%s: every one of the %d categories is blind; at "

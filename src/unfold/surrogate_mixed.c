@@ -146,13 +146,14 @@ int sg_mixed_create(ef_ctx *ctx, ef_surrogate **out, const ef_surrogate_params *
   size_t n = ef_mlp_n_params(p->ds);
   size_t n_avg = p->pnet && ef_mlp_n_params(p->pnet) > n ? ef_mlp_n_params(p->pnet) : n;
   EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_ds, n, sp->smearing.lr, 0.5f), fail);
-  EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_p, n, sp->efficiency.lr, 0.9f), fail);
+  if (!sp->own_trunk) /* one trunk: the P head's optimizer and the set-aside gradient */
+    EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_p, n, sp->efficiency.lr, 0.9f), fail);
   EF_GOTO(rc, sg_base_init(ctx, s, &mixed_ops, sp, rows, n_mc, n_avg), fail);
-  p->gsave = malloc(n * sizeof(float));
+  p->gsave = sp->own_trunk ? NULL : malloc(n * sizeof(float));
   p->x = malloc((size_t)rows * nin * sizeof(float));
   p->rsgn = malloc(3 * (size_t)rows * sizeof(float));
   p->dfeat = malloc((size_t)rows * nin * sizeof(float));
-  if (!p->gsave || !p->x || !p->rsgn || !p->dfeat) {
+  if ((!sp->own_trunk && !p->gsave) || !p->x || !p->rsgn || !p->dfeat) {
     rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a detector surrogate");
     goto fail;
   }
