@@ -41,7 +41,7 @@ static int teardown(void **s) {
 }
 
 static int rbin(const ef_binning *b, const ef_events *ev, size_t e) {
-  return ev->topology[e] < 1 ? -1 : ef_binning_index(b, ev->reco[2 * e], ev->reco[2 * e + 1]);
+  return ev->topology[e] < 1 ? -1 : ef_binning_index(b, ev->reco + 2 * e);
 }
 
 static void test_bin_by_bin(void **state) {
@@ -70,7 +70,7 @@ static void test_bin_by_bin(void **state) {
   /* the factors from the inputs, replica 0 (no bootstrap weights) */
   const ef_events *mc = ef_inputs_mc(in), *data = ef_inputs_data(in);
   for (size_t e = 0; e < mc->n; e++) {
-    t[ef_binning_index(b, mc->vertex[2 * e], mc->vertex[2 * e + 1])] += 1.0;
+    t[ef_binning_index(b, mc->vertex + 2 * e)] += 1.0;
     int j = rbin(b, mc, e);
     if (j >= 0) r[j] += 1.0;
   }

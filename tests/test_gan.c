@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "ef_test.h"
+#include "ef_test_binning.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,8 @@ typedef struct {
   ef_config cfg;
   ef_detector *det;
   ef_events mc, data;
-  ef_binning vtx;
+  ef_binning *vtx;     /* theta-phi, n_polar x n_phi */
+  int n_polar, n_phi;
   ef_response *resp;
   double *truth, *prior[EF_N_MODELS], *exact; /* (nv), (nv) each, (4, nv) */
   ef_gan_ws *ws;
@@ -122,22 +124,25 @@ static int setup(void **state) {
       for (int t = 0; t < 4; t++) fx.mc.prob[4 * i + t] = t == 2;
     }
   }
-  fx.vtx = (ef_binning){EF_BIN_THETA_PHI, 18, 36};
-  ef_binning det = fx.vtx;
-  if (ef_response_build(fx.ctx, &fx.resp, &fx.vtx, &det, &fx.mc, NULL) != EF_OK) return -1;
-  int nv = ef_binning_count(&fx.vtx);
+  fx.n_polar = 18;
+  fx.n_phi = 36;
+  fx.vtx = ef_test_binning(EF_BIN_THETA_PHI, fx.n_polar, fx.n_phi);
+  if (!fx.vtx || ef_response_build(fx.ctx, &fx.resp, fx.vtx, fx.vtx, &fx.mc, NULL) != EF_OK)
+    return -1;
+  int nv = ef_binning_count(fx.vtx);
   fx.truth = malloc((size_t)nv * sizeof(double));
   fx.exact = calloc(4 * (size_t)nv, sizeof(double));
   for (int m = 0; m < EF_N_MODELS; m++) {
     ef_model mm;
     ef_model_init(&mm, (ef_model_id)m, &c->physics);
     fx.prior[m] = malloc((size_t)nv * sizeof(double));
-    for (int k = 0; k < nv; k++) fx.prior[m][k] = ef_binning_integrate(&fx.vtx, k, density, &mm);
+    for (int k = 0; k < nv; k++) fx.prior[m][k] = ef_binning_integrate(fx.vtx, k, density, &mm);
   }
   for (int k = 0; k < nv; k++) {
     fx.truth[k] = N_DATA * fx.prior[EF_MODEL_M1][k];
-    double c_lo, c_hi, f_lo, f_hi, p[4];
-    ef_binning_bounds(&fx.vtx, k, &c_lo, &c_hi, &f_lo, &f_hi);
+    double lo[2], hi[2], p[4];
+    ef_binning_range(fx.vtx, k, lo, hi);
+    double c_lo = lo[0], c_hi = hi[0], f_lo = lo[1], f_hi = hi[1];
     for (int a = 0; a < 8; a++)
       for (int b = 0; b < 8; b++) {
         ef_detector_prob(fx.det, c_lo + (a + 0.5) * (c_hi - c_lo) / 8,
@@ -162,6 +167,7 @@ static int teardown(void **state) {
   ef_events_free(&fx.mc);
   ef_events_free(&fx.data);
   ef_detector_destroy(fx.det);
+  ef_binning_free(fx.vtx);
   ef_config_free(&fx.cfg);
   ef_ctx_destroy(fx.ctx);
   return 0;
@@ -175,7 +181,7 @@ typedef struct {
 static int run_unit_in(const ef_gan_params *gp, ef_gan_ws *ws, int method, int fill,
                        uint64_t seed, int attempt, unit_out *o) {
   ef_gan_problem pb = {.detector = method == EF_METHOD_GAN_MIXED ? EF_SURROGATE_MIXED
-                                                                 : EF_SURROGATE_TOPO, .data = &fx.data, .mc = &fx.mc, .vtx = &fx.vtx,
+                                                                 : EF_SURROGATE_TOPO, .data = &fx.data, .mc = &fx.mc, .vtx = fx.vtx,
                        .efficiency = ef_response_efficiency(fx.resp),
                        .fill_prior = fx.prior[fill], .beam_energy = fx.cfg.physics.beam_energy,
                        .det_seed = 77 + (uint64_t)method, .seed = seed,
@@ -196,7 +202,7 @@ static int run_unit(int method, int fill, uint64_t seed, int attempt, unit_out *
 }
 
 static void out_alloc(unit_out *o) {
-  int nv = ef_binning_count(&fx.vtx);
+  int nv = ef_binning_count(fx.vtx);
   o->hist = malloc((size_t)nv * sizeof(double));
   o->own = malloc((size_t)nv * sizeof(double));
   o->eff = malloc(4 * (size_t)nv * sizeof(double));
@@ -215,7 +221,7 @@ typedef struct {
 } metrics;
 
 static metrics measure(const unit_out *o, const char *name) {
-  int nv = ef_binning_count(&fx.vtx);
+  int nv = ef_binning_count(fx.vtx);
   const double *eps = ef_response_efficiency(fx.resp);
   metrics m = {0};
   double chi2 = 0, rel = 0;
@@ -238,7 +244,7 @@ static metrics measure(const unit_out *o, const char *name) {
       m.eff_over += d > 0.03;
       if (d > 0.03 && fx.verbose) {
         double th, ph;
-        ef_binning_centre_deg(&fx.vtx, k, &th, &ph);
+        ef_binning_centre_deg(fx.vtx, k, &th, &ph);
         fprintf(stderr, "  eff T%d bin th %5.1f ph %6.1f: net %.3f exact %.3f\n", t, th, ph,
                 o->eff[(size_t)t * nv + k], fx.exact[(size_t)t * nv + k]);
       }
@@ -253,30 +259,30 @@ static metrics measure(const unit_out *o, const char *name) {
           name, o->seconds, m.ndf, m.chi2ndf, m.mean_abs_rel, m.eff_max, m.eff_mean, m.eff_over,
           cells, o->loss_d[0], o->loss_d[49], o->loss_g[0], o->loss_g[49]);
   if (fx.verbose) {
-    for (int a = 0; a < fx.vtx.n_polar; a++) {
+    for (int a = 0; a < fx.n_polar; a++) {
       double h = 0, tr = 0;
-      for (int b = 0; b < fx.vtx.n_phi; b++) {
-        h += o->hist[a * fx.vtx.n_phi + b];
-        tr += fx.truth[a * fx.vtx.n_phi + b];
+      for (int b = 0; b < fx.n_phi; b++) {
+        h += o->hist[a * fx.n_phi + b];
+        tr += fx.truth[a * fx.n_phi + b];
       }
       double hm = 0, tm = 0;
-      for (int b = 0; b < fx.vtx.n_phi; b++)
-        if (eps[a * fx.vtx.n_phi + b] >= 0.05) {
-          hm += o->hist[a * fx.vtx.n_phi + b];
-          tm += fx.truth[a * fx.vtx.n_phi + b];
+      for (int b = 0; b < fx.n_phi; b++)
+        if (eps[a * fx.n_phi + b] >= 0.05) {
+          hm += o->hist[a * fx.n_phi + b];
+          tm += fx.truth[a * fx.n_phi + b];
         }
       double dv = 0;
       if (fx.data.vertex)
         for (size_t i = 0; i < fx.data.n; i++)
-          if (ef_binning_index(&fx.vtx, fx.data.vertex[2 * i], fx.data.vertex[2 * i + 1]) / fx.vtx.n_phi == a) dv++;
+          if (ef_binning_index(fx.vtx, fx.data.vertex + 2 * i) / fx.n_phi == a) dv++;
       fprintf(stderr, "  theta row %2d: gan %9.1f truth %9.1f data %7.0f; measured bins: gan / truth %.3f\n",
               a, h, tr, dv, tm > 0 ? hm / tm : 0.0);
     }
-    for (int b = 0; b < fx.vtx.n_phi; b++) {
+    for (int b = 0; b < fx.n_phi; b++) {
       double h = 0, tr = 0;
-      for (int a = 0; a < fx.vtx.n_polar; a++) {
-        h += o->hist[a * fx.vtx.n_phi + b];
-        tr += fx.truth[a * fx.vtx.n_phi + b];
+      for (int a = 0; a < fx.n_polar; a++) {
+        h += o->hist[a * fx.n_phi + b];
+        tr += fx.truth[a * fx.n_phi + b];
       }
       fprintf(stderr, "  phi col %2d: gan %9.1f truth %9.1f\n", b, h, tr);
     }
@@ -285,7 +291,7 @@ static metrics measure(const unit_out *o, const char *name) {
     for (int k = 0; k < nv; k++) {
       if (eps[k] < 0.05) continue;
       double th, ph;
-      ef_binning_centre_deg(&fx.vtx, k, &th, &ph);
+      ef_binning_centre_deg(fx.vtx, k, &th, &ph);
       fprintf(stderr, "  bin %3d th %5.1f ph %6.1f eps %.3f truth %8.1f gan %8.1f pull %+.2f\n",
               k, th, ph, eps[k], fx.truth[k], o->hist[k],
               (o->hist[k] - fx.truth[k]) / sqrt(fx.truth[k] / eps[k]));
@@ -342,7 +348,7 @@ static void test_closure_mixed(void **state) {
  * (n_PS - n_M2) against that leak prediction over the partly measured bins
  * (0.05 <= eps < 0.7) must be near 0, not 1. */
 static double leak_slope(const unit_out *ps, const unit_out *m2, const char *what) {
-  int nv = ef_binning_count(&fx.vtx);
+  int nv = ef_binning_count(fx.vtx);
   const double *eps = ef_response_efficiency(fx.resp);
   double sxy = 0, sxx = 0, sx_ = 0;
   int n = 0;
@@ -380,7 +386,7 @@ static void test_fill_does_not_leak(void **state) {
    * exactly in every measured bin; only the blind bins differ */
   assert_int_equal(ef_gan_ws_outer_trainings(fx.ws), trained);
   const double *eps = ef_response_efficiency(fx.resp);
-  int nv = ef_binning_count(&fx.vtx), n_meas = 0, n_blind_diff = 0;
+  int nv = ef_binning_count(fx.vtx), n_meas = 0, n_blind_diff = 0;
   for (int k = 0; k < nv; k++) {
     /* G's own answer (issue 17.3): in every bin, the fill's in none */
     assert_true(ps_topo.own[k] == m2.own[k]);
@@ -438,7 +444,7 @@ static void test_determinism_retry_alloc(void **state) {
   ef_gan_params keep = fx.cfg.gan;
   fx.cfg.gan.outer.steps = 200;
   fx.cfg.gan.samples = 20000;
-  int nv = ef_binning_count(&fx.vtx);
+  int nv = ef_binning_count(fx.vtx);
   unit_out a, b, c;
   out_alloc(&a);
   out_alloc(&b);
@@ -511,7 +517,7 @@ static void test_refinement(void **state) {
   ef_gan_params gp = fx.cfg.gan;
   gp.refine.iterations = 1;
   ef_gan_ws *ws = NULL;
-  int nv = ef_binning_count(&fx.vtx);
+  int nv = ef_binning_count(fx.vtx);
   assert_int_equal(ef_gan_ws_create(fx.ctx, &ws, &gp, 1u << EF_SURROGATE_TOPO, nv, fx.data.n,
                                     fx.mc.n), EF_OK);
   unit_out plain, ps, m2;

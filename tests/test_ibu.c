@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "ef_test.h"
+#include "ef_test_binning.h"
 #include "ensfold/events.h"
 #include <math.h>
 #include <stdio.h>
@@ -88,7 +89,7 @@ static int teardown(void **state) {
  *                   2 x T3 reco 1 (j = 5), 4 x T0.
  * R: column 0 = {j2: 0.6, j3: 0.2}, eps0 = 0.8; column 1 = {j2: 0.1,
  * j3: 0.3, j5: 0.2}, eps1 = 0.6. */
-static const ef_binning hand_bins = {EF_BIN_COS_PHI, 1, 2};
+static ef_binning *hand_bins; /* cos-phi, 1 x 2 (made in main) */
 
 static void hand_events(ef_events *ev) {
   assert_int_equal(ef_events_alloc(fx.ctx, ev, &pi0, 20, EF_KIND_MC, EF_EVENTS_VERTEX), EF_OK);
@@ -152,7 +153,7 @@ static void test_hand(void **state) {
   ef_events ev;
   hand_events(&ev);
   ef_response *r;
-  assert_int_equal(ef_response_build(fx.ctx, &r, &hand_bins, &hand_bins, &ev, NULL), EF_OK);
+  assert_int_equal(ef_response_build(fx.ctx, &r, hand_bins, hand_bins, &ev, NULL), EF_OK);
   assert_int_equal(ef_response_n_vertex(r), 2);
   assert_int_equal(ef_response_n_detector(r), 6);
   assert_int_equal((int)ef_response_nnz(r), 5);
@@ -214,7 +215,7 @@ static void test_hand(void **state) {
    * 12, R_20 = 6/12, R_30 = 2/12, eps0 = 8/12; bin 1 unchanged. */
   double wts[20];
   for (int e = 0; e < 20; e++) wts[e] = (e == 8 || e == 9) ? 2.0 : 1.0;
-  assert_int_equal(ef_response_build(fx.ctx, &r, &hand_bins, &hand_bins, &ev, wts), EF_OK);
+  assert_int_equal(ef_response_build(fx.ctx, &r, hand_bins, hand_bins, &ev, wts), EF_OK);
   ef_response_dense(r, R);
   assert_close(R[2 * 2 + 0], 0.5, 1e-15);
   assert_close(R[3 * 2 + 0], 2.0 / 12, 1e-15);
@@ -222,7 +223,7 @@ static void test_hand(void **state) {
   assert_close(ef_response_efficiency(r)[1], 0.6, 1e-15);
   ef_response_destroy(r);
   wts[3] = -1;
-  assert_int_equal(ef_response_build(fx.ctx, &r, &hand_bins, &hand_bins, &ev, wts), EF_ERR_INPUT);
+  assert_int_equal(ef_response_build(fx.ctx, &r, hand_bins, hand_bins, &ev, wts), EF_ERR_INPUT);
   assert_null(r);
   free(work);
   ef_events_free(&ev);
@@ -236,7 +237,7 @@ static void test_contract(void **state) {
   ef_response *r;
   counting = 1;
   n_alloc = 0;
-  assert_int_equal(ef_response_build(fx.ctx, &r, &hand_bins, &hand_bins, &ev, NULL), EF_OK);
+  assert_int_equal(ef_response_build(fx.ctx, &r, hand_bins, hand_bins, &ev, NULL), EF_OK);
   counting = 0;
   /* the counter is live (the build does allocate) where it exists */
   if (HAVE_ALLOC_COUNT) assert_true(n_alloc > 0);
@@ -284,14 +285,14 @@ static void test_contract(void **state) {
   /* an empty data sample histograms to zeros and is refused the same way */
   ef_events none = {0};
   none.n = 0;
-  ef_ibu_data_histogram(&hand_bins, &none, NULL, empty);
+  ef_ibu_data_histogram(hand_bins, &none, NULL, empty);
   for (int j = 0; j < 6; j++) assert_close(empty[j], 0, 0);
   assert_int_equal(ef_ibu_unfold(fx.ctx, r, empty, prior, 4, eff_mask(r, 0.01), buf + GUARD, out),
                    EF_ERR_NUMERIC);
   /* the histogram skips T0 and uses the weights */
   double hist[6], w[20];
   for (int e = 0; e < 20; e++) w[e] = 0.5;
-  ef_ibu_data_histogram(&hand_bins, &ev, w, hist);
+  ef_ibu_data_histogram(hand_bins, &ev, w, hist);
   const double hist_ref[6] = {0, 0, 3.5, 2.5, 0, 1};
   for (int j = 0; j < 6; j++) assert_close(hist[j], hist_ref[j], 0);
   free(buf);
@@ -403,8 +404,9 @@ static closure_result closure(const ef_binning *vb, const ef_binning *db, double
     res.tot_truth += truth[i];
     res.tot_sigma += sigma[i] * sigma[i];
     /* neighbour in theta (i + n_phi) */
-    if (corr && i + vb->n_phi < nv && eps[i + vb->n_phi] >= eps_chi2) {
-      double c = fabs(corr[(size_t)i * nv + i + vb->n_phi]);
+    int n_phi = ef_binning_axis(vb, 1)->n;
+    if (corr && i + n_phi < nv && eps[i + n_phi] >= eps_chi2) {
+      double c = fabs(corr[(size_t)i * nv + i + n_phi]);
       if (c > res.max_adj_corr) res.max_adj_corr = c;
     }
   }
@@ -420,7 +422,8 @@ static closure_result closure(const ef_binning *vb, const ef_binning *db, double
   printf(
       "# response %d x %d (vertex %d x %d, detector %d x %d x 3): %zu filled pairs, %zu bytes "
       "(dense: %.0f); nominal build + unfold %.2f s, %d bootstrap replicas %.2f s\n",
-      ef_response_n_detector(r), nv, vb->n_polar, vb->n_phi, db->n_polar, db->n_phi,
+      ef_response_n_detector(r), nv, ef_binning_axis(vb, 0)->n, ef_binning_axis(vb, 1)->n,
+      ef_binning_axis(db, 0)->n, ef_binning_axis(db, 1)->n,
       ef_response_nnz(r), ef_response_bytes(r), 8.0 * ef_response_n_detector(r) * nv, t_nominal,
       n_boot, t_boot);
   printf(
@@ -459,9 +462,11 @@ static closure_result closure(const ef_binning *vb, const ef_binning *db, double
  * is why the bootstrap is used. */
 static void test_closure(void **state) {
   (void)state;
-  const ef_binning b = {EF_BIN_THETA_PHI, 18, 36};
+  ef_binning *b = ef_test_binning(EF_BIN_THETA_PHI, 18, 36);
+  assert_non_null(b);
   enum { B = 50 };
-  closure_result res = closure(&b, &b, 0.2, B);
+  closure_result res = closure(b, b, 0.2, B);
+  ef_binning_free(b);
   double mean = (B - 1.0) / (B - 3.0);
   double sd = sqrt(2.0 * (B - 1) * (B - 1) * (B - 2) / ((B - 3.0) * (B - 3) * (B - 5)) / res.ndf);
   printf("# expected chi2/ndf %.3f +- %.3f; bound %.3f; coverage bound [%.3f, %.3f]\n", mean, sd,
@@ -478,9 +483,12 @@ static void test_closure(void **state) {
 /* ---- (d) 2,160 vertex bins ---------------------------------------------- */
 static void test_many_bins(void **state) {
   (void)state;
-  const ef_binning vb = {EF_BIN_THETA_PHI, 60, 36}, db = {EF_BIN_THETA_PHI, 18, 36};
+  ef_binning *vb = ef_test_binning(EF_BIN_THETA_PHI, 60, 36);
+  ef_binning *db = ef_test_binning(EF_BIN_THETA_PHI, 18, 36);
+  assert_non_null(vb);
+  assert_non_null(db);
   ef_response *r;
-  assert_int_equal(ef_response_build(fx.ctx, &r, &vb, &db, &fx.mc, NULL), EF_OK);
+  assert_int_equal(ef_response_build(fx.ctx, &r, vb, db, &fx.mc, NULL), EF_OK);
   size_t nnz = ef_response_nnz(r), detected = 0;
   for (size_t e = 0; e < fx.mc.n; e++) detected += fx.mc.topology[e] != 0;
   double dense = 8.0 * ef_response_n_detector(r) * ef_response_n_vertex(r);
@@ -497,7 +505,9 @@ static void test_many_bins(void **state) {
    * split inside a detector bin follows the prior and neighbours are
    * strongly anti-correlated: no per-bin chi2 here, only the total over the
    * compared bins, where migrations cancel (naive sigma). */
-  closure_result res = closure(&vb, &db, 0.2, 0);
+  closure_result res = closure(vb, db, 0.2, 0);
+  ef_binning_free(vb);
+  ef_binning_free(db);
   assert_true(res.ndf > 1000);
   assert_true(res.max_kept_dev < 1e-12);
   assert_true(fabs(res.tot - res.tot_truth) < 3 * res.tot_sigma);
@@ -505,11 +515,15 @@ static void test_many_bins(void **state) {
 
 int main(void) {
   ef_space_pi0(&pi0);
+  hand_bins = ef_test_binning(EF_BIN_COS_PHI, 1, 2);
+  if (!hand_bins) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hand),
       cmocka_unit_test(test_contract),
       cmocka_unit_test(test_closure),
       cmocka_unit_test(test_many_bins),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  int rc = cmocka_run_group_tests(tests, setup, teardown);
+  ef_binning_free(hand_bins);
+  return rc;
 }

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "ef_test.h"
+#include "ef_test_binning.h"
 #include "ensfold/events.h"
 #include <math.h>
 #include <stdio.h>
@@ -35,7 +36,7 @@ enum { N_MC = 40000, ROWS = 256, NV = 6 * 6 };
 static ef_ctx *ctx;
 static ef_events mc;
 static ef_kin kin;
-static ef_binning vtx = {EF_BIN_COS_PHI, 6, 6};
+static ef_binning *vtx; /* cos-phi, 6 x 6 (made in main) */
 
 static void exact_prob(double c, double p[4]) {
   int blind = c > CAP;
@@ -99,11 +100,12 @@ static void check_map(ef_surrogate *s, double tol, const char *what) {
   double eff[4 * NV];
   ef_rng r;
   ef_rng_init(&r, 1, EF_RNG_TEST, 9);
-  ef_surrogate_map(s, &kin, &vtx, &r, ROWS, eff);
+  ef_surrogate_map(s, &kin, vtx, &r, ROWS, eff);
   double worst = 0.0;
   for (int k = 0; k < NV; k++) {
-    double c_lo, c_hi, f_lo, f_hi, p[4], q[4] = {0, 0, 0, 0};
-    ef_binning_bounds(&vtx, k, &c_lo, &c_hi, &f_lo, &f_hi);
+    double lo[2], hi[2], p[4], q[4] = {0, 0, 0, 0};
+    ef_binning_range(vtx, k, lo, hi);
+    double c_lo = lo[0], c_hi = hi[0];
     for (int a = 0; a < 8; a++) {
       exact_prob(c_lo + (a + 0.5) * (c_hi - c_lo) / 8, p);
       for (int t = 0; t < 4; t++) q[t] += p[t] / 8;
@@ -183,15 +185,15 @@ static void run_kind(ef_surrogate_kind kind, int per_topology, double tol, const
   /* key 5 again: kept (another seed would give other networks) */
   double m1[4 * NV], m2[4 * NV];
   ef_rng_init(&r, 1, EF_RNG_TEST, 2);
-  ef_surrogate_map(s, &kin, &vtx, &r, ROWS, m1);
+  ef_surrogate_map(s, &kin, vtx, &r, ROWS, m1);
   assert_int_equal(ef_surrogate_train(ctx, s, &kin, &mc, 99, 0, 5), EF_OK);
   ef_rng_init(&r, 1, EF_RNG_TEST, 2);
-  ef_surrogate_map(s, &kin, &vtx, &r, ROWS, m2);
+  ef_surrogate_map(s, &kin, vtx, &r, ROWS, m2);
   assert_memory_equal(m1, m2, sizeof m1);
   /* a negative key trains again: seed 99 gives other networks */
   assert_int_equal(ef_surrogate_train(ctx, s, &kin, &mc, 99, 0, -1), EF_OK);
   ef_rng_init(&r, 1, EF_RNG_TEST, 2);
-  ef_surrogate_map(s, &kin, &vtx, &r, ROWS, m2);
+  ef_surrogate_map(s, &kin, vtx, &r, ROWS, m2);
   assert_true(memcmp(m1, m2, sizeof m1) != 0);
   ef_surrogate_destroy(s);
 }
@@ -304,5 +306,9 @@ int main(void) {
       cmocka_unit_test(test_mixed_own_trunk),
       cmocka_unit_test(test_refusals),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  vtx = ef_test_binning(EF_BIN_COS_PHI, 6, 6);
+  if (!vtx) return 1;
+  int rc = cmocka_run_group_tests(tests, setup, teardown);
+  ef_binning_free(vtx);
+  return rc;
 }

@@ -1,52 +1,101 @@
-/* Two-dimensional angular binnings over (theta* or cos theta*) x phi*, used
- * for the vertex level and, per measured topology, the detector level.
- * Bin index = i_polar * n_phi + i_phi; i_polar counts from theta* = 0
- * (cos theta* = 1) in the theta scheme and from cos theta* = -1 in the cos
- * scheme; phi* bins run from -pi to pi. */
+/* Product binnings over the D observables of an event space: each axis is
+ * cut into bins, and bin k of the product is row-major over the axes (the
+ * last axis runs fastest): k = (..((i_0 n_1 + i_1) n_2 + i_2)..). Used for
+ * the vertex level and, per seen category, the detector level.
+ *
+ * The pi0 binnings of the config (binning.vertex / binning.detector) are
+ * (cos theta*, phi*): the theta-phi scheme cuts cos theta* uniformly in
+ * theta* and counts from theta* = 0 (cos theta* = 1), the cos-phi scheme
+ * uniformly in cos theta* from -1; phi* bins run over (-pi, pi]. The
+ * index of the pi0 binnings is i_polar * n_phi + i_phi. */
 #ifndef ENSFOLD_BINNING_H
 #define ENSFOLD_BINNING_H
 
+#include <stddef.h>
+
+#include "ensfold/ctx.h"
+
 typedef enum { EF_BIN_THETA_PHI = 0, EF_BIN_COS_PHI = 1 } ef_bin_scheme;
 
+/* A pi0 binning as the config gives it (the binning.vertex / binning.detector keys). */
 typedef struct {
-  ef_bin_scheme scheme;
-  int n_polar; /* bins in theta* (uniform in degrees) or in cos theta* */
-  int n_phi;   /* bins in phi* over (-pi, pi] */
-} ef_binning;
-
-/* A binning as the config gives it (the binning.vertex / binning.detector keys). */
-typedef struct {
-  int scheme;  /* ef_bin_scheme: 0 theta-phi, 1 cos-phi */
+  int scheme; /* ef_bin_scheme: 0 theta-phi, 1 cos-phi */
   int n_polar, n_phi;
 } ef_binning_params;
 
-static inline int ef_binning_count(const ef_binning *b) { return b->n_polar * b->n_phi; }
+/* How an axis cuts its observable x. */
+typedef enum {
+  EF_BIN_LINEAR = 0, /* n equal bins of x over [lo, hi], counted from lo */
+  EF_BIN_ACOS = 1,   /* n equal bins of acos(x) over [0, pi] (x = cos theta in [-1, 1]),
+                        counted from x = 1 (theta = 0) */
+  EF_BIN_EDGES = 2,  /* n bins between n + 1 increasing edges, counted from the first */
+} ef_bin_scale;
 
-/* Bin of (cos theta*, phi*), or -1 for NaN angles. Values on the upper edge
- * (cos = 1 in the cos scheme, phi = pi) go to the last bin. */
-int ef_binning_index(const ef_binning *b, double cos_t, double phi);
+/* One axis. A bin holds its lower edge (ACOS: its theta lower edge) and the
+ * last bin also the upper end. periodic: x is wrapped into [lo, hi] first
+ * (period hi - lo); clamp: x outside [lo, hi] goes to the end bin (a
+ * bounded observable's rounding); otherwise x outside [lo, hi] is in no bin. */
+typedef struct {
+  ef_bin_scale scale;
+  int n;               /* bins, >= 1 */
+  double lo, hi;       /* the range of x (ACOS: -1, 1; EDGES: the end edges) */
+  int periodic, clamp; /* 0 or 1 */
+  const double *edges; /* EDGES: n + 1 increasing values (copied by make); else NULL */
+} ef_bin_axis;
 
-/* Edges of bin k: polar range as cos theta* [c_lo, c_hi] and phi [f_lo, f_hi]. */
-void ef_binning_bounds(const ef_binning *b, int k, double *c_lo, double *c_hi,
-                       double *f_lo, double *f_hi);
+typedef struct ef_binning ef_binning;
 
-/* Integral over bin k of density(arg, cos_t, phi) d(cos theta*) d(phi*),
- * 8 x 8 Gauss-Legendre in theta* (smooth for densities with a cusp in cos
- * at the poles) and in phi*. */
+/* A binning of dim axes (1 <= dim <= EF_SPACE_MAX_DIM). Refused with a
+ * message naming what (e.g. "binning.vertex"): n < 1, lo >= hi, edges not
+ * increasing, ACOS not on [-1, 1], more than INT32_MAX bins in all. */
+int ef_binning_make(ef_ctx *ctx, ef_binning **out, int dim, const ef_bin_axis *axes,
+                    const char *what);
+/* The pi0 binning of p (scheme, n_polar, n_phi). */
+int ef_binning_from_params(ef_ctx *ctx, ef_binning **out, const ef_binning_params *p,
+                           const char *what);
+int ef_binning_clone(ef_ctx *ctx, ef_binning **out, const ef_binning *b);
+void ef_binning_free(ef_binning *b);
+
+int ef_binning_dim(const ef_binning *b);
+int ef_binning_count(const ef_binning *b);
+/* Axis a (its edges pointer points into b). */
+const ef_bin_axis *ef_binning_axis(const ef_binning *b, int a);
+/* The same axes, scales, ranges and edges? */
+int ef_binning_same(const ef_binning *x, const ef_binning *y);
+/* "18 x 36 (theta-phi)": the bins per axis, for messages. */
+void ef_binning_describe(const ef_binning *b, char *buf, size_t len);
+/* Is b a pi0 binning of the theta-phi scheme (axis 0 ACOS, axis 1 phi*)? */
+int ef_binning_is_theta_phi(const ef_binning *b);
+
+/* Edge k = 0..n of axis a in index order (ACOS: decreasing from 1); the end
+ * edges are exact. */
+double ef_binning_edge(const ef_binning *b, int a, int k);
+/* Bin of the point x (dim values), or -1 for a NaN value or one outside an
+ * axis that neither wraps nor clamps. */
+int ef_binning_index(const ef_binning *b, const double *x);
+int ef_binning_index_f(const ef_binning *b, const float *x);
+/* Index along axis a of bin k. */
+int ef_binning_axis_index(const ef_binning *b, int k, int a);
+/* The range of bin k per axis: lo[a] < hi[a] (dim values each). */
+void ef_binning_range(const ef_binning *b, int k, double *lo, double *hi);
+
+/* pi0 binnings (dim 2: cos theta*, phi*) only, for the built-in models:
+ * the integral over bin k of density(arg, cos_t, phi) d(cos theta*)
+ * d(phi*), 8 x 8 Gauss-Legendre in theta* (smooth for densities with a cusp
+ * in cos at the poles) and in phi*; and the centre of bin k in degrees. */
 double ef_binning_integrate(const ef_binning *b, int k,
                             double (*density)(const void *arg, double cos_t, double phi),
                             const void *arg);
-
-/* Centre of bin k (theta* in degrees and phi* in degrees), for plots. */
 void ef_binning_centre_deg(const ef_binning *b, int k, double *theta_deg, double *phi_deg);
 
-/* Classes of the unmeasured bins (measured: n bins, 1 = measured):
+/* Classes of the unmeasured bins (measured: count bins, 1 = measured):
  *   EF_CLASS_MEASURED  a measured bin
- *   EF_CLASS_HOLE      an interior hole: in a run of unmeasured bins of one
- *                      polar row with measured bins of that row on both
- *                      sides in phi*, the run at most a quarter of the row
- *                      (90 deg) wide: the coil gaps, filled by interpolation
- *   EF_CLASS_OPEN      the rest: rows without measured bins (the polar
+ *   EF_CLASS_HOLE      an interior hole: along a periodic axis (the other
+ *                      indices fixed), in a run of unmeasured bins with
+ *                      measured bins of that line on both sides, the run
+ *                      at most a quarter of the line wide (pi0: the coil
+ *                      gaps in a polar row), filled by interpolation
+ *   EF_CLASS_OPEN      the rest: lines without measured bins (the polar
  *                      caps) and wider runs, reached only by extrapolation */
 enum { EF_CLASS_MEASURED = 0, EF_CLASS_HOLE = 1, EF_CLASS_OPEN = 2 };
 void ef_binning_classify(const ef_binning *b, const unsigned char *measured, unsigned char *cls);

@@ -13,7 +13,7 @@
 
 struct ef_inputs {
   ef_events data, mc;
-  ef_binning vtx, det;
+  ef_binning *vtx, *det;  /* vertex and detector binnings */
   double *prior[EF_N_MODELS]; /* (n_vtx) each, for fill models in the plan */
   double *truth;              /* (n_vtx) or NULL */
   int *data_bins;             /* (n_data) */
@@ -29,8 +29,8 @@ int ef_inputs_n_cat(const ef_inputs *in) { return in->data.space.n_cat; }
 
 const ef_events *ef_inputs_data(const ef_inputs *in) { return &in->data; }
 const ef_events *ef_inputs_mc(const ef_inputs *in) { return &in->mc; }
-const ef_binning *ef_inputs_vertex_binning(const ef_inputs *in) { return &in->vtx; }
-const ef_binning *ef_inputs_detector_binning(const ef_inputs *in) { return &in->det; }
+const ef_binning *ef_inputs_vertex_binning(const ef_inputs *in) { return in->vtx; }
+const ef_binning *ef_inputs_detector_binning(const ef_inputs *in) { return in->det; }
 const double *ef_inputs_prior(const ef_inputs *in, int fill) { return in->prior[fill]; }
 const double *ef_inputs_truth(const ef_inputs *in) { return in->truth; }
 const ef_response *ef_inputs_response(const ef_inputs *in) { return in->response; }
@@ -53,6 +53,8 @@ void ef_inputs_destroy(ef_inputs *in) {
   free(in->attributed);
   free(in->unfolded);
   ef_response_destroy(in->response);
+  ef_binning_free(in->vtx);
+  ef_binning_free(in->det);
   free(in);
 }
 
@@ -169,13 +171,14 @@ static double model_density(const void *arg, double c, double f) {
 
 /* Exact P(T | v) averaged over an 8 x 8 grid in each vertex bin: (4, nv). */
 static int exact_efficiency(ef_ctx *ctx, ef_inputs *in, const ef_detector *det) {
-  int nv = ef_binning_count(&in->vtx);
+  int nv = ef_binning_count(in->vtx);
   in->exact_eff = calloc(4 * (size_t)nv, sizeof(double));
   if (!in->exact_eff) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for efficiency maps");
   const int g = 8;
   for (int k = 0; k < nv; k++) {
-    double c_lo, c_hi, f_lo, f_hi, sum[4] = {0, 0, 0, 0}, prob[4];
-    ef_binning_bounds(&in->vtx, k, &c_lo, &c_hi, &f_lo, &f_hi);
+    double lo[2], hi[2], sum[4] = {0, 0, 0, 0}, prob[4];
+    ef_binning_range(in->vtx, k, lo, hi);
+    double c_lo = lo[0], c_hi = hi[0], f_lo = lo[1], f_hi = hi[1];
     for (int a = 0; a < g; a++)
       for (int b = 0; b < g; b++) {
         ef_detector_prob(det, c_lo + (a + 0.5) * (c_hi - c_lo) / g,
@@ -189,7 +192,7 @@ static int exact_efficiency(ef_ctx *ctx, ef_inputs *in, const ef_detector *det) 
 
 /* Mean MC probability vector per vertex bin: (K, nv). */
 static int mc_efficiency(ef_ctx *ctx, ef_inputs *in) {
-  int nv = ef_binning_count(&in->vtx), K = in->mc.space.n_cat;
+  int nv = ef_binning_count(in->vtx), K = in->mc.space.n_cat;
   in->mc_eff = calloc((size_t)K * (size_t)nv, sizeof(double));
   double *wsum = calloc((size_t)nv, sizeof(double));
   if (!in->mc_eff || !wsum) {
@@ -198,7 +201,7 @@ static int mc_efficiency(ef_ctx *ctx, ef_inputs *in) {
   }
   const ef_events *mc = &in->mc;
   for (size_t i = 0; i < mc->n; i++) {
-    int k = ef_binning_index(&in->vtx, mc->vertex[2 * i], mc->vertex[2 * i + 1]);
+    int k = ef_binning_index(in->vtx, mc->vertex + 2 * i);
     if (k < 0) continue;
     double w = mc->weight ? mc->weight[i] : 1.0;
     wsum[k] += w;
@@ -221,7 +224,7 @@ static int mc_efficiency(ef_ctx *ctx, ef_inputs *in) {
  * once from the nominal data and response, so every replica and fill
  * model unfolds the same bins. */
 static int unfolded_bins(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
-  int nv = ef_binning_count(&in->vtx), nd = ef_response_n_detector(in->response);
+  int nv = ef_binning_count(in->vtx), nd = ef_response_n_detector(in->response);
   size_t nw = ef_ibu_work_size(in->response);
   in->attributed = calloc((size_t)nv, sizeof(double));
   in->unfolded = calloc((size_t)nv, 1);
@@ -260,7 +263,7 @@ int ef_inputs_check_efficiency(ef_ctx *ctx, const ef_config *cfg, const ef_input
                                const char *key, double need, const char *method) {
   const double *eps = ef_response_efficiency(in->response);
   double best = 0.0;
-  for (int i = 0; i < ef_binning_count(&in->vtx); i++)
+  for (int i = 0; i < ef_binning_count(in->vtx); i++)
     if (eps[i] > best) best = eps[i];
   if (best > 0.0 && best >= need) return EF_OK;
   char mc[2 * EF_PATH_MAX + 16];
@@ -303,10 +306,10 @@ static int build(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
     ef_rng_init(&r, cfg->seed, EF_RNG_GEN_DATA, 0);
     EF_GOTO(rc, ef_generate(ctx, det, &m, &r, (size_t)cfg->data.events, EF_KIND_DATA, 0, NULL,
                             NULL, &in->data), done);
-    in->truth = malloc((size_t)ef_binning_count(&in->vtx) * sizeof *in->truth);
+    in->truth = malloc((size_t)ef_binning_count(in->vtx) * sizeof *in->truth);
     EF_GOTO_ALLOC(ctx, rc, in->truth, "the truth histogram", done);
-    for (int k = 0; k < ef_binning_count(&in->vtx); k++)
-      in->truth[k] = cfg->data.events * ef_binning_integrate(&in->vtx, k, model_density, &m);
+    for (int k = 0; k < ef_binning_count(in->vtx); k++)
+      in->truth[k] = cfg->data.events * ef_binning_integrate(in->vtx, k, model_density, &m);
   }
   if (cfg->mc.source == EF_SOURCE_GENERATE) {
     ef_model m;
@@ -326,11 +329,15 @@ int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
   *out = NULL;
   ef_inputs *in = calloc(1, sizeof *in);
   if (!in) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the inputs");
-  in->vtx = (ef_binning){(ef_bin_scheme)cfg->vertex_bins.scheme, cfg->vertex_bins.n_polar,
-                         cfg->vertex_bins.n_phi};
-  in->det = (ef_binning){(ef_bin_scheme)cfg->detector_bins.scheme,
-                         cfg->detector_bins.n_polar, cfg->detector_bins.n_phi};
-  int nv = ef_binning_count(&in->vtx), rc = build(ctx, in, cfg);
+  int rc = ef_binning_from_params(ctx, &in->vtx, &cfg->vertex_bins, "binning.vertex");
+  if (rc == EF_OK)
+    rc = ef_binning_from_params(ctx, &in->det, &cfg->detector_bins, "binning.detector");
+  if (rc != EF_OK) {
+    ef_inputs_destroy(in);
+    return rc;
+  }
+  int nv = ef_binning_count(in->vtx);
+  rc = build(ctx, in, cfg);
   for (int f = 0; rc == EF_OK && f < EF_N_MODELS; f++) {
     if (!(cfg->campaign.fill_models & (1u << f))) continue;
     in->prior[f] = malloc((size_t)nv * sizeof(double));
@@ -338,15 +345,15 @@ int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
     ef_model m;
     ef_model_init(&m, (ef_model_id)f, &cfg->physics);
     for (int k = 0; k < nv; k++)
-      in->prior[f][k] = ef_binning_integrate(&in->vtx, k, model_density, &m);
+      in->prior[f][k] = ef_binning_integrate(in->vtx, k, model_density, &m);
   }
   if (rc == EF_OK) {
     in->data_bins = malloc((in->data.n ? in->data.n : 1) * sizeof *in->data_bins);
     EF_GOTO_ALLOC(ctx, rc, in->data_bins, "data bins", fail);
     for (size_t i = 0; i < in->data.n; i++)
-      in->data_bins[i] = ef_ibu_detector_bin(&in->det, &in->data.space, in->data.topology[i],
+      in->data_bins[i] = ef_ibu_detector_bin(in->det, &in->data.space, in->data.topology[i],
                                              in->data.reco + (size_t)in->data.space.dim * i);
-    rc = ef_response_build(ctx, &in->response, &in->vtx, &in->det, &in->mc, in->mc.weight);
+    rc = ef_response_build(ctx, &in->response, in->vtx, in->det, &in->mc, in->mc.weight);
   }
   if (rc == EF_OK) rc = mc_efficiency(ctx, in);
   if (rc == EF_OK) rc = unfolded_bins(ctx, in, cfg);

@@ -124,37 +124,27 @@ static int group(writer *w, hid_t loc, const char *name, hid_t *out) {
   return EF_OK;
 }
 
+/* The pi0 binnings (ef_binning_is_theta_phi or cos-phi): the polar edges
+ * in theta* degrees or in cos theta*, the phi* edges in degrees. */
 static int write_binning(writer *w, hid_t file, const ef_binning *b, const char *name) {
   hid_t g;
   EF_CHECK(group(w, file, name, &g));
-  double *pe = malloc((size_t)(b->n_polar + 1) * sizeof(double));
-  double *fe = malloc((size_t)(b->n_phi + 1) * sizeof(double));
+  int np = ef_binning_axis(b, 0)->n, nf = ef_binning_axis(b, 1)->n;
+  int theta = ef_binning_is_theta_phi(b);
+  double *pe = malloc((size_t)(np + 1) * sizeof(double));
+  double *fe = malloc((size_t)(nf + 1) * sizeof(double));
   int rc = EF_OK;
   if (!pe || !fe) {
     rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
     goto done;
   }
-  for (int i = 0; i < b->n_polar; i++) {
-    double c0, c1, f0, f1;
-    ef_binning_bounds(b, i * b->n_phi, &c0, &c1, &f0, &f1);
-    if (b->scheme == EF_BIN_THETA_PHI) {
-      pe[i] = acos(c1) * 180.0 / M_PI;
-      pe[i + 1] = acos(c0) * 180.0 / M_PI;
-    } else {
-      pe[i] = c0;
-      pe[i + 1] = c1;
-    }
-  }
-  for (int j = 0; j < b->n_phi; j++) {
-    double c0, c1, f0, f1;
-    ef_binning_bounds(b, j, &c0, &c1, &f0, &f1);
-    fe[j] = f0 * 180.0 / M_PI;
-    fe[j + 1] = f1 * 180.0 / M_PI;
-  }
-  EF_GOTO(rc, attr_str(w, g, "scheme", b->scheme == EF_BIN_THETA_PHI ? "theta-phi" : "cos-phi"), done);
-  EF_GOTO(rc, PUT_D(w, g, b->scheme == EF_BIN_THETA_PHI ? "theta_edges_deg" : "cos_theta_edges",
-                    (hsize_t)b->n_polar + 1, 1, 1, pe), done);
-  EF_GOTO(rc, PUT_D(w, g, "phi_edges_deg", (hsize_t)b->n_phi + 1, 1, 1, fe), done);
+  for (int i = 0; i <= np; i++)
+    pe[i] = theta ? acos(ef_binning_edge(b, 0, i)) * 180.0 / M_PI : ef_binning_edge(b, 0, i);
+  for (int j = 0; j <= nf; j++) fe[j] = ef_binning_edge(b, 1, j) * 180.0 / M_PI;
+  EF_GOTO(rc, attr_str(w, g, "scheme", theta ? "theta-phi" : "cos-phi"), done);
+  EF_GOTO(rc, PUT_D(w, g, theta ? "theta_edges_deg" : "cos_theta_edges", (hsize_t)np + 1, 1, 1,
+                    pe), done);
+  EF_GOTO(rc, PUT_D(w, g, "phi_edges_deg", (hsize_t)nf + 1, 1, 1, fe), done);
 done:
   free(pe);
   free(fe);
@@ -166,7 +156,7 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
   const ef_plan *p = d->plan;
   const ef_binning *b = ef_inputs_vertex_binning(d->in);
   hsize_t nu = ef_plan_n_units(p);
-  int nv = ef_binning_count(b);
+  int nv = ef_binning_count(b), np = ef_binning_axis(b, 0)->n, nf = ef_binning_axis(b, 1)->n;
   hid_t g;
   EF_CHECK(group(w, file, "units", &g));
   int rc = EF_OK;
@@ -176,8 +166,8 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
   if (w->root) {
     col = malloc(5 * nu * sizeof *col + 1);
     seeds = malloc(nu * sizeof *seeds + 1);
-    pp = calloc(nu * (size_t)b->n_polar + 1, sizeof *pp);
-    pf = calloc(nu * (size_t)b->n_phi + 1, sizeof *pf);
+    pp = calloc(nu * (size_t)np + 1, sizeof *pp);
+    pf = calloc(nu * (size_t)nf + 1, sizeof *pf);
     if (!col || !seeds || !pp || !pf) {
       rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
       goto done;
@@ -192,8 +182,8 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
       seeds[u] = x->seed;
       const double *h = d->results + u * (hsize_t)d->result_len; /* the histogram part */
       for (int k = 0; k < nv; k++) {
-        pp[u * (hsize_t)b->n_polar + (hsize_t)(k / b->n_phi)] += h[k];
-        pf[u * (hsize_t)b->n_phi + (hsize_t)(k % b->n_phi)] += h[k];
+        pp[u * (hsize_t)np + (hsize_t)ef_binning_axis_index(b, k, 0)] += h[k];
+        pf[u * (hsize_t)nf + (hsize_t)ef_binning_axis_index(b, k, 1)] += h[k];
       }
     }
   }
@@ -221,8 +211,8 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
     if (plan_has(p, 1))
       EF_GOTO(rc, PUT_ROWS(w, g, "own", 2, hist, d->results, row, E + 2 * L), done);
   }
-  EF_GOTO(rc, PUT_D(w, g, "proj_polar", nu, (hsize_t)b->n_polar, 2, pp), done);
-  EF_GOTO(rc, PUT_D(w, g, "proj_phi", nu, (hsize_t)b->n_phi, 2, pf), done);
+  EF_GOTO(rc, PUT_D(w, g, "proj_polar", nu, (hsize_t)np, 2, pp), done);
+  EF_GOTO(rc, PUT_D(w, g, "proj_phi", nu, (hsize_t)nf, 2, pf), done);
 done:
   free(col);
   free(seeds);
@@ -507,7 +497,9 @@ static double estimate_bytes(const ef_output_data *d, int ndiff) {
   double G = ef_plan_n_groups(d->plan);
   const ef_response *r = ef_inputs_response(d->in);
   /* hist, efficiency and the loss curves are the unit result rows */
-  double bytes = U * ((double)d->result_len + b->n_polar + b->n_phi) * 8
+  double marg = 0; /* the 1-D projections' bins */
+  for (int a = 0; a < ef_binning_dim(b); a++) marg += ef_binning_axis(b, a)->n;
+  double bytes = U * ((double)d->result_len + marg) * 8
                  + U * 8 * 8 /* unit table */
                  + G * (2 * V * V + 10 * V) * 8 + ndiff * (V * V + 3 * V) * 8
                  + (double)ef_response_nnz(r) * 16 + ef_response_n_detector(r) * 8.0

@@ -46,10 +46,11 @@ static int bbb_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef
   return EF_OK;
 }
 
-/* The reconstructed bin of an event, -1 for T0 or outside the binning. */
+/* The reconstructed bin of an event, -1 for a blind category or outside
+ * the binning. */
 static int reco_bin(const ef_binning *b, const ef_events *ev, size_t e) {
-  if (ev->topology[e] < 1) return -1;
-  return ef_binning_index(b, ev->reco[2 * e], ev->reco[2 * e + 1]);
+  if (ev->space.cat[ev->topology[e]].blind) return -1;
+  return ef_binning_index(b, ev->reco + (size_t)ev->space.dim * e);
 }
 
 /* MC sums with weights w (NULL: the file's weights alone). */
@@ -61,7 +62,7 @@ static void mc_sums(const ef_inputs *in, const double *w, bbb_ws *ws) {
   memset(ws->reco, 0, nv * sizeof(double));
   for (size_t e = 0; e < mc->n; e++) {
     double x = (w ? w[e] : 1.0) * (mc->weight ? mc->weight[e] : 1.0);
-    int i = ef_binning_index(b, mc->vertex[2 * e], mc->vertex[2 * e + 1]);
+    int i = ef_binning_index(b, mc->vertex + (size_t)mc->space.dim * e);
     if (i >= 0) ws->truth[i] += x;
     int j = reco_bin(b, mc, e);
     if (j >= 0) ws->reco[j] += x;
@@ -111,11 +112,13 @@ static int bbb_check_inputs(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *
   (void)cfg;
   (void)files;
   const ef_binning *v = ef_inputs_vertex_binning(in), *d = ef_inputs_detector_binning(in);
-  if (v->scheme == d->scheme && v->n_polar == d->n_polar && v->n_phi == d->n_phi) return EF_OK;
+  if (ef_binning_same(v, d)) return EF_OK;
+  char dv[96], dd[96];
+  ef_binning_describe(v, dv, sizeof dv);
+  ef_binning_describe(d, dd, sizeof dd);
   return ef_error_set(ctx, EF_ERR_INPUT,
                       "campaign.methods: bin-by-bin needs binning.detector equal to "
-                      "binning.vertex (got %d x %d and %d x %d, schemes %d and %d)",
-                      d->n_polar, d->n_phi, v->n_polar, v->n_phi, d->scheme, v->scheme);
+                      "binning.vertex (got %s and %s)", dd, dv);
 }
 
 const ef_method ef_method_bin_by_bin = {

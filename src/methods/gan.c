@@ -19,7 +19,7 @@ static int gan_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef
   for (int m = EF_METHOD_GAN_TOPO; m <= EF_METHOD_GAN_MIXED; m++)
     if (cfg->campaign.methods >> m & 1u) detectors |= 1u << detector_of(m);
   EF_CHECK(ef_gan_ws_create(ctx, &ws, &cfg->gan, detectors,
-                            cfg->vertex_bins.n_polar * cfg->vertex_bins.n_phi,
+                            ef_binning_count(ef_inputs_vertex_binning(in)),
                             ef_inputs_data(in)->n, ef_inputs_mc(in)->n));
   *out = ws;
   return EF_OK;

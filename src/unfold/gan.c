@@ -256,7 +256,8 @@ static void real_rows(const ef_gan_params *gp, const ef_gan_problem *pb, ef_gan_
     int tries = 0;
     do {
       ef_model_sample(&pb->fill, r, &c, &f);
-    } while (!ws->blind[ef_binning_index(pb->vtx, c, f)] && ++tries < 100000);
+    } while (!ws->blind[ef_binning_index(pb->vtx, (const double[2]){c, f})] &&
+             ++tries < 100000);
     d_row(ws->dx + (size_t)(B + i) * ND, 0, (float)c + sn * nz[2 * i],
           (float)f + sn * nz[2 * i + 1]);
     ws->w[B + i] = (float)(wb / Bf);
@@ -283,7 +284,7 @@ static void fake_rows(const ef_gan_params *gp, const ef_gan_problem *pb, ef_gan_
   }
   ef_nn_fill_normal(r, nz, (size_t)2 * B);
   for (int s = 0; s < B; s++) {
-    int kb = ef_binning_index(pb->vtx, ws->v[2 * s], ws->v[2 * s + 1]);
+    int kb = ef_binning_index_f(pb->vtx, ws->v + 2 * s);
     ws->inblind[s] = kb >= 0 && kb < nv && ws->blind[kb];
     bsum += ws->inblind[s];
     ws->vn[2 * s] = ws->v[2 * s] + sn * nz[2 * s];
@@ -456,7 +457,7 @@ static void sample_generator(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r,
     ef_surrogate_forward(det, ws->v, ws->feat, m, r, ws->prob, NULL);
     for (int s = 0; s < m; s++) {
       float c = ws->v[2 * s], f = ws->v[2 * s + 1];
-      if (ef_binning_index(pb->vtx, c, f) < 0) continue;
+      if (ef_binning_index_f(pb->vtx, ws->v + 2 * s) < 0) continue;
       ws->pool_v[2 * ws->pool_n] = c;
       ws->pool_v[2 * ws->pool_n + 1] = f;
       ws->pool_p0[ws->pool_n++] = ws->prob[4 * s];
@@ -487,7 +488,7 @@ static int histogram_pool(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_pro
                            ws->pool_nu));
   }
   for (long long i = 0; i < ws->pool_n; i++) {
-    int kb = ef_binning_index(pb->vtx, ws->pool_v[2 * i], ws->pool_v[2 * i + 1]);
+    int kb = ef_binning_index_f(pb->vtx, ws->pool_v + 2 * i);
     double w = refine ? ws->pool_nu[i] : 1.0;
     ws->hsum[kb] += w;
     ws->esum[kb] += w * (1.0 - ws->pool_p0[i]); /* 1.0 * x == x: unrefined bits kept */

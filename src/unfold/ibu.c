@@ -15,7 +15,6 @@
 #include <string.h>
 
 struct ef_response {
-  ef_binning vertex, detector;
   int n_vertex, n_detector;
   size_t nnz;
   size_t *col_ptr; /* (n_vertex + 1): column i is entries col_ptr[i] .. col_ptr[i+1] */
@@ -26,9 +25,7 @@ struct ef_response {
 
 /* copies: the seen categories (one copy of the detector binning each). */
 static int binning_ok(const ef_binning *b, int copies) {
-  return b->n_polar > 0 && b->n_phi > 0 &&
-         (b->scheme == EF_BIN_THETA_PHI || b->scheme == EF_BIN_COS_PHI) &&
-         (long long)b->n_polar * b->n_phi <= INT32_MAX / copies;
+  return copies >= 1 && ef_binning_count(b) <= INT32_MAX / copies;
 }
 
 /* Global detector bin of an event of category cat, or -1 (a blind
@@ -37,7 +34,7 @@ static int detector_bin(const ef_binning *det, int n_det, const ef_space *sp, in
                         const double *reco) {
   int s = ef_space_seen_index(sp, cat);
   if (s < 0) return -1;
-  int k = ef_binning_index(det, reco[0], reco[1]);
+  int k = ef_binning_index(det, reco);
   return k < 0 ? -1 : s * n_det + k;
 }
 
@@ -100,7 +97,7 @@ static int collect_entries(ef_ctx *ctx, const ef_binning *vertex, const ef_binni
                           "response: MC event %zu has category %d (0..%d allowed)", e, t,
                           mc->space.n_cat - 1);
     const double *v = mc->vertex + (size_t)D * e;
-    int i = ef_binning_index(vertex, v[0], v[1]);
+    int i = ef_binning_index(vertex, v);
     if (i < 0) return ef_error_set(ctx, EF_ERR_INPUT, "response: MC event %zu has a NaN vertex", e);
     b->denom[i] += w;
     int j = detector_bin(detector, nd1, &mc->space, t, mc->reco + (size_t)D * e);
@@ -170,11 +167,17 @@ int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
                       const ef_binning *detector, const ef_events *mc, const double *weights) {
   *out = NULL;
   int seen = ef_space_n_seen(&mc->space);
-  if (!binning_ok(vertex, 1) || !binning_ok(detector, seen))
-    return ef_error_set(
-        ctx, EF_ERR_INPUT,
-        "response: binning sizes must be positive (vertex %d x %d, detector %d x %d)",
-        vertex->n_polar, vertex->n_phi, detector->n_polar, detector->n_phi);
+  if (ef_binning_dim(vertex) != mc->space.dim || ef_binning_dim(detector) != mc->space.dim)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "response: binnings of %d and %d axes for %d observables",
+                        ef_binning_dim(vertex), ef_binning_dim(detector), mc->space.dim);
+  if (!binning_ok(detector, seen)) {
+    char dd[96];
+    ef_binning_describe(detector, dd, sizeof dd);
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "response: %d seen categories x %s detector bins exceed %d bins", seen, dd,
+                        INT32_MAX);
+  }
   if (mc->n > 0 && mc->vertex == NULL)
     return ef_error_set(ctx, EF_ERR_INPUT, "response: the MC sample has no vertex truth");
   if (mc->n > (size_t)INT32_MAX)
@@ -186,8 +189,6 @@ int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
   int rc = r ? scratch_alloc(ctx, &b, mc->n, nv, nd)
              : ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the response");
   if (rc == EF_OK) {
-    r->vertex = *vertex;
-    r->detector = *detector;
     r->n_vertex = nv;
     r->n_detector = nd;
     rc = collect_entries(ctx, vertex, detector, mc, weights, &b);

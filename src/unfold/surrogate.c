@@ -134,8 +134,9 @@ void ef_surrogate_map(ef_surrogate *s, const ef_kin *kin, const ef_binning *vtx,
     int n = total - done < chunk ? total - done : chunk;
     for (int q = 0; q < n; q++) {
       int p = done + q, kb = p / per, g = p % per;
-      double c_lo, c_hi, f_lo, f_hi;
-      ef_binning_bounds(vtx, kb, &c_lo, &c_hi, &f_lo, &f_hi);
+      double lo[2], hi[2];
+      ef_binning_range(vtx, kb, lo, hi);
+      double c_lo = lo[0], c_hi = hi[0], f_lo = lo[1], f_hi = hi[1];
       double c = c_lo + ((g / GRID) + 0.5) * (c_hi - c_lo) / GRID;
       double f = f_lo + ((g % GRID) + 0.5) * (f_hi - f_lo) / GRID;
       s->mv[2 * q] = (float)c;
