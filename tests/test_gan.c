@@ -26,6 +26,7 @@
 #include "ensfold/binning.h"
 #include "ensfold/detector.h"
 #include "ensfold/gan.h"
+#include "ensfold/process.h"
 #include "ensfold/generator.h"
 #include "ensfold/ibu.h"
 #include "ensfold/model.h"
@@ -44,6 +45,7 @@ typedef struct {
   ef_config cfg;
   ef_detector *det;
   ef_events mc, data;
+  ef_process *proc;    /* pi0, for the fill samples */
   ef_binning *vtx;     /* theta-phi, n_polar x n_phi */
   int n_polar, n_phi;
   ef_response *resp;
@@ -95,6 +97,7 @@ static int setup(void **state) {
   if (getenv("ENSFOLD_GAN_TEST_SSTEPS")) c->gan.detector.smearing.steps = atoi(getenv("ENSFOLD_GAN_TEST_SSTEPS"));
   if (getenv("ENSFOLD_GAN_TEST_SHIDDEN")) c->gan.detector.smearing.hidden = atoi(getenv("ENSFOLD_GAN_TEST_SHIDDEN"));
   if (ef_detector_create(fx.ctx, &fx.det, &c->physics, &c->detector) != EF_OK) return -1;
+  if (ef_process_create(fx.ctx, &fx.proc, c) != EF_OK) return -1;
   ef_model m1, ps;
   ef_model_init(&m1, EF_MODEL_M1, &c->physics);
   ef_model_init(&ps, EF_MODEL_PS, &c->physics);
@@ -168,6 +171,7 @@ static int teardown(void **state) {
   ef_events_free(&fx.data);
   ef_detector_destroy(fx.det);
   ef_binning_free(fx.vtx);
+  ef_process_destroy(fx.proc);
   ef_config_free(&fx.cfg);
   ef_ctx_destroy(fx.ctx);
   return 0;
@@ -186,7 +190,8 @@ static int run_unit_in(const ef_gan_params *gp, ef_gan_ws *ws, int method, int f
                        .fill_prior = fx.prior[fill], .beam_energy = fx.cfg.physics.beam_energy,
                        .det_seed = 77 + (uint64_t)method, .seed = seed,
                        .det_key = method, .attempt = attempt};
-  ef_model_init(&pb.fill, (ef_model_id)fill, &fx.cfg.physics);
+  pb.process = fx.proc;
+  pb.fill_model = fill;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   int rc = ef_gan_unit_run(fx.ctx, gp, &pb, ws, o->hist, o->own, o->eff, 50, o->loss_d,

@@ -30,6 +30,8 @@
 #include "ensfold/refine.h"
 #include "ensfold/surrogate.h"
 
+typedef struct ef_process ef_process; /* process.h */
+
 /* The outer GAN's settings and its detector surrogates' (the gan.* keys). */
 typedef struct {
   ef_net_params outer;      /* generator G and its discriminator */
@@ -56,7 +58,8 @@ typedef struct {
   const ef_binning *vtx;       /* vertex bins of the result */
   const double *efficiency;    /* (n_vertex) total efficiency per bin (the response's) */
   const double *fill_prior;    /* (n_vertex) the fill model's probability per bin */
-  ef_model fill;               /* the fill model, to sample the blind region */
+  const ef_process *process;   /* the physics (process.h), to sample the blind region */
+  int fill_model;              /* from the process's fill model */
   double beam_energy;          /* GeV: the detector networks' kinematic inputs */
   /* Random streams: the detector networks' from det_seed (trained once for
    * every unit with the same det_key >= 0: gan.share_detector), the outer GAN's

@@ -9,6 +9,7 @@
 #include "ensfold/config.h"
 #include "ensfold/events.h"
 #include "ensfold/ibu.h"
+#include "ensfold/process.h"
 
 typedef struct ef_inputs ef_inputs;
 
@@ -29,6 +30,8 @@ const ef_events *ef_inputs_data(const ef_inputs *in);
 /* K: the categories of the inputs' event space (4 for pi0). */
 int ef_inputs_n_cat(const ef_inputs *in);
 const ef_events *ef_inputs_mc(const ef_inputs *in);
+/* The process behind the events (process.h). */
+const ef_process *ef_inputs_process(const ef_inputs *in);
 const ef_binning *ef_inputs_vertex_binning(const ef_inputs *in);
 const ef_binning *ef_inputs_detector_binning(const ef_inputs *in);
 /* Fill model's probability per vertex bin (n_vertex), sums to 1. */

@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ensfold/generator.h"
 #include "ensfold/method.h"
-#include "ensfold/model.h"
+#include "ensfold/process.h"
 
 struct ef_inputs {
   ef_events data, mc;
+  ef_process *proc;       /* the physics behind the events */
   ef_binning *vtx, *det;  /* vertex and detector binnings */
   double *prior[EF_N_MODELS]; /* (n_vtx) each, for fill models in the plan */
   double *truth;              /* (n_vtx) or NULL */
@@ -29,6 +29,7 @@ int ef_inputs_n_cat(const ef_inputs *in) { return in->data.space.n_cat; }
 
 const ef_events *ef_inputs_data(const ef_inputs *in) { return &in->data; }
 const ef_events *ef_inputs_mc(const ef_inputs *in) { return &in->mc; }
+const ef_process *ef_inputs_process(const ef_inputs *in) { return in->proc; }
 const ef_binning *ef_inputs_vertex_binning(const ef_inputs *in) { return in->vtx; }
 const ef_binning *ef_inputs_detector_binning(const ef_inputs *in) { return in->det; }
 const double *ef_inputs_prior(const ef_inputs *in, int fill) { return in->prior[fill]; }
@@ -55,6 +56,7 @@ void ef_inputs_destroy(ef_inputs *in) {
   ef_response_destroy(in->response);
   ef_binning_free(in->vtx);
   ef_binning_free(in->det);
+  ef_process_destroy(in->proc);
   free(in);
 }
 
@@ -70,41 +72,24 @@ static int bcast(ef_ctx *ctx, void *buf, size_t count, MPI_Datatype type, size_t
   return EF_OK;
 }
 
-/* beam_energy agrees within this relative tolerance: a float32 attribute
- * holding the same value is off by at most half a float32 ulp (6e-8
- * relative); beam energies that differ in physics differ by far more. */
-#define BEAM_ENERGY_RTOL 1e-6
-
 /* What a campaign asks of an input file beyond ef_events_read: MC has truth
- * and probabilities, and the file was made at the configured beam energy. */
-static int check_role(ef_ctx *ctx, const ef_config *cfg, const char *path, const char *key,
+ * and probabilities, and the file fits the process (its space, and for pi0
+ * the beam energy). */
+static int check_role(ef_ctx *ctx, const ef_process *proc, const char *path, const char *key,
                       ef_event_kind want, const ef_events *ev) {
   if (want == EF_KIND_MC && (!ev->vertex || !ev->prob))
     return ef_error_set(ctx, EF_ERR_INPUT, "%s (%s): MC needs /events/vertex and /events/prob",
                         path, key);
-  if (!ef_space_is_pi0(&ev->space))
-    return ef_error_set(ctx, EF_ERR_INPUT,
-                        "%s (%s): declares %d observables (first '%s') and %d categories; "
-                        "campaigns unfold the pi0 space only: observables cos_theta (bounded "
-                        "[-1, 1]) and phi (periodic (-pi, pi]), categories T0 (blind), T1, T2, "
-                        "T3 (docs/formats.md)", path, key, ev->space.dim, ev->space.axis[0].name,
-                        ev->space.n_cat);
-  double e = ev->beam_energy, c = cfg->physics.beam_energy;
-  if (isfinite(e) && fabs(e - c) > BEAM_ENERGY_RTOL * fmax(fabs(e), fabs(c)))
-    return ef_error_set(ctx, EF_ERR_INPUT,
-                        "%s (%s): made at beam energy %.9g GeV but physics.beam_energy is %.9g "
-                        "(they must agree within a relative %g)", path, key, e, c,
-                        BEAM_ENERGY_RTOL);
-  return EF_OK;
+  return ef_process_check_events(ctx, proc, ev, path, key);
 }
 
 /* Read and check one input file (serial); messages name the key. */
-static int read_input(ef_ctx *ctx, const ef_config *cfg, const char *file, const char *key,
-                      ef_event_kind want, ef_events *ev) {
+static int read_input(ef_ctx *ctx, const ef_config *cfg, const ef_process *proc,
+                      const char *file, const char *key, ef_event_kind want, ef_events *ev) {
   char path[2 * EF_PATH_MAX];
   ef_config_resolve_path(cfg, file, path, sizeof path);
   int rc = ef_events_read(ctx, path, ev);
-  if (rc == EF_OK) rc = check_role(ctx, cfg, path, key, want, ev);
+  if (rc == EF_OK) rc = check_role(ctx, proc, path, key, want, ev);
   if (rc == EF_ERR_INPUT && !strstr(ef_error_message(ctx), key))
     ef_error_wrap(ctx, "%s: ", key);
   if (rc != EF_OK) ef_events_free(ev);
@@ -112,24 +97,28 @@ static int read_input(ef_ctx *ctx, const ef_config *cfg, const char *file, const
 }
 
 int ef_inputs_check_files(ef_ctx *ctx, const ef_config *cfg) {
+  ef_process *proc;
+  EF_CHECK(ef_process_create(ctx, &proc, cfg));
   ef_events ev;
+  int rc = EF_OK;
   if (cfg->data.source == EF_SOURCE_FILE) {
-    EF_CHECK(read_input(ctx, cfg, cfg->data.file, "data.file", EF_KIND_DATA, &ev));
-    ef_events_free(&ev);
+    rc = read_input(ctx, cfg, proc, cfg->data.file, "data.file", EF_KIND_DATA, &ev);
+    if (rc == EF_OK) ef_events_free(&ev);
   }
-  if (cfg->mc.source == EF_SOURCE_FILE) {
-    EF_CHECK(read_input(ctx, cfg, cfg->mc.file, "mc.file", EF_KIND_MC, &ev));
-    ef_events_free(&ev);
+  if (rc == EF_OK && cfg->mc.source == EF_SOURCE_FILE) {
+    rc = read_input(ctx, cfg, proc, cfg->mc.file, "mc.file", EF_KIND_MC, &ev);
+    if (rc == EF_OK) ef_events_free(&ev);
   }
-  return EF_OK;
+  ef_process_destroy(proc);
+  return rc;
 }
 
 /* Rank 0 reads the file; every rank gets the events or rank 0's error. */
-static int read_and_bcast(ef_ctx *ctx, const ef_config *cfg, const char *file,
-                          const char *key, ef_event_kind want, ef_events *ev) {
+static int read_and_bcast(ef_ctx *ctx, const ef_config *cfg, const ef_process *proc,
+                          const char *file, const char *key, ef_event_kind want, ef_events *ev) {
   int rank = ef_ctx_rank(ctx);
   int rc = EF_OK;
-  if (rank == 0) rc = read_input(ctx, cfg, file, key, want, ev);
+  if (rank == 0) rc = read_input(ctx, cfg, proc, file, key, want, ev);
   if (ef_ctx_comm(ctx) == MPI_COMM_NULL) return rc;
   /* header: status, n, kind, which arrays; then rank 0's message on error */
   long long hdr[5] = {rc, rank == 0 && rc == EF_OK ? (long long)ev->n : 0,
@@ -165,27 +154,15 @@ static int read_and_bcast(ef_ctx *ctx, const ef_config *cfg, const char *file,
   return EF_OK;
 }
 
-static double model_density(const void *arg, double c, double f) {
-  return ef_model_density(arg, c, f);
-}
-
-/* Exact P(T | v) averaged over an 8 x 8 grid in each vertex bin: (4, nv). */
-static int exact_efficiency(ef_ctx *ctx, ef_inputs *in, const ef_detector *det) {
-  int nv = ef_binning_count(in->vtx);
-  in->exact_eff = calloc(4 * (size_t)nv, sizeof(double));
+/* The process's exact P(T | v) averaged over each vertex bin: (K, nv). */
+static int exact_efficiency(ef_ctx *ctx, ef_inputs *in) {
+  int nv = ef_binning_count(in->vtx), K = ef_process_space(in->proc)->n_cat;
+  in->exact_eff = calloc((size_t)K * (size_t)nv, sizeof(double));
+  double eff[EF_SPACE_MAX_CAT];
   if (!in->exact_eff) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for efficiency maps");
-  const int g = 8;
   for (int k = 0; k < nv; k++) {
-    double lo[2], hi[2], sum[4] = {0, 0, 0, 0}, prob[4];
-    ef_binning_range(in->vtx, k, lo, hi);
-    double c_lo = lo[0], c_hi = hi[0], f_lo = lo[1], f_hi = hi[1];
-    for (int a = 0; a < g; a++)
-      for (int b = 0; b < g; b++) {
-        ef_detector_prob(det, c_lo + (a + 0.5) * (c_hi - c_lo) / g,
-                         f_lo + (b + 0.5) * (f_hi - f_lo) / g, prob);
-        for (int t = 0; t < 4; t++) sum[t] += prob[t];
-      }
-    for (int t = 0; t < 4; t++) in->exact_eff[(size_t)t * nv + k] = sum[t] / (g * g);
+    ef_process_bin_efficiency(in->proc, in->vtx, k, eff);
+    for (int t = 0; t < K; t++) in->exact_eff[(size_t)t * nv + k] = eff[t];
   }
   return EF_OK;
 }
@@ -289,40 +266,38 @@ static int check_methods(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg)
   return EF_OK;
 }
 
+/* One generated sample of model from stream (role, 0). */
+static int generate(ef_ctx *ctx, ef_inputs *in, int model, uint32_t role, size_t n,
+                    ef_event_kind kind, uint64_t seed, ef_events *out) {
+  ef_rng r;
+  ef_rng_init(&r, seed, role, 0);
+  return ef_process_generate(ctx, in->proc, model, &r, n, kind, 0, NULL, NULL, out);
+}
+
 static int build(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
-  ef_detector *det = NULL;
-  int rc = EF_OK;
   int need_det = cfg->data.source == EF_SOURCE_GENERATE || cfg->mc.source == EF_SOURCE_GENERATE;
+  EF_CHECK(ef_process_create(ctx, &in->proc, cfg));
   /* files first: a bad file is refused before the costly detector table */
   if (cfg->data.source == EF_SOURCE_FILE)
-    EF_CHECK(read_and_bcast(ctx, cfg, cfg->data.file, "data.file", EF_KIND_DATA, &in->data));
+    EF_CHECK(read_and_bcast(ctx, cfg, in->proc, cfg->data.file, "data.file", EF_KIND_DATA,
+                            &in->data));
   if (cfg->mc.source == EF_SOURCE_FILE)
-    EF_CHECK(read_and_bcast(ctx, cfg, cfg->mc.file, "mc.file", EF_KIND_MC, &in->mc));
-  if (need_det) EF_CHECK(ef_detector_create(ctx, &det, &cfg->physics, &cfg->detector));
+    EF_CHECK(read_and_bcast(ctx, cfg, in->proc, cfg->mc.file, "mc.file", EF_KIND_MC, &in->mc));
+  if (need_det) EF_CHECK(ef_process_need_detector(ctx, in->proc));
   if (cfg->data.source == EF_SOURCE_GENERATE) {
-    ef_model m;
-    ef_model_init(&m, (ef_model_id)cfg->data.model, &cfg->physics);
-    ef_rng r;
-    ef_rng_init(&r, cfg->seed, EF_RNG_GEN_DATA, 0);
-    EF_GOTO(rc, ef_generate(ctx, det, &m, &r, (size_t)cfg->data.events, EF_KIND_DATA, 0, NULL,
-                            NULL, &in->data), done);
+    EF_CHECK(generate(ctx, in, cfg->data.model, EF_RNG_GEN_DATA, (size_t)cfg->data.events,
+                      EF_KIND_DATA, cfg->seed, &in->data));
     in->truth = malloc((size_t)ef_binning_count(in->vtx) * sizeof *in->truth);
-    EF_GOTO_ALLOC(ctx, rc, in->truth, "the truth histogram", done);
+    if (!in->truth) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the truth histogram");
     for (int k = 0; k < ef_binning_count(in->vtx); k++)
-      in->truth[k] = cfg->data.events * ef_binning_integrate(in->vtx, k, model_density, &m);
+      in->truth[k] =
+          cfg->data.events * ef_process_bin_probability(in->proc, cfg->data.model, in->vtx, k);
   }
-  if (cfg->mc.source == EF_SOURCE_GENERATE) {
-    ef_model m;
-    ef_model_init(&m, (ef_model_id)cfg->mc.model, &cfg->physics);
-    ef_rng r;
-    ef_rng_init(&r, cfg->seed, EF_RNG_GEN_MC, 0);
-    EF_GOTO(rc, ef_generate(ctx, det, &m, &r, (size_t)cfg->mc.events, EF_KIND_MC, 0, NULL, NULL,
-                            &in->mc), done);
-  }
-  if (det) EF_GOTO(rc, exact_efficiency(ctx, in, det), done);
-done:
-  ef_detector_destroy(det);
-  return rc;
+  if (cfg->mc.source == EF_SOURCE_GENERATE)
+    EF_CHECK(generate(ctx, in, cfg->mc.model, EF_RNG_GEN_MC, (size_t)cfg->mc.events, EF_KIND_MC,
+                      cfg->seed, &in->mc));
+  if (need_det) EF_CHECK(exact_efficiency(ctx, in));
+  return EF_OK;
 }
 
 int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
@@ -342,10 +317,7 @@ int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
     if (!(cfg->campaign.fill_models & (1u << f))) continue;
     in->prior[f] = malloc((size_t)nv * sizeof(double));
     EF_GOTO_ALLOC(ctx, rc, in->prior[f], "a prior", fail);
-    ef_model m;
-    ef_model_init(&m, (ef_model_id)f, &cfg->physics);
-    for (int k = 0; k < nv; k++)
-      in->prior[f][k] = ef_binning_integrate(in->vtx, k, model_density, &m);
+    for (int k = 0; k < nv; k++) in->prior[f][k] = ef_process_bin_probability(in->proc, f, in->vtx, k);
   }
   if (rc == EF_OK) {
     in->data_bins = malloc((in->data.n ? in->data.n : 1) * sizeof *in->data_bins);

@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "ensfold/generator.h"
+#include "ensfold/model.h"
+#include "ensfold/process.h"
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -106,32 +107,33 @@ static int check_args(ef_ctx *ctx, gen_args *g) {
 
 /* Generate and write the events, then print what was written. */
 static int generate(ef_ctx *ctx, const gen_args *g, ef_config *cfg) {
-  ef_detector *det = NULL;
+  ef_process *proc = NULL;
   ef_events ev = {0};
   double t0 = ef_cli_now(), t_gen = 0.0;
-  int rc = ef_detector_create(ctx, &det, &cfg->physics, &cfg->detector);
+  int rc = ef_process_create(ctx, &proc, cfg);
+  if (rc == EF_OK) rc = ef_process_need_detector(ctx, proc);
   double t_table = ef_cli_now() - t0;
   if (rc == EF_OK) {
-    ef_model model;
-    ef_model_init(&model, g->model, &cfg->physics);
     ef_rng r;
     ef_rng_init(&r, cfg->seed, EF_RNG_GEN_FILE, (uint32_t)(2 * g->model + g->kind));
     progress_state ps = {ctx, ef_cli_now(), ef_cli_now(), g->quiet};
-    rc = ef_generate(ctx, det, &model, &r, (size_t)g->n, g->kind, 0, progress, &ps, &ev);
+    rc = ef_process_generate(ctx, proc, (int)g->model, &r, (size_t)g->n, g->kind, 0, progress,
+                             &ps, &ev);
     t_gen = ef_cli_now() - ps.t0;
     ev.seed = cfg->seed;
     ev.has_seed = 1;
   }
   if (rc == EF_OK) rc = ef_events_write(ctx, &ev, g->outp);
   if (rc == EF_OK) {
-    printf("%s %s events, beam %.4g GeV, seed %llu -> %s\n", ef_model_name(g->model), g->kind_s,
-           cfg->physics.beam_energy, (unsigned long long)cfg->seed, g->outp);
+    printf("%s %s events, beam %.4g GeV, seed %llu -> %s\n",
+           ef_process_model_name(proc, (int)g->model), g->kind_s, cfg->physics.beam_energy,
+           (unsigned long long)cfg->seed, g->outp);
     ef_cli_print_topology_table(stdout, &ev);
     printf("time: pi0 table %.2f s, generation %.2f s (%.0f events/s), total %.2f s\n", t_table,
            t_gen, (double)g->n / (t_gen + 1e-12), ef_cli_now() - t0);
   }
   ef_events_free(&ev);
-  ef_detector_destroy(det);
+  ef_process_destroy(proc);
   return rc;
 }
 

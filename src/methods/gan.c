@@ -3,7 +3,6 @@
  * then ef_gan_unit_run (src/unfold/gan.c). gan-topo and gan-mixed share one
  * workspace per rank. */
 #include "ensfold/gan.h"
-#include "ensfold/model.h"
 #include "ensfold/rng.h"
 #include "ensfold/unit.h"
 #include "ensfold/method.h"
@@ -34,9 +33,9 @@ static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
       .detector = detector_of(u->method), .data = ef_inputs_data(in), .mc = ef_inputs_mc(in),
       .vtx = ef_inputs_vertex_binning(in),
       .efficiency = ef_response_efficiency(ef_inputs_response(in)),
-      .fill_prior = ef_inputs_prior(in, u->fill), .beam_energy = cfg->physics.beam_energy,
-      .seed = u->seed, .attempt = attempt};
-  ef_model_init(&pb.fill, (ef_model_id)u->fill, &cfg->physics);
+      .fill_prior = ef_inputs_prior(in, u->fill), .process = ef_inputs_process(in),
+      .fill_model = u->fill, .beam_energy = cfg->physics.beam_energy, .seed = u->seed,
+      .attempt = attempt};
   if (u->replica > 0) {
     ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP, u->replica, pb.data->n, weights);
     pb.data_weights = weights;

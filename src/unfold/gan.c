@@ -8,6 +8,7 @@
  * channels 1..3 are the measured topologies T1..T3 (detector level, G
  * folded through a detector surrogate against data). */
 #include "ensfold/gan.h"
+#include "ensfold/process.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -255,7 +256,10 @@ static void real_rows(const ef_gan_params *gp, const ef_gan_problem *pb, ef_gan_
     double c, f;
     int tries = 0;
     do {
-      ef_model_sample(&pb->fill, r, &c, &f);
+      double v[2];
+      ef_process_sample(pb->process, pb->fill_model, r, v);
+      c = v[0];
+      f = v[1];
     } while (!ws->blind[ef_binning_index(pb->vtx, (const double[2]){c, f})] &&
              ++tries < 100000);
     d_row(ws->dx + (size_t)(B + i) * ND, 0, (float)c + sn * nz[2 * i],

@@ -1,0 +1,77 @@
+/* The process registry and the calls through a plug-in's table. */
+#include "process_impl.h"
+
+#include <stdlib.h>
+
+#include "ensfold/error.h"
+
+struct ef_process {
+  const ef_process_ops *ops;
+  void *state;
+  ef_space space;
+  int has_detector;
+};
+
+int ef_process_create(ef_ctx *ctx, ef_process **out, const ef_config *cfg) {
+  *out = NULL;
+  ef_process *p = calloc(1, sizeof *p);
+  if (!p) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the process");
+  p->ops = &ef_process_pi0;
+  int rc = p->ops->create(ctx, &p->state, cfg, &p->space);
+  if (rc != EF_OK) {
+    free(p);
+    return rc;
+  }
+  *out = p;
+  return EF_OK;
+}
+
+int ef_process_need_detector(ef_ctx *ctx, ef_process *p) {
+  if (p->has_detector) return EF_OK;
+  EF_CHECK(p->ops->build_detector(ctx, p->state));
+  p->has_detector = 1;
+  return EF_OK;
+}
+
+void ef_process_destroy(ef_process *p) {
+  if (!p) return;
+  p->ops->destroy(p->state);
+  free(p);
+}
+
+const char *ef_process_name(const ef_process *p) { return p->ops->name; }
+const ef_space *ef_process_space(const ef_process *p) { return &p->space; }
+int ef_process_n_models(const ef_process *p) { return p->ops->n_models; }
+int ef_process_has_detector(const ef_process *p) { return p->has_detector; }
+
+const char *ef_process_model_name(const ef_process *p, int model) {
+  return model >= 0 && model < p->ops->n_models ? p->ops->model_name(model) : "?";
+}
+
+int ef_process_generate(ef_ctx *ctx, const ef_process *p, int model, ef_rng *r, size_t n,
+                        ef_event_kind kind, unsigned what, ef_process_progress_fn progress,
+                        void *progress_arg, ef_events *out) {
+  if (!p->has_detector)
+    return ef_error_set(ctx, EF_ERR_INTERNAL, "process %s: generation without the detector",
+                        p->ops->name);
+  if (model < 0 || model >= p->ops->n_models)
+    return ef_error_set(ctx, EF_ERR_INTERNAL, "process %s: no model %d", p->ops->name, model);
+  return p->ops->generate(ctx, p->state, model, r, n, kind, what, progress, progress_arg, out);
+}
+
+double ef_process_bin_probability(const ef_process *p, int model, const ef_binning *b, int k) {
+  return p->ops->bin_probability(p->state, model, b, k);
+}
+
+void ef_process_bin_efficiency(const ef_process *p, const ef_binning *b, int k, double *eff) {
+  p->ops->bin_efficiency(p->state, b, k, eff);
+}
+
+void ef_process_sample(const ef_process *p, int model, ef_rng *r, double *v) {
+  p->ops->sample(p->state, model, r, v);
+}
+
+int ef_process_check_events(ef_ctx *ctx, const ef_process *p, const ef_events *ev,
+                            const char *path, const char *key) {
+  return p->ops->check_events(ctx, p->state, ev, path, key);
+}
