@@ -175,6 +175,70 @@ static void test_config_size_limit(void **state) {
   unlink(path);
 }
 
+/* The process key and its models: names resolved against the process
+ * whatever the order of the keys, refused with the key and position when
+ * they belong to another process; gauss lists of 1 or gauss.dim numbers. */
+static void test_process_models(void **state) {
+  (void)state;
+  ef_config c;
+  assert_int_equal(ef_config_load_string(ctx, &c, "seed: 1\n", "t.yaml"), EF_OK);
+  assert_int_equal(c.process, EF_PROCESS_PI0);
+  assert_int_equal(c.data.model, 0);
+  assert_int_equal(c.mc.model, 1);
+  assert_int_equal(c.campaign.fill_models, 6u);
+  char *text = NULL;
+  assert_int_equal(ef_config_dump(ctx, &c, &text), EF_OK);
+  assert_non_null(strstr(text, "model: M1\n"));
+  assert_non_null(strstr(text, "fill_models: [PS, M2]\n"));
+  free(text);
+  ef_config_free(&c);
+  /* names before the process key; the dump names the gauss models */
+  const char *y = "seed: 1\ndata: {model: alt}\ncampaign: {fill_models: [alt, data]}\n"
+                  "process: gauss\ngauss: {dim: 2, data: {mean: [0.5, -1], correlation: 0.3},"
+                  " resolution: 0.25}\n";
+  assert_int_equal(ef_config_load_string(ctx, &c, y, "g.yaml"), EF_OK);
+  assert_int_equal(c.process, EF_PROCESS_GAUSS);
+  assert_int_equal(c.data.model, 2);
+  assert_int_equal(c.mc.model, 1); /* the default slot: mc */
+  assert_int_equal(c.campaign.fill_models, 5u);
+  assert_int_equal(c.gauss.model[0].mean.n, 2);
+  assert_true(c.gauss.model[0].mean.v[1] == -1.0);
+  assert_int_equal(c.gauss.resolution.n, 1);
+  assert_int_equal(ef_config_dump(ctx, &c, &text), EF_OK);
+  assert_non_null(strstr(text, "model: alt\n"));
+  assert_non_null(strstr(text, "model: mc\n"));
+  assert_non_null(strstr(text, "fill_models: [data, alt]\n"));
+  assert_non_null(strstr(text, "mean: [0.5, -1]\n"));
+  ef_config d;
+  assert_int_equal(ef_config_load_string(ctx, &d, text, "dump"), EF_OK);
+  assert_memory_equal(&c.gauss, &d.gauss, sizeof c.gauss);
+  assert_int_equal(d.data.model, 2);
+  assert_int_equal(d.campaign.fill_models, 5u);
+  free(text);
+  ef_config_free(&d);
+  ef_config_free(&c);
+  expect_error("seed: 1\nprocess: gauss\ndata: {model: M1}\n", "bad.yaml:3:15:",
+               "'data.model': 'M1' is not a model of process gauss", "data, mc, alt");
+  expect_error("seed: 1\ncampaign: {fill_models: [PS, mc]}\n", "bad.yaml:2:",
+               "'mc' is not a model of process pi0", "M1, PS, M2");
+  expect_error("seed: 1\nmc: {model: M7}\n", "bad.yaml:2:", "'M7' is not allowed",
+               "gauss: data, mc, alt");
+  expect_error("seed: 1\ncampaign: {fill_models: [PS, PS]}\n", "listed twice", NULL, NULL);
+  expect_error("seed: 1\ngauss: {dim: 3, mc: {width: [1, 2]}}\n", "bad.yaml:2:",
+               "'gauss.mc.width' has 2 numbers but gauss.dim is 3", NULL);
+  expect_error("seed: 1\ngauss: {data: {width: [1, 0]}}\n", "gauss.data.width", "out of range",
+               NULL);
+  expect_error("seed: 1\ngauss: {resolution: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]}\n",
+               "1 to 16 numbers", "got 17", NULL);
+  /* --set: the same resolution, in any order */
+  assert_int_equal(ef_config_load_string(ctx, &c, "seed: 1\n", "t.yaml"), EF_OK);
+  char a1[] = "mc.model=data", a2[] = "process=gauss";
+  char *sets[] = {a1, a2};
+  assert_int_equal(ef_config_set_all(ctx, &c, sets, 2), EF_OK);
+  assert_int_equal(c.mc.model, 0);
+  ef_config_free(&c);
+}
+
 static void test_dump_roundtrip(void **state) {
   (void)state;
   ef_config a, b;
@@ -242,6 +306,7 @@ int main(void) {
       cmocka_unit_test(test_strict_errors),       cmocka_unit_test(test_set_overrides),
       cmocka_unit_test(test_set_order),           cmocka_unit_test(test_config_size_limit),
       cmocka_unit_test(test_dump_roundtrip),      cmocka_unit_test(test_every_key_documented),
+      cmocka_unit_test(test_process_models),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

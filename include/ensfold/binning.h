@@ -79,6 +79,10 @@ int ef_binning_axis_index(const ef_binning *b, int k, int a);
 /* The range of bin k per axis: lo[a] < hi[a] (dim values each). */
 void ef_binning_range(const ef_binning *b, int k, double *lo, double *hi);
 
+/* 8-point Gauss-Legendre nodes and weights on [-1, 1] (the bin integrals
+ * here and in the processes). */
+extern const double ef_gl8_x[8], ef_gl8_w[8];
+
 /* pi0 binnings (dim 2: cos theta*, phi*) only, for the built-in models:
  * the integral over bin k of density(arg, cos_t, phi) d(cos theta*)
  * d(phi*), 8 x 8 Gauss-Legendre in theta* (smooth for densities with a cusp

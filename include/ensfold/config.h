@@ -24,6 +24,7 @@
 #include "ensfold/ctx.h"
 #include "ensfold/detector.h"
 #include "ensfold/gan.h"
+#include "ensfold/gauss.h"
 #include "ensfold/ibu.h"
 #include "ensfold/model.h"
 
@@ -35,7 +36,8 @@ typedef enum { EF_SOURCE_GENERATE = 0, EF_SOURCE_FILE = 1 } ef_source;
 
 typedef struct {
   int source;   /* ef_source */
-  int model;    /* ef_model_id of the generator */
+  int model;    /* model slot of the process (pi0: ef_model_id) */
+  char model_name[16]; /* as written ("" = the default slot), resolved by the process */
   int events;   /* number generated */
   char file[EF_PATH_MAX]; /* event file (relative paths: to the config's directory) */
 } ef_sample_params;
@@ -53,14 +55,20 @@ enum {
 
 typedef struct {
   unsigned methods;     /* bit set over EF_METHOD_* */
-  unsigned fill_models; /* bit set over ef_model_id */
+  unsigned fill_models; /* bit set over the process's model slots (pi0: ef_model_id) */
+  char fill_model_names[64]; /* "PS, M2" as written ("" = the default), resolved by the process */
   int replicas;         /* bootstrap replicas r = 1..replicas (replica 0 is nominal) */
   int ensemble;         /* members per (method, fill, replica) */
   int bootstrap_mc;     /* also Poisson-weight the MC per replica */
 } ef_campaign_params;
 
+/* The built-in processes (the `process` key; process.h). */
+enum { EF_PROCESS_PI0 = 0, EF_PROCESS_GAUSS = 1 };
+
 typedef struct ef_config {
   uint64_t seed;
+  int process;  /* EF_PROCESS_* */
+  ef_gauss_params gauss;
   ef_physics_params physics;
   ef_detector_params detector;
   ef_sample_params data, mc;

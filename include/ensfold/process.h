@@ -25,7 +25,15 @@
 
 typedef struct ef_process ef_process;
 
-/* The process of cfg (today: pi0), without its detector: the space, the
+/* The built-in processes by kind, in the order of the `process` key's
+ * choices (EF_PROCESS_PI0, EF_PROCESS_GAUSS), and their models' names by
+ * slot (data.model, mc.model and campaign.fill_models hold slots). */
+int ef_process_kinds(void);
+const char *ef_process_kind_name(int kind);
+int ef_process_kind_n_models(int kind);
+const char *ef_process_kind_model_name(int kind, int slot); /* NULL past the end */
+
+/* The process of cfg (the `process` key), without its detector: the space, the
  * models' densities and samples, the file checks. */
 int ef_process_create(ef_ctx *ctx, ef_process **out, const ef_config *cfg);
 /* Build the detector if p has none yet (generation and exact efficiencies

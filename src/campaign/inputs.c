@@ -277,6 +277,14 @@ static int generate(ef_ctx *ctx, ef_inputs *in, int model, uint32_t role, size_t
 static int build(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
   int need_det = cfg->data.source == EF_SOURCE_GENERATE || cfg->mc.source == EF_SOURCE_GENERATE;
   EF_CHECK(ef_process_create(ctx, &in->proc, cfg));
+  const ef_space *sp = ef_process_space(in->proc);
+  if (ef_binning_dim(in->vtx) != sp->dim || !ef_space_is_pi0(sp))
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "process: %s has %d observables (%s, ...); campaigns bin the pi0 "
+                        "observables only (binning.vertex, binning.detector: cos theta* x "
+                        "phi*) until the binning keys for any observables exist (issue 19); "
+                        "`ensfold generate` writes %s event files", ef_process_name(in->proc),
+                        sp->dim, sp->axis[0].name, ef_process_name(in->proc));
   /* files first: a bad file is refused before the costly detector table */
   if (cfg->data.source == EF_SOURCE_FILE)
     EF_CHECK(read_and_bcast(ctx, cfg, in->proc, cfg->data.file, "data.file", EF_KIND_DATA,

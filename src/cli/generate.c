@@ -3,22 +3,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
-#include "ensfold/model.h"
 #include "ensfold/process.h"
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: ensfold generate --model M1|PS|M2 --kind data|mc -n N -o FILE.h5\n"
+          "usage: ensfold generate --model MODEL --kind data|mc -n N -o FILE.h5\n"
           "                        [--config CONFIG] [--set KEY=VALUE ...] [--seed S]\n"
           "                        [--quiet]\n\n"
-          "Generate N events of gamma p -> pi0 p from a vertex model through the\n"
-          "CLAS-like detector and write an event file (docs/formats.md). MC files\n"
-          "also hold the true vertex and the probability vector P(T0..T3 | vertex).\n"
-          "Physics and detector settings come from CONFIG (docs/config.md) and\n"
-          "--set; the seed from --seed, else the config's seed, else 1.\n"
-          "Prints the topology table on stdout. An existing FILE is replaced only\n"
+          "Generate N events of the configured process (the `process` key) from one\n"
+          "of its models through its detector and write an event file\n"
+          "(docs/formats.md). pi0 (the default): gamma p -> pi0 p through the\n"
+          "CLAS-like detector, models M1, PS, M2; gauss: D Gaussian observables\n"
+          "(the gauss.* keys), models data, mc, alt. MC files also hold the true\n"
+          "vertex and the exact category probabilities.\n"
+          "Settings come from CONFIG (docs/config.md) and --set; the seed from\n"
+          "--seed, else the config's seed, else 1.\n"
+          "Prints the category table on stdout. An existing FILE is replaced only\n"
           "when the new one is complete.\n"
           "Exit codes: 0 ok, 2 bad input, 3 internal error.\n");
 }
@@ -45,7 +48,7 @@ typedef struct {
   int quiet, help;
   char **sets; /* (argc + 1) --set assignments, then seed=... */
   int n_sets;
-  ef_model_id model;
+  int model; /* slot of the process's model named --model */
   ef_event_kind kind;
   unsigned long long n;
   char seed_set[64];
@@ -85,9 +88,6 @@ static int check_args(ef_ctx *ctx, gen_args *g) {
   if (!g->model_s || !g->kind_s || !g->n_s || !g->outp)
     return ef_error_set(ctx, EF_ERR_INPUT,
                         "generate: --model, --kind, -n and -o are required (see --help)");
-  if (ef_model_parse(g->model_s, &g->model) != 0)
-    return ef_error_set(ctx, EF_ERR_INPUT, "generate: --model '%s' (allowed: M1, PS, M2)",
-                        g->model_s);
   if (strcmp(g->kind_s, "data") && strcmp(g->kind_s, "mc"))
     return ef_error_set(ctx, EF_ERR_INPUT, "generate: --kind '%s' (allowed: data, mc)",
                         g->kind_s);
@@ -105,6 +105,22 @@ static int check_args(ef_ctx *ctx, gen_args *g) {
   return EF_OK;
 }
 
+/* --model as a slot of the configured process (case does not matter). */
+static int model_slot(ef_ctx *ctx, gen_args *g, const ef_config *cfg) {
+  char names[128] = "";
+  size_t u = 0;
+  for (int j = 0; ef_process_kind_model_name(cfg->process, j); j++) {
+    const char *name = ef_process_kind_model_name(cfg->process, j);
+    if (!strcasecmp(name, g->model_s)) {
+      g->model = j;
+      return EF_OK;
+    }
+    if (u < sizeof names) u += (size_t)snprintf(names + u, sizeof names - u, "%s%s", j ? ", " : "", name);
+  }
+  return ef_error_set(ctx, EF_ERR_INPUT, "generate: --model '%s' (process %s allows: %s)",
+                      g->model_s, ef_process_kind_name(cfg->process), names);
+}
+
 /* Generate and write the events, then print what was written. */
 static int generate(ef_ctx *ctx, const gen_args *g, ef_config *cfg) {
   ef_process *proc = NULL;
@@ -117,7 +133,7 @@ static int generate(ef_ctx *ctx, const gen_args *g, ef_config *cfg) {
     ef_rng r;
     ef_rng_init(&r, cfg->seed, EF_RNG_GEN_FILE, (uint32_t)(2 * g->model + g->kind));
     progress_state ps = {ctx, ef_cli_now(), ef_cli_now(), g->quiet};
-    rc = ef_process_generate(ctx, proc, (int)g->model, &r, (size_t)g->n, g->kind, 0, progress,
+    rc = ef_process_generate(ctx, proc, g->model, &r, (size_t)g->n, g->kind, 0, progress,
                              &ps, &ev);
     t_gen = ef_cli_now() - ps.t0;
     ev.seed = cfg->seed;
@@ -125,11 +141,17 @@ static int generate(ef_ctx *ctx, const gen_args *g, ef_config *cfg) {
   }
   if (rc == EF_OK) rc = ef_events_write(ctx, &ev, g->outp);
   if (rc == EF_OK) {
-    printf("%s %s events, beam %.4g GeV, seed %llu -> %s\n",
-           ef_process_model_name(proc, (int)g->model), g->kind_s, cfg->physics.beam_energy,
-           (unsigned long long)cfg->seed, g->outp);
+    if (cfg->process == EF_PROCESS_PI0)
+      printf("%s %s events, beam %.4g GeV, seed %llu -> %s\n",
+             ef_process_model_name(proc, g->model), g->kind_s, cfg->physics.beam_energy,
+             (unsigned long long)cfg->seed, g->outp);
+    else
+      printf("%s %s %s events, seed %llu -> %s\n", ef_process_name(proc),
+             ef_process_model_name(proc, g->model), g->kind_s, (unsigned long long)cfg->seed,
+             g->outp);
     ef_cli_print_topology_table(stdout, &ev);
-    printf("time: pi0 table %.2f s, generation %.2f s (%.0f events/s), total %.2f s\n", t_table,
+    printf("time: %s %.2f s, generation %.2f s (%.0f events/s), total %.2f s\n",
+           cfg->process == EF_PROCESS_PI0 ? "pi0 table" : "detector", t_table,
            t_gen, (double)g->n / (t_gen + 1e-12), ef_cli_now() - t0);
   }
   ef_events_free(&ev);
@@ -138,7 +160,7 @@ static int generate(ef_ctx *ctx, const gen_args *g, ef_config *cfg) {
 }
 
 int ef_cli_generate(ef_ctx *ctx, int argc, char **argv) {
-  gen_args g = {.model = EF_MODEL_M1, .kind = EF_KIND_DATA};
+  gen_args g = {.model = 0, .kind = EF_KIND_DATA};
   g.sets = calloc((size_t)argc + 1, sizeof *g.sets);
   if (!g.sets) return ef_cli_fail(ctx, ef_error_set(ctx, EF_ERR_NOMEM, "out of memory"));
   int rc = parse_args(ctx, argc, argv, &g);
@@ -152,6 +174,7 @@ int ef_cli_generate(ef_ctx *ctx, int argc, char **argv) {
   ef_config cfg = {0};
   if (rc == EF_OK) rc = ef_cli_load_config(ctx, &cfg, g.cfgp, g.sets, g.n_sets);
   if (rc == EF_OK && !g.cfgp && !g.seed_s) cfg.seed = 1;
+  if (rc == EF_OK) rc = model_slot(ctx, &g, &cfg);
   if (rc == EF_OK) rc = generate(ctx, &g, &cfg);
   ef_config_free(&cfg);
   free(g.sets);

@@ -1,5 +1,6 @@
 /* Strict YAML config: one schema table, a libyaml document walk, a dumper. */
 #include "ensfold/config.h"
+#include "ensfold/process.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,9 @@ typedef enum {
   K_STRING,   /* char[EF_PATH_MAX] */
   K_ENUM,     /* int: index into choices */
   K_ENUM_SET, /* unsigned: bit i set for choice i; written as a list */
+  K_MODEL,    /* char[16] name as written; slot (int at aux) resolved by the process */
+  K_MODEL_SET,/* char[64] names as written; slot mask (unsigned at aux) resolved */
+  K_REAL_VEC, /* ef_real_vec: one number, or a list of 1 .. n */
 } key_type;
 
 typedef struct {
@@ -39,16 +43,21 @@ typedef struct {
   const char *doc;
   const char *choices; /* K_ENUM, K_ENUM_SET: "a|b|c" */
   const char *sdef;    /* K_STRING, K_ENUM, K_ENUM_SET default, as written in YAML */
+  size_t aux;          /* K_MODEL, K_MODEL_SET: offset of the resolved slot / mask */
 } key_def;
 
 #define OFF(field) offsetof(ef_config, field)
-#define REAL(p, f, d, l, h, u, doc) {p, K_REAL, OFF(f), 1, d, NULL, l, h, 1.0, u, 0, doc, NULL, NULL}
-#define MRAD(p, f, d, l, h, doc) {p, K_REAL, OFF(f), 1, d, NULL, l, h, 1e-3, "mrad", 0, doc, NULL, NULL}
-#define INT(p, f, d, l, h, doc) {p, K_INT, OFF(f), 1, d, NULL, l, h, 1.0, "", 0, doc, NULL, NULL}
-#define BOOL(p, f, d, doc) {p, K_BOOL, OFF(f), 1, d, NULL, 0, 1, 1.0, "", 0, doc, NULL, NULL}
-#define STR(p, f, d, doc) {p, K_STRING, OFF(f), 1, 0, NULL, 0, 0, 1.0, "", 0, doc, NULL, d}
-#define ENUM(p, f, ch, d, doc) {p, K_ENUM, OFF(f), 1, 0, NULL, 0, 0, 1.0, "", 0, doc, ch, d}
-#define ENUMSET(p, f, ch, d, doc) {p, K_ENUM_SET, OFF(f), 1, 0, NULL, 0, 0, 1.0, "", 0, doc, ch, d}
+#define REAL(p, f, d, l, h, u, doc) {p, K_REAL, OFF(f), 1, d, NULL, l, h, 1.0, u, 0, doc, NULL, NULL, 0}
+#define MRAD(p, f, d, l, h, doc) {p, K_REAL, OFF(f), 1, d, NULL, l, h, 1e-3, "mrad", 0, doc, NULL, NULL, 0}
+#define INT(p, f, d, l, h, doc) {p, K_INT, OFF(f), 1, d, NULL, l, h, 1.0, "", 0, doc, NULL, NULL, 0}
+#define BOOL(p, f, d, doc) {p, K_BOOL, OFF(f), 1, d, NULL, 0, 1, 1.0, "", 0, doc, NULL, NULL, 0}
+#define STR(p, f, d, doc) {p, K_STRING, OFF(f), 1, 0, NULL, 0, 0, 1.0, "", 0, doc, NULL, d, 0}
+#define ENUM(p, f, ch, d, doc) {p, K_ENUM, OFF(f), 1, 0, NULL, 0, 0, 1.0, "", 0, doc, ch, d, 0}
+#define ENUMSET(p, f, ch, d, doc) {p, K_ENUM_SET, OFF(f), 1, 0, NULL, 0, 0, 1.0, "", 0, doc, ch, d, 0}
+/* d: the default slot (MODEL) or slot mask (MODELS) */
+#define MODEL(p, f, d, doc) {p, K_MODEL, OFF(f##_name), 1, d, NULL, 0, 0, 1.0, "", 0, doc, NULL, NULL, OFF(f)}
+#define MODELS(p, f, d, doc) {p, K_MODEL_SET, OFF(f##_names), 1, d, NULL, 0, 0, 1.0, "", 0, doc, NULL, NULL, OFF(f##s)}
+#define VEC(p, f, d, l, h, u, doc) {p, K_REAL_VEC, OFF(f), EF_GAUSS_MAX_DIM, d, NULL, l, h, 1.0, u, 0, doc, NULL, NULL, 0}
 
 /* "|ibu|gan-topo|...": the method registry's names (method_list.h); the
  * schema takes them from the second character. */
@@ -69,6 +78,48 @@ static int choice_index(const char *choices, const char *name) {
     c = bar ? bar + 1 : NULL;
   }
   return -1;
+}
+
+/* ---- model names: each process names its model slots (process.h) ---- */
+
+/* Slot of name among process kind's models, or -1. */
+static int model_slot(int kind, const char *name) {
+  for (int j = 0; ef_process_kind_model_name(kind, j); j++)
+    if (!strcmp(ef_process_kind_model_name(kind, j), name)) return j;
+  return -1;
+}
+
+static int model_known(const char *name) {
+  for (int kind = 0; kind < ef_process_kinds(); kind++)
+    if (model_slot(kind, name) >= 0) return 1;
+  return 0;
+}
+
+/* "M1, PS, M2" for one kind, or "pi0: M1, PS, M2; gauss: data, mc, alt" (kind -1). */
+static void models_text(int kind, char *buf, size_t len) {
+  size_t u = 0;
+  buf[0] = '\0';
+  for (int q = 0; q < ef_process_kinds() && u < len; q++) {
+    if (kind >= 0 && q != kind) continue;
+    if (kind < 0)
+      u += (size_t)snprintf(buf + u, len - u, "%s%s: ", q ? "; " : "", ef_process_kind_name(q));
+    for (int j = 0; ef_process_kind_model_name(q, j) && u < len; j++)
+      u += (size_t)snprintf(buf + u, len - u, "%s%s", j ? ", " : "",
+                            ef_process_kind_model_name(q, j));
+  }
+}
+
+/* "[PS, M2]": the names of the slots in mask for kind. */
+static void mask_text(int kind, unsigned mask, char *buf, size_t len) {
+  size_t u = (size_t)snprintf(buf, len, "[");
+  int first = 1;
+  for (int j = 0; ef_process_kind_model_name(kind, j) && u < len; j++) {
+    if (!(mask & (1u << j))) continue;
+    u += (size_t)snprintf(buf + u, len - u, "%s%s", first ? "" : ", ",
+                          ef_process_kind_model_name(kind, j));
+    first = 0;
+  }
+  if (u < len) snprintf(buf + u, len - u, "]");
 }
 
 /* Name of choice i into out. */
@@ -97,7 +148,10 @@ static const double tof_dead_default[EF_N_SECTORS] = {90, 180, 70, 180, 80, 180}
 
 static const key_def schema[] = {
     {"seed", K_SEED, OFF(seed), 1, 0, NULL, 0, 9.2233720368547758e18, 1.0, "", 1,
-     "campaign seed; every random stream derives from (seed, purpose, unit id)", NULL, NULL},
+     "campaign seed; every random stream derives from (seed, purpose, unit id)", NULL, NULL, 0},
+    ENUM("process", process, "pi0|gauss", "pi0",
+         "the physics: pi0 (gamma p -> Delta+ -> pi0 p, the physics.* and detector.* keys) or "
+         "gauss (D Gaussian observables, the gauss.* keys); docs/physics.md"),
     REAL("physics.beam_energy", physics.beam_energy, 1.1, 0.15, 5.0, "GeV",
          "photon beam energy (0.34 = the Delta peak)"),
     REAL("physics.delta.mass", physics.delta_mass, 1.232, 1.0, 1.5, "GeV",
@@ -148,7 +202,7 @@ static const key_def schema[] = {
          1.0, "", "efficiency of a live paddle"),
     {"detector.tof.dead_theta", K_REAL_LIST, OFF(detector.proton.tof_dead_theta_deg),
      EF_N_SECTORS, 0, tof_dead_default, 0.0, 180.0, 1.0, "deg", 0,
-     "per sector 1..6: TOF dead above this polar angle (180 = no dead region)", NULL, NULL},
+     "per sector 1..6: TOF dead above this polar angle (180 = no dead region)", NULL, NULL, 0},
     REAL("detector.photon.theta_min", detector.pi0.theta_min_deg, 8.0, 0.0, 180.0, "deg",
          "smallest photon polar angle in the forward calorimeter"),
     REAL("detector.photon.theta_max", detector.pi0.theta_max_deg, 45.0, 0.0, 180.0, "deg",
@@ -177,20 +231,55 @@ static const key_def schema[] = {
          1000.0, "photon angular resolution (theta and phi)"),
     REAL("detector.accidental_fraction", detector.accidental_fraction, 0.0, 0.0, 0.5, "",
          "f_acc: accidental pairs move T2 -> T3 and T0 -> T1"),
+    INT("gauss.dim", gauss.dim, 1, 1, EF_GAUSS_MAX_DIM, "gauss: observables x1 .. xD"),
+    VEC("gauss.data.mean", gauss.model[0].mean, 0.0, -100.0, 100.0, "",
+        "gauss: mean of the data model per observable (one number: every observable)"),
+    VEC("gauss.data.width", gauss.model[0].width, 1.0, 1e-3, 100.0, "",
+        "gauss: standard deviation of the data model per observable"),
+    REAL("gauss.data.correlation", gauss.model[0].correlation, 0.0, 0.0, 0.99, "",
+         "gauss: correlation of the data model between every pair of observables"),
+    VEC("gauss.mc.mean", gauss.model[1].mean, 0.2, -100.0, 100.0, "",
+        "gauss: mean of the mc model per observable"),
+    VEC("gauss.mc.width", gauss.model[1].width, 0.8, 1e-3, 100.0, "",
+        "gauss: standard deviation of the mc model per observable"),
+    REAL("gauss.mc.correlation", gauss.model[1].correlation, 0.0, 0.0, 0.99, "",
+         "gauss: correlation of the mc model between every pair"),
+    VEC("gauss.alt.mean", gauss.model[2].mean, -0.2, -100.0, 100.0, "",
+        "gauss: mean of the alt model (an alternative fill) per observable"),
+    VEC("gauss.alt.width", gauss.model[2].width, 1.2, 1e-3, 100.0, "",
+        "gauss: standard deviation of the alt model per observable"),
+    REAL("gauss.alt.correlation", gauss.model[2].correlation, 0.0, 0.0, 0.99, "",
+         "gauss: correlation of the alt model between every pair"),
+    VEC("gauss.resolution", gauss.resolution, 0.5, 0.0, 100.0, "",
+        "gauss: standard deviation of the Gaussian smearing per observable"),
+    ENUM("gauss.acceptance", gauss.acceptance, "full|standard", "full",
+         "gauss: full (one category, every event seen) or standard (categories blind, "
+         "partial, full: the efficiency, edge and partial keys)"),
+    REAL("gauss.efficiency.max", gauss.eff_max, 0.9, 0.01, 1.0, "",
+         "gauss standard: plateau of the efficiency, a logistic in x1"),
+    REAL("gauss.efficiency.centre", gauss.eff_centre, -1.0, -100.0, 100.0, "",
+         "gauss standard: x1 where the efficiency is half its plateau"),
+    REAL("gauss.efficiency.width", gauss.eff_width, 0.5, 1e-3, 100.0, "",
+         "gauss standard: the logistic's scale in x1"),
+    REAL("gauss.edge", gauss.edge, 1.5, -100.0, 100.0, "",
+         "gauss standard: hard edge: events with xD >= edge are never seen (blind region)"),
+    REAL("gauss.partial", gauss.partial, 0.3, 0.0, 1.0, "",
+         "gauss standard: probability that a seen event loses xD (category partial, xD "
+         "reconstructed as 0)"),
     ENUM("data.source", data.source, "generate|file", "generate",
          "pseudo-data from the built-in generator, or an event file"),
-    ENUM("data.model", data.model, "M1|PS|M2", "M1", "generator model of the pseudo-data"),
+    MODEL("data.model", data.model, 0, "generator model of the pseudo-data"),
     INT("data.events", data.events, 100000, 100, 1e9, "pseudo-data events to generate"),
     STR("data.file", data.file, "", "data event file (data.source: file); relative to the config"),
     ENUM("mc.source", mc.source, "generate|file", "generate",
          "Monte Carlo from the built-in generator, or an event file"),
-    ENUM("mc.model", mc.model, "M1|PS|M2", "PS", "generator model of the Monte Carlo"),
+    MODEL("mc.model", mc.model, 1, "generator model of the Monte Carlo"),
     INT("mc.events", mc.events, 1000000, 100, 1e9, "Monte Carlo events to generate"),
     STR("mc.file", mc.file, "", "MC event file (mc.source: file); relative to the config"),
     ENUMSET("campaign.methods", campaign.methods, METHOD_NAMES + 1, "[ibu]",
             "unfolding methods (docs/methods.md)"),
-    ENUMSET("campaign.fill_models", campaign.fill_models, "M1|PS|M2", "[PS, M2]",
-            "models that fill the unmeasured region (and give the prior)"),
+    MODELS("campaign.fill_models", campaign.fill_model, 6,
+           "models that fill the unmeasured region (and give the prior)"),
     INT("campaign.replicas", campaign.replicas, 20, 0, 100000,
         "bootstrap replicas besides the nominal replica 0"),
     INT("campaign.ensemble", campaign.ensemble, 1, 1, 100,
@@ -317,7 +406,7 @@ const char *ef_config_key_path(size_t i) {
 int ef_config_key_markdown(size_t i, char *buf, size_t len) {
   if (i >= N_KEYS) return -1;
   const key_def *k = &schema[i];
-  char def[160] = "", range[160] = "";
+  char def[160] = "", range[256] = "";
   switch (k->type) {
   case K_BOOL: snprintf(def, sizeof def, "%s", k->def ? "true" : "false");
     snprintf(range, sizeof range, "true, false"); break;
@@ -336,6 +425,28 @@ int ef_config_key_markdown(size_t i, char *buf, size_t len) {
     snprintf(range, sizeof range, k->type == K_ENUM ? "one of: %s" : "a list from: %s", ch);
     break;
   }
+  case K_MODEL: case K_MODEL_SET: {
+    size_t u = 0;
+    for (int q = 0; q < ef_process_kinds() && u < sizeof def; q++) {
+      char one[64];
+      if (k->type == K_MODEL)
+        snprintf(one, sizeof one, "%s", ef_process_kind_model_name(q, (int)k->def));
+      else
+        mask_text(q, (unsigned)k->def, one, sizeof one);
+      u += (size_t)snprintf(def + u, sizeof def - u, "%s%s (%s)", q ? ", " : "", one,
+                            ef_process_kind_name(q));
+    }
+    char ch[128];
+    models_text(-1, ch, sizeof ch);
+    snprintf(range, sizeof range, "%s of the process's models (%s)",
+             k->type == K_MODEL ? "one" : "a list", ch);
+    break;
+  }
+  case K_REAL_VEC:
+    snprintf(def, sizeof def, "%g", k->def);
+    snprintf(range, sizeof range, "one number, or gauss.dim numbers; each %g .. %g", k->lo,
+             k->hi);
+    break;
   case K_REAL_LIST: {
     size_t u = 0;
     for (int j = 0; j < k->n && u < sizeof def; j++)
@@ -366,7 +477,9 @@ static void store(ef_config *cfg, const key_def *k, int idx, double v) {
   case K_INT:
   case K_BOOL: *(int *)field(cfg, k) = (int)v; break;
   case K_SEED: *(uint64_t *)field(cfg, k) = (uint64_t)v; break;
-  case K_STRING: case K_ENUM: case K_ENUM_SET: break; /* set by set_key */
+  case K_REAL_VEC: ((ef_real_vec *)field(cfg, k))->v[idx] = v * k->factor; break;
+  case K_STRING: case K_ENUM: case K_ENUM_SET: case K_MODEL: case K_MODEL_SET:
+    break; /* set by set_key */
   }
 }
 
@@ -394,6 +507,13 @@ int ef_config_defaults(ef_ctx *ctx, ef_config *cfg) {
       for (char *tok = strtok(tmp, "[], "); tok; tok = strtok(NULL, "[], "))
         mask |= 1u << choice_index(k->choices, tok);
       *(unsigned *)field(cfg, k) = mask;
+    } else if (k->type == K_MODEL) {
+      *(int *)((char *)cfg + k->aux) = (int)k->def; /* the name stays "" */
+    } else if (k->type == K_MODEL_SET) {
+      *(unsigned *)((char *)cfg + k->aux) = (unsigned)k->def;
+    } else if (k->type == K_REAL_VEC) {
+      ((ef_real_vec *)field(cfg, k))->n = 1;
+      store(cfg, k, 0, k->def);
     } else {
       for (int j = 0; j < k->n; j++)
         store(cfg, k, j, k->list_def ? k->list_def[j] : k->def);
@@ -492,6 +612,16 @@ static void describe_range(const key_def *k, char *buf, size_t len) {
     snprintf(buf, len, "a list of %d numbers in [%g, %g]%s%s", k->n, k->lo, k->hi,
              *k->unit ? " " : "", k->unit);
     break;
+  case K_REAL_VEC:
+    snprintf(buf, len, "a number or a list of 1 to %d numbers, each in [%g, %g]", k->n, k->lo,
+             k->hi);
+    break;
+  case K_MODEL: case K_MODEL_SET: {
+    char ch[128];
+    models_text(-1, ch, sizeof ch);
+    snprintf(buf, len, "%s (%s)", k->type == K_MODEL ? "a model name" : "a non-empty list of model names", ch);
+    break;
+  }
   case K_STRING: snprintf(buf, len, "a string"); break;
   case K_ENUM: case K_ENUM_SET: {
     char ch[128];
@@ -560,16 +690,87 @@ static int parse_scalar_value(parse_state *ps, const key_def *k, yaml_node_t *no
   return EF_OK;
 }
 
-/* A choice from k->choices in a scalar node. */
-static int parse_choice(parse_state *ps, const key_def *k, yaml_node_t *node, int *out) {
+/* The text of a scalar node, or the key's message. */
+static int scalar_text(parse_state *ps, const key_def *k, yaml_node_t *node, const char **s) {
+  if (node->type != YAML_SCALAR_NODE) {
+    char allowed[256];
+    describe_range(k, allowed, sizeof allowed);
+    return fail_at(ps, node, "key '%s': expected %s", k->path, allowed);
+  }
+  *s = (const char *)node->data.scalar.value;
+  return EF_OK;
+}
+
+static int not_allowed(parse_state *ps, const key_def *k, yaml_node_t *node, const char *s) {
   char allowed[256];
   describe_range(k, allowed, sizeof allowed);
-  if (node->type != YAML_SCALAR_NODE)
-    return fail_at(ps, node, "key '%s': expected %s", k->path, allowed);
-  const char *s = (const char *)node->data.scalar.value;
+  return fail_at(ps, node, "key '%s': '%s' is not allowed (%s)", k->path, s, allowed);
+}
+
+/* A choice from k->choices in a scalar node. */
+static int parse_choice(parse_state *ps, const key_def *k, yaml_node_t *node, int *out) {
+  const char *s = NULL;
+  EF_CHECK(scalar_text(ps, k, node, &s));
   int i = choice_index(k->choices, s);
-  if (i < 0) return fail_at(ps, node, "key '%s': '%s' is not allowed (%s)", k->path, s, allowed);
+  if (i < 0) return not_allowed(ps, k, node, s);
   *out = i;
+  return EF_OK;
+}
+
+/* A model name of some process (which process is checked once every key is
+ * read: check_consistency). */
+static int parse_model(parse_state *ps, const key_def *k, yaml_node_t *node) {
+  const char *s = NULL;
+  EF_CHECK(scalar_text(ps, k, node, &s));
+  return model_known(s) && strlen(s) < 16 ? EF_OK : not_allowed(ps, k, node, s);
+}
+
+/* A list of model names, stored as "a, b" (resolved later). */
+static int parse_model_set(parse_state *ps, const key_def *k, yaml_node_t *node) {
+  char allowed[256];
+  describe_range(k, allowed, sizeof allowed);
+  if (node->type != YAML_SEQUENCE_NODE)
+    return fail_at(ps, node, "key '%s': expected %s, e.g. [PS, M2]", k->path, allowed);
+  int n = (int)(node->data.sequence.items.top - node->data.sequence.items.start);
+  if (n == 0) return fail_at(ps, node, "key '%s': expected %s, got []", k->path, allowed);
+  char *out = (char *)field(ps->cfg, k);
+  char buf[64] = "";
+  size_t u = 0;
+  for (int j = 0; j < n; j++) {
+    yaml_node_t *item = yaml_document_get_node(ps->doc, node->data.sequence.items.start[j]);
+    EF_CHECK(parse_model(ps, k, item));
+    const char *name = (const char *)item->data.scalar.value;
+    for (int q = 0; q < j; q++) {
+      yaml_node_t *prev = yaml_document_get_node(ps->doc, node->data.sequence.items.start[q]);
+      if (!strcmp((const char *)prev->data.scalar.value, name))
+        return fail_at(ps, item, "key '%s': '%s' listed twice", k->path, name);
+    }
+    u += (size_t)snprintf(buf + u, sizeof buf - u, "%s%s", j ? ", " : "", name);
+    if (u >= sizeof buf) return fail_at(ps, node, "key '%s': too many names", k->path);
+  }
+  memcpy(out, buf, sizeof buf);
+  return EF_OK;
+}
+
+/* One number, or a list of 1 .. k->n numbers. */
+static int parse_vec(parse_state *ps, const key_def *k, yaml_node_t *node) {
+  ef_real_vec *v = (ef_real_vec *)field(ps->cfg, k);
+  double vals[EF_GAUSS_MAX_DIM];
+  int n = 1;
+  if (node->type == YAML_SEQUENCE_NODE) {
+    n = (int)(node->data.sequence.items.top - node->data.sequence.items.start);
+    char allowed[256];
+    describe_range(k, allowed, sizeof allowed);
+    if (n < 1 || n > k->n)
+      return fail_at(ps, node, "key '%s': expected %s, got %d", k->path, allowed, n);
+    for (int j = 0; j < n; j++)
+      EF_CHECK(parse_scalar_value(
+          ps, k, yaml_document_get_node(ps->doc, node->data.sequence.items.start[j]), &vals[j]));
+  } else {
+    EF_CHECK(parse_scalar_value(ps, k, node, &vals[0]));
+  }
+  v->n = n;
+  for (int j = 0; j < n; j++) store(ps->cfg, k, j, vals[j]);
   return EF_OK;
 }
 
@@ -606,6 +807,13 @@ static int set_key(parse_state *ps, const key_def *k, yaml_node_t *node) {
       mask |= 1u << c;
     }
     *(unsigned *)field(ps->cfg, k) = mask;
+  } else if (k->type == K_MODEL) {
+    EF_CHECK(parse_model(ps, k, node));
+    snprintf((char *)field(ps->cfg, k), 16, "%s", (const char *)node->data.scalar.value);
+  } else if (k->type == K_MODEL_SET) {
+    EF_CHECK(parse_model_set(ps, k, node));
+  } else if (k->type == K_REAL_VEC) {
+    EF_CHECK(parse_vec(ps, k, node));
   } else if (k->type == K_REAL_LIST) {
     char allowed[256];
     describe_range(k, allowed, sizeof allowed);
@@ -673,8 +881,63 @@ static int walk_mapping(parse_state *ps, yaml_node_t *map, const char *prefix) {
   return EF_OK;
 }
 
+/* ":line:col" of key k where it was set ("" with --set or when unset). */
+static void key_where(const parse_state *ps, const key_def *k, char *buf, size_t len) {
+  size_t at = (size_t)(k - schema);
+  buf[0] = '\0';
+  if (!ps->no_position && ps->line[at]) snprintf(buf, len, ":%d:%d", ps->line[at], ps->col[at]);
+}
+
+/* The model keys' names as slots of the process (names "" keep the default). */
+static int resolve_models(parse_state *ps) {
+  int kind = ps->cfg->process;
+  char where[64], ch[128];
+  models_text(kind, ch, sizeof ch);
+  for (size_t i = 0; i < N_KEYS; i++) {
+    const key_def *k = &schema[i];
+    if (k->type != K_MODEL && k->type != K_MODEL_SET) continue;
+    const char *names = (const char *)cfield(ps->cfg, k);
+    if (!names[0]) continue;
+    unsigned mask = 0;
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "%s", names);
+    for (char *tok = strtok(tmp, ", "); tok; tok = strtok(NULL, ", ")) {
+      int slot = model_slot(kind, tok);
+      if (slot < 0) {
+        key_where(ps, k, where, sizeof where);
+        return ef_error_set(ps->ctx, EF_ERR_INPUT,
+                            "%s%s: key '%s': '%s' is not a model of process %s (its models: %s)",
+                            ps->name, where, k->path, tok, ef_process_kind_name(kind), ch);
+      }
+      if (k->type == K_MODEL) *(int *)((char *)ps->cfg + k->aux) = slot;
+      mask |= 1u << slot;
+    }
+    if (k->type == K_MODEL_SET) *(unsigned *)((char *)ps->cfg + k->aux) = mask;
+  }
+  return EF_OK;
+}
+
+/* Every gauss.* list holds one number or gauss.dim numbers. */
+static int check_vectors(parse_state *ps) {
+  int dim = ps->cfg->gauss.dim;
+  for (size_t i = 0; i < N_KEYS; i++) {
+    const key_def *k = &schema[i];
+    if (k->type != K_REAL_VEC) continue;
+    int n = ((const ef_real_vec *)cfield(ps->cfg, k))->n;
+    if (n == 1 || n == dim) continue;
+    char where[64];
+    key_where(ps, k, where, sizeof where);
+    return ef_error_set(ps->ctx, EF_ERR_INPUT,
+                        "%s%s: key '%s' has %d numbers but gauss.dim is %d (give one number "
+                        "for every observable, or %d)", ps->name, where, k->path, n, dim, dim);
+  }
+  return EF_OK;
+}
+
 /* Settings that are each in range but contradict one another. */
 static int check_consistency(parse_state *ps) {
+  EF_CHECK(resolve_models(ps));
+  EF_CHECK(check_vectors(ps));
   static const struct {
     const char *lo, *hi;
   } pairs[] = {
@@ -995,13 +1258,15 @@ static void format_value(char *out, size_t len, const key_def *k, const ef_confi
                          int j) {
   switch (k->type) {
   case K_REAL:
-  case K_REAL_LIST: {
-    double v = ((const double *)cfield(cfg, k))[j] / k->factor;
+  case K_REAL_LIST:
+  case K_REAL_VEC: {
+    const double *x = k->type == K_REAL_VEC ? ((const ef_real_vec *)cfield(cfg, k))->v
+                                            : (const double *)cfield(cfg, k);
+    double v = x[j] / k->factor;
     snprintf(out, len, "%.15g", v);
     /* keep it a float when read back; %.15g may lose the last bit, so use
      * the shortest form that round-trips */
-    if (strtod(out, NULL) * k->factor != ((const double *)cfield(cfg, k))[j])
-      snprintf(out, len, "%.17g", v);
+    if (strtod(out, NULL) * k->factor != x[j]) snprintf(out, len, "%.17g", v);
     break;
   }
   case K_INT: snprintf(out, len, "%d", *(const int *)cfield(cfg, k)); break;
@@ -1010,6 +1275,13 @@ static void format_value(char *out, size_t len, const key_def *k, const ef_confi
     snprintf(out, len, "%llu", (unsigned long long)*(const uint64_t *)cfield(cfg, k));
     break;
   case K_ENUM: choice_name(k->choices, *(const int *)cfield(cfg, k), out, len); break;
+  case K_MODEL:
+    snprintf(out, len, "%s",
+             ef_process_kind_model_name(cfg->process, *(const int *)((const char *)cfg + k->aux)));
+    break;
+  case K_MODEL_SET:
+    mask_text(cfg->process, *(const unsigned *)((const char *)cfg + k->aux), out, len);
+    break;
   case K_STRING: case K_ENUM_SET: break; /* written by ef_config_dump */
   }
 }
@@ -1056,9 +1328,11 @@ int ef_config_dump(ef_ctx *ctx, const ef_config *cfg, char **out) {
         first = 0;
       }
       sb_printf(&sb, "]");
-    } else if (schema[i].type == K_REAL_LIST) {
+    } else if (schema[i].type == K_REAL_LIST || schema[i].type == K_REAL_VEC) {
       sb_printf(&sb, "%*s%s: [", (int)(2 * d), "", s);
-      for (int j = 0; j < schema[i].n; j++) {
+      int n = schema[i].type == K_REAL_VEC ? ((const ef_real_vec *)cfield(cfg, &schema[i]))->n
+                                           : schema[i].n;
+      for (int j = 0; j < n; j++) {
         format_value(val, sizeof val, &schema[i], cfg, j);
         sb_printf(&sb, "%s%s", j ? ", " : "", val);
       }

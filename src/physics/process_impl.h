@@ -24,6 +24,6 @@ typedef struct {
                       const char *key);
 } ef_process_ops;
 
-extern const ef_process_ops ef_process_pi0;
+extern const ef_process_ops ef_process_pi0, ef_process_gauss;
 
 #endif

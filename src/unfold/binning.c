@@ -228,10 +228,10 @@ void ef_binning_describe(const ef_binning *b, char *buf, size_t len) {
 }
 
 /* 8-point Gauss-Legendre nodes and weights on [-1, 1]. */
-static const double gl_x[8] = {-0.9602898564975363, -0.7966664774136267, -0.5255324099163290,
+const double ef_gl8_x[8] = {-0.9602898564975363, -0.7966664774136267, -0.5255324099163290,
                                -0.1834346424956498, 0.1834346424956498,  0.5255324099163290,
                                0.7966664774136267,  0.9602898564975363};
-static const double gl_w[8] = {0.1012285362903763, 0.2223810344533745, 0.3137066458778873,
+const double ef_gl8_w[8] = {0.1012285362903763, 0.2223810344533745, 0.3137066458778873,
                                0.3626837833783620, 0.3626837833783620, 0.3137066458778873,
                                0.2223810344533745, 0.1012285362903763};
 
@@ -255,9 +255,9 @@ double ef_binning_integrate(const ef_binning *b, int k,
   double fm = 0.5 * (lo[1] + hi[1]), fh = 0.5 * (hi[1] - lo[1]);
   double s = 0.0;
   for (int a = 0; a < 8; a++) {
-    double t = tm + th * gl_x[a], ct = cos(t), st = sin(t), row = 0.0;
-    for (int c = 0; c < 8; c++) row += gl_w[c] * density(arg, ct, fm + fh * gl_x[c]);
-    s += gl_w[a] * st * row;
+    double t = tm + th * ef_gl8_x[a], ct = cos(t), st = sin(t), row = 0.0;
+    for (int c = 0; c < 8; c++) row += ef_gl8_w[c] * density(arg, ct, fm + fh * ef_gl8_x[c]);
+    s += ef_gl8_w[a] * st * row;
   }
   return s * th * fh;
 }
