@@ -10,8 +10,10 @@ static inline ef_binning *ef_test_binning(int scheme, int n_polar, int n_phi) {
   ef_ctx *ctx = NULL;
   ef_binning *b = NULL;
   if (ef_ctx_create(&ctx, MPI_COMM_NULL) != EF_OK) return NULL;
-  const ef_binning_params p = {scheme, n_polar, n_phi};
-  if (ef_binning_from_params(ctx, &b, &p, "test binning") != EF_OK) b = NULL;
+  const ef_binning_params p = {.scheme = scheme, .n_polar = n_polar, .n_phi = n_phi};
+  ef_space pi0;
+  ef_space_pi0(&pi0);
+  if (ef_binning_from_params(ctx, &b, &p, &pi0, "test binning") != EF_OK) b = NULL;
   ef_ctx_destroy(ctx);
   return b;
 }

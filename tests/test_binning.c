@@ -17,10 +17,11 @@
 #include "ensfold/model.h"
 #include "ensfold/rng.h"
 
+#define PI0(s, p, f) {.scheme = s, .n_polar = p, .n_phi = f}
 static const ef_binning_params schemes[] = {
-    {EF_BIN_THETA_PHI, 18, 36},                             /* the default: 10 deg x 10 deg */
-    {EF_BIN_COS_PHI, 20, 18},   {EF_BIN_THETA_PHI, 60, 36}, /* 2,160 bins */
-    {EF_BIN_COS_PHI, 1, 1},     {EF_BIN_THETA_PHI, 7, 5},   /* edges that are not round numbers */
+    PI0(EF_BIN_THETA_PHI, 18, 36),                             /* the default: 10 deg x 10 deg */
+    PI0(EF_BIN_COS_PHI, 20, 18),   PI0(EF_BIN_THETA_PHI, 60, 36), /* 2,160 bins */
+    PI0(EF_BIN_COS_PHI, 1, 1),     PI0(EF_BIN_THETA_PHI, 7, 5),   /* edges that are not round numbers */
 };
 #define N_SCHEMES (sizeof schemes / sizeof schemes[0])
 
@@ -29,7 +30,9 @@ static ef_ctx *g_ctx;
 /* The pi0 binning of p (the test fails if it is refused). */
 static ef_binning *mk(ef_binning_params p) {
   ef_binning *b = NULL;
-  if (ef_binning_from_params(g_ctx, &b, &p, "test") != EF_OK)
+  ef_space pi0;
+  ef_space_pi0(&pi0);
+  if (ef_binning_from_params(g_ctx, &b, &p, &pi0, "test") != EF_OK)
     fail_msg("refused: %s", ef_error_message(g_ctx));
   return b;
 }
@@ -93,7 +96,7 @@ static void test_index_bounds(void **state) {
 /* Unmeasured classes: rows of 8 phi bins (a hole is at most 2 wide). */
 static void test_classify(void **state) {
   (void)state;
-  ef_binning *b = mk((ef_binning_params){EF_BIN_THETA_PHI, 4, 8});
+  ef_binning *b = mk((ef_binning_params){.scheme = EF_BIN_THETA_PHI, .n_polar = 4, .n_phi = 8});
   /* row 0: nothing measured (a cap); row 1: gaps of 1 and 2, cyclic (the
    * last and first bin form one gap of 2); row 2: a gap of 3 (too wide);
    * row 3: all measured */
@@ -113,8 +116,8 @@ static void test_classify(void **state) {
 
 static void test_edges_and_nan(void **state) {
   (void)state;
-  ef_binning *th = mk((ef_binning_params){EF_BIN_THETA_PHI, 18, 36});
-  ef_binning *co = mk((ef_binning_params){EF_BIN_COS_PHI, 20, 18});
+  ef_binning *th = mk((ef_binning_params){.scheme = EF_BIN_THETA_PHI, .n_polar = 18, .n_phi = 36});
+  ef_binning *co = mk((ef_binning_params){.scheme = EF_BIN_COS_PHI, .n_polar = 20, .n_phi = 18});
   /* theta scheme counts from theta* = 0 (cos = 1) */
   assert_int_equal(idx(th, 1.0, -M_PI), 0);
   assert_int_equal(idx(th, -1.0, M_PI), 18 * 36 - 1);
@@ -205,7 +208,7 @@ static void test_integrals(void **state) {
    * of the polar integral, times the phi fraction 1/2. */
   ef_model m1;
   ef_model_init(&m1, EF_MODEL_M1, &cfg.physics);
-  ef_binning *quad = mk((ef_binning_params){EF_BIN_COS_PHI, 2, 4});
+  ef_binning *quad = mk((ef_binning_params){.scheme = EF_BIN_COS_PHI, .n_polar = 2, .n_phi = 4});
   double q = 0;
   /* cos in [0, 1] (polar bin 1), phi in [0, pi] (phi bins 2 and 3) */
   q += ef_binning_integrate(quad, 1 * 4 + 2, model_density, &m1);
@@ -270,7 +273,7 @@ static void test_product(void **state) {
   ef_binning *d;
   assert_int_equal(ef_binning_make(g_ctx, &d, 3, ax2, "test"), EF_OK);
   assert_false(ef_binning_same(b, d));
-  ef_binning *pi0 = mk((ef_binning_params){EF_BIN_THETA_PHI, 18, 36});
+  ef_binning *pi0 = mk((ef_binning_params){.scheme = EF_BIN_THETA_PHI, .n_polar = 18, .n_phi = 36});
   assert_false(ef_binning_same(b, pi0));
   ef_binning_describe(pi0, buf, sizeof buf);
   assert_string_equal(buf, "18 x 36 (theta-phi)");
@@ -322,6 +325,8 @@ static void expect_refused(int dim, const ef_bin_axis *ax, const char *msg) {
 
 static void test_refused(void **state) {
   (void)state;
+  ef_space pi0;
+  ef_space_pi0(&pi0);
   const double bad[4] = {0, 1, 1, 2};
   const ef_bin_axis zero = {EF_BIN_LINEAR, 0, 0, 1, 0, 0, NULL};
   const ef_bin_axis flat = {EF_BIN_EDGES, 3, 0, 2, 0, 0, bad};
@@ -336,8 +341,65 @@ static void test_refused(void **state) {
   expect_refused(0, &zero, "0 axes");
   ef_binning *b;
   assert_int_not_equal(
-      ef_binning_from_params(g_ctx, &b, &(ef_binning_params){EF_BIN_THETA_PHI, 18, 0}, "binning.test"),
+      ef_binning_from_params(g_ctx, &b, &(ef_binning_params){.scheme = EF_BIN_THETA_PHI, .n_polar = 18, .n_phi = 0}, &pi0,
+                             "binning.test"),
       EF_OK);
+}
+
+/* The config's binnings for a space: auto, product over the observables'
+ * own ranges (pi0: the same axes as cos-phi) or given ranges, refusals. */
+static void expect_params_refused(const ef_binning_params *p, const ef_space *sp, const char *msg) {
+  ef_binning *b = (ef_binning *)&b;
+  assert_int_not_equal(ef_binning_from_params(g_ctx, &b, p, sp, "binning.vertex"), EF_OK);
+  assert_null(b);
+  if (!strstr(ef_error_message(g_ctx), msg))
+    fail_msg("message \"%s\" lacks \"%s\"", ef_error_message(g_ctx), msg);
+}
+
+static void test_from_params(void **state) {
+  (void)state;
+  ef_space pi0, g;
+  ef_space_pi0(&pi0);
+  memset(&g, 0, sizeof g);
+  g.dim = 2;
+  g.n_cat = 1;
+  for (int i = 0; i < 2; i++) {
+    snprintf(g.axis[i].name, sizeof g.axis[i].name, "x%d", i + 1);
+    g.axis[i] = (ef_axis){.kind = EF_AXIS_UNBOUNDED, .lo = -INFINITY, .hi = INFINITY};
+    snprintf(g.axis[i].name, sizeof g.axis[i].name, "x%d", i + 1);
+  }
+  snprintf(g.cat[0].name, sizeof g.cat[0].name, "seen");
+  ef_binning_params p = {.scheme = EF_BIN_AUTO, .n_polar = 18, .n_phi = 36,
+                         .bins = {2, {5, 4}}};
+  ef_binning *b, *c;
+  assert_int_equal(ef_binning_from_params(g_ctx, &b, &p, &pi0, "binning.vertex"), EF_OK);
+  assert_true(ef_binning_is_theta_phi(b));
+  ef_binning_free(b);
+  expect_params_refused(&p, &g, "observable x1 is unbounded: give its binning range");
+  p.lo = (ef_real_vec){1, {-3}};
+  p.hi = (ef_real_vec){2, {3, 2}};
+  assert_int_equal(ef_binning_from_params(g_ctx, &b, &p, &g, "binning.vertex"), EF_OK);
+  assert_int_equal(ef_binning_count(b), 20);
+  assert_close(ef_binning_edge(b, 1, 4), 2.0, 0);
+  assert_int_equal(ef_binning_index(b, (const double[2]){4, 0}), -1); /* outside: no bin */
+  assert_int_equal(ef_binning_index(b, (const double[2]){-3, 2}), 3);
+  ef_binning_free(b);
+  /* product over pi0's own ranges: the cos-phi axes */
+  p.scheme = EF_BIN_PRODUCT;
+  p.bins = (ef_real_vec){2, {10, 12}};
+  p.lo.n = p.hi.n = 0;
+  assert_int_equal(ef_binning_from_params(g_ctx, &b, &p, &pi0, "binning.vertex"), EF_OK);
+  c = mk((ef_binning_params){.scheme = EF_BIN_COS_PHI, .n_polar = 10, .n_phi = 12});
+  assert_true(ef_binning_same(b, c));
+  assert_int_equal(idx(b, 0.3, 3 * M_PI / 2), idx(b, 0.3, -M_PI / 2));
+  ef_binning_free(b);
+  ef_binning_free(c);
+  p.bins = (ef_real_vec){3, {10, 12, 3}};
+  expect_params_refused(&p, &pi0, "binning.vertex.bins: 3 numbers for 2 observables");
+  p.bins = (ef_real_vec){1, {2.5}};
+  expect_params_refused(&p, &pi0, "2.5 bins for observable cos_theta");
+  p.scheme = EF_BIN_THETA_PHI;
+  expect_params_refused(&p, &g, "theta-phi bins the pi0 observables");
 }
 
 int main(void) {
@@ -349,6 +411,7 @@ int main(void) {
       cmocka_unit_test(test_product),
       cmocka_unit_test(test_classify_3d),
       cmocka_unit_test(test_refused),
+      cmocka_unit_test(test_from_params),
   };
   if (ef_ctx_create(&g_ctx, MPI_COMM_NULL) != EF_OK) return 1;
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

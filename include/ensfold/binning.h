@@ -14,13 +14,24 @@
 #include <stddef.h>
 
 #include "ensfold/ctx.h"
+#include "ensfold/params.h"
+#include "ensfold/space.h"
 
-typedef enum { EF_BIN_THETA_PHI = 0, EF_BIN_COS_PHI = 1 } ef_bin_scheme;
+/* theta-phi and cos-phi: the pi0 observables; product: any observables;
+ * auto: theta-phi for the pi0 space, product otherwise. */
+typedef enum {
+  EF_BIN_THETA_PHI = 0,
+  EF_BIN_COS_PHI = 1,
+  EF_BIN_PRODUCT = 2,
+  EF_BIN_AUTO = 3
+} ef_bin_scheme;
 
-/* A pi0 binning as the config gives it (the binning.vertex / binning.detector keys). */
+/* A binning as the config gives it (the binning.vertex / binning.detector keys). */
 typedef struct {
-  int scheme; /* ef_bin_scheme: 0 theta-phi, 1 cos-phi */
-  int n_polar, n_phi;
+  int scheme;         /* ef_bin_scheme */
+  int n_polar, n_phi; /* theta-phi, cos-phi */
+  ef_real_vec bins;   /* product: bins per observable (or one count for all) */
+  ef_real_vec lo, hi; /* product: the range per observable (n = 0: the observable's own) */
 } ef_binning_params;
 
 /* How an axis cuts its observable x. */
@@ -50,9 +61,14 @@ typedef struct ef_binning ef_binning;
  * increasing, ACOS not on [-1, 1], more than INT32_MAX bins in all. */
 int ef_binning_make(ef_ctx *ctx, ef_binning **out, int dim, const ef_bin_axis *axes,
                     const char *what);
-/* The pi0 binning of p (scheme, n_polar, n_phi). */
+/* The binning p gives for the observables of space sp: theta-phi and
+ * cos-phi (n_polar x n_phi) for the pi0 space only; product: bins[i]
+ * equal bins over [lo[i], hi[i]] per observable (the observable's own
+ * range when lo / hi are not given; required for unbounded ones), periodic
+ * observables wrapped, bounded ones clamped. Refused with a message naming
+ * what (e.g. "binning.vertex") and the key. */
 int ef_binning_from_params(ef_ctx *ctx, ef_binning **out, const ef_binning_params *p,
-                           const char *what);
+                           const ef_space *sp, const char *what);
 int ef_binning_clone(ef_ctx *ctx, ef_binning **out, const ef_binning *b);
 void ef_binning_free(ef_binning *b);
 

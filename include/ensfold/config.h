@@ -31,6 +31,10 @@
 
 #define EF_PATH_MAX 1024
 
+/* The most vertex bins a campaign may have: the result file holds (V, V)
+ * covariance matrices, 8 V^2 bytes each (10,000 bins: 800 MB). */
+#define EF_CONFIG_MAX_VERTEX_BINS 10000
+
 /* Where an event sample comes from. */
 typedef enum { EF_SOURCE_GENERATE = 0, EF_SOURCE_FILE = 1 } ef_source;
 

@@ -7,13 +7,9 @@
 #ifndef ENSFOLD_GAUSS_H
 #define ENSFOLD_GAUSS_H
 
-#define EF_GAUSS_MAX_DIM 16
+#include "ensfold/params.h"
 
-/* A list of numbers from the config: one per observable, or one for all. */
-typedef struct {
-  int n; /* 1 or gauss.dim */
-  double v[EF_GAUSS_MAX_DIM];
-} ef_real_vec;
+#define EF_GAUSS_MAX_DIM 16
 
 /* A model: mean and width per observable, one correlation between every
  * pair (the correlation matrix is (1 - rho) I + rho 11^T, 0 <= rho < 1). */

@@ -178,7 +178,7 @@ static int mc_efficiency(ef_ctx *ctx, ef_inputs *in) {
   }
   const ef_events *mc = &in->mc;
   for (size_t i = 0; i < mc->n; i++) {
-    int k = ef_binning_index(in->vtx, mc->vertex + 2 * i);
+    int k = ef_binning_index(in->vtx, mc->vertex + (size_t)mc->space.dim * i);
     if (k < 0) continue;
     double w = mc->weight ? mc->weight[i] : 1.0;
     wsum[k] += w;
@@ -278,13 +278,16 @@ static int build(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
   int need_det = cfg->data.source == EF_SOURCE_GENERATE || cfg->mc.source == EF_SOURCE_GENERATE;
   EF_CHECK(ef_process_create(ctx, &in->proc, cfg));
   const ef_space *sp = ef_process_space(in->proc);
-  if (ef_binning_dim(in->vtx) != sp->dim || !ef_space_is_pi0(sp))
+  EF_CHECK(ef_binning_from_params(ctx, &in->vtx, &cfg->vertex_bins, sp, "binning.vertex"));
+  EF_CHECK(ef_binning_from_params(ctx, &in->det, &cfg->detector_bins, sp, "binning.detector"));
+  if (ef_binning_count(in->vtx) > EF_CONFIG_MAX_VERTEX_BINS) {
+    char d[96];
+    ef_binning_describe(in->vtx, d, sizeof d);
     return ef_error_set(ctx, EF_ERR_INPUT,
-                        "process: %s has %d observables (%s, ...); campaigns bin the pi0 "
-                        "observables only (binning.vertex, binning.detector: cos theta* x "
-                        "phi*) until the binning keys for any observables exist (issue 19); "
-                        "`ensfold generate` writes %s event files", ef_process_name(in->proc),
-                        sp->dim, sp->axis[0].name, ef_process_name(in->proc));
+                        "binning.vertex: %s = %d vertex bins; at most %d allowed (the result "
+                        "file holds (V, V) covariance matrices)", d, ef_binning_count(in->vtx),
+                        EF_CONFIG_MAX_VERTEX_BINS);
+  }
   /* files first: a bad file is refused before the costly detector table */
   if (cfg->data.source == EF_SOURCE_FILE)
     EF_CHECK(read_and_bcast(ctx, cfg, in->proc, cfg->data.file, "data.file", EF_KIND_DATA,
@@ -312,15 +315,7 @@ int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
   *out = NULL;
   ef_inputs *in = calloc(1, sizeof *in);
   if (!in) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the inputs");
-  int rc = ef_binning_from_params(ctx, &in->vtx, &cfg->vertex_bins, "binning.vertex");
-  if (rc == EF_OK)
-    rc = ef_binning_from_params(ctx, &in->det, &cfg->detector_bins, "binning.detector");
-  if (rc != EF_OK) {
-    ef_inputs_destroy(in);
-    return rc;
-  }
-  int nv = ef_binning_count(in->vtx);
-  rc = build(ctx, in, cfg);
+  int rc = build(ctx, in, cfg), nv = rc == EF_OK ? ef_binning_count(in->vtx) : 0;
   for (int f = 0; rc == EF_OK && f < EF_N_MODELS; f++) {
     if (!(cfg->campaign.fill_models & (1u << f))) continue;
     in->prior[f] = malloc((size_t)nv * sizeof(double));

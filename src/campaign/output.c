@@ -10,7 +10,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "ensfold/model.h"
+#include "ensfold/process.h"
 #include "ensfold/stats.h"
 #include "ensfold/unit.h"
 #include "groupstats.h"
@@ -126,9 +126,7 @@ static int group(writer *w, hid_t loc, const char *name, hid_t *out) {
 
 /* The pi0 binnings (ef_binning_is_theta_phi or cos-phi): the polar edges
  * in theta* degrees or in cos theta*, the phi* edges in degrees. */
-static int write_binning(writer *w, hid_t file, const ef_binning *b, const char *name) {
-  hid_t g;
-  EF_CHECK(group(w, file, name, &g));
+static int write_binning_pi0(writer *w, hid_t g, const ef_binning *b) {
   int np = ef_binning_axis(b, 0)->n, nf = ef_binning_axis(b, 1)->n;
   int theta = ef_binning_is_theta_phi(b);
   double *pe = malloc((size_t)(np + 1) * sizeof(double));
@@ -148,27 +146,83 @@ static int write_binning(writer *w, hid_t file, const ef_binning *b, const char 
 done:
   free(pe);
   free(fe);
+  return rc;
+}
+
+/* Any other space: scheme "product", the observables' names and one edges
+ * dataset per observable, edges_<name> (n + 1). */
+static int write_binning_product(writer *w, hid_t g, const ef_binning *b, const ef_space *sp) {
+  char names[EF_SPACE_MAX_DIM * (EF_SPACE_NAME_LEN + 1)] = "";
+  size_t u = 0;
+  for (int a = 0; a < sp->dim; a++)
+    u += (size_t)snprintf(names + u, sizeof names - u, "%s%s", a ? "," : "", sp->axis[a].name);
+  EF_CHECK(attr_str(w, g, "scheme", "product"));
+  EF_CHECK(attr_str(w, g, "observables", names));
+  for (int a = 0; a < sp->dim; a++) {
+    int n = ef_binning_axis(b, a)->n;
+    double *e = malloc((size_t)(n + 1) * sizeof *e);
+    if (!e) return ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
+    for (int k = 0; k <= n; k++) e[k] = ef_binning_edge(b, a, k);
+    char dn[EF_SPACE_NAME_LEN + 8];
+    snprintf(dn, sizeof dn, "edges_%s", sp->axis[a].name);
+    int rc = PUT_D(w, g, dn, (hsize_t)n + 1, 1, 1, e);
+    free(e);
+    EF_CHECK(rc);
+  }
+  return EF_OK;
+}
+
+static int write_binning(writer *w, hid_t file, const ef_binning *b, const ef_space *sp,
+                         const char *name) {
+  hid_t g;
+  EF_CHECK(group(w, file, name, &g));
+  int rc = ef_space_is_pi0(sp) ? write_binning_pi0(w, g, b) : write_binning_product(w, g, b, sp);
   H5Gclose(g);
   return rc;
+}
+
+/* Per unit the 1-D projection of its histogram on every axis (nu, n_a):
+ * pi0 proj_polar and proj_phi, else proj_<observable>. */
+static int write_projections(writer *w, hid_t g, const ef_output_data *d) {
+  const ef_binning *b = ef_inputs_vertex_binning(d->in);
+  const ef_space *sp = ef_process_space(ef_inputs_process(d->in));
+  hsize_t nu = ef_plan_n_units(d->plan);
+  int nv = ef_binning_count(b), pi0 = ef_space_is_pi0(sp);
+  for (int a = 0; a < ef_binning_dim(b); a++) {
+    hsize_t n = (hsize_t)ef_binning_axis(b, a)->n;
+    double *pr = NULL;
+    if (w->root) {
+      pr = calloc(nu * n + 1, sizeof *pr);
+      if (!pr) return ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
+      for (hsize_t u = 0; u < nu; u++) {
+        const double *h = d->results + u * (hsize_t)d->result_len; /* the histogram part */
+        for (int k = 0; k < nv; k++) pr[u * n + (hsize_t)ef_binning_axis_index(b, k, a)] += h[k];
+      }
+    }
+    char dn[EF_SPACE_NAME_LEN + 8];
+    if (pi0) snprintf(dn, sizeof dn, "%s", a == 0 ? "proj_polar" : "proj_phi");
+    else snprintf(dn, sizeof dn, "proj_%s", sp->axis[a].name);
+    int rc = PUT_D(w, g, dn, nu, n, 2, pr);
+    free(pr);
+    EF_CHECK(rc);
+  }
+  return EF_OK;
 }
 
 static int write_units(writer *w, hid_t file, const ef_output_data *d) {
   const ef_plan *p = d->plan;
   const ef_binning *b = ef_inputs_vertex_binning(d->in);
   hsize_t nu = ef_plan_n_units(p);
-  int nv = ef_binning_count(b), np = ef_binning_axis(b, 0)->n, nf = ef_binning_axis(b, 1)->n;
+  int nv = ef_binning_count(b);
   hid_t g;
   EF_CHECK(group(w, file, "units", &g));
   int rc = EF_OK;
   int32_t *col = NULL;
   uint64_t *seeds = NULL;
-  double *pp = NULL, *pf = NULL;
   if (w->root) {
     col = malloc(5 * nu * sizeof *col + 1);
     seeds = malloc(nu * sizeof *seeds + 1);
-    pp = calloc(nu * (size_t)np + 1, sizeof *pp);
-    pf = calloc(nu * (size_t)nf + 1, sizeof *pf);
-    if (!col || !seeds || !pp || !pf) {
+    if (!col || !seeds) {
       rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
       goto done;
     }
@@ -180,11 +234,6 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
       col[3 * nu + u] = x->replica;
       col[4 * nu + u] = x->member;
       seeds[u] = x->seed;
-      const double *h = d->results + u * (hsize_t)d->result_len; /* the histogram part */
-      for (int k = 0; k < nv; k++) {
-        pp[u * (hsize_t)np + (hsize_t)ef_binning_axis_index(b, k, 0)] += h[k];
-        pf[u * (hsize_t)nf + (hsize_t)ef_binning_axis_index(b, k, 1)] += h[k];
-      }
     }
   }
   EF_GOTO(rc, PUT_I(w, g, "id", nu, col), done);
@@ -211,13 +260,10 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
     if (plan_has(p, 1))
       EF_GOTO(rc, PUT_ROWS(w, g, "own", 2, hist, d->results, row, E + 2 * L), done);
   }
-  EF_GOTO(rc, PUT_D(w, g, "proj_polar", nu, (hsize_t)np, 2, pp), done);
-  EF_GOTO(rc, PUT_D(w, g, "proj_phi", nu, (hsize_t)nf, 2, pf), done);
+  EF_GOTO(rc, write_projections(w, g, d), done);
 done:
   free(col);
   free(seeds);
-  free(pp);
-  free(pf);
   H5Gclose(g);
   return rc;
 }
@@ -270,7 +316,7 @@ static int write_inputs(writer *w, hid_t file, const ef_output_data *d) {
   EF_GOTO(rc, group(w, g, "prior", &gp), done);
   for (int f = 0; f < EF_N_MODELS; f++)
     if (ef_inputs_prior(d->in, f))
-      EF_GOTO(rc, PUT_D(w, gp, ef_model_name((ef_model_id)f), (hsize_t)nv, 1, 1,
+      EF_GOTO(rc, PUT_D(w, gp, ef_process_model_name(ef_inputs_process(d->in), f), (hsize_t)nv, 1, 1,
                         ef_inputs_prior(d->in, f)), done);
   {
     int it = d->cfg->ibu.iterations;
@@ -353,7 +399,7 @@ static int write_group(writer *w, hid_t top, const ef_output_data *d, const grou
   int nv = ef_binning_count(ef_inputs_vertex_binning(d->in));
   char name[64];
   snprintf(name, sizeof name, "%s_%s", ef_method_name(x->method),
-           ef_model_name((ef_model_id)x->fill));
+           ef_process_model_name(ef_inputs_process(d->in), x->fill));
   hid_t g;
   EF_CHECK(group(w, top, name, &g));
   int rc;
@@ -379,7 +425,8 @@ static int write_difference(writer *w, hid_t top, const ef_output_data *d, const
   int nv = ef_binning_count(ef_inputs_vertex_binning(d->in));
   char name[64];
   snprintf(name, sizeof name, "%s_%s-%s", ef_method_name(x->method),
-           ef_model_name((ef_model_id)x->fa), ef_model_name((ef_model_id)x->fb));
+           ef_process_model_name(ef_inputs_process(d->in), x->fa),
+           ef_process_model_name(ef_inputs_process(d->in), x->fb));
   hid_t g;
   EF_CHECK(group(w, top, name, &g));
   int rc;
@@ -614,12 +661,23 @@ static int write_file(writer *w, hid_t file, const ef_output_data *d, const ef_g
   uint64_t seed = d->cfg->seed, nunits = ef_plan_n_units(p);
   EF_CHECK(attr_str(w, file, "ensfold_version", EF_VERSION));
   EF_CHECK(attr_str(w, file, "config", d->config_text));
+  {
+    const ef_process *pr = ef_inputs_process(d->in);
+    char names[256] = "";
+    size_t u = 0;
+    for (int m = 0; m < ef_process_n_models(pr) && u < sizeof names; m++)
+      u += (size_t)snprintf(names + u, sizeof names - u, "%s%s", m ? "," : "",
+                            ef_process_model_name(pr, m));
+    EF_CHECK(attr_str(w, file, "process", ef_process_name(pr)));
+    EF_CHECK(attr_str(w, file, "model_names", names));
+  }
   EF_CHECK(attr(w, file, "seed", H5T_NATIVE_UINT64, &seed));
   EF_CHECK(attr(w, file, "n_ranks", H5T_NATIVE_INT32, &nranks));
   EF_CHECK(attr(w, file, "n_units", H5T_NATIVE_UINT64, &nunits));
   EF_CHECK(write_identity(w, file, d->identity));
-  EF_CHECK(write_binning(w, file, ef_inputs_vertex_binning(d->in), "binning_vertex"));
-  EF_CHECK(write_binning(w, file, ef_inputs_detector_binning(d->in), "binning_detector"));
+  const ef_space *sp = ef_process_space(ef_inputs_process(d->in));
+  EF_CHECK(write_binning(w, file, ef_inputs_vertex_binning(d->in), sp, "binning_vertex"));
+  EF_CHECK(write_binning(w, file, ef_inputs_detector_binning(d->in), sp, "binning_detector"));
   EF_CHECK(write_units(w, file, d));
   EF_CHECK(write_inputs(w, file, d));
   {
@@ -638,7 +696,7 @@ static int write_file(writer *w, hid_t file, const ef_output_data *d, const ef_g
     if (ef_inputs_truth(d->in)) {
       rc = PUT_D(w, t, "hist", (hsize_t)nv, 1, 1, ef_inputs_truth(d->in));
       if (rc == EF_OK)
-        rc = attr_str(w, t, "model", ef_model_name((ef_model_id)d->cfg->data.model));
+        rc = attr_str(w, t, "model", ef_process_model_name(ef_inputs_process(d->in), d->cfg->data.model));
     }
     if (rc == EF_OK && exact)
       rc = PUT_D(w, t, "efficiency", (hsize_t)ef_inputs_n_cat(d->in), (hsize_t)nv, 2, exact);

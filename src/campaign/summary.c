@@ -126,7 +126,32 @@ typedef struct {
   int truth;    /* the file has /truth/hist (pseudo-data) */
   double emin, etol;
   int32_t cells;
+  char models[8][16]; /* the fill models' names by slot (the file's model_names; pi0's) */
 } table;
+
+static const char *model_name(const table *t, int32_t slot) {
+  return slot >= 0 && slot < 8 && t->models[slot][0] ? t->models[slot] : "?";
+}
+
+/* The root attribute model_names ("M1,PS,M2"); files before it: pi0's. */
+static void read_model_names(hid_t file, table *t) {
+  snprintf(t->models[0], 16, "M1");
+  snprintf(t->models[1], 16, "PS");
+  snprintf(t->models[2], 16, "M2");
+  if (H5Aexists(file, "model_names") <= 0) return;
+  hid_t a = H5Aopen(file, "model_names", H5P_DEFAULT), ty = H5Tcopy(H5T_C_S1);
+  char *v = NULL;
+  if (a >= 0 && ty >= 0 && H5Tset_size(ty, H5T_VARIABLE) >= 0 &&
+      H5Tset_cset(ty, H5T_CSET_UTF8) >= 0 && H5Aread(a, ty, &v) >= 0 && v) {
+    memset(t->models, 0, sizeof t->models);
+    int m = 0;
+    for (char *tok = strtok(v, ","); tok && m < 8; tok = strtok(NULL, ","), m++)
+      snprintf(t->models[m], 16, "%s", tok);
+    H5free_memory(v);
+  }
+  if (ty >= 0) H5Tclose(ty);
+  if (a >= 0) H5Aclose(a);
+}
 
 /* The uncertainty parts' columns, NaN / 0 where an older file lacks them. */
 /* Double columns /summary/<names[c]> into out (k, n), NaN where a file
@@ -216,7 +241,7 @@ static int load_table(ef_ctx *ctx, hid_t file, const char *path, table *t) {
 }
 
 static const char *group_name(const table *t, hsize_t i, char *buf, size_t len) {
-  snprintf(buf, len, "%s %s", ef_method_name(t->ic[i]), ef_model_name((ef_model_id)t->ic[t->n + i]));
+  snprintf(buf, len, "%s %s", ef_method_name(t->ic[i]), model_name(t, t->ic[t->n + i]));
   return buf;
 }
 
@@ -242,7 +267,7 @@ static void print_table(const table *t, FILE *out) {
     fmt_num(cm_s, sizeof cm_s, "%.3f", dc[4 * n + i]);
     fmt_num(cu_s, sizeof cu_s, "%.3f", dc[5 * n + i]);
     fprintf(out, "%-10s %-5s %8d %22s %22s %9s %9s %11s\n", ef_method_name(t->ic[i]),
-            ef_model_name((ef_model_id)t->ic[n + i]), t->ic[2 * n + i], a, b, cm_s, cu_s, w);
+            model_name(t, t->ic[n + i]), t->ic[2 * n + i], a, b, cm_s, cu_s, w);
     few += t->ic[2 * n + i] < 2;
   }
   if (few)
@@ -403,7 +428,7 @@ static void print_parts(const table *t, FILE *out) {
       snprintf(c[k], sizeof c[k], "%s|%s", a, b);
     }
     fprintf(out, "%-10s %-5s %7d %15s %15s %15s %15s %15s\n", ef_method_name(t->ic[i]),
-            ef_model_name((ef_model_id)t->ic[n + i]), t->members[i], c[0], c[1], c[2], c[3], c[4]);
+            model_name(t, t->ic[n + i]), t->members[i], c[0], c[1], c[2], c[3], c[4]);
   }
   if (clamped)
     fprintf(out, "  unres (unresolved): in the measured bins the members' spread within "
@@ -456,7 +481,7 @@ static void print_classes(const table *t, FILE *out) {
     char c[4][64];
     for (int k = 0; k < 4; k++) class_cell(t, i, k % 2, k / 2, c[k], sizeof c[k]);
     fprintf(out, "%-10s %-5s %22s %22s %22s %22s\n", ef_method_name(t->ic[i]),
-            ef_model_name((ef_model_id)t->ic[n + i]), c[0], c[1], c[2], c[3]);
+            model_name(t, t->ic[n + i]), c[0], c[1], c[2], c[3]);
   }
   fprintf(out, "  The result fills unmeasured bins from the fill model: there its closure "
                "measures the model, and\n"
@@ -481,7 +506,7 @@ static void print_efficiency(const table *t, FILE *out) {
     for (int k = 0; k < 6; k++)
       fmt_num(c[k], sizeof c[k], k % 3 == 2 ? "%.1f" : "%.4f", t->dc[(6 + k) * n + i]);
     fprintf(out, "%-10s %-5s %13s %7s %5s %13s %7s %5s\n", ef_method_name(t->ic[i]),
-            ef_model_name((ef_model_id)t->ic[n + i]), c[0], c[1], c[2], c[3], c[4], c[5]);
+            model_name(t, t->ic[n + i]), c[0], c[1], c[2], c[3], c[4], c[5]);
   }
   fprintf(out, "  A method that learns P(T | vertex) with its own networks should be within "
                "%g of the exact\n"
@@ -512,6 +537,7 @@ int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out) {
     return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot open", path);
   }
   table t = {0};
+  read_model_names(file, &t);
   int rc = load_table(ctx, file, path, &t);
   if (rc == EF_OK) {
     print_table(&t, out);

@@ -12,9 +12,6 @@
 #include <unistd.h>
 #include <yaml.h>
 
-/* vertex bins V = polar_bins x phi_bins (100 x 100): each (V, V) matrix of
- * the result file is then 800 MB */
-#define EF_CONFIG_MAX_VERTEX_BINS 10000
 /* A config holds settings: 1 MiB is ~1000 times a full one. libyaml needs
  * ~160 bytes of memory per byte of flow mapping (16 MB: 2.6 GB). */
 #define EF_CONFIG_MAX_BYTES (1 << 20)
@@ -58,6 +55,8 @@ typedef struct {
 #define MODEL(p, f, d, doc) {p, K_MODEL, OFF(f##_name), 1, d, NULL, 0, 0, 1.0, "", 0, doc, NULL, NULL, OFF(f)}
 #define MODELS(p, f, d, doc) {p, K_MODEL_SET, OFF(f##_names), 1, d, NULL, 0, 0, 1.0, "", 0, doc, NULL, NULL, OFF(f##s)}
 #define VEC(p, f, d, l, h, u, doc) {p, K_REAL_VEC, OFF(f), EF_GAUSS_MAX_DIM, d, NULL, l, h, 1.0, u, 0, doc, NULL, NULL, 0}
+/* a list with one number per observable of any process (d NaN: not given by default) */
+#define PVEC(p, f, d, l, h, u, doc) {p, K_REAL_VEC, OFF(f), EF_PARAM_VEC_MAX, d, NULL, l, h, 1.0, u, 0, doc, NULL, NULL, 0}
 
 /* "|ibu|gan-topo|...": the method registry's names (method_list.h); the
  * schema takes them from the second character. */
@@ -286,18 +285,32 @@ static const key_def schema[] = {
         "ensemble members per (method, fill model, replica)"),
     BOOL("campaign.bootstrap_mc", campaign.bootstrap_mc, 0,
          "also give MC events Poisson(1) weights per replica"),
-    ENUM("binning.vertex.scheme", vertex_bins.scheme, "theta-phi|cos-phi", "theta-phi",
-         "vertex bins uniform in theta* or in cos theta*, times phi*"),
+    ENUM("binning.vertex.scheme", vertex_bins.scheme, "theta-phi|cos-phi|product|auto", "auto",
+         "vertex bins: pi0 uniform in theta* or in cos theta*, times phi*; product: the bins, "
+         "lo, hi keys per observable; auto: theta-phi for the pi0 process, else product"),
     INT("binning.vertex.polar_bins", vertex_bins.n_polar, 18, 1, 3600,
-        "vertex bins in theta* (or cos theta*); 18 = 10 deg"),
+        "theta-phi, cos-phi: vertex bins in theta* (or cos theta*); 18 = 10 deg"),
     INT("binning.vertex.phi_bins", vertex_bins.n_phi, 36, 1, 3600,
-        "vertex bins in phi*; 36 = 10 deg"),
-    ENUM("binning.detector.scheme", detector_bins.scheme, "theta-phi|cos-phi", "theta-phi",
-         "detector bins (per measured topology) uniform in theta* or cos theta*"),
+        "theta-phi, cos-phi: vertex bins in phi*; 36 = 10 deg"),
+    PVEC("binning.vertex.bins", vertex_bins.bins, 20, 1, 10000, "",
+         "product: equal bins per observable (one number: every observable)"),
+    PVEC("binning.vertex.lo", vertex_bins.lo, NAN, -1e300, 1e300, "",
+         "product: lower end of the binned range per observable (default: the observable's "
+         "own; required for unbounded observables)"),
+    PVEC("binning.vertex.hi", vertex_bins.hi, NAN, -1e300, 1e300, "",
+         "product: upper end of the binned range per observable (as lo)"),
+    ENUM("binning.detector.scheme", detector_bins.scheme, "theta-phi|cos-phi|product|auto",
+         "auto", "detector bins (per seen category), as binning.vertex.scheme"),
     INT("binning.detector.polar_bins", detector_bins.n_polar, 18, 1, 3600,
-        "detector bins in reconstructed theta* (or cos theta*)"),
+        "theta-phi, cos-phi: detector bins in reconstructed theta* (or cos theta*)"),
     INT("binning.detector.phi_bins", detector_bins.n_phi, 36, 1, 3600,
-        "detector bins in reconstructed phi*"),
+        "theta-phi, cos-phi: detector bins in reconstructed phi*"),
+    PVEC("binning.detector.bins", detector_bins.bins, 20, 1, 10000, "",
+         "product: equal detector bins per reconstructed observable"),
+    PVEC("binning.detector.lo", detector_bins.lo, NAN, -1e300, 1e300, "",
+         "product: lower end of the detector binning per observable (as binning.vertex.lo)"),
+    PVEC("binning.detector.hi", detector_bins.hi, NAN, -1e300, 1e300, "",
+         "product: upper end of the detector binning per observable"),
     INT("ibu.iterations", ibu.iterations, 4, 1, 1000, "D'Agostini iterations"),
     REAL("ibu.min_efficiency", ibu.min_efficiency, 0.05, 0.0, 1.0, "",
          "vertex bins with efficiency below keep the prior, scaled by the fitted normalisation"),
@@ -443,8 +456,9 @@ int ef_config_key_markdown(size_t i, char *buf, size_t len) {
     break;
   }
   case K_REAL_VEC:
-    snprintf(def, sizeof def, "%g", k->def);
-    snprintf(range, sizeof range, "one number, or gauss.dim numbers; each %g .. %g", k->lo,
+    snprintf(def, sizeof def, isnan(k->def) ? "the observable's" : "%g", k->def);
+    snprintf(range, sizeof range, "one number, or %s; each %g .. %g",
+             strncmp(k->path, "gauss.", 6) ? "one per observable" : "gauss.dim numbers", k->lo,
              k->hi);
     break;
   case K_REAL_LIST: {
@@ -512,8 +526,8 @@ int ef_config_defaults(ef_ctx *ctx, ef_config *cfg) {
     } else if (k->type == K_MODEL_SET) {
       *(unsigned *)((char *)cfg + k->aux) = (unsigned)k->def;
     } else if (k->type == K_REAL_VEC) {
-      ((ef_real_vec *)field(cfg, k))->n = 1;
-      store(cfg, k, 0, k->def);
+      ((ef_real_vec *)field(cfg, k))->n = isnan(k->def) ? 0 : 1;
+      if (!isnan(k->def)) store(cfg, k, 0, k->def);
     } else {
       for (int j = 0; j < k->n; j++)
         store(cfg, k, j, k->list_def ? k->list_def[j] : k->def);
@@ -761,7 +775,7 @@ static int parse_vec(parse_state *ps, const key_def *k, yaml_node_t *node) {
     n = (int)(node->data.sequence.items.top - node->data.sequence.items.start);
     char allowed[256];
     describe_range(k, allowed, sizeof allowed);
-    if (n < 1 || n > k->n)
+    if ((n < 1 && !isnan(k->def)) || n > k->n) /* [] = not given, where that is the default */
       return fail_at(ps, node, "key '%s': expected %s, got %d", k->path, allowed, n);
     for (int j = 0; j < n; j++)
       EF_CHECK(parse_scalar_value(
@@ -922,7 +936,7 @@ static int check_vectors(parse_state *ps) {
   int dim = ps->cfg->gauss.dim;
   for (size_t i = 0; i < N_KEYS; i++) {
     const key_def *k = &schema[i];
-    if (k->type != K_REAL_VEC) continue;
+    if (k->type != K_REAL_VEC || strncmp(k->path, "gauss.", 6)) continue; /* binning: inputs.c */
     int n = ((const ef_real_vec *)cfield(ps->cfg, k))->n;
     if (n == 1 || n == dim) continue;
     char where[64];
@@ -983,7 +997,10 @@ static int check_consistency(parse_state *ps) {
    * and then fail for memory at the very end */
   const key_def *kp = find_key("binning.vertex.polar_bins"), *kf = find_key("binning.vertex.phi_bins");
   long long nv = (long long)*(const int *)cfield(ps->cfg, kp) * *(const int *)cfield(ps->cfg, kf);
-  if (nv > EF_CONFIG_MAX_VERTEX_BINS) {
+  int scheme = ps->cfg->vertex_bins.scheme; /* the product binning's count: inputs.c */
+  int pi0_bins = scheme == EF_BIN_THETA_PHI || scheme == EF_BIN_COS_PHI ||
+                 (scheme == EF_BIN_AUTO && ps->cfg->process == EF_PROCESS_PI0);
+  if (pi0_bins && nv > EF_CONFIG_MAX_VERTEX_BINS) {
     size_t ip = (size_t)(kp - schema), iff = (size_t)(kf - schema);
     size_t at = ps->line[iff] > ps->line[ip] ? iff : ip;
     char where[64] = "";

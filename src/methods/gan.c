@@ -54,6 +54,13 @@ static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
  * (checked when the MC is a file; generated MC keeps the unit's message). */
 static int gan_check_inputs(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in,
                             unsigned files) {
+  const ef_space *sp = ef_process_space(ef_inputs_process(in));
+  if (!ef_space_is_pi0(sp))
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "campaign.methods: gan-topo and gan-mixed unfold the pi0 observables "
+                        "only (their networks' inputs are the CLAS geometry's lab angles); "
+                        "process %s has %d observables (%s, ...): use a binned method such as ibu",
+                        ef_process_name(ef_inputs_process(in)), sp->dim, sp->axis[0].name);
   if (!(files & 2u)) return EF_OK;
   return ef_inputs_check_efficiency(ctx, cfg, in, "gan.blind_efficiency",
                                     cfg->gan.blind_efficiency, "gan-topo / gan-mixed");

@@ -26,8 +26,6 @@ typedef struct {
   ef_space space;
 } gauss_state;
 
-static double vec_at(const ef_real_vec *v, int i) { return v->v[v->n == 1 ? 0 : i]; }
-
 static void gauss_space(const ef_gauss_params *p, ef_space *s) {
   memset(s, 0, sizeof *s);
   s->dim = p->dim;
@@ -58,11 +56,11 @@ static int gauss_create(ef_ctx *ctx, void **state, const ef_config *cfg, ef_spac
   for (int m = 0; m < EF_GAUSS_N_MODELS; m++) {
     s->rho[m] = s->p.model[m].correlation;
     for (int i = 0; i < s->dim; i++) {
-      s->mean[m][i] = vec_at(&s->p.model[m].mean, i);
-      s->sd[m][i] = vec_at(&s->p.model[m].width, i);
+      s->mean[m][i] = ef_real_vec_at(&s->p.model[m].mean, i);
+      s->sd[m][i] = ef_real_vec_at(&s->p.model[m].width, i);
     }
   }
-  for (int i = 0; i < s->dim; i++) s->res[i] = vec_at(&s->p.resolution, i);
+  for (int i = 0; i < s->dim; i++) s->res[i] = ef_real_vec_at(&s->p.resolution, i);
   gauss_space(&s->p, &s->space);
   int rc = ef_space_check(ctx, &s->space, "process gauss");
   if (rc != EF_OK) {

@@ -182,13 +182,61 @@ int ef_binning_make(ef_ctx *ctx, ef_binning **out, int dim, const ef_bin_axis *a
   return EF_OK;
 }
 
+/* Axis i of a product binning: bins[i] over the observable's range or lo / hi. */
+static int product_axis(ef_ctx *ctx, const ef_binning_params *p, const ef_axis *o, int i,
+                        const char *what, ef_bin_axis *ax) {
+  double n = ef_real_vec_at(&p->bins, i);
+  if (n != floor(n) || n < 1)
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s.bins: %g bins for observable %s (a whole number >= 1)",
+                        what, n, o->name);
+  double lo = p->lo.n ? ef_real_vec_at(&p->lo, i) : o->lo;
+  double hi = p->hi.n ? ef_real_vec_at(&p->hi, i) : o->hi;
+  if (!isfinite(lo) || !isfinite(hi))
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s.lo / %s.hi: observable %s is %s: give its binning range (one number "
+                        "or one per observable each)", what, what, o->name,
+                        ef_axis_kind_name(o->kind));
+  if (!(lo < hi))
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s.lo / %s.hi: [%g, %g] for observable %s (lo < hi)",
+                        what, what, lo, hi, o->name);
+  int own = lo == o->lo && hi == o->hi;
+  *ax = (ef_bin_axis){EF_BIN_LINEAR, (int)n, lo, hi, o->kind == EF_AXIS_PERIODIC && own,
+                      o->kind == EF_AXIS_BOUNDED && own, NULL};
+  return EF_OK;
+}
+
+static int product(ef_ctx *ctx, ef_binning **out, const ef_binning_params *p, const ef_space *sp,
+                   const char *what) {
+  const ef_real_vec *v[3] = {&p->bins, &p->lo, &p->hi};
+  static const char *key[3] = {"bins", "lo", "hi"};
+  for (int q = 0; q < 3; q++)
+    if (v[q]->n > 1 && v[q]->n != sp->dim)
+      return ef_error_set(ctx, EF_ERR_INPUT,
+                          "%s.%s: %d numbers for %d observables (give one, or one per observable)",
+                          what, key[q], v[q]->n, sp->dim);
+  if (p->bins.n < 1)
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s.bins: not given", what);
+  ef_bin_axis ax[EF_SPACE_MAX_DIM];
+  for (int i = 0; i < sp->dim; i++) EF_CHECK(product_axis(ctx, p, &sp->axis[i], i, what, &ax[i]));
+  return ef_binning_make(ctx, out, sp->dim, ax, what);
+}
+
 int ef_binning_from_params(ef_ctx *ctx, ef_binning **out, const ef_binning_params *p,
-                           const char *what) {
-  if (p->scheme != EF_BIN_THETA_PHI && p->scheme != EF_BIN_COS_PHI)
-    return ef_error_set(ctx, EF_ERR_INPUT, "%s.scheme: %d is no scheme (theta-phi|cos-phi)", what,
-                        p->scheme);
+                           const ef_space *sp, const char *what) {
+  *out = NULL;
+  int pi0 = ef_space_is_pi0(sp), scheme = p->scheme;
+  if (scheme == EF_BIN_AUTO) scheme = pi0 ? EF_BIN_THETA_PHI : EF_BIN_PRODUCT;
+  if (scheme == EF_BIN_PRODUCT) return product(ctx, out, p, sp, what);
+  if (scheme != EF_BIN_THETA_PHI && scheme != EF_BIN_COS_PHI)
+    return ef_error_set(ctx, EF_ERR_INPUT, "%s.scheme: %d is no scheme", what, p->scheme);
+  if (!pi0)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "%s.scheme: %s bins the pi0 observables (cos theta*, phi*); these events "
+                        "have %d observables (%s, ...): use scheme product (or auto)", what,
+                        scheme == EF_BIN_THETA_PHI ? "theta-phi" : "cos-phi", sp->dim,
+                        sp->axis[0].name);
   ef_bin_axis ax[2] = {
-      {p->scheme == EF_BIN_THETA_PHI ? EF_BIN_ACOS : EF_BIN_LINEAR, p->n_polar, -1.0, 1.0, 0, 1,
+      {scheme == EF_BIN_THETA_PHI ? EF_BIN_ACOS : EF_BIN_LINEAR, p->n_polar, -1.0, 1.0, 0, 1,
        NULL},
       {EF_BIN_LINEAR, p->n_phi, -M_PI, M_PI, 1, 0, NULL},
   };

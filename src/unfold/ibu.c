@@ -98,7 +98,12 @@ static int collect_entries(ef_ctx *ctx, const ef_binning *vertex, const ef_binni
                           mc->space.n_cat - 1);
     const double *v = mc->vertex + (size_t)D * e;
     int i = ef_binning_index(vertex, v);
-    if (i < 0) return ef_error_set(ctx, EF_ERR_INPUT, "response: MC event %zu has a NaN vertex", e);
+    if (i < 0) {
+      for (int d = 0; d < D; d++)
+        if (isnan(v[d]))
+          return ef_error_set(ctx, EF_ERR_INPUT, "response: MC event %zu has a NaN vertex", e);
+      continue; /* outside the vertex binning's range: in no column */
+    }
     b->denom[i] += w;
     int j = detector_bin(detector, nd1, &mc->space, t, mc->reco + (size_t)D * e);
     if (j < 0 || w == 0.0) continue;
