@@ -97,7 +97,7 @@ static int setup(void **state) {
   if (getenv("ENSFOLD_GAN_TEST_SSTEPS")) c->gan.detector.smearing.steps = atoi(getenv("ENSFOLD_GAN_TEST_SSTEPS"));
   if (getenv("ENSFOLD_GAN_TEST_SHIDDEN")) c->gan.detector.smearing.hidden = atoi(getenv("ENSFOLD_GAN_TEST_SHIDDEN"));
   if (ef_detector_create(fx.ctx, &fx.det, &c->physics, &c->detector) != EF_OK) return -1;
-  if (ef_process_create(fx.ctx, &fx.proc, c) != EF_OK) return -1;
+  if (ef_process_create(fx.ctx, &fx.proc, c, NULL) != EF_OK) return -1;
   ef_model m1, ps;
   ef_model_init(&m1, EF_MODEL_M1, &c->physics);
   ef_model_init(&ps, EF_MODEL_PS, &c->physics);

@@ -7,16 +7,7 @@
 # for a user who just opened a terminal, root included); only PATH, HOME and
 # the machine's OPENBLAS_* settings pass.
 set -euo pipefail
-exe=${ENSFOLD_EXE:?}
-src=${ENSFOLD_SOURCE_ROOT:?}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-mkdir "$tmp/bin"
-ln -s "$exe" "$tmp/bin/ensfold"
-ln -s "$src/tools/ensfold-convert" "$tmp/bin/ensfold-convert"
-ln -s "$src/tools/ensfold-plot" "$tmp/bin/ensfold-plot"
-export PATH="$tmp/bin:$PATH"
-cd "$tmp"
+. "$(dirname "$0")/walkthrough_lib.sh"
 # the "user's" exports: M1 data and PS Monte Carlo through the detector, as CSV
 fast=(--set detector.pi0.table_dtheta=2 --set detector.pi0.table_dphi=2 -q)
 ensfold generate --model M1 --kind data -n 20000 --seed 3 -o gen-data.h5 "${fast[@]}" >/dev/null
@@ -40,12 +31,8 @@ for src, dst, mc in (("gen-data.h5", "my-data.csv", False), ("gen-mc.h5", "my-mc
                                else repr(x[i].item()) for x in data) + "\n")
 PY
 # the walkthrough block, exactly as the guide has it
-awk '/own-data-walkthrough/ {found=1; next} found && /^```bash/ {inblock=1; next}
-     inblock && /^```/ {exit} inblock {print}' "$src/docs/user-guide.md" > walkthrough.sh
-[ "$(wc -l < walkthrough.sh)" -gt 10 ] || { echo "walkthrough block not found"; exit 1; }
-mapfile -t blas < <(env | grep '^OPENBLAS_' || true)
-env -i HOME="$tmp" PATH="$tmp/bin:/usr/local/bin:/usr/bin:/bin" "${blas[@]}" \
-  bash -euo pipefail walkthrough.sh | tee walkthrough.log
+run_walkthrough own-data-walkthrough: walkthrough.log
+cat walkthrough.log
 # a converted file has no generator model: inspect says so in words
 grep -q "my-data.h5: data file, user file (no generator model), beam 1.1 GeV" walkthrough.log
 # it ended in a result and plots

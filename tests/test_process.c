@@ -28,7 +28,7 @@ static double density(const void *arg, double c, double f) { return ef_model_den
 static void test_space_and_models(void **state) {
   (void)state;
   ef_process *p;
-  assert_int_equal(ef_process_create(ctx, &p, &cfg), EF_OK);
+  assert_int_equal(ef_process_create(ctx, &p, &cfg, NULL), EF_OK);
   assert_string_equal(ef_process_name(p), "pi0");
   assert_true(ef_space_is_pi0(ef_process_space(p)));
   assert_int_equal(ef_process_n_models(p), 3);
@@ -65,7 +65,7 @@ static void test_space_and_models(void **state) {
 static void test_generate_and_efficiency(void **state) {
   (void)state;
   ef_process *p;
-  assert_int_equal(ef_process_create(ctx, &p, &cfg), EF_OK);
+  assert_int_equal(ef_process_create(ctx, &p, &cfg, NULL), EF_OK);
   ef_events ev = {0}, direct = {0};
   ef_rng r;
   ef_rng_init(&r, 9, EF_RNG_TEST, 0);
@@ -109,7 +109,7 @@ static void test_generate_and_efficiency(void **state) {
 static void test_check_events(void **state) {
   (void)state;
   ef_process *p;
-  assert_int_equal(ef_process_create(ctx, &p, &cfg), EF_OK);
+  assert_int_equal(ef_process_create(ctx, &p, &cfg, NULL), EF_OK);
   ef_space pi0;
   ef_space_pi0(&pi0);
   ef_events ev = {0};
@@ -134,7 +134,7 @@ static void test_check_events(void **state) {
 
 static ef_process *gauss_process(ef_config *c) {
   ef_process *p = NULL;
-  if (ef_process_create(ctx, &p, c) != EF_OK) fail_msg("gauss: %s", ef_error_message(ctx));
+  if (ef_process_create(ctx, &p, c, NULL) != EF_OK) fail_msg("gauss: %s", ef_error_message(ctx));
   if (ef_process_need_detector(ctx, p) != EF_OK) fail_msg("gauss: %s", ef_error_message(ctx));
   return p;
 }

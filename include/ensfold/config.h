@@ -67,7 +67,7 @@ typedef struct {
 } ef_campaign_params;
 
 /* The built-in processes (the `process` key; process.h). */
-enum { EF_PROCESS_PI0 = 0, EF_PROCESS_GAUSS = 1 };
+enum { EF_PROCESS_PI0 = 0, EF_PROCESS_GAUSS = 1, EF_PROCESS_FILES = 2 };
 
 typedef struct ef_config {
   uint64_t seed;

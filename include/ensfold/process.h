@@ -31,11 +31,17 @@ typedef struct ef_process ef_process;
 int ef_process_kinds(void);
 const char *ef_process_kind_name(int kind);
 int ef_process_kind_n_models(int kind);
+/* The fill models (a slot mask) when campaign.fill_models is not given. */
+unsigned ef_process_kind_default_fills(int kind);
 const char *ef_process_kind_model_name(int kind, int slot); /* NULL past the end */
 
 /* The process of cfg (the `process` key), without its detector: the space, the
- * models' densities and samples, the file checks. */
-int ef_process_create(ef_ctx *ctx, ef_process **out, const ef_config *cfg);
+ * models' densities and samples, the file checks. mc: the MC events read
+ * from mc.file, or NULL (the files process takes its space and its models
+ * from them and needs them; the built-in processes ignore them). mc must
+ * outlive the process. */
+int ef_process_create(ef_ctx *ctx, ef_process **out, const ef_config *cfg,
+                      const ef_events *mc);
 /* Build the detector if p has none yet (generation and exact efficiencies
  * need it; for pi0 a table that takes seconds). */
 int ef_process_need_detector(ef_ctx *ctx, ef_process *p);

@@ -73,52 +73,73 @@ static int bcast(ef_ctx *ctx, void *buf, size_t count, MPI_Datatype type, size_t
 }
 
 /* What a campaign asks of an input file beyond ef_events_read: MC has truth
- * and probabilities, and the file fits the process (its space, and for pi0
- * the beam energy). */
-static int check_role(ef_ctx *ctx, const ef_process *proc, const char *path, const char *key,
-                      ef_event_kind want, const ef_events *ev) {
+ * and probabilities. */
+static int check_role(ef_ctx *ctx, const char *path, const char *key, ef_event_kind want,
+                      const ef_events *ev) {
   if (want == EF_KIND_MC && (!ev->vertex || !ev->prob))
     return ef_error_set(ctx, EF_ERR_INPUT, "%s (%s): MC needs /events/vertex and /events/prob",
                         path, key);
-  return ef_process_check_events(ctx, proc, ev, path, key);
+  return EF_OK;
+}
+
+/* Messages about file key name the key. */
+static int with_key(ef_ctx *ctx, int rc, const char *key) {
+  if (rc == EF_ERR_INPUT && !strstr(ef_error_message(ctx), key)) ef_error_wrap(ctx, "%s: ", key);
+  return rc;
 }
 
 /* Read and check one input file (serial); messages name the key. */
-static int read_input(ef_ctx *ctx, const ef_config *cfg, const ef_process *proc,
-                      const char *file, const char *key, ef_event_kind want, ef_events *ev) {
+static int read_input(ef_ctx *ctx, const ef_config *cfg, const char *file, const char *key,
+                      ef_event_kind want, ef_events *ev) {
   char path[2 * EF_PATH_MAX];
   ef_config_resolve_path(cfg, file, path, sizeof path);
   int rc = ef_events_read(ctx, path, ev);
-  if (rc == EF_OK) rc = check_role(ctx, proc, path, key, want, ev);
-  if (rc == EF_ERR_INPUT && !strstr(ef_error_message(ctx), key))
-    ef_error_wrap(ctx, "%s: ", key);
+  if (rc == EF_OK) rc = check_role(ctx, path, key, want, ev);
   if (rc != EF_OK) ef_events_free(ev);
+  return with_key(ctx, rc, key);
+}
+
+/* Does the file of key fit the process (its space; pi0 also the beam energy)? */
+static int check_process(ef_ctx *ctx, const ef_config *cfg, const ef_process *proc,
+                         const char *file, const char *key, const ef_events *ev) {
+  char path[2 * EF_PATH_MAX];
+  ef_config_resolve_path(cfg, file, path, sizeof path);
+  return with_key(ctx, ef_process_check_events(ctx, proc, ev, path, key), key);
+}
+
+/* The process of cfg, made after the files are read (the files process
+ * takes its space from the MC), and every file checked against it. */
+static int process_for(ef_ctx *ctx, const ef_config *cfg, const ef_events *data,
+                       const ef_events *mc, ef_process **out) {
+  int dfile = cfg->data.source == EF_SOURCE_FILE, mfile = cfg->mc.source == EF_SOURCE_FILE;
+  EF_CHECK(ef_process_create(ctx, out, cfg, mfile ? mc : NULL));
+  int rc = EF_OK;
+  if (dfile) rc = check_process(ctx, cfg, *out, cfg->data.file, "data.file", data);
+  if (rc == EF_OK && mfile) rc = check_process(ctx, cfg, *out, cfg->mc.file, "mc.file", mc);
   return rc;
 }
 
 int ef_inputs_check_files(ef_ctx *ctx, const ef_config *cfg) {
-  ef_process *proc;
-  EF_CHECK(ef_process_create(ctx, &proc, cfg));
-  ef_events ev;
+  ef_events data = {0}, mc = {0};
+  ef_process *proc = NULL;
   int rc = EF_OK;
-  if (cfg->data.source == EF_SOURCE_FILE) {
-    rc = read_input(ctx, cfg, proc, cfg->data.file, "data.file", EF_KIND_DATA, &ev);
-    if (rc == EF_OK) ef_events_free(&ev);
-  }
-  if (rc == EF_OK && cfg->mc.source == EF_SOURCE_FILE) {
-    rc = read_input(ctx, cfg, proc, cfg->mc.file, "mc.file", EF_KIND_MC, &ev);
-    if (rc == EF_OK) ef_events_free(&ev);
-  }
+  if (cfg->data.source == EF_SOURCE_FILE)
+    rc = read_input(ctx, cfg, cfg->data.file, "data.file", EF_KIND_DATA, &data);
+  if (rc == EF_OK && cfg->mc.source == EF_SOURCE_FILE)
+    rc = read_input(ctx, cfg, cfg->mc.file, "mc.file", EF_KIND_MC, &mc);
+  if (rc == EF_OK) rc = process_for(ctx, cfg, &data, &mc, &proc);
   ef_process_destroy(proc);
+  ef_events_free(&data);
+  ef_events_free(&mc);
   return rc;
 }
 
 /* Rank 0 reads the file; every rank gets the events or rank 0's error. */
-static int read_and_bcast(ef_ctx *ctx, const ef_config *cfg, const ef_process *proc,
-                          const char *file, const char *key, ef_event_kind want, ef_events *ev) {
+static int read_and_bcast(ef_ctx *ctx, const ef_config *cfg, const char *file, const char *key,
+                          ef_event_kind want, ef_events *ev) {
   int rank = ef_ctx_rank(ctx);
   int rc = EF_OK;
-  if (rank == 0) rc = read_input(ctx, cfg, proc, file, key, want, ev);
+  if (rank == 0) rc = read_input(ctx, cfg, file, key, want, ev);
   if (ef_ctx_comm(ctx) == MPI_COMM_NULL) return rc;
   /* header: status, n, kind, which arrays; then rank 0's message on error */
   long long hdr[5] = {rc, rank == 0 && rc == EF_OK ? (long long)ev->n : 0,
@@ -133,12 +154,22 @@ static int read_and_bcast(ef_ctx *ctx, const ef_config *cfg, const ef_process *p
     return (int)hdr[0];
   }
   ef_space space;
-  if (rank == 0) space = ev->space;
+  double beam = NAN; /* every rank checks the file against the process with these */
+  char model[sizeof ev->model] = "";
+  if (rank == 0) {
+    space = ev->space;
+    beam = ev->beam_energy;
+    memcpy(model, ev->model, sizeof model);
+  }
   EF_CHECK(bcast(ctx, &space, sizeof space, MPI_BYTE, 1));
+  EF_CHECK(bcast(ctx, &beam, 1, MPI_DOUBLE, sizeof beam));
+  EF_CHECK(bcast(ctx, model, sizeof model, MPI_CHAR, 1));
   if (rank != 0) {
     unsigned what = (hdr[3] ? EF_EVENTS_VERTEX | EF_EVENTS_PROB : 0) |
                     (hdr[4] ? EF_EVENTS_WEIGHT : 0);
     rc = ef_events_alloc(ctx, ev, &space, (size_t)hdr[1], (ef_event_kind)hdr[2], what);
+    ev->beam_energy = beam;
+    memcpy(ev->model, model, sizeof model);
   }
   /* every rank must agree the allocation worked before the broadcasts */
   int bad = rc != EF_OK, any = 0;
@@ -276,7 +307,12 @@ static int generate(ef_ctx *ctx, ef_inputs *in, int model, uint32_t role, size_t
 
 static int build(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
   int need_det = cfg->data.source == EF_SOURCE_GENERATE || cfg->mc.source == EF_SOURCE_GENERATE;
-  EF_CHECK(ef_process_create(ctx, &in->proc, cfg));
+  /* files first: a bad file is refused before the costly detector table */
+  if (cfg->data.source == EF_SOURCE_FILE)
+    EF_CHECK(read_and_bcast(ctx, cfg, cfg->data.file, "data.file", EF_KIND_DATA, &in->data));
+  if (cfg->mc.source == EF_SOURCE_FILE)
+    EF_CHECK(read_and_bcast(ctx, cfg, cfg->mc.file, "mc.file", EF_KIND_MC, &in->mc));
+  EF_CHECK(process_for(ctx, cfg, &in->data, &in->mc, &in->proc));
   const ef_space *sp = ef_process_space(in->proc);
   EF_CHECK(ef_binning_from_params(ctx, &in->vtx, &cfg->vertex_bins, sp, "binning.vertex"));
   EF_CHECK(ef_binning_from_params(ctx, &in->det, &cfg->detector_bins, sp, "binning.detector"));
@@ -288,12 +324,6 @@ static int build(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
                         "file holds (V, V) covariance matrices)", d, ef_binning_count(in->vtx),
                         EF_CONFIG_MAX_VERTEX_BINS);
   }
-  /* files first: a bad file is refused before the costly detector table */
-  if (cfg->data.source == EF_SOURCE_FILE)
-    EF_CHECK(read_and_bcast(ctx, cfg, in->proc, cfg->data.file, "data.file", EF_KIND_DATA,
-                            &in->data));
-  if (cfg->mc.source == EF_SOURCE_FILE)
-    EF_CHECK(read_and_bcast(ctx, cfg, in->proc, cfg->mc.file, "mc.file", EF_KIND_MC, &in->mc));
   if (need_det) EF_CHECK(ef_process_need_detector(ctx, in->proc));
   if (cfg->data.source == EF_SOURCE_GENERATE) {
     EF_CHECK(generate(ctx, in, cfg->data.model, EF_RNG_GEN_DATA, (size_t)cfg->data.events,

@@ -126,7 +126,7 @@ static int generate(ef_ctx *ctx, const gen_args *g, ef_config *cfg) {
   ef_process *proc = NULL;
   ef_events ev = {0};
   double t0 = ef_cli_now(), t_gen = 0.0;
-  int rc = ef_process_create(ctx, &proc, cfg);
+  int rc = ef_process_create(ctx, &proc, cfg, NULL);
   if (rc == EF_OK) rc = ef_process_need_detector(ctx, proc);
   double t_table = ef_cli_now() - t0;
   if (rc == EF_OK) {

@@ -148,9 +148,10 @@ static const double tof_dead_default[EF_N_SECTORS] = {90, 180, 70, 180, 80, 180}
 static const key_def schema[] = {
     {"seed", K_SEED, OFF(seed), 1, 0, NULL, 0, 9.2233720368547758e18, 1.0, "", 1,
      "campaign seed; every random stream derives from (seed, purpose, unit id)", NULL, NULL, 0},
-    ENUM("process", process, "pi0|gauss", "pi0",
-         "the physics: pi0 (gamma p -> Delta+ -> pi0 p, the physics.* and detector.* keys) or "
-         "gauss (D Gaussian observables, the gauss.* keys); docs/physics.md"),
+    ENUM("process", process, "pi0|gauss|files", "pi0",
+         "the physics: pi0 (gamma p -> Delta+ -> pi0 p, the physics.* and detector.* keys), "
+         "gauss (D Gaussian observables, the gauss.* keys; docs/physics.md) or files (the "
+         "observables the event files declare; models mc and flat; docs/user-guide.md)"),
     REAL("physics.beam_energy", physics.beam_energy, 1.1, 0.15, 5.0, "GeV",
          "photon beam energy (0.34 = the Delta peak)"),
     REAL("physics.delta.mass", physics.delta_mass, 1.232, 1.0, 1.5, "GeV",
@@ -445,7 +446,7 @@ int ef_config_key_markdown(size_t i, char *buf, size_t len) {
       if (k->type == K_MODEL)
         snprintf(one, sizeof one, "%s", ef_process_kind_model_name(q, (int)k->def));
       else
-        mask_text(q, (unsigned)k->def, one, sizeof one);
+        mask_text(q, ef_process_kind_default_fills(q), one, sizeof one);
       u += (size_t)snprintf(def + u, sizeof def - u, "%s%s (%s)", q ? ", " : "", one,
                             ef_process_kind_name(q));
     }
@@ -911,7 +912,11 @@ static int resolve_models(parse_state *ps) {
     const key_def *k = &schema[i];
     if (k->type != K_MODEL && k->type != K_MODEL_SET) continue;
     const char *names = (const char *)cfield(ps->cfg, k);
-    if (!names[0]) continue;
+    if (!names[0]) { /* not given: the process's default fills; data and mc slots stay */
+      if (k->type == K_MODEL_SET)
+        *(unsigned *)((char *)ps->cfg + k->aux) = ef_process_kind_default_fills(kind);
+      continue;
+    }
     unsigned mask = 0;
     char tmp[64];
     snprintf(tmp, sizeof tmp, "%s", names);
@@ -952,6 +957,15 @@ static int check_vectors(parse_state *ps) {
 static int check_consistency(parse_state *ps) {
   EF_CHECK(resolve_models(ps));
   EF_CHECK(check_vectors(ps));
+  if (ps->cfg->process == EF_PROCESS_FILES &&
+      (ps->cfg->data.source != EF_SOURCE_FILE || ps->cfg->mc.source != EF_SOURCE_FILE)) {
+    const key_def *k = find_key(ps->cfg->data.source != EF_SOURCE_FILE ? "data.source" : "mc.source");
+    char where[64];
+    key_where(ps, find_key("process"), where, sizeof where);
+    return ef_error_set(ps->ctx, EF_ERR_INPUT,
+                        "%s%s: process files reads its events from files: '%s' must be file "
+                        "(with data.file and mc.file)", ps->name, where, k->path);
+  }
   static const struct {
     const char *lo, *hi;
   } pairs[] = {

@@ -48,7 +48,9 @@ static void gauss_space(const ef_gauss_params *p, ef_space *s) {
   }
 }
 
-static int gauss_create(ef_ctx *ctx, void **state, const ef_config *cfg, ef_space *space) {
+static int gauss_create(ef_ctx *ctx, void **state, const ef_config *cfg, const ef_events *mc,
+                        ef_space *space) {
+  (void)mc;
   gauss_state *s = calloc(1, sizeof *s);
   if (!s) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the gauss process");
   s->p = cfg->gauss;
@@ -232,7 +234,7 @@ static int gauss_check_events(ef_ctx *ctx, const void *state, const ef_events *e
 
 const ef_process_ops ef_process_gauss = {
     .name = "gauss", .create = gauss_create, .build_detector = gauss_build_detector,
-    .destroy = gauss_destroy, .n_models = EF_GAUSS_N_MODELS, .model_name = gauss_model_name,
+    .destroy = gauss_destroy, .n_models = EF_GAUSS_N_MODELS, .default_fills = 6u, .model_name = gauss_model_name,
     .generate = gauss_generate, .bin_probability = gauss_bin_probability,
     .bin_efficiency = gauss_bin_efficiency, .sample = gauss_sample,
     .check_events = gauss_check_events};

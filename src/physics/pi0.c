@@ -18,7 +18,9 @@ typedef struct {
   ef_detector *det; /* NULL until build_detector */
 } pi0_state;
 
-static int pi0_create(ef_ctx *ctx, void **state, const ef_config *cfg, ef_space *space) {
+static int pi0_create(ef_ctx *ctx, void **state, const ef_config *cfg, const ef_events *mc,
+                      ef_space *space) {
+  (void)mc;
   pi0_state *s = calloc(1, sizeof *s);
   if (!s) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the pi0 process");
   s->physics = cfg->physics;
@@ -105,7 +107,7 @@ static const char *pi0_model_name(int model) { return ef_model_name((ef_model_id
 
 const ef_process_ops ef_process_pi0 = {
     .name = "pi0", .create = pi0_create, .build_detector = pi0_build_detector,
-    .destroy = pi0_destroy, .n_models = EF_N_MODELS, .model_name = pi0_model_name,
+    .destroy = pi0_destroy, .n_models = EF_N_MODELS, .default_fills = 6u, .model_name = pi0_model_name,
     .generate = pi0_generate, .bin_probability = pi0_bin_probability,
     .bin_efficiency = pi0_bin_efficiency, .sample = pi0_sample,
     .check_events = pi0_check_events};

@@ -12,7 +12,8 @@ struct ef_process {
   int has_detector;
 };
 
-static const ef_process_ops *const kinds[] = {&ef_process_pi0, &ef_process_gauss};
+static const ef_process_ops *const kinds[] = {&ef_process_pi0, &ef_process_gauss,
+                                               &ef_process_files};
 #define N_KINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
 int ef_process_kinds(void) { return N_KINDS; }
@@ -22,19 +23,23 @@ const char *ef_process_kind_name(int kind) {
 int ef_process_kind_n_models(int kind) {
   return kind >= 0 && kind < N_KINDS ? kinds[kind]->n_models : 0;
 }
+unsigned ef_process_kind_default_fills(int kind) {
+  return kind >= 0 && kind < N_KINDS ? kinds[kind]->default_fills : 0u;
+}
 const char *ef_process_kind_model_name(int kind, int slot) {
   if (slot < 0 || slot >= ef_process_kind_n_models(kind)) return NULL;
   return kinds[kind]->model_name(slot);
 }
 
-int ef_process_create(ef_ctx *ctx, ef_process **out, const ef_config *cfg) {
+int ef_process_create(ef_ctx *ctx, ef_process **out, const ef_config *cfg,
+                      const ef_events *mc) {
   *out = NULL;
   if (cfg->process < 0 || cfg->process >= N_KINDS)
     return ef_error_set(ctx, EF_ERR_INTERNAL, "process kind %d unknown", cfg->process);
   ef_process *p = calloc(1, sizeof *p);
   if (!p) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the process");
   p->ops = kinds[cfg->process];
-  int rc = p->ops->create(ctx, &p->state, cfg, &p->space);
+  int rc = p->ops->create(ctx, &p->state, cfg, mc, &p->space);
   if (rc != EF_OK) {
     free(p);
     return rc;

@@ -9,10 +9,12 @@
 typedef struct {
   const char *name;
   /* state from the config, without the detector; *space filled */
-  int (*create)(ef_ctx *ctx, void **state, const ef_config *cfg, ef_space *space);
+  int (*create)(ef_ctx *ctx, void **state, const ef_config *cfg, const ef_events *mc,
+                ef_space *space);
   int (*build_detector)(ef_ctx *ctx, void *state);
   void (*destroy)(void *state);
   int n_models;
+  unsigned default_fills; /* slot mask */
   const char *(*model_name)(int model); /* model in [0, n_models) */
   int (*generate)(ef_ctx *ctx, const void *state, int model, ef_rng *r, size_t n,
                   ef_event_kind kind, unsigned what, ef_process_progress_fn progress,
@@ -24,6 +26,6 @@ typedef struct {
                       const char *key);
 } ef_process_ops;
 
-extern const ef_process_ops ef_process_pi0, ef_process_gauss;
+extern const ef_process_ops ef_process_pi0, ef_process_gauss, ef_process_files;
 
 #endif
