@@ -35,7 +35,7 @@ Y
 "$exe" run "$tmp/g2.yaml" -o "$tmp/g2.h5" --quiet 2>"$tmp/run.err" || { cat "$tmp/run.err"; exit 1; }
 "$exe" summary "$tmp/g2.h5" >"$tmp/sum.txt"
 for row in "ibu +mc +3" "ibu +alt +3"; do
-  grep -qE "^$row " "$tmp/sum.txt" || { echo "FAIL: summary lacks a row '$row':"; cat "$tmp/sum.txt"; exit 1; }
+  grep -qE "^$row" "$tmp/sum.txt" || { echo "FAIL: summary lacks a row '$row':"; cat "$tmp/sum.txt"; exit 1; }
 done
 /usr/bin/python3 - "$tmp/g2.h5" <<'PY'
 import sys, h5py
@@ -44,7 +44,8 @@ def want(cond, what):
     if not cond:
         sys.exit("FAIL: " + what)
 want(f.attrs["process"] == "gauss", "process attribute %r" % f.attrs.get("process"))
-want(f.attrs["model_names"] == "data,mc,alt", "model_names %r" % f.attrs.get("model_names"))
+want(f["summary"].attrs["model_names"] == "0=data 1=mc 2=alt",
+     "model_names %r" % f["summary"].attrs.get("model_names"))
 b = f["binning_vertex"]
 want(b.attrs["scheme"] == "product" and b.attrs["observables"] == "x1,x2", "binning attributes")
 want(b["edges_x1"].shape == (9,) and b["edges_x2"].shape == (7,), "edges shapes")
@@ -84,6 +85,15 @@ binning:
   detector: {bins: 12, lo: -4, hi: 4}
 Y
 "$exe" run "$tmp/g1.yaml" -o "$tmp/g1.h5" --quiet 2>"$tmp/run1.err" || { cat "$tmp/run1.err"; exit 1; }
+# summary's marginal table (with a truth): one row per group and observable, and with a full
+# acceptance the marginal over all bins is the measured one
+"$exe" summary "$tmp/g1.h5" >"$tmp/sum1.txt"
+grep -q "1-D marginals (product binning)" "$tmp/sum1.txt" || { echo "FAIL: no marginals"; exit 1; }
+for g in ibu_mc ibu_alt; do
+  line=$(grep -E "^$g +x1 " "$tmp/sum1.txt") || { echo "FAIL: no marginal of $g"; cat "$tmp/sum1.txt"; exit 1; }
+  set -- $line
+  [ "$3 $5" = "$6 $8" ] || { echo "FAIL: all and measured differ: $line"; exit 1; }
+done
 /usr/bin/python3 - "$tmp/g1.h5" <<'PY'
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")

@@ -54,7 +54,8 @@ f = h5py.File("my-results3.h5", "r")
 def want(c, what):
     if not c:
         sys.exit("FAIL: " + what)
-want(f.attrs["process"] == "files" and f.attrs["model_names"] == "mc,flat", "process attributes")
+want(f.attrs["process"] == "files" and f["summary"].attrs["model_names"] == "0=mc 1=flat",
+     "process attributes")
 want(f["binning_vertex"].attrs["observables"] == "pt,dphi,y", "observables")
 e = f["binning_vertex/edges_pt"][()]
 want(len(e) == 11 and e[-1] == 300, "pt edges")

@@ -10,6 +10,7 @@
 #include "ensfold/params.h"
 
 #define EF_GAUSS_MAX_DIM 16
+_Static_assert(EF_GAUSS_MAX_DIM <= EF_PARAM_VEC_MAX, "gauss lists are ef_real_vec");
 
 /* A model: mean and width per observable, one correlation between every
  * pair (the correlation matrix is (1 - rho) I + rho 11^T, 0 <= rho < 1). */

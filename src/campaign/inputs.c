@@ -119,6 +119,34 @@ static int process_for(ef_ctx *ctx, const ef_config *cfg, const ef_events *data,
   return rc;
 }
 
+/* Every detector array (data histogram, IBU's work) holds seen categories x
+ * detector bins doubles: 400 MB at this many. */
+#define MAX_DETECTOR_BINS 50000000LL
+
+/* The config's binnings for space sp, within the limits. */
+static int binnings_for(ef_ctx *ctx, const ef_config *cfg, const ef_space *sp, ef_binning **vtx,
+                        ef_binning **det) {
+  EF_CHECK(ef_binning_from_params(ctx, vtx, &cfg->vertex_bins, sp, "binning.vertex"));
+  EF_CHECK(ef_binning_from_params(ctx, det, &cfg->detector_bins, sp, "binning.detector"));
+  char d[96];
+  if (ef_binning_count(*vtx) > EF_CONFIG_MAX_VERTEX_BINS) {
+    ef_binning_describe(*vtx, d, sizeof d);
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "binning.vertex: %s = %d vertex bins; at most %d allowed (the result "
+                        "file holds (V, V) covariance matrices)", d, ef_binning_count(*vtx),
+                        EF_CONFIG_MAX_VERTEX_BINS);
+  }
+  long long nd = (long long)ef_space_n_seen(sp) * ef_binning_count(*det);
+  if (nd > MAX_DETECTOR_BINS) {
+    ef_binning_describe(*det, d, sizeof d);
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "binning.detector: %s bins x %d seen categories = %lld detector bins; at "
+                        "most %lld allowed (every detector array holds them)", d,
+                        ef_space_n_seen(sp), nd, MAX_DETECTOR_BINS);
+  }
+  return EF_OK;
+}
+
 int ef_inputs_check_files(ef_ctx *ctx, const ef_config *cfg) {
   ef_events data = {0}, mc = {0};
   ef_process *proc = NULL;
@@ -128,6 +156,10 @@ int ef_inputs_check_files(ef_ctx *ctx, const ef_config *cfg) {
   if (rc == EF_OK && cfg->mc.source == EF_SOURCE_FILE)
     rc = read_input(ctx, cfg, cfg->mc.file, "mc.file", EF_KIND_MC, &mc);
   if (rc == EF_OK) rc = process_for(ctx, cfg, &data, &mc, &proc);
+  ef_binning *vtx = NULL, *det = NULL; /* refused here, not only when the campaign runs */
+  if (rc == EF_OK) rc = binnings_for(ctx, cfg, ef_process_space(proc), &vtx, &det);
+  ef_binning_free(vtx);
+  ef_binning_free(det);
   ef_process_destroy(proc);
   ef_events_free(&data);
   ef_events_free(&mc);
@@ -142,10 +174,10 @@ static int read_and_bcast(ef_ctx *ctx, const ef_config *cfg, const char *file, c
   if (rank == 0) rc = read_input(ctx, cfg, file, key, want, ev);
   if (ef_ctx_comm(ctx) == MPI_COMM_NULL) return rc;
   /* header: status, n, kind, which arrays; then rank 0's message on error */
-  long long hdr[5] = {rc, rank == 0 && rc == EF_OK ? (long long)ev->n : 0,
+  long long hdr[6] = {rc, rank == 0 && rc == EF_OK ? (long long)ev->n : 0,
                       rank == 0 ? ev->kind : 0, rank == 0 && ev->vertex != NULL,
-                      rank == 0 && ev->weight != NULL};
-  EF_CHECK(bcast(ctx, hdr, 5, MPI_LONG_LONG, sizeof hdr[0]));
+                      rank == 0 && ev->weight != NULL, rank == 0 && ev->prob != NULL};
+  EF_CHECK(bcast(ctx, hdr, 6, MPI_LONG_LONG, sizeof hdr[0]));
   if (hdr[0] != EF_OK) {
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", rank == 0 ? ef_error_message(ctx) : "");
@@ -165,8 +197,8 @@ static int read_and_bcast(ef_ctx *ctx, const ef_config *cfg, const char *file, c
   EF_CHECK(bcast(ctx, &beam, 1, MPI_DOUBLE, sizeof beam));
   EF_CHECK(bcast(ctx, model, sizeof model, MPI_CHAR, 1));
   if (rank != 0) {
-    unsigned what = (hdr[3] ? EF_EVENTS_VERTEX | EF_EVENTS_PROB : 0) |
-                    (hdr[4] ? EF_EVENTS_WEIGHT : 0);
+    unsigned what = (hdr[3] ? EF_EVENTS_VERTEX : 0) | (hdr[5] ? EF_EVENTS_PROB : 0) |
+                    (hdr[4] ? EF_EVENTS_WEIGHT : 0); /* the arrays rank 0 has, each */
     rc = ef_events_alloc(ctx, ev, &space, (size_t)hdr[1], (ef_event_kind)hdr[2], what);
     ev->beam_energy = beam;
     memcpy(ev->model, model, sizeof model);
@@ -313,17 +345,7 @@ static int build(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
   if (cfg->mc.source == EF_SOURCE_FILE)
     EF_CHECK(read_and_bcast(ctx, cfg, cfg->mc.file, "mc.file", EF_KIND_MC, &in->mc));
   EF_CHECK(process_for(ctx, cfg, &in->data, &in->mc, &in->proc));
-  const ef_space *sp = ef_process_space(in->proc);
-  EF_CHECK(ef_binning_from_params(ctx, &in->vtx, &cfg->vertex_bins, sp, "binning.vertex"));
-  EF_CHECK(ef_binning_from_params(ctx, &in->det, &cfg->detector_bins, sp, "binning.detector"));
-  if (ef_binning_count(in->vtx) > EF_CONFIG_MAX_VERTEX_BINS) {
-    char d[96];
-    ef_binning_describe(in->vtx, d, sizeof d);
-    return ef_error_set(ctx, EF_ERR_INPUT,
-                        "binning.vertex: %s = %d vertex bins; at most %d allowed (the result "
-                        "file holds (V, V) covariance matrices)", d, ef_binning_count(in->vtx),
-                        EF_CONFIG_MAX_VERTEX_BINS);
-  }
+  EF_CHECK(binnings_for(ctx, cfg, ef_process_space(in->proc), &in->vtx, &in->det));
   if (need_det) EF_CHECK(ef_process_need_detector(ctx, in->proc));
   if (cfg->data.source == EF_SOURCE_GENERATE) {
     EF_CHECK(generate(ctx, in, cfg->data.model, EF_RNG_GEN_DATA, (size_t)cfg->data.events,

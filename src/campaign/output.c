@@ -490,7 +490,8 @@ static void summary_columns(const group_stats *gs, int ng, int32_t *ic, double *
 }
 
 /* The /summary table and its attributes (collective). */
-static int write_summary(writer *w, hid_t file, const group_stats *gs, int ng, int n_eff_cells) {
+static int write_summary(writer *w, hid_t file, const ef_process *pr, const group_stats *gs,
+                         int ng, int n_eff_cells) {
   hid_t s;
   EF_CHECK(group(w, file, "summary", &s));
   int32_t *ic = calloc(10 * (size_t)ng + 1, sizeof *ic);
@@ -513,7 +514,11 @@ static int write_summary(writer *w, hid_t file, const group_stats *gs, int ng, i
     snprintf(names + strlen(names), sizeof names - strlen(names), "%s%d=%s", m ? " " : "", m,
              ef_method_name(m));
   if (rc == EF_OK) rc = attr_str(w, s, "method_names", names);
-  if (rc == EF_OK) rc = attr_str(w, s, "model_names", "0=M1 1=PS 2=M2");
+  names[0] = '\0';
+  for (int m = 0; m < ef_process_n_models(pr); m++)
+    snprintf(names + strlen(names), sizeof names - strlen(names), "%s%d=%s", m ? " " : "", m,
+             ef_process_model_name(pr, m));
+  if (rc == EF_OK) rc = attr_str(w, s, "model_names", names);
   free(ic);
   free(dc);
   H5Gclose(s);
@@ -533,7 +538,7 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, const gr
   if (rc != EF_OK) return rc;
   for (int i = 0; rc == EF_OK && i < ndiff; i++) rc = write_difference(w, top, d, &ds[i], stats);
   H5Gclose(top);
-  return rc == EF_OK ? write_summary(w, file, gs, ng, n_eff_cells) : rc;
+  return rc == EF_OK ? write_summary(w, file, ef_inputs_process(d->in), gs, ng, n_eff_cells) : rc;
 }
 
 /* Bytes the result file will take, generously: every dataset plus 1 MiB
@@ -550,7 +555,7 @@ static double estimate_bytes(const ef_output_data *d, int ndiff) {
                  + U * 8 * 8 /* unit table */
                  + G * (2 * V * V + 10 * V) * 8 + ndiff * (V * V + 3 * V) * 8
                  + (double)ef_response_nnz(r) * 16 + ef_response_n_detector(r) * 8.0
-                 + V * 8 * (EF_N_MODELS + 3 + 4) + G * 12 * 8 + (double)strlen(d->config_text);
+                 + V * 8 * (EF_N_MODELS + 3 + ef_inputs_n_cat(d->in)) + G * 12 * 8 + (double)strlen(d->config_text);
   return 1.1 * bytes + (1 << 20);
 }
 
@@ -661,16 +666,7 @@ static int write_file(writer *w, hid_t file, const ef_output_data *d, const ef_g
   uint64_t seed = d->cfg->seed, nunits = ef_plan_n_units(p);
   EF_CHECK(attr_str(w, file, "ensfold_version", EF_VERSION));
   EF_CHECK(attr_str(w, file, "config", d->config_text));
-  {
-    const ef_process *pr = ef_inputs_process(d->in);
-    char names[256] = "";
-    size_t u = 0;
-    for (int m = 0; m < ef_process_n_models(pr) && u < sizeof names; m++)
-      u += (size_t)snprintf(names + u, sizeof names - u, "%s%s", m ? "," : "",
-                            ef_process_model_name(pr, m));
-    EF_CHECK(attr_str(w, file, "process", ef_process_name(pr)));
-    EF_CHECK(attr_str(w, file, "model_names", names));
-  }
+  EF_CHECK(attr_str(w, file, "process", ef_process_name(ef_inputs_process(d->in))));
   EF_CHECK(attr(w, file, "seed", H5T_NATIVE_UINT64, &seed));
   EF_CHECK(attr(w, file, "n_ranks", H5T_NATIVE_INT32, &nranks));
   EF_CHECK(attr(w, file, "n_units", H5T_NATIVE_UINT64, &nunits));

@@ -9,6 +9,7 @@
 
 #include "ensfold/model.h"
 #include "ensfold/output.h"
+#include "marginals.h"
 #include "ensfold/plan.h"
 #include "ensfold/unit.h"
 
@@ -133,20 +134,25 @@ static const char *model_name(const table *t, int32_t slot) {
   return slot >= 0 && slot < 8 && t->models[slot][0] ? t->models[slot] : "?";
 }
 
-/* The root attribute model_names ("M1,PS,M2"); files before it: pi0's. */
+/* /summary's attribute model_names ("0=M1 1=PS 2=M2"); pi0's where absent. */
 static void read_model_names(hid_t file, table *t) {
   snprintf(t->models[0], 16, "M1");
   snprintf(t->models[1], 16, "PS");
   snprintf(t->models[2], 16, "M2");
-  if (H5Aexists(file, "model_names") <= 0) return;
-  hid_t a = H5Aopen(file, "model_names", H5P_DEFAULT), ty = H5Tcopy(H5T_C_S1);
+  if (H5Lexists(file, "summary", H5P_DEFAULT) <= 0 ||
+      H5Aexists_by_name(file, "summary", "model_names", H5P_DEFAULT) <= 0)
+    return;
+  hid_t a = H5Aopen_by_name(file, "summary", "model_names", H5P_DEFAULT, H5P_DEFAULT);
+  hid_t ty = H5Tcopy(H5T_C_S1);
   char *v = NULL;
   if (a >= 0 && ty >= 0 && H5Tset_size(ty, H5T_VARIABLE) >= 0 &&
       H5Tset_cset(ty, H5T_CSET_UTF8) >= 0 && H5Aread(a, ty, &v) >= 0 && v) {
     memset(t->models, 0, sizeof t->models);
-    int m = 0;
-    for (char *tok = strtok(v, ","); tok && m < 8; tok = strtok(NULL, ","), m++)
-      snprintf(t->models[m], 16, "%s", tok);
+    for (char *tok = strtok(v, " "); tok; tok = strtok(NULL, " ")) {
+      int m = atoi(tok);
+      const char *eq = strchr(tok, '=');
+      if (eq && m >= 0 && m < 8) snprintf(t->models[m], 16, "%s", eq + 1);
+    }
     H5free_memory(v);
   }
   if (ty >= 0) H5Tclose(ty);
@@ -545,6 +551,7 @@ int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out) {
     print_meaning(&t, out);
     print_classes(&t, out);
     if (t.any_eff) print_efficiency(&t, out);
+    rc = ef_summary_marginals(ctx, file, path, out);
   }
   free(t.ic);
   free(t.dc);

@@ -770,7 +770,7 @@ static int parse_model_set(parse_state *ps, const key_def *k, yaml_node_t *node)
 /* One number, or a list of 1 .. k->n numbers. */
 static int parse_vec(parse_state *ps, const key_def *k, yaml_node_t *node) {
   ef_real_vec *v = (ef_real_vec *)field(ps->cfg, k);
-  double vals[EF_GAUSS_MAX_DIM];
+  double vals[EF_PARAM_VEC_MAX];
   int n = 1;
   if (node->type == YAML_SEQUENCE_NODE) {
     n = (int)(node->data.sequence.items.top - node->data.sequence.items.start);

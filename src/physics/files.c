@@ -15,8 +15,8 @@
 
 /* The histogram of the MC's vertices in the binning last asked for. */
 typedef struct {
-  const ef_binning *binning;
-  double *hist; /* (count) fractions of the MC's total weight */
+  ef_binning *binning; /* a copy of it */
+  double *hist;        /* (count) fractions of the MC's total weight */
 } mc_cache;
 
 typedef struct {
@@ -56,6 +56,7 @@ static void files_destroy(void *state) {
   files_state *s = state;
   if (!s) return;
   free(s->cache->hist);
+  ef_binning_free(s->cache->binning);
   free(s->cache);
   free(s);
 }
@@ -70,12 +71,16 @@ static int files_generate(ef_ctx *ctx, const void *state, int model, ef_rng *r, 
   return files_build_detector(ctx, (void *)state);
 }
 
-/* The MC histogram of b (recomputed when b changes; NULL without memory). */
+/* The MC histogram of b (recomputed for another binning; NULL without memory). */
 static const double *mc_hist(const files_state *s, const ef_binning *b) {
   mc_cache *c = s->cache;
-  if (c->binning == b && c->hist) return c->hist;
+  if (c->hist && ef_binning_same(c->binning, b)) return c->hist;
   double *h = calloc((size_t)ef_binning_count(b), sizeof *h);
-  if (!h) return NULL;
+  ef_binning *copy = NULL;
+  if (!h || ef_binning_clone(NULL, &copy, b) != EF_OK) {
+    free(h);
+    return NULL;
+  }
   const ef_events *mc = s->mc;
   double tot = 0.0;
   for (size_t e = 0; e < mc->n; e++) {
@@ -86,8 +91,9 @@ static const double *mc_hist(const files_state *s, const ef_binning *b) {
   }
   for (int k = 0; k < ef_binning_count(b); k++) h[k] = tot > 0 ? h[k] / tot : 0.0;
   free(c->hist);
+  ef_binning_free(c->binning);
   c->hist = h;
-  c->binning = b;
+  c->binning = copy;
   return h;
 }
 

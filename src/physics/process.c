@@ -36,6 +36,9 @@ int ef_process_create(ef_ctx *ctx, ef_process **out, const ef_config *cfg,
   *out = NULL;
   if (cfg->process < 0 || cfg->process >= N_KINDS)
     return ef_error_set(ctx, EF_ERR_INTERNAL, "process kind %d unknown", cfg->process);
+  if (kinds[cfg->process]->n_models > EF_N_MODELS) /* the priors and plan hold EF_N_MODELS */
+    return ef_error_set(ctx, EF_ERR_INTERNAL, "process %s: %d models, at most %d",
+                        kinds[cfg->process]->name, kinds[cfg->process]->n_models, EF_N_MODELS);
   ef_process *p = calloc(1, sizeof *p);
   if (!p) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the process");
   p->ops = kinds[cfg->process];

@@ -63,8 +63,9 @@ static int axis_index(const ef_bin_axis *x, double v) {
   if (isnan(v)) return -1;
   if (x->periodic && (v > x->hi || v < x->lo)) {
     double c = 0.5 * (x->lo + x->hi);
-    v = remainder(v - c, x->hi - x->lo) + c; /* [lo, hi] */
+    v = remainder(v - c, x->hi - x->lo) + c; /* [lo, hi], up to rounding */
     if (isnan(v)) return -1;                 /* infinite input */
+    v = v < x->lo ? x->lo : (v > x->hi ? x->hi : v);
   }
   if (v > x->hi || v < x->lo) {
     if (!x->clamp) return -1;

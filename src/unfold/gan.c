@@ -254,14 +254,14 @@ static void real_rows(const ef_gan_params *gp, const ef_gan_problem *pb, ef_gan_
   ef_nn_fill_normal(r, nz, (size_t)2 * B);
   for (int i = 0; i < Bf; i++) {
     double c, f;
-    int tries = 0;
-    do {
+    int tries = 0, kb;
+    do { /* a fill vertex in a blind bin (outside the binning: none) */
       double v[2];
       ef_process_sample(pb->process, pb->fill_model, r, v);
       c = v[0];
       f = v[1];
-    } while (!ws->blind[ef_binning_index(pb->vtx, (const double[2]){c, f})] &&
-             ++tries < 100000);
+      kb = ef_binning_index(pb->vtx, v);
+    } while ((kb < 0 || !ws->blind[kb]) && ++tries < 100000);
     d_row(ws->dx + (size_t)(B + i) * ND, 0, (float)c + sn * nz[2 * i],
           (float)f + sn * nz[2 * i + 1]);
     ws->w[B + i] = (float)(wb / Bf);

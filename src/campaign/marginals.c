@@ -1,0 +1,186 @@
+/* ensfold summary's closure of the 1-D marginals of a product binning
+ * (issue 19: a D-dimensional result closes in every marginal). */
+#include "marginals.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ensfold/error.h"
+#include "ensfold/space.h"
+
+#define MAX_COV_BINS 4096 /* the (V, V) covariance read whole: 128 MiB */
+
+/* A string attribute of loc into buf ("" when absent). */
+static void attr_text(hid_t loc, const char *name, char *buf, size_t len) {
+  buf[0] = '\0';
+  if (H5Aexists(loc, name) <= 0) return;
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT), ty = H5Tcopy(H5T_C_S1);
+  char *v = NULL;
+  if (a >= 0 && ty >= 0 && H5Tset_size(ty, H5T_VARIABLE) >= 0 &&
+      H5Tset_cset(ty, H5T_CSET_UTF8) >= 0 && H5Aread(a, ty, &v) >= 0 && v) {
+    snprintf(buf, len, "%s", v);
+    H5free_memory(v);
+  }
+  if (ty >= 0) H5Tclose(ty);
+  if (a >= 0) H5Aclose(a);
+}
+
+/* Elements of the 1- or 2-D dataset name (0 when absent). */
+static hsize_t n_elements(hid_t loc, const char *name) {
+  if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return 0;
+  hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT), sp = ds >= 0 ? H5Dget_space(ds) : -1;
+  hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : 0;
+  if (sp >= 0) H5Sclose(sp);
+  if (ds >= 0) H5Dclose(ds);
+  return n > 0 ? (hsize_t)n : 0;
+}
+
+static int read_all(hid_t loc, const char *name, double *buf, hsize_t n) {
+  if (n_elements(loc, name) != n) return -1;
+  hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+  int ok = ds >= 0 && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0;
+  if (ds >= 0) H5Dclose(ds);
+  return ok ? 0 : -1;
+}
+
+typedef struct {
+  int dim, n[EF_SPACE_MAX_DIM];
+  char name[EF_SPACE_MAX_DIM][EF_SPACE_NAME_LEN];
+  hsize_t V;
+} layout;
+
+/* The product binning's observables and bins per axis; 0 when the file has none. */
+static int read_layout(hid_t file, layout *l) {
+  char names[EF_SPACE_MAX_DIM * (EF_SPACE_NAME_LEN + 1)], scheme[32];
+  hid_t g = H5Lexists(file, "binning_vertex", H5P_DEFAULT) > 0
+                ? H5Gopen2(file, "binning_vertex", H5P_DEFAULT) : -1;
+  if (g < 0) return 0;
+  attr_text(g, "scheme", scheme, sizeof scheme);
+  attr_text(g, "observables", names, sizeof names);
+  l->dim = 0;
+  l->V = 1;
+  for (char *tok = strtok(names, ","); strcmp(scheme, "product") == 0 && tok &&
+                                       l->dim < EF_SPACE_MAX_DIM; tok = strtok(NULL, ",")) {
+    char ds[EF_SPACE_NAME_LEN + 8];
+    snprintf(ds, sizeof ds, "edges_%s", tok);
+    hsize_t e = n_elements(g, ds);
+    if (e < 2) break;
+    snprintf(l->name[l->dim], EF_SPACE_NAME_LEN, "%s", tok);
+    l->n[l->dim++] = (int)(e - 1);
+    l->V *= e - 1;
+  }
+  H5Gclose(g);
+  return l->dim;
+}
+
+/* Closure of axis a's marginal over the bins with use[k] (all, or the
+ * measured ones): chi2, ndf and coverage of the projection. */
+static void marginal(const layout *l, int a, const double *mean, const double *truth,
+                     const double *cov, const int *use, double *chi2, int *ndf, double *cover,
+                     double *w, int *ix) {
+  hsize_t stride = 1;
+  for (int q = a + 1; q < l->dim; q++) stride *= (hsize_t)l->n[q];
+  int n = l->n[a];
+  double *pm = w, *pt = w + n, *var = w + 2 * n;
+  memset(w, 0, 3 * (size_t)n * sizeof *w);
+  for (hsize_t k = 0; k < l->V; k++) /* (V) bin on a, -1 where not used */
+    ix[k] = use[k] ? (int)((k / stride) % (hsize_t)n) : -1;
+  for (hsize_t k = 0; k < l->V; k++) {
+    int i = ix[k];
+    if (i < 0) continue;
+    pm[i] += mean[k];
+    pt[i] += truth[k];
+    const double *row = cov + k * l->V;
+    for (hsize_t m = 0; m < l->V; m++)
+      if (ix[m] == i) var[i] += row[m];
+  }
+  *chi2 = 0.0, *ndf = 0, *cover = 0.0;
+  for (int i = 0; i < n; i++) {
+    if (!(var[i] > 0)) continue;
+    double p = (pm[i] - pt[i]) / sqrt(var[i]);
+    *chi2 += p * p;
+    *cover += fabs(p) <= 1.0;
+    (*ndf)++;
+  }
+  if (*ndf) *cover /= *ndf;
+}
+
+typedef struct {
+  char names[64][64];
+  int n;
+} group_list;
+
+static herr_t collect(hid_t g, const char *name, const H5L_info_t *info, void *arg) {
+  (void)g, (void)info;
+  group_list *gl = arg;
+  if (gl->n < 64) snprintf(gl->names[gl->n++], 64, "%s", name);
+  return 0;
+}
+
+int ef_summary_marginals(ef_ctx *ctx, hid_t file, const char *path, FILE *out) {
+  layout l;
+  if (!read_layout(file, &l) || n_elements(file, "truth/hist") != l.V) return EF_OK;
+  if (l.V > MAX_COV_BINS) {
+    fprintf(out, "\n1-D marginals: %llu vertex bins, more than the %d whose covariance summary "
+            "reads whole; project /groups/*/cov yourself\n", (unsigned long long)l.V, MAX_COV_BINS);
+    return EF_OK;
+  }
+  int nmax = 0;
+  for (int a = 0; a < l.dim; a++) nmax = l.n[a] > nmax ? l.n[a] : nmax;
+  double *truth = malloc(l.V * sizeof *truth), *mean = malloc(l.V * sizeof *mean);
+  double *cov = malloc(l.V * l.V * sizeof *cov), *w = malloc(3 * (size_t)nmax * sizeof *w);
+  int *ix = malloc(l.V * sizeof *ix), *all = malloc(l.V * sizeof *all);
+  int *meas = malloc(l.V * sizeof *meas);
+  group_list *gl = calloc(1, sizeof *gl);
+  int rc = EF_OK;
+  if (!truth || !mean || !cov || !w || !ix || !all || !meas || !gl) {
+    rc = ef_error_set(ctx, EF_ERR_NOMEM, "%s: out of memory for the marginals", path);
+    goto done;
+  }
+  if (read_all(file, "truth/hist", truth, l.V) != 0) goto done;
+  for (hsize_t k = 0; k < l.V; k++) all[k] = meas[k] = 1;
+  if (n_elements(file, "measured") == l.V) {
+    hid_t ds = H5Dopen2(file, "measured", H5P_DEFAULT);
+    if (ds < 0 || H5Dread(ds, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, meas) < 0)
+      for (hsize_t k = 0; k < l.V; k++) meas[k] = 1;
+    if (ds >= 0) H5Dclose(ds);
+  }
+  hid_t groups = H5Gopen2(file, "groups", H5P_DEFAULT);
+  if (groups < 0) goto done;
+  H5Literate(groups, H5_INDEX_NAME, H5_ITER_INC, NULL, collect, gl);
+  fprintf(out, "\n1-D marginals (product binning): chi2/ndf of each observable's projection of the "
+          "group mean against the truth's,\nwith the projected replica covariance's diagonal, "
+          "and the +-1 sigma coverage; over every bin (the unmeasured ones are\nthe fill's) and "
+          "over the measured bins only:\n%-22s %-12s %20s %8s %20s %8s\n", "group", "observable",
+          "all: chi2/ndf", "cov", "measured: chi2/ndf", "cov");
+  for (int i = 0; i < gl->n; i++) {
+    hid_t g = H5Gopen2(groups, gl->names[i], H5P_DEFAULT);
+    int ok = g >= 0 && read_all(g, "mean", mean, l.V) == 0 && read_all(g, "cov", cov, l.V * l.V) == 0;
+    if (g >= 0) H5Gclose(g);
+    for (int a = 0; ok && a < l.dim; a++) {
+      fprintf(out, "%-22s %-12s", gl->names[i], l.name[a]);
+      for (int which = 0; which < 2; which++) {
+        double chi2, cover;
+        int ndf;
+        marginal(&l, a, mean, truth, cov, which ? meas : all, &chi2, &ndf, &cover, w, ix);
+        char c[48];
+        snprintf(c, sizeof c, "%.2f (%.0f/%d)", ndf ? chi2 / ndf : NAN, chi2, ndf);
+        fprintf(out, " %20s %8.3f", c, cover);
+      }
+      fputc('\n', out);
+    }
+  }
+  H5Gclose(groups);
+done:
+  H5Eclear2(H5E_DEFAULT);
+  free(truth);
+  free(mean);
+  free(cov);
+  free(w);
+  free(ix);
+  free(all);
+  free(meas);
+  free(gl);
+  return rc;
+}
