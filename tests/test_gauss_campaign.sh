@@ -89,6 +89,7 @@ Y
 # acceptance the marginal over all bins is the measured one
 "$exe" summary "$tmp/g1.h5" >"$tmp/sum1.txt"
 grep -q "1-D marginals (product binning)" "$tmp/sum1.txt" || { echo "FAIL: no marginals"; exit 1; }
+if grep -q "coil gaps" "$tmp/sum1.txt"; then echo "FAIL: pi0's wording for gauss"; exit 1; fi
 for g in ibu_mc ibu_alt; do
   line=$(grep -E "^$g +x1 " "$tmp/sum1.txt") || { echo "FAIL: no marginal of $g"; cat "$tmp/sum1.txt"; exit 1; }
   set -- $line

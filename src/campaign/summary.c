@@ -128,6 +128,7 @@ typedef struct {
   double emin, etol;
   int32_t cells;
   char models[8][16]; /* the fill models' names by slot (the file's model_names; pi0's) */
+  int pi0;            /* the pi0 process (the root attribute process; files before it) */
 } table;
 
 static const char *model_name(const table *t, int32_t slot) {
@@ -136,6 +137,18 @@ static const char *model_name(const table *t, int32_t slot) {
 
 /* /summary's attribute model_names ("0=M1 1=PS 2=M2"); pi0's where absent. */
 static void read_model_names(hid_t file, table *t) {
+  t->pi0 = 1;
+  if (H5Aexists(file, "process") > 0) {
+    hid_t a = H5Aopen(file, "process", H5P_DEFAULT), ty = H5Tcopy(H5T_C_S1);
+    char *v = NULL;
+    if (a >= 0 && ty >= 0 && H5Tset_size(ty, H5T_VARIABLE) >= 0 &&
+        H5Tset_cset(ty, H5T_CSET_UTF8) >= 0 && H5Aread(a, ty, &v) >= 0 && v) {
+      t->pi0 = strcmp(v, "pi0") == 0;
+      H5free_memory(v);
+    }
+    if (ty >= 0) H5Tclose(ty);
+    if (a >= 0) H5Aclose(a);
+  }
   snprintf(t->models[0], 16, "M1");
   snprintf(t->models[1], 16, "PS");
   snprintf(t->models[2], 16, "M2");
@@ -476,11 +489,15 @@ static void print_classes(const table *t, FILE *out) {
     no = fmax(no, t->cls[5 * n + i] > 0 ? t->cls[5 * n + i] : t->cls[13 * n + i]);
   }
   if (!(nh > 0 || no > 0)) return;
-  fprintf(out, "\nunmeasured bins by class: %.0f interior holes (measured bins on both sides in "
-               "phi*: the coil gaps),\n%.0f open (the polar caps, wider regions); each cell "
-               "'chi2/ndf coverage model', model = the spread over\nfill models relative to the "
-               "content; 'own' is the method's own answer (a generative method's), '-' for none:\n",
-          nh, no);
+  if (t->pi0)
+    fprintf(out, "\nunmeasured bins by class: %.0f interior holes (measured bins on both sides in "
+                 "phi*: the coil gaps),\n%.0f open (the polar caps, wider regions)", nh, no);
+  else
+    fprintf(out, "\nunmeasured bins by class: %.0f interior holes (measured bins on both sides "
+                 "along a periodic observable),\n%.0f open (the rest)", nh, no);
+  fprintf(out, "; each cell 'chi2/ndf coverage model', model = the spread over\nfill models "
+               "relative to the content; 'own' is the method's own answer (a generative "
+               "method's), '-' for none:\n");
   fprintf(out, "%-10s %-5s %22s %22s %22s %22s\n", "method", "fill", "holes: result",
           "holes: own", "open: result", "open: own");
   for (hsize_t i = 0; i < n; i++) {
