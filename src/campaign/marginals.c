@@ -11,11 +11,14 @@
 
 #define MAX_COV_BINS 4096 /* the (V, V) covariance read whole: 128 MiB */
 
-/* A string attribute of loc into buf ("" when absent). */
-static void attr_text(hid_t loc, const char *name, char *buf, size_t len) {
+void ef_summary_attr_text(hid_t loc, const char *obj, const char *name, char *buf, size_t len) {
   buf[0] = '\0';
-  if (H5Aexists(loc, name) <= 0) return;
-  hid_t a = H5Aopen(loc, name, H5P_DEFAULT), ty = H5Tcopy(H5T_C_S1);
+  if ((strcmp(obj, ".") && H5Lexists(loc, obj, H5P_DEFAULT) <= 0) ||
+      H5Aexists_by_name(loc, obj, name, H5P_DEFAULT) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return;
+  }
+  hid_t a = H5Aopen_by_name(loc, obj, name, H5P_DEFAULT, H5P_DEFAULT), ty = H5Tcopy(H5T_C_S1);
   char *v = NULL;
   if (a >= 0 && ty >= 0 && H5Tset_size(ty, H5T_VARIABLE) >= 0 &&
       H5Tset_cset(ty, H5T_CSET_UTF8) >= 0 && H5Aread(a, ty, &v) >= 0 && v) {
@@ -56,8 +59,8 @@ static int read_layout(hid_t file, layout *l) {
   hid_t g = H5Lexists(file, "binning_vertex", H5P_DEFAULT) > 0
                 ? H5Gopen2(file, "binning_vertex", H5P_DEFAULT) : -1;
   if (g < 0) return 0;
-  attr_text(g, "scheme", scheme, sizeof scheme);
-  attr_text(g, "observables", names, sizeof names);
+  ef_summary_attr_text(g, ".", "scheme", scheme, sizeof scheme);
+  ef_summary_attr_text(g, ".", "observables", names, sizeof names);
   l->dim = 0;
   l->V = 1;
   for (char *tok = strtok(names, ","); strcmp(scheme, "product") == 0 && tok &&

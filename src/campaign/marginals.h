@@ -14,4 +14,8 @@
  * nothing for other files. */
 int ef_summary_marginals(ef_ctx *ctx, hid_t file, const char *path, FILE *out);
 
+/* The string attribute name of object obj under loc ("." for loc itself)
+ * into buf; "" when absent or unreadable. */
+void ef_summary_attr_text(hid_t loc, const char *obj, const char *name, char *buf, size_t len);
+
 #endif

@@ -135,41 +135,20 @@ static const char *model_name(const table *t, int32_t slot) {
   return slot >= 0 && slot < 8 && t->models[slot][0] ? t->models[slot] : "?";
 }
 
-/* /summary's attribute model_names ("0=M1 1=PS 2=M2"); pi0's where absent. */
+/* The process (the root attribute process; pi0 for files before it) and
+ * /summary's attribute model_names ("0=M1 1=PS 2=M2"; pi0's where absent). */
 static void read_model_names(hid_t file, table *t) {
-  t->pi0 = 1;
-  if (H5Aexists(file, "process") > 0) {
-    hid_t a = H5Aopen(file, "process", H5P_DEFAULT), ty = H5Tcopy(H5T_C_S1);
-    char *v = NULL;
-    if (a >= 0 && ty >= 0 && H5Tset_size(ty, H5T_VARIABLE) >= 0 &&
-        H5Tset_cset(ty, H5T_CSET_UTF8) >= 0 && H5Aread(a, ty, &v) >= 0 && v) {
-      t->pi0 = strcmp(v, "pi0") == 0;
-      H5free_memory(v);
-    }
-    if (ty >= 0) H5Tclose(ty);
-    if (a >= 0) H5Aclose(a);
+  char v[256];
+  ef_summary_attr_text(file, ".", "process", v, sizeof v);
+  t->pi0 = !v[0] || strcmp(v, "pi0") == 0;
+  ef_summary_attr_text(file, "summary", "model_names", v, sizeof v);
+  if (!v[0]) snprintf(v, sizeof v, "0=M1 1=PS 2=M2");
+  memset(t->models, 0, sizeof t->models);
+  for (char *tok = strtok(v, " "); tok; tok = strtok(NULL, " ")) {
+    int m = atoi(tok);
+    const char *eq = strchr(tok, '=');
+    if (eq && m >= 0 && m < 8) snprintf(t->models[m], 16, "%s", eq + 1);
   }
-  snprintf(t->models[0], 16, "M1");
-  snprintf(t->models[1], 16, "PS");
-  snprintf(t->models[2], 16, "M2");
-  if (H5Lexists(file, "summary", H5P_DEFAULT) <= 0 ||
-      H5Aexists_by_name(file, "summary", "model_names", H5P_DEFAULT) <= 0)
-    return;
-  hid_t a = H5Aopen_by_name(file, "summary", "model_names", H5P_DEFAULT, H5P_DEFAULT);
-  hid_t ty = H5Tcopy(H5T_C_S1);
-  char *v = NULL;
-  if (a >= 0 && ty >= 0 && H5Tset_size(ty, H5T_VARIABLE) >= 0 &&
-      H5Tset_cset(ty, H5T_CSET_UTF8) >= 0 && H5Aread(a, ty, &v) >= 0 && v) {
-    memset(t->models, 0, sizeof t->models);
-    for (char *tok = strtok(v, " "); tok; tok = strtok(NULL, " ")) {
-      int m = atoi(tok);
-      const char *eq = strchr(tok, '=');
-      if (eq && m >= 0 && m < 8) snprintf(t->models[m], 16, "%s", eq + 1);
-    }
-    H5free_memory(v);
-  }
-  if (ty >= 0) H5Tclose(ty);
-  if (a >= 0) H5Aclose(a);
 }
 
 /* The uncertainty parts' columns, NaN / 0 where an older file lacks them. */
