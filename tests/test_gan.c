@@ -154,8 +154,8 @@ static int setup(void **state) {
       }
   }
   if (ef_gan_ws_create(fx.ctx, &fx.ws, &c->gan, 1u << EF_SURROGATE_TOPO | 1u << EF_SURROGATE_MIXED,
-                       c->vertex_bins.n_polar * c->vertex_bins.n_phi, fx.data.n,
-                       fx.mc.n) != EF_OK)
+                       &fx.mc, c->physics.beam_energy,
+                       c->vertex_bins.n_polar * c->vertex_bins.n_phi, fx.data.n) != EF_OK)
     return -1;
   return 0;
 }
@@ -187,7 +187,7 @@ static int run_unit_in(const ef_gan_params *gp, ef_gan_ws *ws, int method, int f
   ef_gan_problem pb = {.detector = method == EF_METHOD_GAN_MIXED ? EF_SURROGATE_MIXED
                                                                  : EF_SURROGATE_TOPO, .data = &fx.data, .mc = &fx.mc, .vtx = fx.vtx,
                        .efficiency = ef_response_efficiency(fx.resp),
-                       .fill_prior = fx.prior[fill], .beam_energy = fx.cfg.physics.beam_energy,
+                       .fill_prior = fx.prior[fill],
                        .det_seed = 77 + (uint64_t)method, .seed = seed,
                        .det_key = method, .attempt = attempt};
   pb.process = fx.proc;
@@ -523,8 +523,8 @@ static void test_refinement(void **state) {
   gp.refine.iterations = 1;
   ef_gan_ws *ws = NULL;
   int nv = ef_binning_count(fx.vtx);
-  assert_int_equal(ef_gan_ws_create(fx.ctx, &ws, &gp, 1u << EF_SURROGATE_TOPO, nv, fx.data.n,
-                                    fx.mc.n), EF_OK);
+  assert_int_equal(ef_gan_ws_create(fx.ctx, &ws, &gp, 1u << EF_SURROGATE_TOPO, &fx.mc,
+                                    fx.cfg.physics.beam_energy, nv, fx.data.n), EF_OK);
   unit_out plain, ps, m2;
   out_alloc(&plain);
   out_alloc(&ps);

@@ -7,7 +7,8 @@
 #     and projections per observable, the process and its model names) and
 #     `summary` names the gauss fill models; ensfold-plot draws every
 #     observable's projections.
-#  2. The GAN methods refuse the gauss observables with a clear message.
+#  2. The GAN methods on gauss: D = 2 with the standard acceptance runs and learns the
+#     efficiency maps; D = 1 (OmniFold's Gaussian example) unfolds to the data's mean and width.
 #  3. Closure: D = 1 (OmniFold's Gaussian example with smearing 0.2), MC
 #     from the data model so the response's within-bin shape is the data's,
 #     50 IBU iterations, 20 replicas: the per-bin pulls of the mean against
@@ -63,14 +64,69 @@ PY
 for p in proj_x1.png proj_x2.png proj_x1_ibu_mc.png proj_x2_ibu_alt.png plotdata.npz; do
   [ -s "$tmp/plots/$p" ] || { echo "FAIL: ensfold-plot wrote no $p:"; cat "$tmp/plots.txt"; exit 1; }
 done
-# 2. GAN methods refused
-if "$exe" run "$tmp/g2.yaml" -o "$tmp/gan.h5" --quiet --set 'campaign.methods=[gan-topo]' \
-     2>"$tmp/gan.err"; then
-  echo "FAIL: gan-topo ran on the gauss process"; exit 1
-fi
-grep -q "gan-topo and gan-mixed unfold the pi0 observables only" "$tmp/gan.err" ||
-  { echo "FAIL: message:"; cat "$tmp/gan.err"; exit 1; }
-[ ! -e "$tmp/gan.h5" ] || { echo "FAIL: a result file was left"; exit 1; }
+# 2. GAN methods on the gauss observables (the generic feature map, featmap.h)
+#  a. D = 2 with the standard acceptance (a blind region, a partial category that loses x2):
+#     both GAN methods run on the event files; their efficiency maps (K = 3) are learnt within
+#     0.15 of the exact ones in every cell (seen at these settings: 0.03-0.06)
+sed -e 's/^data: .*/data: {events: 20000}/' -e 's/^mc: .*/mc: {events: 100000}/' \
+  "$tmp/g2.yaml" >"$tmp/g2gen.yaml" # generated: the file then holds the exact efficiency
+"$exe" run "$tmp/g2gen.yaml" -o "$tmp/gan2.h5" --quiet --set 'campaign.methods=[gan-topo, gan-mixed]' \
+  --set campaign.replicas=1 --set gan.steps=300 --set gan.hidden=32 --set gan.samples=20000 \
+  --set gan.efficiency.steps=300 --set gan.smearing.steps=200 --set gan.refine.steps=50 \
+  2>"$tmp/gan2.err" || { echo "FAIL: GAN methods on gauss D = 2:"; cat "$tmp/gan2.err"; exit 1; }
+#  b. D = 1, OmniFold's Gaussian example (MC truth N(0.2, 0.8), data N(0, 1), smearing 0.5),
+#     small networks, 5 units per method: the unfolded distribution is the data's, not the MC's:
+#     the median over the units of the unfolded mean and width is closer to the truth's than the
+#     MC's are (0.2 in each). Measured over seeds 1-8: worst 0.109 in the mean, 0.133 in the
+#     width. Single units at these sizes can fail (about 1 in 8: mean off by 0.6-0.8 or the
+#     width collapsed to 0.3-0.5; docs/results.md): hence the median.
+cat >"$tmp/g1gan.yaml" <<'Y'
+seed: 5
+process: gauss
+data: {events: 100000}
+mc: {events: 100000}
+campaign: {replicas: 4, methods: [gan-topo, gan-mixed]}
+binning:
+  vertex: {bins: 16, lo: -4, hi: 4}
+  detector: {bins: 16, lo: -4, hi: 4}
+gan:
+  steps: 600
+  batch: 128
+  hidden: 32
+  samples: 20000
+  snapshots: 3
+  efficiency: {steps: 200, hidden: 16, batch: 256}
+  smearing: {steps: 300, hidden: 32, batch: 128}
+  refine: {steps: 100, hidden: 16, batch: 64, samples: 5000}
+Y
+"$exe" run "$tmp/g1gan.yaml" -o "$tmp/g1gan.h5" --quiet 2>"$tmp/gan1.err" ||
+  { echo "FAIL: GAN methods on the Gaussian example:"; cat "$tmp/gan1.err"; exit 1; }
+/usr/bin/python3 - "$tmp/gan2.h5" "$tmp/g1gan.h5" <<'PY'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+ex, u = f["truth/efficiency"][()], f["units"]
+worst = float(np.abs(u["efficiency"][()] - ex[None]).max())
+print("gauss D = 2, GAN methods: efficiency maps within %.3f of the exact ones" % worst)
+if not worst < 0.15:
+    sys.exit("FAIL: efficiency maps off by %.3f" % worst)
+f = h5py.File(sys.argv[2], "r")
+e = f["binning_vertex/edges_x1"][()]
+c = 0.5 * (e[1:] + e[:-1])
+def moments(h):
+    m = (h * c).sum() / h.sum()
+    return m, np.sqrt((h * (c - m) ** 2).sum() / h.sum())
+mt, st = moments(f["truth/hist"][()])
+u = f["units"]
+names = dict(x.split("=") for x in f["summary"].attrs["method_names"].split())
+for meth in sorted(set(u["method"][()])):
+    sel = np.where((u["method"][()] == meth) & (u["fill_model"][()] == 1))[0]
+    mom = np.array([moments(u["hist"][i]) for i in sel])
+    m, s = np.median(mom[:, 0]), np.median(mom[:, 1])
+    print("%s: median over %d units: unfolded mean %.3f width %.3f (truth %.3f %.3f, MC 0.2 0.8)"
+          % (names[str(meth)], len(sel), m, s, mt, st))
+    if not (abs(m - mt) < 0.2 and abs(s - st) < 0.2):
+        sys.exit("FAIL: %s does not unfold the Gaussian example" % names[str(meth)])
+PY
 # 3. closure, D = 1
 cat >"$tmp/g1.yaml" <<'Y'
 seed: 5

@@ -37,6 +37,7 @@ enum { N_MC = 60000, N_DATA = 200000, N_GEN = 200000, ROWS = 256, NB = 8 };
 static ef_ctx *ctx;
 static ef_events mc, data;
 static ef_kin kin;
+static ef_featmap *fm; /* the pi0 space at 1.5 GeV */
 static ef_surrogate *sur;
 static float *gv, *gp0; /* (N_GEN, 2), (N_GEN) the generator's samples, P(T0 | v) */
 
@@ -77,13 +78,14 @@ static int setup(void **state) {
   (void)state;
   if (ef_ctx_create(&ctx, MPI_COMM_NULL) != EF_OK) return -1;
   ef_kin_init(&kin, 1.5);
+  if (ef_featmap_create(ctx, &fm, &pi0, NULL, 1.5) != EF_OK) return -1;
   ef_rng r;
   ef_rng_init(&r, 5151, EF_RNG_TEST, 0);
   if (toy_events(&mc, N_MC, EF_KIND_MC, &r) || toy_events(&data, N_DATA, EF_KIND_DATA, &r))
     return -1;
   ef_surrogate_params sp = {{32, 2, 1500, 256, 1e-2}, 0.25, {32, 2, 300, 256, 5e-4}, 4, 0, 0};
-  if (ef_surrogate_create(ctx, &sur, EF_SURROGATE_TOPO, &sp, ROWS, mc.n) != EF_OK) return -1;
-  if (ef_surrogate_train(ctx, sur, &kin, &mc, 12, 0, -1) != EF_OK) return -1;
+  if (ef_surrogate_create(ctx, &sur, EF_SURROGATE_TOPO, &sp, fm, ROWS, mc.n) != EF_OK) return -1;
+  if (ef_surrogate_train(ctx, sur, &mc, 12, 0, -1) != EF_OK) return -1;
   gv = malloc(2 * (size_t)N_GEN * sizeof(float));
   gp0 = malloc((size_t)N_GEN * sizeof(float));
   float feat[ROWS * EF_FEAT_KIN], prob[4 * ROWS];
@@ -106,6 +108,7 @@ static int teardown(void **state) {
   ef_surrogate_destroy(sur);
   ef_events_free(&mc);
   ef_events_free(&data);
+  ef_featmap_destroy(fm);
   free(gv);
   free(gp0);
   ef_ctx_destroy(ctx);
@@ -126,7 +129,7 @@ static ef_refine_problem problem(int32_t *meas, double *cdf) {
       cdf[n] = (double)(n + 1);
       n++;
     }
-  ef_refine_problem pb = {&data, meas, cdf, n, sur, &kin, 77, 0};
+  ef_refine_problem pb = {&data, meas, cdf, n, sur, 77, 0};
   return pb;
 }
 
@@ -181,7 +184,7 @@ static void test_refined_density(void **state) {
   (void)state;
   ef_refine_params rp = params();
   ef_refine *rf = NULL;
-  assert_int_equal(ef_refine_create(ctx, &rf, &rp, ROWS), EF_OK);
+  assert_int_equal(ef_refine_create(ctx, &rf, &rp, fm, ROWS), EF_OK);
   int32_t *meas = malloc(data.n * sizeof(int32_t));
   double *cdf = malloc(data.n * sizeof(double));
   float *nu = malloc((size_t)N_GEN * sizeof(float)), *nu2 = malloc((size_t)N_GEN * sizeof(float));
@@ -213,7 +216,7 @@ static void test_refined_density(void **state) {
   assert_int_equal(ef_refine_run(ctx, rf, &pb, gv, gp0, N_GEN, &r, nu2), EF_ERR_INPUT);
   rp.clip = 1.0;
   ef_refine *bad = NULL;
-  assert_int_equal(ef_refine_create(ctx, &bad, &rp, ROWS), EF_ERR_INPUT);
+  assert_int_equal(ef_refine_create(ctx, &bad, &rp, fm, ROWS), EF_ERR_INPUT);
   assert_null(bad);
   free(meas);
   free(cdf);

@@ -36,6 +36,7 @@ enum { N_MC = 40000, ROWS = 256, NV = 6 * 6 };
 static ef_ctx *ctx;
 static ef_events mc;
 static ef_kin kin;
+static ef_featmap *fm; /* the pi0 space at 1.5 GeV */
 static ef_binning *vtx; /* cos-phi, 6 x 6 (made in main) */
 
 static void exact_prob(double c, double p[4]) {
@@ -52,6 +53,7 @@ static int setup(void **state) {
   if (ef_events_alloc(ctx, &mc, &pi0, N_MC, EF_KIND_MC, EF_EVENTS_VERTEX | EF_EVENTS_PROB) != EF_OK)
     return -1;
   ef_kin_init(&kin, 1.5);
+  if (ef_featmap_create(ctx, &fm, &pi0, NULL, 1.5) != EF_OK) return -1;
   ef_rng r;
   ef_rng_init(&r, 4242, EF_RNG_TEST, 0);
   for (size_t i = 0; i < mc.n; i++) {
@@ -78,6 +80,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   (void)state;
   ef_events_free(&mc);
+  ef_featmap_destroy(fm);
   ef_ctx_destroy(ctx);
   return 0;
 }
@@ -100,7 +103,7 @@ static void check_map(ef_surrogate *s, double tol, const char *what) {
   double eff[4 * NV];
   ef_rng r;
   ef_rng_init(&r, 1, EF_RNG_TEST, 9);
-  ef_surrogate_map(s, &kin, vtx, &r, ROWS, eff);
+  ef_surrogate_map(s, vtx, &r, ROWS, eff);
   double worst = 0.0;
   for (int k = 0; k < NV; k++) {
     double lo[2], hi[2], p[4], q[4] = {0, 0, 0, 0};
@@ -164,8 +167,8 @@ static void run_kind(ef_surrogate_kind kind, int per_topology, double tol, const
   sp.per_topology = per_topology & 1;
   sp.own_trunk = per_topology >> 1; /* 2, 3: the P head a network of its own */
   ef_surrogate *s = NULL;
-  assert_int_equal(ef_surrogate_create(ctx, &s, kind, &sp, ROWS, mc.n), EF_OK);
-  assert_int_equal(ef_surrogate_train(ctx, s, &kin, &mc, 11, 0, 5), EF_OK);
+  assert_int_equal(ef_surrogate_create(ctx, &s, kind, &sp, fm, ROWS, mc.n), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, &mc, 11, 0, 5), EF_OK);
   /* ranges */
   float v[2 * ROWS], feat[ROWS * EF_FEAT_KIN], prob[4 * ROWS], reco[3 * ROWS * 2];
   ef_rng r;
@@ -185,15 +188,15 @@ static void run_kind(ef_surrogate_kind kind, int per_topology, double tol, const
   /* key 5 again: kept (another seed would give other networks) */
   double m1[4 * NV], m2[4 * NV];
   ef_rng_init(&r, 1, EF_RNG_TEST, 2);
-  ef_surrogate_map(s, &kin, vtx, &r, ROWS, m1);
-  assert_int_equal(ef_surrogate_train(ctx, s, &kin, &mc, 99, 0, 5), EF_OK);
+  ef_surrogate_map(s, vtx, &r, ROWS, m1);
+  assert_int_equal(ef_surrogate_train(ctx, s, &mc, 99, 0, 5), EF_OK);
   ef_rng_init(&r, 1, EF_RNG_TEST, 2);
-  ef_surrogate_map(s, &kin, vtx, &r, ROWS, m2);
+  ef_surrogate_map(s, vtx, &r, ROWS, m2);
   assert_memory_equal(m1, m2, sizeof m1);
   /* a negative key trains again: seed 99 gives other networks */
-  assert_int_equal(ef_surrogate_train(ctx, s, &kin, &mc, 99, 0, -1), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, &mc, 99, 0, -1), EF_OK);
   ef_rng_init(&r, 1, EF_RNG_TEST, 2);
-  ef_surrogate_map(s, &kin, vtx, &r, ROWS, m2);
+  ef_surrogate_map(s, vtx, &r, ROWS, m2);
   assert_true(memcmp(m1, m2, sizeof m1) != 0);
   ef_surrogate_destroy(s);
 }
@@ -242,8 +245,8 @@ static void test_mixed_per_topology(void **state) {
     ef_surrogate_params sp = params();
     sp.per_topology = pt;
     ef_surrogate *s = NULL;
-    assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_MIXED, &sp, ROWS, mc.n), EF_OK);
-    assert_int_equal(ef_surrogate_train(ctx, s, &kin, &mc, 11, 0, -1), EF_OK);
+    assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_MIXED, &sp, fm, ROWS, mc.n), EF_OK);
+    assert_int_equal(ef_surrogate_train(ctx, s, &mc, 11, 0, -1), EF_OK);
     channel_widths(s, w[pt]);
     ef_surrogate_destroy(s);
   }
@@ -264,8 +267,8 @@ static void test_mixed_own_trunk(void **state) {
   sp.per_topology = sp.own_trunk = 1;
   ef_surrogate *s = NULL;
   double w[3];
-  assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_MIXED, &sp, ROWS, mc.n), EF_OK);
-  assert_int_equal(ef_surrogate_train(ctx, s, &kin, &mc, 11, 0, -1), EF_OK);
+  assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_MIXED, &sp, fm, ROWS, mc.n), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, &mc, 11, 0, -1), EF_OK);
   channel_widths(s, w);
   ef_surrogate_destroy(s);
   printf("# own trunk, per topology: phi rms (rad) T2 %.4f, T3 %.4f (MC 0.09, 0.03)\n", w[1], w[2]);
@@ -276,23 +279,23 @@ static void test_refusals(void **state) {
   (void)state;
   ef_surrogate_params sp = params();
   ef_surrogate *s = NULL;
-  assert_int_equal(ef_surrogate_create(ctx, &s, (ef_surrogate_kind)7, &sp, ROWS, mc.n),
+  assert_int_equal(ef_surrogate_create(ctx, &s, (ef_surrogate_kind)7, &sp, fm, ROWS, mc.n),
                    EF_ERR_INTERNAL);
   assert_null(s);
-  assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_TOPO, &sp, ROWS, mc.n), EF_OK);
+  assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_TOPO, &sp, fm, ROWS, mc.n), EF_OK);
   ef_events bare = mc;
   bare.vertex = NULL;
-  assert_int_equal(ef_surrogate_train(ctx, s, &kin, &bare, 1, 0, -1), EF_ERR_INPUT);
+  assert_int_equal(ef_surrogate_train(ctx, s, &bare, 1, 0, -1), EF_ERR_INPUT);
   assert_non_null(strstr(ef_error_message(ctx), "vertex"));
   ef_events none = mc;
   none.n = 0;
-  assert_int_equal(ef_surrogate_train(ctx, s, &kin, &none, 1, 0, -1), EF_ERR_INPUT);
+  assert_int_equal(ef_surrogate_train(ctx, s, &none, 1, 0, -1), EF_ERR_INPUT);
   assert_non_null(strstr(ef_error_message(ctx), "no events"));
   ef_surrogate_destroy(s);
   /* made for 8 rows, it still trains with its 256-event batches (its buffers
    * take them in: the sanitizer build checks the accesses) */
-  assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_MIXED, &sp, 8, mc.n), EF_OK);
-  assert_int_equal(ef_surrogate_train(ctx, s, &kin, &mc, 1, 0, -1), EF_OK);
+  assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_MIXED, &sp, fm, 8, mc.n), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, &mc, 1, 0, -1), EF_OK);
   ef_surrogate_destroy(s);
   ef_surrogate_destroy(NULL);
 }

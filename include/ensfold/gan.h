@@ -2,9 +2,9 @@
  * (docs/methods.md).
  *
  * A unit trains (or reuses) its detector surrogate (surrogate.h), then an
- * outer generator
- * G(z) -> v = (cos theta*, phi*) against a discriminator that sees, per
- * measured topology t, the data (bootstrap-weighted) against G folded
+ * outer generator G(z) -> v (the event space's D observables; pi0:
+ * (cos theta*, phi*)) against a discriminator that sees, per seen
+ * category t, the data (bootstrap-weighted) against G folded
  * through the detector networks and weighted by their P(t | v), and, only in
  * the blind vertex bins, the fill model against G (only with
  * gan.fill_weight > 0). The result is a histogram of many samples of G in
@@ -12,10 +12,12 @@
  * that G itself, folded with its efficiency, predicts the data: with the
  * fill out of training, the measured bins do not depend on the fill model.
  *
- *   gan-topo:  an efficiency classifier eps(v) over T0..T3 and one
- *              conditional smearing GAN S_t(v, noise) per measured topology.
- *   gan-mixed: one detector-simulation GAN DS(v, noise) -> (reco, P_T0..P_T3)
+ *   gan-topo:  an efficiency classifier eps(v) over the K categories and one
+ *              conditional smearing GAN S_t(v, noise) per seen category.
+ *   gan-mixed: one detector-simulation GAN DS(v, noise) -> (reco, P(category))
  *              trained on MC events that carry their probability vectors.
+ * The networks' inputs and G's output map come from the space's feature
+ * map (featmap.h). 
  *
  * Nothing here is collective. A workspace is made once per rank and holds
  * every network and buffer: a unit allocates nothing. */
@@ -52,7 +54,7 @@ typedef struct {
 /* What one GAN unit unfolds. */
 typedef struct {
   ef_surrogate_kind detector;  /* gan-topo: EF_SURROGATE_TOPO, gan-mixed: EF_SURROGATE_MIXED */
-  const ef_events *data;       /* measured events: topology, reco (weight optional) */
+  const ef_events *data;       /* measured events: category, reco (weight optional) */
   const double *data_weights;  /* (n_data) bootstrap weights, NULL = all 1 */
   const ef_events *mc;         /* MC with vertex and prob */
   const ef_binning *vtx;       /* vertex bins of the result */
@@ -60,7 +62,6 @@ typedef struct {
   const double *fill_prior;    /* (n_vertex) the fill model's probability per bin */
   const ef_process *process;   /* the physics (process.h), to sample the blind region */
   int fill_model;              /* from the process's fill model */
-  double beam_energy;          /* GeV: the detector networks' kinematic inputs */
   /* Random streams: the detector networks' from det_seed (trained once for
    * every unit with the same det_key >= 0: gan.share_detector), the outer GAN's
    * from seed; attempt > 0 gives fresh streams for a retry. */
@@ -71,11 +72,13 @@ typedef struct {
 
 typedef struct ef_gan_ws ef_gan_ws;
 
-/* Sized for gp, up to n_vertex vertex bins, n_data data and n_mc MC
- * events, with the detector surrogates whose ef_surrogate_kind bits are set
- * in `detectors`. */
+/* Sized for gp, up to n_vertex vertex bins, n_data data events and the MC
+ * sample mc (its space is the units'; its vertices scale the unbounded
+ * observables: featmap.h; beam_energy, GeV, the pi0 space's lab angles),
+ * with the detector surrogates whose ef_surrogate_kind bits are set in
+ * `detectors`. */
 int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp, unsigned detectors,
-                     int n_vertex, size_t n_data, size_t n_mc);
+                     const ef_events *mc, double beam_energy, int n_vertex, size_t n_data);
 void ef_gan_ws_destroy(ef_gan_ws *ws); /* accepts NULL */
 /* Outer GAN trainings this workspace has run. A unit whose seed, attempt,
  * detector kind, detector key, data weights and settings equal the previous
@@ -89,9 +92,9 @@ long ef_gan_ws_outer_trainings(const ef_gan_ws *ws);
  *                           it sees, the fill model's shape in blind bins
  *   own (n_vertex)          G's own answer in every bin, blind ones included
  *                           (the same as hist outside the blind bins)
- *   eff (4, n_vertex)       the unit's P(T0..T3 | vertex bin), averaged on
- *                           an 8 x 8 grid in each bin (gan-mixed: and over
- *                           16 noise draws per point)
+ *   eff (K, n_vertex)       the unit's P(category | vertex bin), averaged on
+ *                           a grid in each bin (ef_surrogate_map; gan-mixed:
+ *                           and over 16 noise draws per point)
  *   loss_d, loss_g (n_loss) the discriminator and generator losses, each
  *                           point the mean over steps / n_loss steps.
  * A training whose loss turns non-finite, or that collapses (docs/methods.md

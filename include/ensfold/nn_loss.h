@@ -57,13 +57,13 @@ double ef_loss_gen_sum(int n, const float *x, const float *w, float *dx);
 
 /* Gradient with respect to x of MMD^2 (kernel as ef_loss_mmd, biased) for
  * points in groups: x (n, d), y (m, d); coordinates [0, d_cont) are
- * continuous (d_cont <= 8), coordinates [d_cont, d) are a group label, and
+ * continuous (d_cont <= 64), coordinates [d_cont, d) are a group label, and
  * points whose labels differ do not interact (their kernel is taken as 0).
  * dx (n, d): only its first d_cont columns are written. Float arithmetic and
  * kernel terms below e^-40 skipped: for a training step's B x 2B pairs,
  * where ef_loss_mmd's double version is slower than needed. Returns 0, or
- * -1 (nothing written) when d_cont or n_sigma is outside 1..8 or d <
- * d_cont. */
+ * -1 (nothing written) when d_cont is outside 1..64, n_sigma outside 1..8
+ * or d < d_cont. */
 int ef_loss_mmd_grad_grouped(int n, int m, int d, int d_cont, const float *x, const float *y,
                              int n_sigma, const float *sigmas, float *dx);
 

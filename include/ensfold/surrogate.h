@@ -4,17 +4,19 @@
  * through the detector and take gradients back through it
  * (docs/methods.md, "Detector networks").
  *
- *   EF_SURROGATE_TOPO   an efficiency classifier P(T0..T3 | v) (softmax,
+ *   EF_SURROGATE_TOPO   an efficiency classifier P(category | v) (softmax,
  *                       soft targets) and one conditional smearing GAN
- *                       S_t(v, noise) per measured topology T1..T3.
+ *                       S_j(v, noise) per seen category (pi0: T1..T3).
  *   EF_SURROGATE_MIXED  one detector-simulation GAN DS(v, noise) -> (reco
- *                       residual, logits of P(T0..T3 | v)) trained on every
- *                       MC event with its probability vector.
+ *                       residual, logits of P(category | v)) trained on
+ *                       every MC event with its probability vector.
  *
- * A surrogate's networks see ef_features_kin(v) and detector noise; the
- * reconstructed point is v plus a learnt residual, folded into [-1, 1] in
- * cos theta* and wrapped in phi*. A surrogate is made once per rank with
- * every buffer it needs: training, forward and backward allocate nothing.
+ * Everything is in the event space of a feature map (featmap.h: D
+ * observables, K categories, ns of them seen): the networks see its
+ * detector features of v and detector noise; the reconstructed point is v
+ * plus a learnt residual, brought into the observables' ranges (folded or
+ * wrapped: ef_featmap_smear). A surrogate is made once per rank with every
+ * buffer it needs: training, forward and backward allocate nothing.
  * Nothing here is collective. */
 #ifndef ENSFOLD_SURROGATE_H
 #define ENSFOLD_SURROGATE_H
@@ -25,7 +27,7 @@
 #include "ensfold/binning.h"
 #include "ensfold/ctx.h"
 #include "ensfold/events.h"
-#include "ensfold/kinematics.h"
+#include "ensfold/featmap.h"
 #include "ensfold/nn.h"
 #include "ensfold/rng.h"
 
@@ -36,8 +38,8 @@ typedef struct {
   double efficiency_average; /* last fraction of the classifier's / DS-GAN's training averaged */
   ef_net_params smearing;    /* S_t (topo) and the DS-GAN (mixed) */
   int noise;                 /* noise inputs of the smearing networks */
-  int per_topology;          /* mixed: the DS-GAN's residual per measured topology (3 pairs,
-                              * its critic told the topology), else one for all */
+  int per_topology;          /* mixed: the DS-GAN's residual per seen category (its
+                              * critic told the category), else one for all */
   int own_trunk;             /* mixed: the P head a network of its own (the classifier's
                               * training) beside the residual's, else one shared trunk */
 } ef_surrogate_params;
@@ -46,40 +48,42 @@ typedef enum { EF_SURROGATE_TOPO = 0, EF_SURROGATE_MIXED = 1 } ef_surrogate_kind
 
 typedef struct ef_surrogate ef_surrogate;
 
-/* A surrogate of `kind` for batches of up to max_rows vertices (its own
- * training batches, sp's, are sized in as well) and MC samples of up to
- * n_mc events. */
+/* A surrogate of `kind` in fm's space (fm must outlive it) for batches of
+ * up to max_rows vertices (its own training batches, sp's, are sized in as
+ * well) and MC samples of up to n_mc events. */
 int ef_surrogate_create(ef_ctx *ctx, ef_surrogate **out, ef_surrogate_kind kind,
-                        const ef_surrogate_params *sp, int max_rows, size_t n_mc);
+                        const ef_surrogate_params *sp, const ef_featmap *fm, int max_rows,
+                        size_t n_mc);
 void ef_surrogate_destroy(ef_surrogate *s); /* accepts NULL */
 
-/* Train on mc (vertex, reco, topology, prob) with the kinematics kin, from
- * seed and the streams stream .. stream + 4 (critics: + 100). A key >= 0
+/* Train on mc (vertex, reco, topology, prob; the feature map's space), from
+ * seed and the streams stream .. stream + 4 (beyond three seen categories
+ * also stream + 256 + j; critics: + 100). A key >= 0
  * equal to the key of the last training keeps the networks as they are
  * (units that share a detector); a negative key always trains. A loss that
  * turns non-finite returns EF_ERR_NUMERIC. */
-int ef_surrogate_train(ef_ctx *ctx, ef_surrogate *s, const ef_kin *kin, const ef_events *mc,
-                       uint64_t seed, uint32_t stream, int64_t key);
+int ef_surrogate_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64_t seed,
+                       uint32_t stream, int64_t key);
 
-/* The response of n <= max_rows vertices v (n, 2) with kinematic features
- * feat (n, EF_FEAT_KIN): prob (n, 4) = P(T0..T3 | v) and, with reco not
- * NULL, the reconstructed (c, f) per measured topology T1..T3 into reco
- * (3, n, 2). Detector noise is drawn from r. The networks keep their
- * activations for one ef_surrogate_backward. */
+/* The response of n <= max_rows vertices v (n, D) with detector features
+ * feat (n, n_feat): prob (n, K) = P(category | v) and, with reco not NULL,
+ * the reconstructed point per seen category into reco (ns, n, D). Detector
+ * noise is drawn from r. The networks keep their activations for one
+ * ef_surrogate_backward. */
 void ef_surrogate_forward(ef_surrogate *s, const float *v, const float *feat, int n, ef_rng *r,
                           float *prob, float *reco);
 
-/* Backward of the last forward with reco: dreco (3, n, 2) is a loss's
- * gradient wrt reco; adds its gradient wrt v to dv (n, 2) and wrt the
- * features to dfeat (n, EF_FEAT_KIN). The probabilities count as
- * constants. */
+/* Backward of the last forward with reco: dreco (ns, n, D) is a loss's
+ * gradient wrt reco; adds its gradient wrt v to dv (n, D) and wrt the
+ * features to dfeat (n, n_feat). The probabilities count as constants. */
 void ef_surrogate_backward(ef_surrogate *s, int n, const float *dreco, float *dv, float *dfeat);
 
-/* The efficiency map eff (4, n_bins of vtx): P(T0..T3 | v) averaged on an
- * 8 x 8 grid in each vertex bin (the mixed surrogate: and over 16 noise
- * draws per point: with one draw the map's own sampling noise reached 0.01
- * in single cells). Points go through in chunks of `chunk` rows. */
-void ef_surrogate_map(ef_surrogate *s, const ef_kin *kin, const ef_binning *vtx, ef_rng *r,
-                      int chunk, double *eff);
+/* The efficiency map eff (K, n_bins of vtx): P(category | v) averaged on
+ * a grid of g^D <= 64 points in each vertex bin (D = 2: 8 x 8; the mixed
+ * surrogate: and over 16 noise draws per point: with one draw the map's
+ * own sampling noise reached 0.01 in single cells). Points go through in
+ * chunks of `chunk` rows. */
+void ef_surrogate_map(ef_surrogate *s, const ef_binning *vtx, ef_rng *r, int chunk,
+                      double *eff);
 
 #endif

@@ -346,8 +346,9 @@ static const key_def schema[] = {
          "weight of the MMD term (fake measured events drawn by weight against the step's data "
          "events, Gaussian kernels of 0.05, 0.15, 0.45) in G's loss; 0 = adversarial only"),
     REAL("gan.instance_noise", gan.instance_noise, 0.05, 0.0, 1.0, "",
-         "Gaussian noise added to the discriminator's input angles (cos theta*, phi* in rad) at "
-         "the first step, decreasing linearly to a tenth at the last"),
+         "Gaussian noise added to the discriminator's input coordinates at the first step "
+         "(pi0: cos theta*, phi* in rad; other spaces: times each observable's unit, "
+         "docs/methods.md), decreasing linearly to a tenth at the last"),
     INT("gan.efficiency.hidden", gan.detector.efficiency.hidden, 64, 4, 4096,
         "units per hidden layer of the efficiency classifier (gan-topo, and gan-mixed's P "
         "head with gan.smearing.own_trunk; with one trunk the DS-GAN takes the larger of this "

@@ -17,9 +17,10 @@ static int gan_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef
   unsigned detectors = 0;
   for (int m = EF_METHOD_GAN_TOPO; m <= EF_METHOD_GAN_MIXED; m++)
     if (cfg->campaign.methods >> m & 1u) detectors |= 1u << detector_of(m);
-  EF_CHECK(ef_gan_ws_create(ctx, &ws, &cfg->gan, detectors,
+  EF_CHECK(ef_gan_ws_create(ctx, &ws, &cfg->gan, detectors, ef_inputs_mc(in),
+                            cfg->physics.beam_energy,
                             ef_binning_count(ef_inputs_vertex_binning(in)),
-                            ef_inputs_data(in)->n, ef_inputs_mc(in)->n));
+                            ef_inputs_data(in)->n));
   *out = ws;
   return EF_OK;
 }
@@ -34,7 +35,7 @@ static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
       .vtx = ef_inputs_vertex_binning(in),
       .efficiency = ef_response_efficiency(ef_inputs_response(in)),
       .fill_prior = ef_inputs_prior(in, u->fill), .process = ef_inputs_process(in),
-      .fill_model = u->fill, .beam_energy = cfg->physics.beam_energy, .seed = u->seed,
+      .fill_model = u->fill, .seed = u->seed,
       .attempt = attempt};
   if (u->replica > 0) {
     ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP, u->replica, pb.data->n, weights);
@@ -51,16 +52,10 @@ static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
 }
 
 /* Some vertex bin must reach gan.blind_efficiency, else every bin is blind
- * (checked when the MC is a file; generated MC keeps the unit's message). */
+ * (checked when the MC is a file; generated MC keeps the unit's message).
+ * Any event space: the networks see it through its feature map (featmap.h). */
 static int gan_check_inputs(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in,
                             unsigned files) {
-  const ef_space *sp = ef_process_space(ef_inputs_process(in));
-  if (!ef_space_is_pi0(sp))
-    return ef_error_set(ctx, EF_ERR_INPUT,
-                        "campaign.methods: gan-topo and gan-mixed unfold the pi0 observables "
-                        "only (their networks' inputs are the CLAS geometry's lab angles); "
-                        "process %s has %d observables (%s, ...): use a binned method such as ibu",
-                        ef_process_name(ef_inputs_process(in)), sp->dim, sp->axis[0].name);
   if (!(files & 2u)) return EF_OK;
   return ef_inputs_check_efficiency(ctx, cfg, in, "gan.blind_efficiency",
                                     cfg->gan.blind_efficiency, "gan-topo / gan-mixed");

@@ -175,7 +175,7 @@ double ef_loss_gen_sum(int n, const float *x, const float *w, float *dx) {
  * coordinates (it runs on B x 2B pairs every training step). */
 static void mmd_grouped(int n, int m, int d, int d_cont, const float *x, const float *y,
                         int n_sigma, const float *sigmas, float *dx) {
-  enum { MAX_CONT = 8, MAX_SIGMA = 8 };
+  enum { MAX_CONT = 64, MAX_SIGMA = 8 };
   float a[MAX_SIGMA];
   for (int k = 0; k < n_sigma; k++) a[k] = 1.0f / (2.0f * sigmas[k] * sigmas[k]);
   float cxx = 2.0f / ((float)n * n), cxy = 2.0f / ((float)n * m);
@@ -246,7 +246,7 @@ static void mmd_grouped_633(int n, int m, const float *x, const float *y, const 
 
 int ef_loss_mmd_grad_grouped(int n, int m, int d, int d_cont, const float *x, const float *y,
                              int n_sigma, const float *sigmas, float *dx) {
-  if (d_cont < 1 || d_cont > 8 || n_sigma < 1 || n_sigma > 8 || d < d_cont) return -1;
+  if (d_cont < 1 || d_cont > 64 || n_sigma < 1 || n_sigma > 8 || d < d_cont) return -1;
   if (d == 6 && d_cont == 3 && n_sigma == 3) mmd_grouped_633(n, m, x, y, sigmas, dx);
   else mmd_grouped(n, m, d, d_cont, x, y, n_sigma, sigmas, dx);
   return 0;

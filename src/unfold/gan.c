@@ -1,12 +1,13 @@
 /* The outer GAN of gan-topo and gan-mixed (docs/methods.md has the method).
  *
- * Coordinates: a vertex or reconstructed event is v = (c, f) = (cos theta*,
- * phi*), c in [-1, 1], f in (-pi, pi]. G maps noise to a point on the
- * sphere (ef_features_sphere); the discriminator D sees a channel one-hot
- * (NCH) and ef_features_embed(v) (EF_FEAT_EMBED). Channel 0 is the blind
- * channel (vertex level, blind bins only, G against the fill model);
- * channels 1..3 are the measured topologies T1..T3 (detector level, G
- * folded through a detector surrogate against data). */
+ * Coordinates: a vertex or reconstructed event is a point v of the event
+ * space's D observables (pi0: (cos theta*, phi*)); the feature map
+ * (featmap.h) says what the networks see of it. G's raw output (NG) is
+ * mapped into the observables' ranges by ef_featmap_gen; the discriminator
+ * D sees a channel one-hot (NCH) and ef_featmap_embed(v) (NE). Channel 0
+ * is the blind channel (vertex level, blind bins only, G against the fill
+ * model); channels 1..NS are the seen categories (pi0: T1..T3; detector
+ * level, G folded through a detector surrogate against data). */
 #include "ensfold/gan.h"
 #include "ensfold/process.h"
 
@@ -14,19 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ensfold/features.h"
-#include "ensfold/kinematics.h"
+#include "ensfold/featmap.h"
 #include "ensfold/nn.h"
 #include "ensfold/nn_adam.h"
 #include "ensfold/nn_loss.h"
 #include "ensfold/refine.h"
 #include "ensfold/rng.h"
 
-#define NF EF_FEAT_KIN  /* detector-network features */
-#define NE EF_FEAT_EMBED
-#define NCH 4           /* D channels: 0 blind, 1..3 = T1..T3 */
-#define ND (NCH + NE)   /* D input width */
-#define MD 6            /* MMD point: cos theta*, cos phi*, sin phi*, 3 x channel */
 
 /* Roles of networks in seeds: distinct init/training streams per role; a
  * detector surrogate takes the five from ROLE_DETECTOR on. The refinement's
@@ -37,11 +32,22 @@ enum { ROLE_G = 0, ROLE_D, ROLE_DETECTOR, N_ROLES = 8 };
 
 #define OUTER_LOSS_MAX 64 /* loss points a shared outer training keeps */
 
+/* Moments of G's samples for the collapse check, per observable: sums of
+ * x and x^2 (bounded, unbounded), of cos a and sin a (periodic, a the
+ * angle). */
+typedef struct {
+  double s1[EF_SPACE_MAX_DIM], s2[EF_SPACE_MAX_DIM];
+  long long n;
+} moments;
+
 struct ef_gan_ws {
   int latent, bo, bf, rows; /* G noise, outer batch, blind batch, D rows */
   int samples;              /* G samples pooled per training */
-  ef_kin kin;
-  double kin_energy;        /* beam energy kin was made for */
+  ef_featmap *fm;           /* the event space's network view */
+  /* widths: observables, categories, seen categories, detector features,
+   * embedding, G's raw output, MMD coordinates; D's channels 1 + NS, its
+   * input NCH + NE, an MMD point NM + NS (coordinates, then the channel) */
+  int D, K, NS, NF, NE, NG, NM, NCH, ND, MD;
   ef_mlp *g, *d;
   ef_adam *adam_g, *adam_d;
   ef_surrogate *det[2];     /* by ef_surrogate_kind; those the campaign uses */
@@ -51,33 +57,35 @@ struct ef_gan_ws {
   size_t n_data, n_mc;
   /* outer-step buffers, shapes in rows of the outer batch bo */
   float *z;        /* (bo, latent) */
-  float *gu;       /* (bo, 3) G's raw output u: v is the direction of u */
-  float *v;        /* (bo, 2) generated vertices */
+  float *gu;       /* (bo, NG) G's raw output u: v = ef_featmap_gen(u) */
+  float *v;        /* (bo, D) generated vertices */
   float *feat;     /* (bo, NF) */
-  float *jac;      /* (bo, NF, 2) d feat / d (c, f) */
-  float *prob;     /* (bo, 4) P(T0..T3 | v) */
-  float *reco;     /* (3, bo, 2) reco per measured topology (noised in place) */
-  float *nz;       /* (bo, 2) instance noise of one row group */
-  float *vn;       /* (bo, 2) the blind rows' noised vertices */
+  float *jac;      /* (bo, NF, D) d feat / d v */
+  float *prob;     /* (bo, K) P(category | v) */
+  float *reco;     /* (NS, bo, D) reco per seen category (noised in place) */
+  float *nz;       /* (bo, D) instance noise of one row group */
+  float *vn;       /* (bo, D) the blind rows' noised vertices */
+  float *rv;       /* (bo, D) the data rows' noised points */
+  int32_t *dch;    /* (bo) the data rows' channels */
   float *dx;       /* (rows, ND) discriminator input */
   float *w;        /* (rows) per-row weight (sums: 1 per channel group) */
   float *dlogit;   /* (rows) */
   float *ddx;      /* (rows, ND) gradient wrt D inputs */
-  float *dreco;    /* (3, bo, 2) gradient wrt reco */
+  float *dreco;    /* (NS, bo, D) gradient wrt reco */
   float *dfeat;    /* (bo, NF) */
-  float *dv;       /* (bo, 2) */
-  float *draw;     /* (bo, 3) gradient wrt G's raw output */
-  double *fcdf;    /* (3 bo) cumulative weights of the fake measured rows */
+  float *dv;       /* (bo, D) */
+  float *draw;     /* (bo, NG) gradient wrt G's raw output */
+  double *fcdf;    /* (NS bo) cumulative weights of the fake measured rows */
   float *mx, *my, *mdx; /* (bo, MD) MMD points: fake (resampled by weight), data; dMMD/dmx */
   int32_t *msel;   /* (bo) the fake measured row behind each MMD point */
-  float *mgrad;    /* (3 bo, 2) MMD gradient per fake measured row's reco */
+  float *mgrad;    /* (NS bo, D) MMD gradient per fake measured row's reco */
   unsigned char *inblind; /* (bo) generated event in a blind bin */
   unsigned char *blind;   /* (nv_cap) set at run time */
   int nv_cap;
   double *hsum, *esum;    /* (nv_cap) histogram and efficiency sums */
   /* G's pooled samples (gan.samples), in the order they were drawn */
-  float *pool_v;   /* (samples, 2) vertices */
-  float *pool_p0;  /* (samples) P(T0 | v) */
+  float *pool_v;   /* (samples, D) vertices */
+  float *pool_p0;  /* (samples) P(blind | v) (pi0: P(T0 | v)) */
   float *pool_nu;  /* (samples) refinement weights */
   long long pool_n;
   ef_refine *refine; /* gan.refine (NULL: no refinement) */
@@ -89,22 +97,23 @@ struct ef_gan_ws {
   uint64_t outer_seed;
   int outer_attempt, outer_detector, outer_n_loss;
   int64_t outer_det_key;
-  double outer_total, outer_sd, outer_rlen;
+  double outer_total;
   ef_rng outer_rng;                     /* the stream after training (the efficiency map) */
+  moments outer_mo;                     /* its samples' moments (the collapse check) */
   double outer_loss[2][OUTER_LOSS_MAX]; /* discriminator, generator loss curves */
   long outer_trainings;                 /* trainings run, for tests and logs */
 };
 
 /* ---- workspace ----------------------------------------------------------- */
 
-/* The workspace's plain buffers into out (room for 32); their number. One
+/* The workspace's plain buffers into out (room for 40); their number. One
  * list for the allocation check and for freeing. */
 static size_t ws_buffers(const ef_gan_ws *ws, void **out) {
   void *b[] = {ws->cdf,  ws->meas,  ws->z,     ws->gu,   ws->v,     ws->feat,    ws->jac,
                ws->prob, ws->reco,  ws->nz,    ws->vn,   ws->dx,    ws->w,       ws->dlogit,
                ws->ddx,  ws->dreco, ws->dfeat, ws->dv,   ws->draw,  ws->fcdf,    ws->mx,
                ws->my,   ws->mdx,   ws->msel,  ws->mgrad, ws->inblind, ws->blind, ws->hsum,
-               ws->esum, ws->pool_v, ws->pool_p0, ws->pool_nu};
+               ws->esum, ws->pool_v, ws->pool_p0, ws->pool_nu, ws->rv, ws->dch};
   memcpy(out, b, sizeof b);
   return sizeof b / sizeof b[0];
 }
@@ -117,77 +126,101 @@ void ef_gan_ws_destroy(ef_gan_ws *ws) {
   ef_adam_destroy(ws->adam_d);
   for (int k = 0; k < 2; k++) ef_surrogate_destroy(ws->det[k]);
   ef_refine_destroy(ws->refine);
-  void *bufs[32];
+  void *bufs[40];
   for (size_t i = 0, n = ws_buffers(ws, bufs); i < n; i++) free(bufs[i]);
+  ef_featmap_destroy(ws->fm);
   free(ws);
 }
 
+static void *falloc(size_t n) { return malloc(n * sizeof(float)); }
+
 static int alloc_buffers(ef_ctx *ctx, ef_gan_ws *ws) {
   size_t bo = (size_t)ws->bo, rows = (size_t)ws->rows, nd = ws->n_data ? ws->n_data : 1;
+  size_t D = (size_t)ws->D, NS = (size_t)ws->NS, NF = (size_t)ws->NF, ND = (size_t)ws->ND,
+         MD = (size_t)ws->MD, NG = (size_t)ws->NG, S = (size_t)ws->samples;
   ws->cdf = malloc(nd * sizeof *ws->cdf);
   ws->meas = malloc(nd * sizeof *ws->meas);
-  ws->z = malloc(bo * (size_t)ws->latent * sizeof(float));
-  ws->gu = malloc(bo * 3 * sizeof(float));
-  ws->v = malloc(bo * 2 * sizeof(float));
-  ws->feat = malloc(bo * NF * sizeof(float));
-  ws->jac = malloc(bo * NF * 2 * sizeof(float));
-  ws->prob = malloc(bo * 4 * sizeof(float));
-  ws->reco = malloc(3 * bo * 2 * sizeof(float));
-  ws->nz = malloc(bo * 2 * sizeof(float));
-  ws->vn = malloc(bo * 2 * sizeof(float));
-  ws->dx = malloc(rows * ND * sizeof(float));
-  ws->w = malloc(rows * sizeof(float));
-  ws->dlogit = malloc(rows * sizeof(float));
-  ws->ddx = malloc(rows * ND * sizeof(float));
-  ws->dreco = malloc(3 * bo * 2 * sizeof(float));
-  ws->dfeat = malloc(bo * NF * sizeof(float));
-  ws->dv = malloc(bo * 2 * sizeof(float));
-  ws->draw = malloc(bo * 3 * sizeof(float));
-  ws->fcdf = malloc(3 * bo * sizeof(double));
-  ws->mx = malloc(bo * MD * sizeof(float));
-  ws->my = malloc(bo * MD * sizeof(float));
-  ws->mdx = malloc(bo * MD * sizeof(float));
+  ws->z = falloc(bo * (size_t)ws->latent);
+  ws->gu = falloc(bo * NG);
+  ws->v = falloc(bo * D);
+  ws->feat = falloc(bo * NF);
+  ws->jac = falloc(bo * NF * D);
+  ws->prob = falloc(bo * (size_t)ws->K);
+  ws->reco = falloc(NS * bo * D);
+  ws->nz = falloc(bo * D);
+  ws->vn = falloc(bo * D);
+  ws->rv = falloc(bo * D);
+  ws->dch = malloc(bo * sizeof(int32_t));
+  ws->dx = falloc(rows * ND);
+  ws->w = falloc(rows);
+  ws->dlogit = falloc(rows);
+  ws->ddx = falloc(rows * ND);
+  ws->dreco = falloc(NS * bo * D);
+  ws->dfeat = falloc(bo * NF);
+  ws->dv = falloc(bo * D);
+  ws->draw = falloc(bo * NG);
+  ws->fcdf = malloc(NS * bo * sizeof(double));
+  ws->mx = falloc(bo * MD);
+  ws->my = falloc(bo * MD);
+  ws->mdx = falloc(bo * MD);
   ws->msel = malloc(bo * sizeof(int32_t));
-  ws->mgrad = malloc(3 * bo * 2 * sizeof(float));
+  ws->mgrad = falloc(NS * bo * D);
   ws->inblind = malloc(bo);
   ws->blind = malloc((size_t)ws->nv_cap);
   ws->hsum = malloc((size_t)ws->nv_cap * sizeof(double));
   ws->esum = malloc((size_t)ws->nv_cap * sizeof(double));
-  ws->pool_v = malloc((size_t)ws->samples * 2 * sizeof(float));
-  ws->pool_p0 = malloc((size_t)ws->samples * sizeof(float));
-  ws->pool_nu = malloc((size_t)ws->samples * sizeof(float));
-  void *bufs[32];
+  ws->pool_v = falloc(S * D);
+  ws->pool_p0 = falloc(S);
+  ws->pool_nu = falloc(S);
+  void *bufs[40];
   for (size_t i = 0, n = ws_buffers(ws, bufs); i < n; i++)
     if (!bufs[i]) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the GAN workspace");
   return EF_OK;
 }
 
+/* The widths of ws->fm's space. */
+static void set_widths(ef_gan_ws *ws) {
+  const ef_featmap *fm = ws->fm;
+  ws->D = ef_featmap_dim(fm);
+  ws->K = ef_featmap_n_cat(fm);
+  ws->NS = ef_featmap_n_seen(fm);
+  ws->NF = ef_featmap_n_feat(fm);
+  ws->NE = ef_featmap_n_embed(fm);
+  ws->NG = ef_featmap_n_gen(fm);
+  ws->NM = ef_featmap_n_mmd(fm);
+  ws->NCH = 1 + ws->NS;
+  ws->ND = ws->NCH + ws->NE;
+  ws->MD = ws->NM + ws->NS;
+}
+
 int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp, unsigned detectors,
-                     int n_vertex, size_t n_data, size_t n_mc) {
+                     const ef_events *mc, double beam_energy, int n_vertex, size_t n_data) {
   *out = NULL;
   ef_gan_ws *ws = calloc(1, sizeof *ws);
   if (!ws) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the GAN workspace");
+  int rc = EF_OK;
+  EF_GOTO(rc, ef_featmap_create(ctx, &ws->fm, &mc->space, mc, beam_energy), fail);
+  set_widths(ws);
   ws->latent = gp->latent;
   ws->bo = gp->outer.batch;
   ws->bf = (gp->outer.batch + 1) / 2;
-  ws->rows = ws->bo + ws->bf + 3 * ws->bo + ws->bo;
+  ws->rows = ws->bo + ws->bf + ws->NS * ws->bo + ws->bo;
   ws->n_data = n_data;
-  ws->n_mc = n_mc;
+  ws->n_mc = mc->n;
   ws->nv_cap = n_vertex;
   ws->samples = gp->samples;
-  int rc = EF_OK;
   const ef_net_params *o = &gp->outer;
-  EF_GOTO(rc, ef_mlp_create_plain(ctx, &ws->g, ws->latent, o->hidden, o->layers, 3, ws->bo),
+  EF_GOTO(rc, ef_mlp_create_plain(ctx, &ws->g, ws->latent, o->hidden, o->layers, ws->NG, ws->bo),
           fail);
-  EF_GOTO(rc, ef_mlp_create_plain(ctx, &ws->d, ND, o->hidden, o->layers, 1, ws->rows), fail);
+  EF_GOTO(rc, ef_mlp_create_plain(ctx, &ws->d, ws->ND, o->hidden, o->layers, 1, ws->rows), fail);
   EF_GOTO(rc, ef_adam_create_lr(ctx, &ws->adam_g, ef_mlp_n_params(ws->g), o->lr, 0.5f), fail);
   EF_GOTO(rc, ef_adam_create_lr(ctx, &ws->adam_d, ef_mlp_n_params(ws->d), o->lr, 0.5f), fail);
   for (int k = 0; k < 2; k++)
     if (detectors >> k & 1u)
       EF_GOTO(rc, ef_surrogate_create(ctx, &ws->det[k], (ef_surrogate_kind)k, &gp->detector,
-                                      ws->bo, n_mc), fail);
+                                      ws->fm, ws->bo, mc->n), fail);
   if (gp->refine.iterations > 0)
-    EF_GOTO(rc, ef_refine_create(ctx, &ws->refine, &gp->refine, ws->bo), fail);
+    EF_GOTO(rc, ef_refine_create(ctx, &ws->refine, &gp->refine, ws->fm, ws->bo), fail);
   EF_GOTO(rc, alloc_buffers(ctx, ws), fail);
   *out = ws;
   return EF_OK;
@@ -211,26 +244,40 @@ typedef struct {
 typedef struct {
   ef_surrogate *det;
   int B, Bf, off;     /* outer batch, fill rows, first fake row */
-  float sn;           /* instance-noise sigma of this step */
+  float sn[EF_SPACE_MAX_DIM]; /* instance-noise sigma of this step per observable */
   double esum;        /* sum of the fake measured rows' efficiencies */
 } step_state;
 
-/* Discriminator row: channel one-hot, then the embedding of (c, f). */
-static void d_row(float *row, int ch, float c, float f) {
-  for (int i = 0; i < NCH; i++) row[i] = i == ch ? 1.0f : 0.0f;
-  ef_features_embed(row + NCH, c, f);
+/* Discriminator row: channel one-hot, then the embedding of v (D). */
+static void d_row(const ef_gan_ws *ws, float *row, int ch, const float *v) {
+  for (int i = 0; i < ws->NCH; i++) row[i] = i == ch ? 1.0f : 0.0f;
+  ef_featmap_embed(ws->fm, v, row + ws->NCH);
+}
+
+/* Vertex v (D, float) as doubles, for the detector features. */
+static void to_double(int D, const float *v, double *x) {
+  for (int d = 0; d < D; d++) x[d] = v[d];
+}
+
+/* The probability that v is in a blind category, from its prob (K). */
+static float p_blind(const ef_gan_ws *ws, const float *prob) {
+  float p = 0.0f;
+  for (int t = 0; t < ws->K; t++)
+    if (ef_featmap_blind(ws->fm, t)) p += prob[t];
+  return p;
 }
 
 /* B vertices from G, their features (with Jacobians) and their response. */
 static void generate(ef_gan_ws *ws, step_state *st, ef_rng *r) {
-  int B = st->B;
+  const int B = st->B, D = ws->D, NF = ws->NF, NG = ws->NG;
   ef_nn_fill_normal(r, ws->z, (size_t)B * ws->latent);
   const float *raw = ef_mlp_forward(ws->g, ws->z, B);
-  memcpy(ws->gu, raw, (size_t)B * 3 * sizeof(float));
+  memcpy(ws->gu, raw, (size_t)B * NG * sizeof(float));
   for (int s = 0; s < B; s++) {
-    ef_features_sphere(raw + 3 * s, &ws->v[2 * s], &ws->v[2 * s + 1]);
-    ef_features_kin(&ws->kin, ws->v[2 * s], ws->v[2 * s + 1], ws->feat + (size_t)s * NF,
-                    ws->jac + (size_t)s * NF * 2);
+    double x[EF_SPACE_MAX_DIM];
+    ef_featmap_gen(ws->fm, raw + (size_t)NG * s, ws->v + (size_t)D * s);
+    to_double(D, ws->v + (size_t)D * s, x);
+    ef_featmap_feat(ws->fm, x, ws->feat + (size_t)s * NF, ws->jac + (size_t)s * NF * D);
   }
   ef_surrogate_forward(st->det, ws->v, ws->feat, B, r, ws->prob, ws->reco);
 }
@@ -240,73 +287,79 @@ static void generate(ef_gan_ws *ws, step_state *st, ef_rng *r) {
  * every row's coordinates before the embedding). */
 static void real_rows(const ef_gan_params *gp, const ef_gan_problem *pb, ef_gan_ws *ws,
                       const outer_setup *os, const step_state *st, ef_rng *r) {
-  int B = st->B, Bf = st->Bf;
-  float sn = st->sn, *nz = ws->nz;
+  const int B = st->B, Bf = st->Bf, D = ws->D, ND = ws->ND;
+  const float *sn = st->sn;
+  float *nz = ws->nz;
   const ef_events *data = pb->data;
   double wb = os->use_blind ? gp->fill_weight : 0.0;
-  ef_nn_fill_normal(r, nz, (size_t)2 * B);
+  ef_nn_fill_normal(r, nz, (size_t)D * B);
   for (int i = 0; i < B; i++) {
     size_t e = (size_t)ws->meas[ef_rng_pick(r, ws->cdf, os->n_meas)];
-    d_row(ws->dx + (size_t)i * ND, data->topology[e], (float)data->reco[2 * e] + sn * nz[2 * i],
-          (float)data->reco[2 * e + 1] + sn * nz[2 * i + 1]);
+    float *p = ws->rv + (size_t)D * i;
+    for (int d = 0; d < D; d++) p[d] = (float)data->reco[(size_t)D * e + d] + sn[d] * nz[D * i + d];
+    ws->dch[i] = 1 + ef_space_seen_index(&data->space, data->topology[e]);
+    d_row(ws, ws->dx + (size_t)i * ND, ws->dch[i], p);
     ws->w[i] = 1.0f / B;
   }
-  ef_nn_fill_normal(r, nz, (size_t)2 * B);
+  ef_nn_fill_normal(r, nz, (size_t)D * B);
   for (int i = 0; i < Bf; i++) {
-    double c, f;
+    double x[EF_SPACE_MAX_DIM];
     int tries = 0, kb;
     do { /* a fill vertex in a blind bin (outside the binning: none) */
-      double v[2];
-      ef_process_sample(pb->process, pb->fill_model, r, v);
-      c = v[0];
-      f = v[1];
-      kb = ef_binning_index(pb->vtx, v);
+      ef_process_sample(pb->process, pb->fill_model, r, x);
+      kb = ef_binning_index(pb->vtx, x);
     } while ((kb < 0 || !ws->blind[kb]) && ++tries < 100000);
-    d_row(ws->dx + (size_t)(B + i) * ND, 0, (float)c + sn * nz[2 * i],
-          (float)f + sn * nz[2 * i + 1]);
+    float p[EF_SPACE_MAX_DIM];
+    for (int d = 0; d < D; d++) p[d] = (float)x[d] + sn[d] * nz[D * i + d];
+    d_row(ws, ws->dx + (size_t)(B + i) * ND, 0, p);
     ws->w[B + i] = (float)(wb / Bf);
   }
 }
 
-/* The fake rows from st->off: 3 B measured (t-major: G folded through the
- * detector, weight eps_t(v) / sum eps), then B blind (G's vertex, weight
- * gan.fill_weight / (G's events in blind bins) on those in blind bins). */
+/* The fake rows from st->off: NS B measured (category-major: G folded
+ * through the detector, weight eps_t(v) / sum eps), then B blind (G's
+ * vertex, weight gan.fill_weight / (G's events in blind bins) on those in
+ * blind bins). */
 static void fake_rows(const ef_gan_params *gp, const ef_gan_problem *pb, ef_gan_ws *ws,
                       const outer_setup *os, step_state *st, ef_rng *r) {
-  int B = st->B, off = st->off, nv = ef_binning_count(pb->vtx);
-  float sn = st->sn, *nz = ws->nz, *dx = ws->dx, *w = ws->w;
+  const int B = st->B, off = st->off, D = ws->D, K = ws->K, NS = ws->NS, ND = ws->ND;
+  int nv = ef_binning_count(pb->vtx);
+  const float *sn = st->sn;
+  float *nz = ws->nz, *dx = ws->dx, *w = ws->w;
   double wb = os->use_blind ? gp->fill_weight : 0.0, esum = 0.0, bsum = 0.0;
-  for (int t = 0; t < 3; t++) {
-    ef_nn_fill_normal(r, nz, (size_t)2 * B);
+  for (int t = 0; t < NS; t++) {
+    int c = ef_featmap_seen(ws->fm, t);
+    ef_nn_fill_normal(r, nz, (size_t)D * B);
     for (int s = 0; s < B; s++) {
-      float *rc = ws->reco + ((size_t)t * B + s) * 2; /* noised in place: the backward's point */
-      rc[0] += sn * nz[2 * s];
-      rc[1] += sn * nz[2 * s + 1];
-      d_row(dx + (size_t)(off + t * B + s) * ND, t + 1, rc[0], rc[1]);
-      esum += ws->prob[4 * s + t + 1];
+      float *rc = ws->reco + ((size_t)t * B + s) * D; /* noised in place: the backward's point */
+      for (int d = 0; d < D; d++) rc[d] += sn[d] * nz[D * s + d];
+      d_row(ws, dx + (size_t)(off + t * B + s) * ND, t + 1, rc);
+      esum += ws->prob[K * s + c];
     }
   }
-  ef_nn_fill_normal(r, nz, (size_t)2 * B);
+  ef_nn_fill_normal(r, nz, (size_t)D * B);
   for (int s = 0; s < B; s++) {
-    int kb = ef_binning_index_f(pb->vtx, ws->v + 2 * s);
+    int kb = ef_binning_index_f(pb->vtx, ws->v + (size_t)D * s);
     ws->inblind[s] = kb >= 0 && kb < nv && ws->blind[kb];
     bsum += ws->inblind[s];
-    ws->vn[2 * s] = ws->v[2 * s] + sn * nz[2 * s];
-    ws->vn[2 * s + 1] = ws->v[2 * s + 1] + sn * nz[2 * s + 1];
-    d_row(dx + (size_t)(off + 3 * B + s) * ND, 0, ws->vn[2 * s], ws->vn[2 * s + 1]);
+    float *vn = ws->vn + (size_t)D * s;
+    for (int d = 0; d < D; d++) vn[d] = ws->v[D * s + d] + sn[d] * nz[D * s + d];
+    d_row(ws, dx + (size_t)(off + NS * B + s) * ND, 0, vn);
   }
-  for (int t = 0; t < 3; t++)
+  for (int t = 0; t < NS; t++) {
+    int c = ef_featmap_seen(ws->fm, t);
     for (int s = 0; s < B; s++)
-      w[off + t * B + s] = esum > 0 ? (float)(ws->prob[4 * s + t + 1] / esum) : 0.0f;
+      w[off + t * B + s] = esum > 0 ? (float)(ws->prob[K * s + c] / esum) : 0.0f;
+  }
   for (int s = 0; s < B; s++)
-    w[off + 3 * B + s] = bsum > 0 && st->Bf > 0 ? (float)(wb * ws->inblind[s] / bsum) : 0.0f;
+    w[off + NS * B + s] = bsum > 0 && st->Bf > 0 ? (float)(wb * ws->inblind[s] / bsum) : 0.0f;
   st->esum = esum;
 }
 
 /* D's step: real rows target 1, fake rows target 0. */
 static int d_update(ef_ctx *ctx, ef_gan_ws *ws, const step_state *st, float lr, int step,
                     double *ld) {
-  int rows = st->off + 4 * st->B;
+  int rows = st->off + (ws->NS + 1) * st->B;
   const float *x = ef_mlp_forward(ws->d, ws->dx, rows);
   *ld = ef_loss_bce_sum(rows, st->off, x, ws->w, ws->dlogit);
   EF_CHECK(ef_loss_check(ctx, *ld, "discriminator", step));
@@ -317,44 +370,46 @@ static int d_update(ef_ctx *ctx, ef_gan_ws *ws, const step_state *st, float lr, 
   return EF_OK;
 }
 
-static void mmd_point(float *p, int ch, float c, float cf, float sf) {
-  p[0] = c;
-  p[1] = cf;
-  p[2] = sf;
-  for (int t = 1; t <= 3; t++) p[2 + t] = t == ch ? 3.0f : 0.0f;
+/* An MMD point: the map's coordinates of v, then channel ch (1..NS) as a
+ * label of 3 in its slot. */
+static void mmd_point(const ef_gan_ws *ws, float *p, int ch, const float *v) {
+  ef_featmap_mmd(ws->fm, v, p);
+  for (int t = 1; t <= ws->NS; t++) p[ws->NM + t - 1] = t == ch ? 3.0f : 0.0f;
 }
 
 /* The MMD term of G's loss: B fake measured rows drawn with probability
  * proportional to their weight eps_t(v) against the step's B data rows,
- * points (cos theta*, cos phi*, sin phi*) grouped by channel (kernels never
- * mix channels). Its gradient, times gan.mmd_weight, goes into ws->mgrad
- * (3 B, 2), per fake measured row and reco coordinate. */
+ * points (ef_featmap_mmd: pi0 cos theta*, cos phi*, sin phi*) grouped by
+ * channel (kernels never mix channels). Its gradient, times
+ * gan.mmd_weight, goes into ws->mgrad (NS B, D), per fake measured row and
+ * reco coordinate. */
 static void mmd_term(const ef_gan_params *gp, ef_gan_ws *ws, ef_rng *r, int B) {
-  static const float sig[3] = {0.05f, 0.15f, 0.45f};
+  static const float sig0[3] = {0.05f, 0.15f, 0.45f};
+  const int D = ws->D, K = ws->K, NS = ws->NS, MD = ws->MD;
+  float sig[3], scale = ef_featmap_mmd_scale(ws->fm);
+  for (int k = 0; k < 3; k++) sig[k] = sig0[k] * scale;
   double acc = 0.0;
-  memset(ws->mgrad, 0, (size_t)6 * B * sizeof(float));
-  for (int t = 0; t < 3; t++)
-    for (int s = 0; s < B; s++) ws->fcdf[t * B + s] = (acc += ws->prob[4 * s + t + 1]);
+  memset(ws->mgrad, 0, (size_t)NS * B * D * sizeof(float));
+  for (int t = 0; t < NS; t++) {
+    int c = ef_featmap_seen(ws->fm, t);
+    for (int s = 0; s < B; s++) ws->fcdf[t * B + s] = (acc += ws->prob[K * s + c]);
+  }
   for (int i = 0; i < B; i++) {
-    const float *row = ws->dx + (size_t)i * ND; /* data row i */
-    int ch = row[1] > 0.5f ? 1 : row[2] > 0.5f ? 2 : 3;
-    mmd_point(ws->my + (size_t)i * MD, ch, row[NCH], row[NCH + 2], row[NCH + 3]);
-    size_t k = ef_rng_pick(r, ws->fcdf, 3 * (size_t)B);
+    mmd_point(ws, ws->my + (size_t)i * MD, ws->dch[i], ws->rv + (size_t)D * i);
+    size_t k = ef_rng_pick(r, ws->fcdf, (size_t)NS * B);
     ws->msel[i] = (int32_t)k;
     int t = (int)(k / (size_t)B), s = (int)(k % (size_t)B);
-    const float *rc = ws->reco + ((size_t)t * B + s) * 2;
-    mmd_point(ws->mx + (size_t)i * MD, t + 1, rc[0], cosf(rc[1]), sinf(rc[1]));
+    mmd_point(ws, ws->mx + (size_t)i * MD, t + 1, ws->reco + ((size_t)t * B + s) * D);
   }
-  /* MD, 3 coordinates and 3 kernels are within its limits: it cannot refuse */
-  if (ef_loss_mmd_grad_grouped(B, B, MD, 3, ws->mx, ws->my, 3, sig, ws->mdx) != 0)
+  /* NM <= 64 coordinates and 3 kernels are within its limits: it cannot refuse */
+  if (ef_loss_mmd_grad_grouped(B, B, MD, ws->NM, ws->mx, ws->my, 3, sig, ws->mdx) != 0)
     memset(ws->mdx, 0, (size_t)B * MD * sizeof(float));
   float lam = (float)gp->mmd_weight;
   for (int i = 0; i < B; i++) {
-    int k = ws->msel[i], t = k / B, s = k % B;
-    const float *rc = ws->reco + ((size_t)t * B + s) * 2;
-    const float *g = ws->mdx + (size_t)i * MD;
-    ws->mgrad[2 * k] += lam * g[0];
-    ws->mgrad[2 * k + 1] += lam * (-sinf(rc[1]) * g[1] + cosf(rc[1]) * g[2]);
+    int k = ws->msel[i];
+    float gv[EF_SPACE_MAX_DIM];
+    ef_featmap_mmd_back(ws->fm, ws->reco + (size_t)k * D, ws->mdx + (size_t)i * MD, gv);
+    for (int d = 0; d < D; d++) ws->mgrad[(size_t)D * k + d] += lam * gv[d];
   }
 }
 
@@ -362,55 +417,59 @@ static void mmd_term(const ef_gan_params *gp, ef_gan_ws *ws, ef_rng *r, int B) {
  * softplus(-x_r) over the fake rows; its gradient wrt D's inputs into
  * ws->ddx (fake rows from 0). */
 static int g_loss(ef_ctx *ctx, ef_gan_ws *ws, const step_state *st, int step, double *lgen) {
-  int nf = 4 * st->B;
-  const float *x = ef_mlp_forward(ws->d, ws->dx + (size_t)st->off * ND, nf);
+  int nf = (ws->NS + 1) * st->B;
+  const float *x = ef_mlp_forward(ws->d, ws->dx + (size_t)st->off * ws->ND, nf);
   *lgen = ef_loss_gen_sum(nf, x, ws->w + st->off, ws->dlogit);
   EF_CHECK(ef_loss_check(ctx, *lgen, "generator", step));
   ef_mlp_backward(ws->d, ws->dlogit, ws->ddx, 0);
   return EF_OK;
 }
 
+/* The gradients wrt the fake rows' points: dreco (NS B, D) from D's input
+ * gradient (and the MMD's), dv (B, D) from the blind rows'. */
+static void point_grads(const ef_gan_ws *ws, int B, int use_mmd) {
+  const int D = ws->D, NS = ws->NS, ND = ws->ND, NCH = ws->NCH;
+  for (int i = 0; i < NS * B; i++) {
+    const float *rc = ws->reco + (size_t)i * D;
+    float *d = ws->dreco + (size_t)i * D;
+    ef_featmap_embed_back(ws->fm, ws->ddx + (size_t)i * ND + NCH, rc, d);
+    for (int j = 0; use_mmd && j < D; j++) d[j] += ws->mgrad[(size_t)D * i + j];
+  }
+  memset(ws->dv, 0, (size_t)B * D * sizeof(float));
+  memset(ws->dfeat, 0, (size_t)B * ws->NF * sizeof(float));
+}
+
 /* G's gradient from D's input gradient (and the MMD's): through the
  * embedding to the reco points, the detector surrogate to v and the
- * features, the features to v, the sphere to G's raw output; then G's
- * step. The weights eps_t(v_s) / sum eps are held fixed: G moves its
- * samples along D's gradient at the folded events, and the efficiency only
- * says how much each sample counts. Following the weights' own derivative
+ * features, the features to v, the map to G's raw output; then G's step.
+ * The weights eps_t(v_s) / sum eps are held fixed: G moves its samples
+ * along D's gradient at the folded events, and the efficiency only says
+ * how much each sample counts. Following the weights' own derivative
  * drives samples along the sharp acceptance edges (coils, dead paddles) and
  * made training noisier in tests; the fixed point (weighted fake = data,
  * D = 1/2) is the same. */
 static void g_backward(const ef_gan_params *gp, ef_gan_ws *ws, const step_state *st, ef_rng *r,
                        float lr) {
-  int B = st->B, use_mmd = gp->mmd_weight > 0 && st->esum > 0;
+  const int B = st->B, D = ws->D, NF = ws->NF, NG = ws->NG;
+  int use_mmd = gp->mmd_weight > 0 && st->esum > 0 && ws->NM > 0;
   if (use_mmd) mmd_term(gp, ws, r, B);
-  for (int i = 0; i < 3 * B; i++) {
-    const float *rc = ws->reco + (size_t)i * 2;
-    float *d = ws->dreco + (size_t)i * 2;
-    ef_features_embed_back(ws->ddx + (size_t)i * ND + NCH, rc[0], rc[1], &d[0], &d[1]);
-    if (use_mmd) {
-      d[0] += ws->mgrad[2 * i];
-      d[1] += ws->mgrad[2 * i + 1];
-    }
-  }
-  memset(ws->dv, 0, (size_t)B * 2 * sizeof(float));
-  memset(ws->dfeat, 0, (size_t)B * NF * sizeof(float));
+  point_grads(ws, B, use_mmd);
   ef_surrogate_backward(st->det, B, ws->dreco, ws->dv, ws->dfeat);
   /* blind rows: G's vertex itself */
   for (int s = 0; s < B; s++) {
-    float dc, df;
-    ef_features_embed_back(ws->ddx + (size_t)(3 * B + s) * ND + NCH, ws->vn[2 * s],
-                           ws->vn[2 * s + 1], &dc, &df);
-    ws->dv[2 * s] += dc;
-    ws->dv[2 * s + 1] += df;
+    float g[EF_SPACE_MAX_DIM];
+    ef_featmap_embed_back(ws->fm, ws->ddx + (size_t)(ws->NS * B + s) * ws->ND + ws->NCH,
+                          ws->vn + (size_t)D * s, g);
+    for (int d = 0; d < D; d++) ws->dv[(size_t)D * s + d] += g[d];
   }
   for (int s = 0; s < B; s++) {
-    const float *J = ws->jac + (size_t)s * NF * 2, *df = ws->dfeat + (size_t)s * NF;
-    float gc = ws->dv[2 * s], gf = ws->dv[2 * s + 1];
-    for (int j = 0; j < NF; j++) {
-      gc += J[2 * j] * df[j];
-      gf += J[2 * j + 1] * df[j];
+    const float *J = ws->jac + (size_t)s * NF * D, *df = ws->dfeat + (size_t)s * NF;
+    float g[EF_SPACE_MAX_DIM];
+    for (int d = 0; d < D; d++) {
+      g[d] = ws->dv[(size_t)D * s + d];
+      for (int j = 0; j < NF; j++) g[d] += J[(size_t)j * D + d] * df[j];
     }
-    ef_features_sphere_back(ws->gu + 3 * s, gc, gf, ws->draw + 3 * s);
+    ef_featmap_gen_back(ws->fm, ws->gu + (size_t)NG * s, g, ws->draw + (size_t)NG * s);
   }
   ef_mlp_zero_grad(ws->g);
   ef_mlp_backward(ws->g, ws->draw, NULL, EF_MLP_GRAD_PARAMS);
@@ -422,10 +481,12 @@ static void g_backward(const ef_gan_params *gp, ef_gan_ws *ws, const step_state 
 static int outer_step(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
                       ef_gan_ws *ws, const outer_setup *os, ef_rng *r, int step, double *ld,
                       double *lgen) {
-  step_state st = {ws->det[pb->detector], ws->bo, os->use_blind ? ws->bf : 0, 0, 0.0f, 0.0};
+  step_state st = {ws->det[pb->detector], ws->bo, os->use_blind ? ws->bf : 0, 0, {0}, 0.0};
   st.off = st.B + st.Bf;
-  /* instance noise annealed linearly to a tenth over the training */
-  st.sn = (float)(gp->instance_noise * (1.0 - 0.9 * step / (double)gp->outer.steps));
+  /* instance noise annealed linearly to a tenth over the training, in each
+   * observable's unit (featmap.h) */
+  float sn = (float)(gp->instance_noise * (1.0 - 0.9 * step / (double)gp->outer.steps));
+  for (int d = 0; d < ws->D; d++) st.sn[d] = (float)(sn * ef_featmap_unit(ws->fm, d));
   float lr = ef_adam_lr_linear(gp->outer.lr, gp->lr_final, step, gp->outer.steps);
   generate(ws, &st, r);
   real_rows(gp, pb, ws, os, &st, r);
@@ -438,16 +499,25 @@ static int outer_step(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem
 
 /* ---- training and the result --------------------------------------------- */
 
-/* Moments of G's samples for the collapse check. */
-typedef struct {
-  double sc, scc, sx, sy; /* sums of c, c^2, cos f, sin f */
-  long long n;
-} moments;
+static void add_moments(const ef_gan_ws *ws, const float *v, moments *mo) {
+  const ef_space *sp = ef_featmap_space(ws->fm);
+  for (int d = 0; d < ws->D; d++) {
+    if (sp->axis[d].kind == EF_AXIS_PERIODIC) {
+      float a = (float)ef_featmap_scaled(ws->fm, d, v[d]);
+      mo->s1[d] += cosf(a);
+      mo->s2[d] += sinf(a);
+    } else {
+      mo->s1[d] += v[d];
+      mo->s2[d] += (double)v[d] * v[d];
+    }
+  }
+}
 
 /* Pool n samples of the current G (those inside the vertex binning) with
- * their P(T0 | v); accumulate their moments. */
+ * their P(blind | v); accumulate their moments. */
 static void sample_generator(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r, long long n,
                              moments *mo) {
+  const int D = ws->D, K = ws->K, NF = ws->NF, NG = ws->NG;
   ef_surrogate *det = ws->det[pb->detector];
   long long done = 0;
   while (done < n) {
@@ -455,20 +525,18 @@ static void sample_generator(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r,
     ef_nn_fill_normal(r, ws->z, (size_t)m * ws->latent);
     const float *raw = ef_mlp_forward(ws->g, ws->z, m);
     for (int s = 0; s < m; s++) {
-      ef_features_sphere(raw + 3 * s, &ws->v[2 * s], &ws->v[2 * s + 1]);
-      ef_features_kin(&ws->kin, ws->v[2 * s], ws->v[2 * s + 1], ws->feat + (size_t)s * NF, NULL);
+      double x[EF_SPACE_MAX_DIM];
+      ef_featmap_gen(ws->fm, raw + (size_t)NG * s, ws->v + (size_t)D * s);
+      to_double(D, ws->v + (size_t)D * s, x);
+      ef_featmap_feat(ws->fm, x, ws->feat + (size_t)s * NF, NULL);
     }
     ef_surrogate_forward(det, ws->v, ws->feat, m, r, ws->prob, NULL);
     for (int s = 0; s < m; s++) {
-      float c = ws->v[2 * s], f = ws->v[2 * s + 1];
-      if (ef_binning_index_f(pb->vtx, ws->v + 2 * s) < 0) continue;
-      ws->pool_v[2 * ws->pool_n] = c;
-      ws->pool_v[2 * ws->pool_n + 1] = f;
-      ws->pool_p0[ws->pool_n++] = ws->prob[4 * s];
-      mo->sc += c;
-      mo->scc += (double)c * c;
-      mo->sx += cosf(f);
-      mo->sy += sinf(f);
+      const float *v = ws->v + (size_t)D * s;
+      if (ef_binning_index_f(pb->vtx, v) < 0) continue;
+      memcpy(ws->pool_v + (size_t)D * ws->pool_n, v, (size_t)D * sizeof(float));
+      ws->pool_p0[ws->pool_n++] = p_blind(ws, ws->prob + (size_t)K * s);
+      add_moments(ws, v, mo);
     }
     done += m;
   }
@@ -487,12 +555,12 @@ static int histogram_pool(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_pro
     if (!ws->refine)
       return ef_error_set(ctx, EF_ERR_INTERNAL, "GAN workspace made without the refinement");
     ef_refine_problem rp = {pb->data, ws->meas, ws->cdf, os->n_meas, ws->det[pb->detector],
-                            &ws->kin, pb->seed, REFINE_UNIT + 2u * (uint32_t)pb->attempt};
+                            pb->seed, REFINE_UNIT + 2u * (uint32_t)pb->attempt};
     EF_CHECK(ef_refine_run(ctx, ws->refine, &rp, ws->pool_v, ws->pool_p0, (int)ws->pool_n, r,
                            ws->pool_nu));
   }
   for (long long i = 0; i < ws->pool_n; i++) {
-    int kb = ef_binning_index_f(pb->vtx, ws->pool_v + 2 * i);
+    int kb = ef_binning_index_f(pb->vtx, ws->pool_v + (size_t)ws->D * i);
     double w = refine ? ws->pool_nu[i] : 1.0;
     ws->hsum[kb] += w;
     ws->esum[kb] += w * (1.0 - ws->pool_p0[i]); /* 1.0 * x == x: unrefined bits kept */
@@ -500,13 +568,37 @@ static int histogram_pool(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_pro
   return EF_OK;
 }
 
+/* The collapse check (docs/methods.md): in every observable G's spread
+ * must stay above a tenth of its unit (featmap.h: pi0's cos theta* 0.1),
+ * and along a periodic one its mean resultant length below 0.9. */
+static int collapse_check(ef_ctx *ctx, const ef_gan_ws *ws, const moments *mo) {
+  const ef_space *sp = ef_featmap_space(ws->fm);
+  double n = (double)mo->n;
+  for (int d = 0; d < ws->D; d++) {
+    const char *name = sp->axis[d].name;
+    if (sp->axis[d].kind == EF_AXIS_PERIODIC) {
+      double rlen = sqrt(mo->s1[d] * mo->s1[d] + mo->s2[d] * mo->s2[d]) / n;
+      if (!(rlen <= 0.9))
+        return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: the generator collapsed (%s "
+                            "concentrated: mean resultant length %.3f, above 0.9)", name, rlen);
+      continue;
+    }
+    double m = mo->s1[d] / n, sd = sqrt(fmax(mo->s2[d] / n - m * m, 0.0));
+    double rel = sd / ef_featmap_unit(ws->fm, d);
+    if (!(rel >= 0.1))
+      return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: the generator collapsed (std of %s "
+                          "%.3g, below 0.1 of its unit %.3g)", name, sd,
+                          ef_featmap_unit(ws->fm, d));
+  }
+  return EF_OK;
+}
+
 /* Train the outer GAN of pb from its seed and attempt: loss curves
- * (n_loss points), G's pooled samples in ws->hsum / ws->esum, the spread
- * of its cos theta* (sd) and the mean resultant length of its phi* (rlen);
- * *r is the stream afterwards. */
+ * (n_loss points), G's pooled samples in ws->hsum / ws->esum, their
+ * moments (the collapse check's) in *mo; *r is the stream afterwards. */
 static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
                        ef_gan_ws *ws, const outer_setup *os, ef_rng *r, int n_loss,
-                       double *loss_d, double *loss_g, double *sd, double *rlen) {
+                       double *loss_d, double *loss_g, moments *mo) {
   uint32_t s0 = (uint32_t)pb->attempt * N_ROLES;
   ef_mlp_init(ws->g, pb->seed, s0 + ROLE_G);
   ef_mlp_init(ws->d, pb->seed, s0 + ROLE_D);
@@ -520,7 +612,7 @@ static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_proble
    * the training, pooled (a GAN's generator oscillates around the
    * solution; pooling snapshots averages that out at the level of the
    * distribution) */
-  moments mo = {0, 0, 0, 0, 0};
+  memset(mo, 0, sizeof *mo);
   int n_snap = gp->snapshots, first = steps - (int)(gp->average * steps), snap = 0;
   if (first > steps - 1) first = steps - 1;
   if (n_snap > steps - first) n_snap = steps - first;
@@ -536,16 +628,12 @@ static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_proble
     /* snapshot j after step first + ((j + 1) (steps - first)) / n_snap - 1 */
     while (snap < n_snap &&
            step == first + (int)(((long long)(snap + 1) * (steps - first)) / n_snap) - 1) {
-      long long want = (long long)gp->samples * (snap + 1) / n_snap - mo.n;
-      sample_generator(ws, pb, r, want, &mo);
+      long long want = (long long)gp->samples * (snap + 1) / n_snap - mo->n;
+      sample_generator(ws, pb, r, want, mo);
       snap++;
     }
   }
-  EF_CHECK(histogram_pool(ctx, gp, pb, ws, os, r));
-  double mc_ = mo.sc / (double)mo.n;
-  *sd = sqrt(fmax(mo.scc / (double)mo.n - mc_ * mc_, 0.0));
-  *rlen = sqrt(mo.sx * mo.sx + mo.sy * mo.sy) / (double)mo.n;
-  return EF_OK;
+  return histogram_pool(ctx, gp, pb, ws, os, r);
 }
 
 /* The unit's histogram from G's pooled samples (ws->hsum, ws->esum):
@@ -557,19 +645,10 @@ static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_proble
  * blind-bin mass included), so the measured bins do not depend on the
  * fill model. */
 static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, double total,
-                    double fill_blind, double fill_meas, double sd, double rlen, double *hist,
+                    double fill_blind, double fill_meas, const moments *mo, double *hist,
                     double *own) {
   int nv = ef_binning_count(pb->vtx);
-  /* collapse: the generator's spread in cos theta* or its azimuthal
-   * spread far below any physical distribution's */
-  if (!(sd >= 0.1))
-    return ef_error_set(ctx, EF_ERR_NUMERIC,
-                        "GAN unit: the generator collapsed (std of cos theta* %.3f, below 0.1)",
-                        sd);
-  if (!(rlen <= 0.9))
-    return ef_error_set(ctx, EF_ERR_NUMERIC,
-                        "GAN unit: the generator collapsed (phi* concentrated: mean resultant "
-                        "length %.3f, above 0.9)", rlen);
+  EF_CHECK(collapse_check(ctx, ws, mo));
   double hm = 0.0, folded = 0.0;
   for (int kb = 0; kb < nv; kb++) {
     if (!ws->blind[kb]) hm += ws->hsum[kb];
@@ -611,7 +690,8 @@ static int setup(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
     ws->cdf[os->n_meas++] = os->total;
   }
   if (os->n_meas == 0)
-    return ef_error_set(ctx, EF_ERR_INPUT, "GAN unit: no measured data events (T1..T3)");
+    return ef_error_set(ctx, EF_ERR_INPUT, "GAN unit: no measured data events (in a seen "
+                        "category, every observable finite)");
   if (*fill_meas <= 0)
     return ef_error_set(ctx, EF_ERR_INPUT, "GAN unit: every vertex bin is blind "
                         "(efficiency below gan.blind_efficiency)");
@@ -631,7 +711,7 @@ static int reuses_outer(const ef_gan_ws *ws, const ef_gan_params *gp, const ef_g
 
 static void keep_outer(ef_gan_ws *ws, const ef_gan_params *gp, const ef_gan_problem *pb,
                        const outer_setup *os, const ef_rng *r, int n_loss, const double *loss_d,
-                       const double *loss_g, double sd, double rlen) {
+                       const double *loss_g, const moments *mo) {
   ws->outer_valid = 1;
   memcpy(&ws->outer_gp, gp, sizeof *gp); /* bytes, padding too: reuses_outer compares them */
   ws->outer_seed = pb->seed;
@@ -640,8 +720,7 @@ static void keep_outer(ef_gan_ws *ws, const ef_gan_params *gp, const ef_gan_prob
   ws->outer_det_key = pb->det_key;
   ws->outer_total = os->total;
   ws->outer_n_loss = n_loss;
-  ws->outer_sd = sd;
-  ws->outer_rlen = rlen;
+  ws->outer_mo = *mo;
   ws->outer_rng = *r;
   memcpy(ws->outer_loss[0], loss_d, (size_t)n_loss * sizeof *loss_d);
   memcpy(ws->outer_loss[1], loss_g, (size_t)n_loss * sizeof *loss_g);
@@ -652,34 +731,33 @@ int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *
                     double *loss_d, double *loss_g) {
   int nv = ef_binning_count(pb->vtx);
   ef_surrogate *det = (unsigned)pb->detector < 2 ? ws->det[pb->detector] : NULL;
-  if (nv > ws->nv_cap || pb->data->n > ws->n_data || pb->mc->n > ws->n_mc || !det)
+  const ef_space *sp = ef_featmap_space(ws->fm);
+  if (nv > ws->nv_cap || pb->data->n > ws->n_data || pb->mc->n > ws->n_mc || !det ||
+      !ef_space_same(&pb->data->space, sp) || !ef_space_same(&pb->mc->space, sp) ||
+      ef_binning_dim(pb->vtx) != ws->D)
     return ef_error_set(ctx, EF_ERR_INTERNAL, "GAN workspace not made for this problem");
-  if (ws->kin_energy != pb->beam_energy) {
-    ef_kin_init(&ws->kin, pb->beam_energy);
-    ws->kin_energy = pb->beam_energy;
-  }
   uint32_t s0 = (uint32_t)pb->attempt * N_ROLES;
   int64_t key = pb->det_key >= 0 ? pb->det_key * 64 + pb->attempt : -1;
-  EF_CHECK(ef_surrogate_train(ctx, det, &ws->kin, pb->mc, pb->det_seed, s0 + ROLE_DETECTOR, key));
+  EF_CHECK(ef_surrogate_train(ctx, det, pb->mc, pb->det_seed, s0 + ROLE_DETECTOR, key));
   outer_setup os = {0, 0.0, 0};
-  double fill_blind, fill_meas, sd, rlen;
+  double fill_blind, fill_meas;
+  moments mo;
   EF_CHECK(setup(ctx, gp, pb, ws, &os, &fill_blind, &fill_meas));
   ef_rng r;
   if (reuses_outer(ws, gp, pb, &os, n_loss)) {
     /* the same generator: only the fill's part of the result differs */
     r = ws->outer_rng;
-    sd = ws->outer_sd;
-    rlen = ws->outer_rlen;
+    mo = ws->outer_mo;
     memcpy(loss_d, ws->outer_loss[0], (size_t)n_loss * sizeof *loss_d);
     memcpy(loss_g, ws->outer_loss[1], (size_t)n_loss * sizeof *loss_g);
   } else {
     ws->outer_valid = 0;
-    EF_CHECK(train_outer(ctx, gp, pb, ws, &os, &r, n_loss, loss_d, loss_g, &sd, &rlen));
+    EF_CHECK(train_outer(ctx, gp, pb, ws, &os, &r, n_loss, loss_d, loss_g, &mo));
     ws->outer_trainings++;
     if (!os.use_blind && n_loss <= OUTER_LOSS_MAX)
-      keep_outer(ws, gp, pb, &os, &r, n_loss, loss_d, loss_g, sd, rlen);
+      keep_outer(ws, gp, pb, &os, &r, n_loss, loss_d, loss_g, &mo);
   }
-  EF_CHECK(assemble(ctx, pb, ws, os.total, fill_blind, fill_meas, sd, rlen, hist, own));
-  ef_surrogate_map(det, &ws->kin, pb->vtx, &r, ws->bo, eff);
+  EF_CHECK(assemble(ctx, pb, ws, os.total, fill_blind, fill_meas, &mo, hist, own));
+  ef_surrogate_map(det, pb->vtx, &r, ws->bo, eff);
   return EF_OK;
 }

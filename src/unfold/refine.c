@@ -6,34 +6,35 @@
 #include <string.h>
 
 #include "ensfold/error.h"
-#include "ensfold/features.h"
 #include "ensfold/nn_classifier.h"
 
-#define NR EF_FEAT_REFINE
-#define NT 3        /* measured topologies T1..T3 */
-#define IN1 (NT + NR) /* step 1's input: topology one-hot, then the features */
-#define HB 36       /* theta bands of the loss weight h (5 deg) */
+#define HB 36       /* polar bands of the loss weight h (pi0: 5 deg of theta*) */
 #define H_MAX 30.0  /* h is at most this multiple of its value at the mean share */
 
 struct ef_refine {
   ef_refine_params rp;
+  const ef_featmap *fm;     /* the space's network view (the caller's) */
+  int D, K, NT, NR, IN1;    /* observables, categories, seen categories (T), refinement
+                             * features, step 1's input: the category one-hot, then the
+                             * features */
   int chunk, rows;          /* surrogate chunk; classifier rows (NT + 1) batch */
   ef_classifier *c1, *c2;   /* step 1 (detector level), step 2 (vertex level) */
   /* the training samples, up to rp.samples of them */
-  float *tv;   /* (samples, 2) vertices */
+  float *tv;   /* (samples, D) vertices */
   float *te;   /* (samples) efficiency */
   float *tnu;  /* (samples) current weights */
   float *tw;   /* (samples) pulled weights */
-  float *tp;   /* (samples, NT) P(T1..T3 | v) */
-  float *tr;   /* (samples, NT, 2) a reconstructed point per measured topology */
+  float *tp;   /* (samples, NT) P(seen category | v) */
+  float *tr;   /* (samples, NT, D) a reconstructed point per seen category */
   /* scratch */
-  float *feat; /* (chunk, EF_FEAT_KIN) */
-  float *prob; /* (chunk, 4) */
-  float *reco; /* (NT, chunk, 2) */
+  float *feat; /* (chunk, n_feat) */
+  float *prob; /* (chunk, K) */
+  float *reco; /* (NT, chunk, D) */
   float *x;    /* (rows, IN1) classifier rows */
   float *w;    /* (rows) their weights */
   float *lg;   /* (rows) logits */
-  float h[HB]; /* loss weight per theta band: 1 / the samples' share there */
+  float h[HB]; /* loss weight per polar band: 1 / the samples' share there */
+  int bands;   /* the space has polar bands (else h = 1) */
 };
 
 void ef_refine_destroy(ef_refine *rf) {
@@ -46,7 +47,8 @@ void ef_refine_destroy(ef_refine *rf) {
   free(rf);
 }
 
-int ef_refine_create(ef_ctx *ctx, ef_refine **out, const ef_refine_params *rp, int chunk) {
+int ef_refine_create(ef_ctx *ctx, ef_refine **out, const ef_refine_params *rp,
+                     const ef_featmap *fm, int chunk) {
   *out = NULL;
   if (rp->samples < 1 || rp->net.batch < 1 || chunk < 1 || !(rp->clip > 1))
     return ef_error_set(ctx, EF_ERR_INPUT, "refinement: samples %d, batch %d, chunk %d must be "
@@ -54,19 +56,29 @@ int ef_refine_create(ef_ctx *ctx, ef_refine **out, const ef_refine_params *rp, i
   ef_refine *rf = calloc(1, sizeof *rf);
   if (!rf) return ef_error_set(ctx, EF_ERR_NOMEM, "refinement: out of memory");
   rf->rp = *rp;
+  rf->fm = fm;
+  rf->D = ef_featmap_dim(fm);
+  rf->K = ef_featmap_n_cat(fm);
+  rf->NT = ef_featmap_n_seen(fm);
+  rf->NR = ef_featmap_n_refine(fm);
+  rf->IN1 = rf->NT + rf->NR;
+  rf->bands = ef_featmap_has_bands(fm);
   rf->chunk = chunk;
-  rf->rows = (NT + 1) * rp->net.batch;
-  size_t S = (size_t)rp->samples, R = (size_t)rf->rows, C = (size_t)chunk;
+  rf->rows = (rf->NT + 1) * rp->net.batch;
+  size_t S = (size_t)rp->samples, R = (size_t)rf->rows, C = (size_t)chunk, D = (size_t)rf->D,
+         NT = (size_t)rf->NT;
   struct { float **p; size_t n; } bufs[] = {
-      {&rf->tv, 2 * S}, {&rf->te, S}, {&rf->tnu, S}, {&rf->tw, S}, {&rf->tp, NT * S},
-      {&rf->tr, 2 * NT * S}, {&rf->feat, EF_FEAT_KIN * C}, {&rf->prob, 4 * C},
-      {&rf->reco, 2 * NT * C}, {&rf->x, IN1 * R}, {&rf->w, R}, {&rf->lg, R}};
+      {&rf->tv, D * S}, {&rf->te, S}, {&rf->tnu, S}, {&rf->tw, S}, {&rf->tp, NT * S},
+      {&rf->tr, D * NT * S}, {&rf->feat, (size_t)ef_featmap_n_feat(fm) * C},
+      {&rf->prob, (size_t)rf->K * C}, {&rf->reco, D * NT * C}, {&rf->x, (size_t)rf->IN1 * R},
+      {&rf->w, R}, {&rf->lg, R}};
   int rc = EF_OK;
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs && rc == EF_OK; i++)
     if (!(*bufs[i].p = malloc(bufs[i].n * sizeof(float))))
       rc = ef_error_set(ctx, EF_ERR_NOMEM, "refinement: out of memory (%zu samples)", S);
-  if (rc == EF_OK) rc = ef_classifier_create(ctx, &rf->c1, IN1, &rp->net, 0.1, 0.25, rf->rows);
-  if (rc == EF_OK) rc = ef_classifier_create(ctx, &rf->c2, NR, &rp->net, 0.1, 0.25, rf->rows);
+  if (rc == EF_OK)
+    rc = ef_classifier_create(ctx, &rf->c1, rf->IN1, &rp->net, 0.1, 0.25, rf->rows);
+  if (rc == EF_OK) rc = ef_classifier_create(ctx, &rf->c2, rf->NR, &rp->net, 0.1, 0.25, rf->rows);
   if (rc != EF_OK) {
     ef_refine_destroy(rf);
     return rc;
@@ -82,65 +94,70 @@ static float ratio(const ef_refine *rf, float logit) {
 
 /* Fold the n1 training samples through the surrogate: tp, tr. */
 static void fold(ef_refine *rf, const ef_refine_problem *pb, int n1, ef_rng *r) {
+  const int D = rf->D, K = rf->K, NT = rf->NT, nf = ef_featmap_n_feat(rf->fm);
   for (int j0 = 0; j0 < n1; j0 += rf->chunk) {
     int m = n1 - j0 < rf->chunk ? n1 - j0 : rf->chunk;
-    const float *v = rf->tv + 2 * (size_t)j0;
-    for (int s = 0; s < m; s++)
-      ef_features_kin(pb->kin, v[2 * s], v[2 * s + 1], rf->feat + (size_t)s * EF_FEAT_KIN, NULL);
+    const float *v = rf->tv + (size_t)D * j0;
+    for (int s = 0; s < m; s++) {
+      double x[EF_SPACE_MAX_DIM];
+      for (int d = 0; d < D; d++) x[d] = v[(size_t)D * s + d];
+      ef_featmap_feat(rf->fm, x, rf->feat + (size_t)s * nf, NULL);
+    }
     ef_surrogate_forward(pb->det, v, rf->feat, m, r, rf->prob, rf->reco);
     for (int s = 0; s < m; s++)
       for (int t = 0; t < NT; t++) {
         size_t j = (size_t)(j0 + s);
-        rf->tp[NT * j + t] = rf->prob[4 * s + t + 1];
-        rf->tr[2 * (NT * j + t)] = rf->reco[2 * ((size_t)t * m + s)];
-        rf->tr[2 * (NT * j + t) + 1] = rf->reco[2 * ((size_t)t * m + s) + 1];
+        rf->tp[NT * j + t] = rf->prob[(size_t)K * s + ef_featmap_seen(rf->fm, t)];
+        memcpy(rf->tr + (size_t)D * (NT * j + t), rf->reco + (size_t)D * ((size_t)t * m + s),
+               (size_t)D * sizeof(float));
       }
   }
 }
 
 /* A row's loss weight, the same for both classes (so the ratio the
  * classifier learns is unchanged): the inverse of the samples' share of its
- * theta band, so that the rows next to the poles, where a band holds 1 %
- * of the events or less, weigh in the loss as much as any other. */
-static int band(double c) {
-  int b = (int)(acos(fmin(1.0, fmax(-1.0, c))) / M_PI * HB);
-  return b < HB ? b : HB - 1;
+ * polar band (pi0: of theta*), so that the rows next to the poles, where a
+ * band holds 1 % of the events or less, weigh in the loss as much as any
+ * other; 1 in a space without bands. */
+static float hweight(const ef_refine *rf, const float *v) {
+  return rf->bands ? rf->h[ef_featmap_band(rf->fm, v, HB)] : 1.0f;
 }
-
-static float hweight(const ef_refine *rf, float c) { return rf->h[band((double)c)]; }
 
 static void set_hweights(ef_refine *rf, int n1) {
   double cnt[HB] = {0};
-  for (int j = 0; j < n1; j++) cnt[band((double)rf->tv[2 * j])] += 1.0;
+  for (int j = 0; j < n1; j++) cnt[ef_featmap_band(rf->fm, rf->tv + (size_t)rf->D * j, HB)] += 1.0;
   for (int b = 0; b < HB; b++) {
     double mean = (double)n1 / HB;
     rf->h[b] = (float)(mean / fmax(cnt[b], mean / H_MAX));
   }
 }
 
-static void row1(float *x, int t, float c, float f) {
-  for (int i = 0; i < NT; i++) x[i] = i == t ? 1.0f : 0.0f;
-  ef_features_refine(x + NT, c, f);
+static void row1(const ef_refine *rf, float *x, int t, const float *v) {
+  for (int i = 0; i < rf->NT; i++) x[i] = i == t ? 1.0f : 0.0f;
+  ef_featmap_refine(rf->fm, v, x + rf->NT);
 }
 
 /* Step 1's batch: B data rows (class 1, 1 / B each), then NT rows for each
  * of B drawn samples (class 0, weight nu P(T_t | v), summing to 1). */
 static void batch1(ef_refine *rf, const ef_refine_problem *pb, int n1, ef_rng *r) {
+  const int D = rf->D, NT = rf->NT, IN1 = rf->IN1;
   int B = rf->rp.net.batch;
+  const ef_events *data = pb->data;
   for (int i = 0; i < B; i++) {
     size_t e = (size_t)pb->meas[ef_rng_pick(r, pb->cdf, pb->n_meas)];
-    row1(rf->x + (size_t)i * IN1, pb->data->topology[e] - 1, (float)pb->data->reco[2 * e],
-         (float)pb->data->reco[2 * e + 1]);
-    rf->w[i] = hweight(rf, (float)pb->data->reco[2 * e]) / B;
+    float v[EF_SPACE_MAX_DIM];
+    for (int d = 0; d < D; d++) v[d] = (float)data->reco[(size_t)D * e + d];
+    row1(rf, rf->x + (size_t)i * IN1, ef_space_seen_index(&data->space, data->topology[e]), v);
+    rf->w[i] = hweight(rf, v) / B;
   }
   double sum = 0.0;
   for (int i = 0; i < B; i++) {
     size_t j = ef_rng_below(r, (uint32_t)n1);
     for (int t = 0; t < NT; t++) {
       size_t k = (size_t)B + (size_t)NT * i + t;
-      const float *p = rf->tr + 2 * (NT * j + t);
-      row1(rf->x + k * IN1, t, p[0], p[1]);
-      rf->w[k] = rf->tnu[j] * rf->tp[NT * j + t] * hweight(rf, p[0]);
+      const float *p = rf->tr + (size_t)D * (NT * j + t);
+      row1(rf, rf->x + k * IN1, t, p);
+      rf->w[k] = rf->tnu[j] * rf->tp[NT * j + t] * hweight(rf, p);
       sum += rf->w[k];
     }
   }
@@ -150,6 +167,7 @@ static void batch1(ef_refine *rf, const ef_refine_problem *pb, int n1, ef_rng *r
 
 /* Step 1: train, then the pulled weights tw of the n1 samples. */
 static int step1(ef_ctx *ctx, ef_refine *rf, const ef_refine_problem *pb, int n1, ef_rng *r) {
+  const int D = rf->D, NT = rf->NT, IN1 = rf->IN1;
   double loss;
   for (int step = 0; step < rf->rp.net.steps; step++) {
     batch1(rf, pb, n1, r);
@@ -161,8 +179,8 @@ static int step1(ef_ctx *ctx, ef_refine *rf, const ef_refine_problem *pb, int n1
     int m = n1 - j0 < per ? n1 - j0 : per;
     for (int s = 0; s < m; s++)
       for (int t = 0; t < NT; t++) {
-        const float *p = rf->tr + 2 * (NT * (size_t)(j0 + s) + t);
-        row1(rf->x + ((size_t)NT * s + t) * IN1, t, p[0], p[1]);
+        const float *p = rf->tr + (size_t)D * (NT * (size_t)(j0 + s) + t);
+        row1(rf, rf->x + ((size_t)NT * s + t) * IN1, t, p);
       }
     ef_classifier_logits(rf->c1, rf->x, NT * m, rf->lg);
     for (int s = 0; s < m; s++) {
@@ -182,15 +200,16 @@ static int step1(ef_ctx *ctx, ef_refine *rf, const ef_refine_problem *pb, int n1
  * (class 0) weights, both times the efficiency; then nu (n) *= the ratio. */
 static int step2(ef_ctx *ctx, ef_refine *rf, const float *v, int n, int n1, ef_rng *r,
                  float *nu) {
+  const int D = rf->D, NR = rf->NR;
   int B = rf->rp.net.batch;
   double loss;
   for (int step = 0; step < rf->rp.net.steps; step++) {
     double s1 = 0.0, s0 = 0.0;
     for (int i = 0; i < B; i++) {
       size_t j = ef_rng_below(r, (uint32_t)n1);
-      ef_features_refine(rf->x + (size_t)i * NR, rf->tv[2 * j], rf->tv[2 * j + 1]);
-      memcpy(rf->x + (size_t)(B + i) * NR, rf->x + (size_t)i * NR, NR * sizeof(float));
-      float h = hweight(rf, rf->tv[2 * j]);
+      ef_featmap_refine(rf->fm, rf->tv + (size_t)D * j, rf->x + (size_t)i * NR);
+      memcpy(rf->x + (size_t)(B + i) * NR, rf->x + (size_t)i * NR, (size_t)NR * sizeof(float));
+      float h = hweight(rf, rf->tv + (size_t)D * j);
       s1 += rf->w[i] = h * rf->te[j] * rf->tw[j];
       s0 += rf->w[B + i] = h * rf->te[j] * rf->tnu[j];
     }
@@ -204,8 +223,7 @@ static int step2(ef_ctx *ctx, ef_refine *rf, const float *v, int n, int n1, ef_r
   for (int i0 = 0; i0 < n; i0 += rf->rows) {
     int m = n - i0 < rf->rows ? n - i0 : rf->rows;
     for (int s = 0; s < m; s++)
-      ef_features_refine(rf->x + (size_t)s * NR, v[2 * (size_t)(i0 + s)],
-                         v[2 * (size_t)(i0 + s) + 1]);
+      ef_featmap_refine(rf->fm, v + (size_t)D * (size_t)(i0 + s), rf->x + (size_t)s * NR);
     ef_classifier_logits(rf->c2, rf->x, m, rf->lg);
     for (int s = 0; s < m; s++) nu[i0 + s] *= ratio(rf, rf->lg[s]);
   }
@@ -218,10 +236,10 @@ int ef_refine_run(ef_ctx *ctx, ef_refine *rf, const ef_refine_problem *pb, const
     return ef_error_set(ctx, EF_ERR_INPUT, "refinement: %d samples, %zu data events", n,
                         pb->n_meas);
   int n1 = n < rf->rp.samples ? n : rf->rp.samples;
+  const int D = rf->D;
   for (int j = 0; j < n1; j++) { /* spread over the pool (its snapshots come in order) */
     size_t i = (size_t)((long long)j * n / n1);
-    rf->tv[2 * j] = v[2 * i];
-    rf->tv[2 * j + 1] = v[2 * i + 1];
+    memcpy(rf->tv + (size_t)D * j, v + (size_t)D * i, (size_t)D * sizeof(float));
     rf->te[j] = 1.0f - p0[i];
   }
   for (int i = 0; i < n; i++) nu[i] = 1.0f;

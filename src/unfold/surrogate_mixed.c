@@ -1,8 +1,8 @@
 /* The mixed detector surrogate: one detector-simulation GAN DS(v, noise) ->
- * (reco residual / sig, logits of P(T0..T3 | v)), trained on every MC event
- * with its probability vector (include/ensfold/surrogate.h). The residual is
- * one for every measured topology, or with per_topology one pair per T1..T3
- * (the critic then told the event's topology). */
+ * (reco residual / sig, logits of P(category | v)), trained on every MC
+ * event with its probability vector (include/ensfold/surrogate.h). The
+ * residual is one for every seen category, or with per_topology one per
+ * seen category (the critic then told the event's category). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,17 +12,17 @@
 
 typedef struct {
   ef_surrogate base;
-  ef_mlp *ds;            /* (SG_NF + k) -> (residual 2 n_res, logits 4; no logits with
+  ef_mlp *ds;            /* (nf + k) -> (residual D n_res, logits K; no logits with
                           * own_trunk) */
-  ef_mlp *pnet;          /* own_trunk: SG_NF -> logits 4, else NULL */
+  ef_mlp *pnet;          /* own_trunk: nf -> logits K, else NULL */
   ef_adam *adam_pnet;
   ef_adam *adam_ds;      /* adversarial loss */
   ef_adam *adam_p;       /* the P head's cross-entropy */
-  int n_res;             /* residual pairs: 1, or 3 (per topology) */
-  float sig[3][2];       /* residual scales (c, f) per pair */
+  int n_res;             /* residuals: 1, or ns (per seen category) */
+  float sig[EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM]; /* (n_res, D) residual scales */
   float *gsave;          /* (n_params of ds) the adversarial gradient */
   float *x;              /* (rows, nin) DS's inputs, kept for the backward */
-  float *rsgn;           /* (3, rows) slopes of the reco fold per topology */
+  float *rsgn;           /* (ns, rows, D) slopes of the reco fold per seen category */
   float *dfeat;          /* (rows, nin) gradient wrt DS's inputs */
 } mixed;
 
@@ -48,9 +48,13 @@ static int mixed_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64
   mixed *p = (mixed *)s;
   /* the DS-GAN draws from every MC event: its P head must learn the blind
    * region too; the residual scale comes from the measured ones */
-  if (p->n_res == 1) sg_residual_scale(mc, s->order + s->off[1], s->off[4] - s->off[1], p->sig[0]);
-  for (int t = 1; p->n_res > 1 && t <= 3; t++)
-    sg_residual_scale(mc, s->order + s->off[t], s->off[t + 1] - s->off[t], p->sig[t - 1]);
+  size_t n_meas = s->off[1 + s->ns] - s->off[1];
+  if (p->n_res == 1) sg_residual_scale(s, mc, s->order + s->off[1], n_meas, p->sig);
+  for (int j = 0; p->n_res > 1 && j < s->ns; j++) {
+    size_t n;
+    const int32_t *idx = sg_group(s, 1 + j, &n);
+    sg_residual_scale(s, mc, idx, n, p->sig + (size_t)s->D * j);
+  }
   /* its P head needs what the efficiency classifier needs: as many steps
    * and its batch; its learning rate goes in as pp (the adversarial part
    * keeps the smearing networks' rate) */
@@ -59,15 +63,15 @@ static int mixed_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64
      * classifier), the residual adversarially on the measured events alone,
      * not averaged (as gan-topo's smearing networks) */
     EF_CHECK(sg_train_classifier(ctx, s, p->pnet, p->adam_pnet, mc, seed, stream));
-    sg_cgan g = {p->ds, p->adam_ds, NULL, 2 * p->n_res, p->n_res, s->order + s->off[1],
-                 s->off[4] - s->off[1], &p->sig[0][0], &s->p.smearing, NULL, 0.0, NULL,
+    sg_cgan g = {p->ds, p->adam_ds, NULL, s->D * p->n_res, p->n_res, s->order + s->off[1],
+                 n_meas, p->sig, &s->p.smearing, NULL, 0.0, NULL,
                  s->p.smearing.batch, "DS-GAN residual"};
     return sg_train_cgan(ctx, s, mc, &g, seed, stream + 4);
   }
   ef_net_params np = s->p.smearing;
   if (np.steps < s->p.efficiency.steps) np.steps = s->p.efficiency.steps;
-  sg_cgan g = {p->ds, p->adam_ds, p->adam_p, 2 * p->n_res + 4, p->n_res, s->order, s->off[4],
-               &p->sig[0][0], &np,
+  sg_cgan g = {p->ds, p->adam_ds, p->adam_p, s->D * p->n_res + s->K, p->n_res, s->order,
+               s->off[1 + s->ns], p->sig, &np,
                &s->p.efficiency, s->p.efficiency_average, p->gsave, s->p.efficiency.batch,
                "DS-GAN"};
   return sg_train_cgan(ctx, s, mc, &g, seed, stream + 4);
@@ -76,82 +80,87 @@ static int mixed_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64
 static void mixed_forward(ef_surrogate *s, const float *v, const float *feat, int n, ef_rng *r,
                           float *prob, float *reco) {
   mixed *p = (mixed *)s;
+  const int D = s->D, K = s->K, nf = s->nf;
   int k = s->k, nin = s->nin;
   for (int i = 0; i < n; i++) {
-    memcpy(p->x + (size_t)i * nin, feat + (size_t)i * SG_NF, SG_NF * sizeof(float));
-    ef_nn_fill_normal(r, p->x + (size_t)i * nin + SG_NF, (size_t)k);
+    memcpy(p->x + (size_t)i * nin, feat + (size_t)i * nf, (size_t)nf * sizeof(float));
+    ef_nn_fill_normal(r, p->x + (size_t)i * nin + nf, (size_t)k);
   }
-  int W = 2 * p->n_res + (p->pnet ? 0 : 4);
+  int W = D * p->n_res + (p->pnet ? 0 : K);
   const float *o = ef_mlp_forward(p->ds, p->x, n); /* (n, W) */
-  const float *lg = p->pnet ? ef_mlp_forward(p->pnet, feat, n) : o + 2 * p->n_res;
-  int lw = p->pnet ? 4 : W; /* the logits' row stride */
-  for (int i = 0; i < n; i++) sg_softmax4(lg + (size_t)lw * i, prob + 4 * i);
+  const float *lg = p->pnet ? ef_mlp_forward(p->pnet, feat, n) : o + D * p->n_res;
+  int lw = p->pnet ? K : W; /* the logits' row stride */
+  for (int i = 0; i < n; i++) sg_softmax(lg + (size_t)lw * i, K, prob + (size_t)K * i);
   if (!reco) return;
-  for (int t = 0; t < 3; t++) {
-    int q = p->n_res > 1 ? t : 0; /* the pair topology T(t + 1) is smeared with */
-    for (int i = 0; i < n; i++)
-      sg_reco(v[2 * i], v[2 * i + 1], p->sig[q], o + (size_t)W * i + 2 * q,
-              reco + ((size_t)t * n + i) * 2, &p->rsgn[(size_t)t * n + i]);
+  for (int t = 0; t < s->ns; t++) {
+    int q = p->n_res > 1 ? t : 0; /* the residual seen category t is smeared with */
+    for (int i = 0; i < n; i++) {
+      size_t row = (size_t)t * n + i;
+      ef_featmap_smear(s->fm, v + (size_t)D * i, p->sig + D * q, o + (size_t)W * i + D * q,
+                       reco + row * D, p->rsgn + row * D);
+    }
   }
 }
 
-/* One reco per vertex and topology (the same one for all three with one
- * residual): the topologies' gradients add up at DS's output. */
+/* One reco per vertex and seen category (the same one for all with one
+ * residual): the categories' gradients add up at DS's output. */
 static void mixed_backward(ef_surrogate *s, int n, const float *dreco, float *dv, float *dfeat) {
   mixed *p = (mixed *)s;
-  int nin = s->nin, W = 2 * p->n_res + (p->pnet ? 0 : 4);
+  const int D = s->D, nf = s->nf;
+  int nin = s->nin, W = D * p->n_res + (p->pnet ? 0 : s->K);
   float *dout = s->dout; /* (n, W) */
   memset(dout, 0, (size_t)n * W * sizeof(float));
-  for (int t = 0; t < 3; t++) {
+  for (int t = 0; t < s->ns; t++) {
     int q = p->n_res > 1 ? t : 0;
     for (int i = 0; i < n; i++) {
-      const float *d = dreco + ((size_t)t * n + i) * 2;
-      float dc = d[0] * p->rsgn[(size_t)t * n + i], df = d[1];
-      dv[2 * i] += dc;
-      dv[2 * i + 1] += df;
-      dout[(size_t)W * i + 2 * q] += p->sig[q][0] * dc;
-      dout[(size_t)W * i + 2 * q + 1] += p->sig[q][1] * df;
+      size_t row = (size_t)t * n + i;
+      for (int d = 0; d < D; d++) {
+        float g = dreco[row * D + d] * p->rsgn[row * D + d];
+        dv[(size_t)D * i + d] += g;
+        dout[(size_t)W * i + D * q + d] += p->sig[D * q + d] * g;
+      }
     }
   }
   ef_mlp_backward(p->ds, dout, p->dfeat, 0); /* (n, nin) */
   for (int i = 0; i < n; i++)
-    for (int j = 0; j < SG_NF; j++) dfeat[(size_t)i * SG_NF + j] += p->dfeat[(size_t)i * nin + j];
+    for (int j = 0; j < nf; j++) dfeat[(size_t)i * nf + j] += p->dfeat[(size_t)i * nin + j];
 }
 
 static const sg_ops mixed_ops = {mixed_destroy, mixed_train, mixed_forward, mixed_backward,
                                  MAP_DRAWS};
 
-int sg_mixed_create(ef_ctx *ctx, ef_surrogate **out, const ef_surrogate_params *sp, int rows,
-                    size_t n_mc) {
+int sg_mixed_create(ef_ctx *ctx, ef_surrogate **out, const ef_surrogate_params *sp,
+                    const ef_featmap *fm, int rows, size_t n_mc) {
   mixed *p = calloc(1, sizeof *p);
   if (!p) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a detector surrogate");
   ef_surrogate *s = &p->base;
   s->ops = &mixed_ops;
-  int rc = EF_OK, nin = SG_NF + sp->noise;
+  const int D = ef_featmap_dim(fm), K = ef_featmap_n_cat(fm), ns = ef_featmap_n_seen(fm);
+  int rc = EF_OK, nf = ef_featmap_n_feat(fm), nin = nf + sp->noise;
   /* the DS-GAN does the smearing networks' and the classifier's work: the
    * larger of the two sizes */
   ef_net_params np = sp->smearing;
   if (np.hidden < sp->efficiency.hidden) np.hidden = sp->efficiency.hidden;
   if (np.layers < sp->efficiency.layers) np.layers = sp->efficiency.layers;
-  p->n_res = sp->per_topology ? 3 : 1;
+  p->n_res = sp->per_topology ? ns : 1;
   if (sp->own_trunk) { /* each trunk its own size: the smearing's, the classifier's */
     np = sp->smearing;
     const ef_net_params *e = &sp->efficiency;
-    EF_GOTO(rc, ef_mlp_create_plain(ctx, &p->pnet, SG_NF, e->hidden, e->layers, 4, rows), fail);
+    EF_GOTO(rc, ef_mlp_create_plain(ctx, &p->pnet, nf, e->hidden, e->layers, K, rows), fail);
     EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_pnet, ef_mlp_n_params(p->pnet), e->lr, 0.9f),
             fail);
   }
   EF_GOTO(rc, ef_mlp_create_plain(ctx, &p->ds, nin, np.hidden, np.layers,
-                                  2 * p->n_res + (sp->own_trunk ? 0 : 4), rows), fail);
+                                  D * p->n_res + (sp->own_trunk ? 0 : K), rows), fail);
   size_t n = ef_mlp_n_params(p->ds);
   size_t n_avg = p->pnet && ef_mlp_n_params(p->pnet) > n ? ef_mlp_n_params(p->pnet) : n;
   EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_ds, n, sp->smearing.lr, 0.5f), fail);
   if (!sp->own_trunk) /* one trunk: the P head's optimizer and the set-aside gradient */
     EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_p, n, sp->efficiency.lr, 0.9f), fail);
-  EF_GOTO(rc, sg_base_init(ctx, s, &mixed_ops, sp, rows, n_mc, n_avg), fail);
+  EF_GOTO(rc, sg_base_init(ctx, s, &mixed_ops, sp, fm, rows, n_mc, n_avg), fail);
   p->gsave = sp->own_trunk ? NULL : malloc(n * sizeof(float));
   p->x = malloc((size_t)rows * nin * sizeof(float));
-  p->rsgn = malloc(3 * (size_t)rows * sizeof(float));
+  p->rsgn = malloc((size_t)ns * rows * D * sizeof(float));
   p->dfeat = malloc((size_t)rows * nin * sizeof(float));
   if ((!sp->own_trunk && !p->gsave) || !p->x || !p->rsgn || !p->dfeat) {
     rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a detector surrogate");
