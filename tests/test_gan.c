@@ -182,6 +182,12 @@ typedef struct {
   double seconds;
 } unit_out;
 
+/* The fixture's fill sampler: the process's model (ef_inputs_fill_sample's
+ * built-in branch). */
+static void process_sample(const void *proc, int model, ef_rng *r, double *v) {
+  ef_process_sample(proc, model, r, v);
+}
+
 static int run_unit_in(const ef_gan_params *gp, ef_gan_ws *ws, int method, int fill,
                        uint64_t seed, int attempt, unit_out *o) {
   ef_gan_problem pb = {.detector = method == EF_METHOD_GAN_MIXED ? EF_SURROGATE_MIXED
@@ -190,7 +196,8 @@ static int run_unit_in(const ef_gan_params *gp, ef_gan_ws *ws, int method, int f
                        .fill_prior = fx.prior[fill],
                        .det_seed = 77 + (uint64_t)method, .seed = seed,
                        .det_key = method, .attempt = attempt};
-  pb.process = fx.proc;
+  pb.fill_sample = process_sample;
+  pb.fill_arg = fx.proc;
   pb.fill_model = fill;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -57,10 +57,17 @@ enum {
   EF_N_METHODS
 };
 
+/* Fill slots: the process's models (slots 0 .. n_models - 1), then the
+ * fill files of campaign.fill_models in their order. */
+#define EF_N_FILLS 8
+#define EF_FILL_FILES_MAX 4
+
 typedef struct {
   unsigned methods;     /* bit set over EF_METHOD_* */
-  unsigned fill_models; /* bit set over the process's model slots (pi0: ef_model_id) */
+  unsigned fill_models; /* bit set over the fill slots (pi0's models: ef_model_id) */
   char fill_model_names[64]; /* "PS, M2" as written ("" = the default), resolved by the process */
+  int n_fill_files;     /* event files among campaign.fill_models (their vertices: a model) */
+  char fill_file[EF_FILL_FILES_MAX][EF_PATH_MAX]; /* as written (relative: to the config) */
   int replicas;         /* bootstrap replicas r = 1..replicas (replica 0 is nominal) */
   int ensemble;         /* members per (method, fill, replica) */
   int bootstrap_mc;     /* also Poisson-weight the MC per replica */

@@ -69,7 +69,9 @@ void ef_featmap_refine(const ef_featmap *fm, const float *v, float *e);
  * (n_gen) from the gradient gv (D) wrt v. */
 void ef_featmap_gen(const ef_featmap *fm, const float *u, float *v);
 void ef_featmap_gen_back(const ef_featmap *fm, const float *u, const float *gv, float *du);
-/* An MMD point of v into p (n_mmd); gv (D) from the gradient gp wrt p. */
+/* An MMD point of v into p (n_mmd): per observable s, (cos a, sin a), or
+ * z / 3 (every coordinate spans about [-1, 1], as pi0's do); gv (D) from
+ * the gradient gp wrt p. */
 void ef_featmap_mmd(const ef_featmap *fm, const float *v, float *p);
 void ef_featmap_mmd_back(const ef_featmap *fm, const float *v, const float *gp, float *gv);
 /* The kernel widths' factor for MMD points of this space (1 for the pi0

@@ -32,7 +32,6 @@
 #include "ensfold/refine.h"
 #include "ensfold/surrogate.h"
 
-typedef struct ef_process ef_process; /* process.h */
 
 /* The outer GAN's settings and its detector surrogates' (the gan.* keys). */
 typedef struct {
@@ -60,8 +59,11 @@ typedef struct {
   const ef_binning *vtx;       /* vertex bins of the result */
   const double *efficiency;    /* (n_vertex) total efficiency per bin (the response's) */
   const double *fill_prior;    /* (n_vertex) the fill model's probability per bin */
-  const ef_process *process;   /* the physics (process.h), to sample the blind region */
-  int fill_model;              /* from the process's fill model */
+  /* the fill model, to sample the blind region: fill_sample(fill_arg,
+   * fill_model, r, v) draws one vertex v (D) (campaign: ef_inputs_fill_sample) */
+  void (*fill_sample)(const void *fill_arg, int fill_model, ef_rng *r, double *v);
+  const void *fill_arg;
+  int fill_model;
   /* Random streams: the detector networks' from det_seed (trained once for
    * every unit with the same det_key >= 0: gan.share_detector), the outer GAN's
    * from seed; attempt > 0 gives fresh streams for a retry. */

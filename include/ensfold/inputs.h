@@ -36,6 +36,13 @@ const ef_binning *ef_inputs_vertex_binning(const ef_inputs *in);
 const ef_binning *ef_inputs_detector_binning(const ef_inputs *in);
 /* Fill model's probability per vertex bin (n_vertex), sums to 1. */
 const double *ef_inputs_prior(const ef_inputs *in, int fill_model);
+/* A fill slot's name: the process's model, or a fill file's ("alt-gen" for
+ * alt-gen.h5). */
+const char *ef_inputs_fill_name(const ef_inputs *in, int fill_model);
+/* One vertex v (dim) of fill slot fill_model from stream r: the process's
+ * model, or a fill file's event drawn by weight. inputs: an ef_inputs (the
+ * GAN's fill sampler, gan.h). */
+void ef_inputs_fill_sample(const void *inputs, int fill_model, ef_rng *r, double *v);
 /* Expected truth per vertex bin (events), NULL when the data came from a
  * file (truth unknown). */
 const double *ef_inputs_truth(const ef_inputs *in);

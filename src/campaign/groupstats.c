@@ -197,10 +197,10 @@ static int own_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned char
 static void class_model(group_stats *gs, int ng, int g, int n, const unsigned char *cls) {
   for (int a = 0; a < 2; a++)
     for (int c = 0; c < 2; c++) gs[g].cls_model[a][c] = NAN;
-  const double *means[EF_N_MODELS];
+  const double *means[EF_N_FILLS];
   int F = 0;
   for (int h = 0; h < ng; h++)
-    if (gs[h].method == gs[g].method && gs[h].has_own && F < EF_N_MODELS)
+    if (gs[h].method == gs[g].method && gs[h].has_own && F < EF_N_FILLS)
       means[F++] = gs[h].own_mean;
   if (gs[g].has_own) ef_parts_model(means, F, (size_t)n, gs[g].own_model);
   for (int c = 0; c < 2; c++) {
@@ -218,10 +218,10 @@ static void class_model(group_stats *gs, int ng, int g, int n, const unsigned ch
 static void groups_model(group_stats *gs, int ng, int n, const unsigned char *measured,
                          const unsigned char *cls, double *scratch) {
   for (int g = 0; g < ng; g++) {
-    const double *means[EF_N_MODELS];
+    const double *means[EF_N_FILLS];
     int F = 0;
     for (int h = 0; h < ng; h++)
-      if (gs[h].method == gs[g].method && gs[h].n_rep >= 2 && F < EF_N_MODELS)
+      if (gs[h].method == gs[g].method && gs[h].n_rep >= 2 && F < EF_N_FILLS)
         means[F++] = gs[h].mean;
     if (gs[g].n_rep >= 2) ef_parts_model(means, F, (size_t)n, gs[g].model);
     for (int c = 0; c < 4; c++) gs[g].cls_model[c / 2][c % 2] = NAN;

@@ -1,6 +1,7 @@
 /* Campaign inputs: the same samples, priors and response on every rank. */
 #include "ensfold/inputs.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,7 +15,11 @@ struct ef_inputs {
   ef_events data, mc;
   ef_process *proc;       /* the physics behind the events */
   ef_binning *vtx, *det;  /* vertex and detector binnings */
-  double *prior[EF_N_MODELS]; /* (n_vtx) each, for fill models in the plan */
+  double *prior[EF_N_FILLS];  /* (n_vtx) each, for fill slots in the plan */
+  ef_events fill[EF_FILL_FILES_MAX];      /* campaign.fill_models' event files */
+  double *fill_cdf[EF_FILL_FILES_MAX];    /* (n) each: running sums of their weights */
+  char fill_name[EF_FILL_FILES_MAX][64];  /* the files' names as fill models */
+  int n_models;                           /* the process's models: the first file's slot */
   double *truth;              /* (n_vtx) or NULL */
   int *data_bins;             /* (n_data) */
   double *mc_eff;             /* (4, n_vtx) */
@@ -33,6 +38,23 @@ const ef_process *ef_inputs_process(const ef_inputs *in) { return in->proc; }
 const ef_binning *ef_inputs_vertex_binning(const ef_inputs *in) { return in->vtx; }
 const ef_binning *ef_inputs_detector_binning(const ef_inputs *in) { return in->det; }
 const double *ef_inputs_prior(const ef_inputs *in, int fill) { return in->prior[fill]; }
+
+const char *ef_inputs_fill_name(const ef_inputs *in, int fill) {
+  int j = fill - in->n_models;
+  return j >= 0 && j < EF_FILL_FILES_MAX ? in->fill_name[j] : ef_process_model_name(in->proc, fill);
+}
+
+void ef_inputs_fill_sample(const void *inputs, int fill, ef_rng *r, double *v) {
+  const ef_inputs *in = inputs;
+  int j = fill - in->n_models;
+  if (j < 0) {
+    ef_process_sample(in->proc, fill, r, v);
+    return;
+  }
+  const ef_events *ev = &in->fill[j];
+  size_t e = ef_rng_pick(r, in->fill_cdf[j], ev->n), D = (size_t)ev->space.dim;
+  memcpy(v, ev->vertex + D * e, D * sizeof *v);
+}
 const double *ef_inputs_truth(const ef_inputs *in) { return in->truth; }
 const ef_response *ef_inputs_response(const ef_inputs *in) { return in->response; }
 const int *ef_inputs_data_bins(const ef_inputs *in) { return in->data_bins; }
@@ -45,7 +67,11 @@ void ef_inputs_destroy(ef_inputs *in) {
   if (!in) return;
   ef_events_free(&in->data);
   ef_events_free(&in->mc);
-  for (int m = 0; m < EF_N_MODELS; m++) free(in->prior[m]);
+  for (int m = 0; m < EF_N_FILLS; m++) free(in->prior[m]);
+  for (int j = 0; j < EF_FILL_FILES_MAX; j++) {
+    ef_events_free(&in->fill[j]);
+    free(in->fill_cdf[j]);
+  }
   free(in->truth);
   free(in->data_bins);
   free(in->mc_eff);
@@ -147,6 +173,9 @@ static int binnings_for(ef_ctx *ctx, const ef_config *cfg, const ef_space *sp, e
   return EF_OK;
 }
 
+static int check_fill_file(ef_ctx *ctx, const char *file, const ef_events *ev,
+                           const ef_space *sp);
+
 int ef_inputs_check_files(ef_ctx *ctx, const ef_config *cfg) {
   ef_events data = {0}, mc = {0};
   ef_process *proc = NULL;
@@ -158,6 +187,13 @@ int ef_inputs_check_files(ef_ctx *ctx, const ef_config *cfg) {
   if (rc == EF_OK) rc = process_for(ctx, cfg, &data, &mc, &proc);
   ef_binning *vtx = NULL, *det = NULL; /* refused here, not only when the campaign runs */
   if (rc == EF_OK) rc = binnings_for(ctx, cfg, ef_process_space(proc), &vtx, &det);
+  for (int j = 0; rc == EF_OK && j < cfg->campaign.n_fill_files; j++) {
+    ef_events fill = {0};
+    const char *file = cfg->campaign.fill_file[j];
+    rc = read_input(ctx, cfg, file, "campaign.fill_models", EF_KIND_DATA, &fill);
+    if (rc == EF_OK) rc = check_fill_file(ctx, file, &fill, ef_process_space(proc));
+    ef_events_free(&fill);
+  }
   ef_binning_free(vtx);
   ef_binning_free(det);
   ef_process_destroy(proc);
@@ -329,6 +365,78 @@ static int check_methods(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg)
   return EF_OK;
 }
 
+/* ---- fill models from event files ---------------------------------------- */
+
+/* "alt-gen" for "runs/alt-gen.h5": a fill file's name as a fill model,
+ * refused when it is a model's or an earlier file's name. */
+static int fill_label(ef_ctx *ctx, ef_inputs *in, int j, const char *file) {
+  const char *base = strrchr(file, '/');
+  base = base ? base + 1 : file;
+  size_t n = strcspn(base, ".");
+  if (n == 0 || n >= sizeof in->fill_name[j]) n = strlen(base) < 63 ? strlen(base) : 63;
+  snprintf(in->fill_name[j], sizeof in->fill_name[j], "%.*s", (int)n, base);
+  for (size_t c = 0; c < n; c++) /* group names in the result file: no '/' and plain text */
+    if (!(isalnum((unsigned char)in->fill_name[j][c]) || strchr("-_+", in->fill_name[j][c])))
+      in->fill_name[j][c] = '_';
+  for (int q = 0; q < in->n_models + j; q++)
+    if (!strcmp(ef_inputs_fill_name(in, q), in->fill_name[j]))
+      return ef_error_set(ctx, EF_ERR_INPUT, "campaign.fill_models: the file %s would be the "
+                          "fill model '%s', which is already %s: rename the file", file,
+                          in->fill_name[j], q < in->n_models ? "a model of the process" : "taken");
+  return EF_OK;
+}
+
+/* A fill file has vertices, in the campaign's space sp. */
+static int check_fill_file(ef_ctx *ctx, const char *file, const ef_events *ev,
+                           const ef_space *sp) {
+  if (!ev->vertex || ev->n == 0)
+    return ef_error_set(ctx, EF_ERR_INPUT, "campaign.fill_models: %s has %s: a fill model is "
+                        "the vertices (/events/vertex) of an MC file", file,
+                        ev->vertex ? "no events" : "no /events/vertex");
+  if (!ef_space_same(&ev->space, sp))
+    return ef_error_set(ctx, EF_ERR_INPUT, "campaign.fill_models: %s declares %d observables "
+                        "(%s, ...) and %d categories, not the campaign's %d (%s, ...) and %d",
+                        file, ev->space.dim, ev->space.axis[0].name, ev->space.n_cat, sp->dim,
+                        sp->axis[0].name, sp->n_cat);
+  return EF_OK;
+}
+
+/* Read campaign.fill_models' event files (rank 0, broadcast): vertices in the
+ * campaign's space, finite weights; their cumulative weights for sampling. */
+static int fill_files(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
+  in->n_models = ef_process_n_models(in->proc);
+  const ef_space *sp = ef_process_space(in->proc);
+  for (int j = 0; j < cfg->campaign.n_fill_files; j++) {
+    const char *file = cfg->campaign.fill_file[j];
+    ef_events *ev = &in->fill[j];
+    EF_CHECK(read_and_bcast(ctx, cfg, file, "campaign.fill_models", EF_KIND_DATA, ev));
+    EF_CHECK(check_fill_file(ctx, file, ev, sp));
+    EF_CHECK(fill_label(ctx, in, j, file));
+    in->fill_cdf[j] = malloc(ev->n * sizeof(double));
+    if (!in->fill_cdf[j]) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for %s", file);
+    double acc = 0.0;
+    for (size_t i = 0; i < ev->n; i++) in->fill_cdf[j][i] = acc += ev->weight ? ev->weight[i] : 1.0;
+    if (!(acc > 0))
+      return ef_error_set(ctx, EF_ERR_INPUT, "campaign.fill_models: %s: every weight is 0", file);
+  }
+  return EF_OK;
+}
+
+/* A fill file's prior: its weight per vertex bin over its total weight
+ * (vertices outside the binning count in the total, as a model's density
+ * outside the binned range does). */
+static void file_prior(const ef_inputs *in, int j, double *prior) {
+  const ef_events *ev = &in->fill[j];
+  size_t D = (size_t)ev->space.dim, n = ev->n;
+  int nv = ef_binning_count(in->vtx);
+  for (int k = 0; k < nv; k++) prior[k] = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    int k = ef_binning_index(in->vtx, ev->vertex + D * i);
+    if (k >= 0) prior[k] += ev->weight ? ev->weight[i] : 1.0;
+  }
+  for (int k = 0; k < nv; k++) prior[k] /= in->fill_cdf[j][n - 1];
+}
+
 /* One generated sample of model from stream (role, 0). */
 static int generate(ef_ctx *ctx, ef_inputs *in, int model, uint32_t role, size_t n,
                     ef_event_kind kind, uint64_t seed, ef_events *out) {
@@ -368,10 +476,15 @@ int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
   ef_inputs *in = calloc(1, sizeof *in);
   if (!in) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the inputs");
   int rc = build(ctx, in, cfg), nv = rc == EF_OK ? ef_binning_count(in->vtx) : 0;
-  for (int f = 0; rc == EF_OK && f < EF_N_MODELS; f++) {
+  if (rc == EF_OK) rc = fill_files(ctx, in, cfg);
+  for (int f = 0; rc == EF_OK && f < EF_N_FILLS; f++) {
     if (!(cfg->campaign.fill_models & (1u << f))) continue;
     in->prior[f] = malloc((size_t)nv * sizeof(double));
     EF_GOTO_ALLOC(ctx, rc, in->prior[f], "a prior", fail);
+    if (f >= in->n_models) {
+      file_prior(in, f - in->n_models, in->prior[f]);
+      continue;
+    }
     for (int k = 0; k < nv; k++) in->prior[f][k] = ef_process_bin_probability(in->proc, f, in->vtx, k);
   }
   if (rc == EF_OK) {

@@ -314,9 +314,9 @@ static int write_inputs(writer *w, hid_t file, const ef_output_data *d) {
   EF_GOTO(rc, PUT_D(w, g, "data_hist", (hsize_t)nd, 1, 1, data), done);
   EF_GOTO(rc, PUT_D(w, g, "attributed", (hsize_t)nv, 1, 1, ef_inputs_attributed(d->in)), done);
   EF_GOTO(rc, group(w, g, "prior", &gp), done);
-  for (int f = 0; f < EF_N_MODELS; f++)
+  for (int f = 0; f < EF_N_FILLS; f++)
     if (ef_inputs_prior(d->in, f))
-      EF_GOTO(rc, PUT_D(w, gp, ef_process_model_name(ef_inputs_process(d->in), f), (hsize_t)nv, 1, 1,
+      EF_GOTO(rc, PUT_D(w, gp, ef_inputs_fill_name(d->in, f), (hsize_t)nv, 1, 1,
                         ef_inputs_prior(d->in, f)), done);
   {
     int it = d->cfg->ibu.iterations;
@@ -397,9 +397,9 @@ static void class_columns(const group_stats *s, double *col, int stride) {
 static int write_group(writer *w, hid_t top, const ef_output_data *d, const group_stats *x,
                        int stats) {
   int nv = ef_binning_count(ef_inputs_vertex_binning(d->in));
-  char name[64];
+  char name[160];
   snprintf(name, sizeof name, "%s_%s", ef_method_name(x->method),
-           ef_process_model_name(ef_inputs_process(d->in), x->fill));
+           ef_inputs_fill_name(d->in, x->fill));
   hid_t g;
   EF_CHECK(group(w, top, name, &g));
   int rc;
@@ -423,10 +423,9 @@ static int write_group(writer *w, hid_t top, const ef_output_data *d, const grou
 static int write_difference(writer *w, hid_t top, const ef_output_data *d, const diff_stats *x,
                             int stats) {
   int nv = ef_binning_count(ef_inputs_vertex_binning(d->in));
-  char name[64];
+  char name[160];
   snprintf(name, sizeof name, "%s_%s-%s", ef_method_name(x->method),
-           ef_process_model_name(ef_inputs_process(d->in), x->fa),
-           ef_process_model_name(ef_inputs_process(d->in), x->fb));
+           ef_inputs_fill_name(d->in, x->fa), ef_inputs_fill_name(d->in, x->fb));
   hid_t g;
   EF_CHECK(group(w, top, name, &g));
   int rc;
@@ -490,7 +489,7 @@ static void summary_columns(const group_stats *gs, int ng, int32_t *ic, double *
 }
 
 /* The /summary table and its attributes (collective). */
-static int write_summary(writer *w, hid_t file, const ef_process *pr, const group_stats *gs,
+static int write_summary(writer *w, hid_t file, const ef_inputs *in, const group_stats *gs,
                          int ng, int n_eff_cells) {
   hid_t s;
   EF_CHECK(group(w, file, "summary", &s));
@@ -509,15 +508,16 @@ static int write_summary(writer *w, hid_t file, const ef_process *pr, const grou
   if (rc == EF_OK) rc = attr(w, s, "efficiency_min_total", H5T_NATIVE_DOUBLE, &eff_min);
   if (rc == EF_OK) rc = attr(w, s, "efficiency_tolerance", H5T_NATIVE_DOUBLE, &eff_tol);
   if (rc == EF_OK) rc = attr(w, s, "efficiency_cells", H5T_NATIVE_INT32, &cells);
-  char names[256] = "";
+  char names[EF_N_FILLS * 72] = "";
   for (int m = 0; m < ef_method_count(); m++)
     snprintf(names + strlen(names), sizeof names - strlen(names), "%s%d=%s", m ? " " : "", m,
              ef_method_name(m));
   if (rc == EF_OK) rc = attr_str(w, s, "method_names", names);
   names[0] = '\0';
-  for (int m = 0; m < ef_process_n_models(pr); m++)
-    snprintf(names + strlen(names), sizeof names - strlen(names), "%s%d=%s", m ? " " : "", m,
-             ef_process_model_name(pr, m));
+  for (int m = 0; m < EF_N_FILLS; m++) /* the process's models, then the fill files */
+    if (m < ef_process_n_models(ef_inputs_process(in)) || ef_inputs_prior(in, m))
+      snprintf(names + strlen(names), sizeof names - strlen(names), "%s%d=%s", m ? " " : "", m,
+               ef_inputs_fill_name(in, m));
   if (rc == EF_OK) rc = attr_str(w, s, "model_names", names);
   free(ic);
   free(dc);
@@ -538,7 +538,7 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, const gr
   if (rc != EF_OK) return rc;
   for (int i = 0; rc == EF_OK && i < ndiff; i++) rc = write_difference(w, top, d, &ds[i], stats);
   H5Gclose(top);
-  return rc == EF_OK ? write_summary(w, file, ef_inputs_process(d->in), gs, ng, n_eff_cells) : rc;
+  return rc == EF_OK ? write_summary(w, file, d->in, gs, ng, n_eff_cells) : rc;
 }
 
 /* Bytes the result file will take, generously: every dataset plus 1 MiB
@@ -555,7 +555,7 @@ static double estimate_bytes(const ef_output_data *d, int ndiff) {
                  + U * 8 * 8 /* unit table */
                  + G * (2 * V * V + 10 * V) * 8 + ndiff * (V * V + 3 * V) * 8
                  + (double)ef_response_nnz(r) * 16 + ef_response_n_detector(r) * 8.0
-                 + V * 8 * (EF_N_MODELS + 3 + ef_inputs_n_cat(d->in)) + G * 12 * 8 + (double)strlen(d->config_text);
+                 + V * 8 * (EF_N_FILLS + 3 + ef_inputs_n_cat(d->in)) + G * 12 * 8 + (double)strlen(d->config_text);
   return 1.1 * bytes + (1 << 20);
 }
 

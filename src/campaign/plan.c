@@ -13,7 +13,7 @@ struct ef_plan {
   ef_unit *units;   /* (n_units), index = id */
   int32_t *order;   /* (n_units) dispatch order */
   int n_groups;
-  int group_method[EF_N_METHODS * EF_N_MODELS], group_fill[EF_N_METHODS * EF_N_MODELS];
+  int group_method[EF_N_METHODS * EF_N_FILLS], group_fill[EF_N_METHODS * EF_N_FILLS];
   int n_replicas;
   int members[EF_N_METHODS];
 };
@@ -78,7 +78,7 @@ int ef_plan_create(ef_ctx *ctx, ef_plan **out, const ef_config *cfg) {
     if (!(cfg->campaign.methods & (1u << m))) continue;
     /* a deterministic method's ensemble members would be identical copies */
     p->members[m] = ef_method_deterministic(m) ? 1 : cfg->campaign.ensemble;
-    for (int f = 0; f < EF_N_MODELS; f++) {
+    for (int f = 0; f < EF_N_FILLS; f++) {
       if (!(cfg->campaign.fill_models & (1u << f))) continue;
       p->group_method[p->n_groups] = m;
       p->group_fill[p->n_groups] = f;

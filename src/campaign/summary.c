@@ -127,7 +127,8 @@ typedef struct {
   int truth;    /* the file has /truth/hist (pseudo-data) */
   double emin, etol;
   int32_t cells;
-  char models[8][16]; /* the fill models' names by slot (the file's model_names; pi0's) */
+  char models[8][64]; /* the fill models' names by slot (the file's model_names; pi0's) */
+  int fw;             /* the fill column's width: 5, or the longest name */
   int pi0;            /* the pi0 process (the root attribute process; files before it) */
 } table;
 
@@ -138,7 +139,7 @@ static const char *model_name(const table *t, int32_t slot) {
 /* The process (the root attribute process; pi0 for files before it) and
  * /summary's attribute model_names ("0=M1 1=PS 2=M2"; pi0's where absent). */
 static void read_model_names(hid_t file, table *t) {
-  char v[256];
+  char v[640];
   ef_summary_attr_text(file, ".", "process", v, sizeof v);
   t->pi0 = !v[0] || strcmp(v, "pi0") == 0;
   ef_summary_attr_text(file, "summary", "model_names", v, sizeof v);
@@ -147,8 +148,11 @@ static void read_model_names(hid_t file, table *t) {
   for (char *tok = strtok(v, " "); tok; tok = strtok(NULL, " ")) {
     int m = atoi(tok);
     const char *eq = strchr(tok, '=');
-    if (eq && m >= 0 && m < 8) snprintf(t->models[m], 16, "%s", eq + 1);
+    if (eq && m >= 0 && m < 8) snprintf(t->models[m], sizeof t->models[m], "%s", eq + 1);
   }
+  t->fw = 5;
+  for (int m = 0; m < 8; m++)
+    if ((int)strlen(t->models[m]) > t->fw) t->fw = (int)strlen(t->models[m]);
 }
 
 /* The uncertainty parts' columns, NaN / 0 where an older file lacks them. */
@@ -254,7 +258,7 @@ static void print_table(const table *t, FILE *out) {
   hsize_t n = t->n;
   const double *dc = t->dc;
   int few = 0;
-  fprintf(out, "%-10s %-5s %8s %22s %22s %9s %9s %11s\n", "method", "fill", "replicas",
+  fprintf(out, "%-10s %-*s %8s %22s %22s %9s %9s %11s\n", "method", t->fw, "fill", "replicas",
           "chi2/ndf measured", "chi2/ndf unmeasured", "cov meas", "cov unm", "s/unit");
   for (hsize_t i = 0; i < n; i++) {
     char a[32], b[32], w[32], cm_s[16], cu_s[16];
@@ -264,8 +268,8 @@ static void print_table(const table *t, FILE *out) {
     fmt_num(w, sizeof w, "%.3g", dc[12 * n + i]);
     fmt_num(cm_s, sizeof cm_s, "%.3f", dc[4 * n + i]);
     fmt_num(cu_s, sizeof cu_s, "%.3f", dc[5 * n + i]);
-    fprintf(out, "%-10s %-5s %8d %22s %22s %9s %9s %11s\n", ef_method_name(t->ic[i]),
-            model_name(t, t->ic[n + i]), t->ic[2 * n + i], a, b, cm_s, cu_s, w);
+    fprintf(out, "%-10s %-*s %8d %22s %22s %9s %9s %11s\n", ef_method_name(t->ic[i]),
+            t->fw, model_name(t, t->ic[n + i]), t->ic[2 * n + i], a, b, cm_s, cu_s, w);
     few += t->ic[2 * n + i] < 2;
   }
   if (few)
@@ -407,7 +411,7 @@ static void print_parts(const table *t, FILE *out) {
                "parts: median over the\nbins of sigma / |mean|, measured | unmeasured bins; "
                "the training share phi pooled over\nmeasured | holes | open bins "
                "(docs/methods.md, \"Uncertainty parts\"):\n");
-  fprintf(out, "%-10s %-5s %7s %15s %15s %15s %15s %15s\n", "method", "fill", "members",
+  fprintf(out, "%-10s %-*s %7s %15s %15s %15s %15s %15s\n", "method", t->fw, "fill", "members",
           "train share", "statistical", "1 training", "central", "model");
   for (hsize_t i = 0; i < n; i++) {
     char c[5][40];
@@ -425,8 +429,8 @@ static void print_parts(const table *t, FILE *out) {
       clamped |= !det && t->parts[i] >= 1.0;
       snprintf(c[k], sizeof c[k], "%s|%s", a, b);
     }
-    fprintf(out, "%-10s %-5s %7d %15s %15s %15s %15s %15s\n", ef_method_name(t->ic[i]),
-            model_name(t, t->ic[n + i]), t->members[i], c[0], c[1], c[2], c[3], c[4]);
+    fprintf(out, "%-10s %-*s %7d %15s %15s %15s %15s %15s\n", ef_method_name(t->ic[i]),
+            t->fw, model_name(t, t->ic[n + i]), t->members[i], c[0], c[1], c[2], c[3], c[4]);
   }
   if (clamped)
     fprintf(out, "  unres (unresolved): in the measured bins the members' spread within "
@@ -477,13 +481,13 @@ static void print_classes(const table *t, FILE *out) {
   fprintf(out, "; each cell 'chi2/ndf coverage model', model = the spread over\nfill models "
                "relative to the content; 'own' is the method's own answer (a generative "
                "method's), '-' for none:\n");
-  fprintf(out, "%-10s %-5s %22s %22s %22s %22s\n", "method", "fill", "holes: result",
+  fprintf(out, "%-10s %-*s %22s %22s %22s %22s\n", "method", t->fw, "fill", "holes: result",
           "holes: own", "open: result", "open: own");
   for (hsize_t i = 0; i < n; i++) {
     char c[4][64];
     for (int k = 0; k < 4; k++) class_cell(t, i, k % 2, k / 2, c[k], sizeof c[k]);
-    fprintf(out, "%-10s %-5s %22s %22s %22s %22s\n", ef_method_name(t->ic[i]),
-            model_name(t, t->ic[n + i]), c[0], c[1], c[2], c[3]);
+    fprintf(out, "%-10s %-*s %22s %22s %22s %22s\n", ef_method_name(t->ic[i]),
+            t->fw, model_name(t, t->ic[n + i]), c[0], c[1], c[2], c[3]);
   }
   fprintf(out, "  The result fills unmeasured bins from the fill model: there its closure "
                "measures the model, and\n"
@@ -501,14 +505,14 @@ static void print_efficiency(const table *t, FILE *out) {
   else fprintf(out, "the cells");
   fprintf(out, " (topology, bin) with exact efficiency >= %g;\n"
                "off: cells per unit with |diff| > %g (mean over the units)\n", t->emin, t->etol);
-  fprintf(out, "%-10s %-5s %27s %27s\n", "method", "fill", "replica 0: max  mean   off",
+  fprintf(out, "%-10s %-*s %27s %27s\n", "method", t->fw, "fill", "replica 0: max  mean   off",
           "replicas: max  mean   off");
   for (hsize_t i = 0; i < n; i++) {
     char c[6][32];
     for (int k = 0; k < 6; k++)
       fmt_num(c[k], sizeof c[k], k % 3 == 2 ? "%.1f" : "%.4f", t->dc[(6 + k) * n + i]);
-    fprintf(out, "%-10s %-5s %13s %7s %5s %13s %7s %5s\n", ef_method_name(t->ic[i]),
-            model_name(t, t->ic[n + i]), c[0], c[1], c[2], c[3], c[4], c[5]);
+    fprintf(out, "%-10s %-*s %13s %7s %5s %13s %7s %5s\n", ef_method_name(t->ic[i]),
+            t->fw, model_name(t, t->ic[n + i]), c[0], c[1], c[2], c[3], c[4], c[5]);
   }
   fprintf(out, "  A method that learns P(T | vertex) with its own networks should be within "
                "%g of the exact\n"

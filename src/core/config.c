@@ -279,7 +279,9 @@ static const key_def schema[] = {
     ENUMSET("campaign.methods", campaign.methods, METHOD_NAMES + 1, "[ibu]",
             "unfolding methods (docs/methods.md)"),
     MODELS("campaign.fill_models", campaign.fill_model, 6,
-           "models that fill the unmeasured region (and give the prior)"),
+           "models that fill the unmeasured region (and give the prior); also MC event files "
+           "(names ending .h5 or .hdf5, at most 4: their vertices are the model, named after "
+           "the file: alt-gen.h5 is alt-gen; docs/methods.md)"),
     INT("campaign.replicas", campaign.replicas, 20, 0, 100000,
         "bootstrap replicas besides the nominal replica 0"),
     INT("campaign.ensemble", campaign.ensemble, 1, 1, 100,
@@ -741,7 +743,30 @@ static int parse_model(parse_state *ps, const key_def *k, yaml_node_t *node) {
   return model_known(s) && strlen(s) < 16 ? EF_OK : not_allowed(ps, k, node, s);
 }
 
-/* A list of model names, stored as "a, b" (resolved later). */
+/* Does a fill_models entry name an event file (it ends in .h5 or .hdf5)? */
+static int is_fill_file(const char *s) {
+  size_t n = strlen(s);
+  return (n > 3 && !strcmp(s + n - 3, ".h5")) || (n > 5 && !strcmp(s + n - 5, ".hdf5"));
+}
+
+/* An event file among campaign.fill_models: stored as written. */
+static int parse_fill_file(parse_state *ps, const key_def *k, yaml_node_t *item) {
+  const char *s = (const char *)item->data.scalar.value;
+  ef_campaign_params *c = &ps->cfg->campaign;
+  if (strcmp(k->path, "campaign.fill_models"))
+    return fail_at(ps, item, "key '%s': '%s' is a file; only campaign.fill_models takes event "
+                   "files", k->path, s);
+  if (c->n_fill_files >= EF_FILL_FILES_MAX)
+    return fail_at(ps, item, "key '%s': at most %d event files", k->path, EF_FILL_FILES_MAX);
+  if (strlen(s) >= EF_PATH_MAX)
+    return fail_at(ps, item, "key '%s': path longer than %d characters", k->path,
+                   EF_PATH_MAX - 1);
+  snprintf(c->fill_file[c->n_fill_files++], EF_PATH_MAX, "%s", s);
+  return EF_OK;
+}
+
+/* A list of model names, stored as "a, b" (resolved later); in
+ * campaign.fill_models also event files (parse_fill_file). */
 static int parse_model_set(parse_state *ps, const key_def *k, yaml_node_t *node) {
   char allowed[256];
   describe_range(k, allowed, sizeof allowed);
@@ -752,19 +777,26 @@ static int parse_model_set(parse_state *ps, const key_def *k, yaml_node_t *node)
   char *out = (char *)field(ps->cfg, k);
   char buf[64] = "";
   size_t u = 0;
+  ps->cfg->campaign.n_fill_files = 0; /* a later setting replaces the list */
   for (int j = 0; j < n; j++) {
     yaml_node_t *item = yaml_document_get_node(ps->doc, node->data.sequence.items.start[j]);
-    EF_CHECK(parse_model(ps, k, item));
-    const char *name = (const char *)item->data.scalar.value;
+    const char *name = NULL;
+    EF_CHECK(scalar_text(ps, k, item, &name));
     for (int q = 0; q < j; q++) {
       yaml_node_t *prev = yaml_document_get_node(ps->doc, node->data.sequence.items.start[q]);
       if (!strcmp((const char *)prev->data.scalar.value, name))
         return fail_at(ps, item, "key '%s': '%s' listed twice", k->path, name);
     }
-    u += (size_t)snprintf(buf + u, sizeof buf - u, "%s%s", j ? ", " : "", name);
+    if (is_fill_file(name)) {
+      EF_CHECK(parse_fill_file(ps, k, item));
+      continue;
+    }
+    EF_CHECK(parse_model(ps, k, item));
+    u += (size_t)snprintf(buf + u, sizeof buf - u, "%s%s", u ? ", " : "", name);
     if (u >= sizeof buf) return fail_at(ps, node, "key '%s': too many names", k->path);
   }
-  memcpy(out, buf, sizeof buf);
+  /* only files: no model of the process (the default fills do not apply) */
+  memcpy(out, u ? buf : "-", u ? sizeof buf : 2);
   return EF_OK;
 }
 
@@ -904,6 +936,22 @@ static void key_where(const parse_state *ps, const key_def *k, char *buf, size_t
   if (!ps->no_position && ps->line[at]) snprintf(buf, len, ":%d:%d", ps->line[at], ps->col[at]);
 }
 
+/* campaign.fill_models' event files: the slots after the process's models. */
+static int resolve_fill_files(parse_state *ps) {
+  ef_campaign_params *c = &ps->cfg->campaign;
+  int first = ef_process_kind_n_models(ps->cfg->process);
+  if (first + c->n_fill_files > EF_N_FILLS) {
+    char where[64];
+    key_where(ps, find_key("campaign.fill_models"), where, sizeof where);
+    return ef_error_set(ps->ctx, EF_ERR_INPUT, "%s%s: key 'campaign.fill_models': at most %d "
+                        "event files with process %s (%d fill slots, %d models)", ps->name,
+                        where, EF_N_FILLS - first, ef_process_kind_name(ps->cfg->process),
+                        EF_N_FILLS, first);
+  }
+  for (int j = 0; j < c->n_fill_files; j++) c->fill_models |= 1u << (first + j);
+  return EF_OK;
+}
+
 /* The model keys' names as slots of the process (names "" keep the default). */
 static int resolve_models(parse_state *ps) {
   int kind = ps->cfg->process;
@@ -920,7 +968,7 @@ static int resolve_models(parse_state *ps) {
     }
     unsigned mask = 0;
     char tmp[64];
-    snprintf(tmp, sizeof tmp, "%s", names);
+    snprintf(tmp, sizeof tmp, "%s", strcmp(names, "-") ? names : ""); /* "-": files only */
     for (char *tok = strtok(tmp, ", "); tok; tok = strtok(NULL, ", ")) {
       int slot = model_slot(kind, tok);
       if (slot < 0) {
@@ -934,7 +982,7 @@ static int resolve_models(parse_state *ps) {
     }
     if (k->type == K_MODEL_SET) *(unsigned *)((char *)ps->cfg + k->aux) = mask;
   }
-  return EF_OK;
+  return resolve_fill_files(ps);
 }
 
 /* Every gauss.* list holds one number or gauss.dim numbers. */
@@ -1311,9 +1359,16 @@ static void format_value(char *out, size_t len, const key_def *k, const ef_confi
     snprintf(out, len, "%s",
              ef_process_kind_model_name(cfg->process, *(const int *)((const char *)cfg + k->aux)));
     break;
-  case K_MODEL_SET:
+  case K_MODEL_SET: {
     mask_text(cfg->process, *(const unsigned *)((const char *)cfg + k->aux), out, len);
+    if (strcmp(k->path, "campaign.fill_models")) break;
+    size_t u = strlen(out) - 1; /* over the "]" */
+    for (int j = 0; j < cfg->campaign.n_fill_files && u < len; j++)
+      u += (size_t)snprintf(out + u, len - u, "%s\"%s\"", out[u - 1] == '[' ? "" : ", ",
+                            cfg->campaign.fill_file[j]);
+    if (u < len) snprintf(out + u, len - u, "]");
     break;
+  }
   case K_STRING: case K_ENUM_SET: break; /* written by ef_config_dump */
   }
 }

@@ -34,8 +34,8 @@ static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
       .detector = detector_of(u->method), .data = ef_inputs_data(in), .mc = ef_inputs_mc(in),
       .vtx = ef_inputs_vertex_binning(in),
       .efficiency = ef_response_efficiency(ef_inputs_response(in)),
-      .fill_prior = ef_inputs_prior(in, u->fill), .process = ef_inputs_process(in),
-      .fill_model = u->fill, .seed = u->seed,
+      .fill_prior = ef_inputs_prior(in, u->fill), .fill_sample = ef_inputs_fill_sample,
+      .fill_arg = in, .fill_model = u->fill, .seed = u->seed,
       .attempt = attempt};
   if (u->replica > 0) {
     ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP, u->replica, pb.data->n, weights);

@@ -91,7 +91,7 @@ static int check_reach(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in) {
     n_meas++;
   }
   int bad = -1;
-  for (int f = 0; bad < 0 && f < EF_N_MODELS; f++) {
+  for (int f = 0; bad < 0 && f < EF_N_FILLS; f++) {
     if (!(cfg->campaign.fill_models & (1u << f))) continue;
     ef_response_fold(r, ef_inputs_prior(in, f), nu);
     double seen = 0.0;

@@ -296,6 +296,10 @@ void ef_featmap_gen_back(const ef_featmap *fm, const float *u, const float *gv, 
 
 /* ---- MMD points ---------------------------------------------------------- */
 
+/* An MMD coordinate's divisor: every coordinate spans about [-1, 1] (the
+ * kernel widths are the pi0 sphere's): s and cos, sin as they are, z / 3. */
+static double mmd_span(const ef_axis *a) { return a->kind == EF_AXIS_UNBOUNDED ? 3.0 : 1.0; }
+
 void ef_featmap_mmd(const ef_featmap *fm, const float *v, float *p) {
   if (fm->pi0) {
     p[0] = v[0];
@@ -310,7 +314,7 @@ void ef_featmap_mmd(const ef_featmap *fm, const float *v, float *p) {
       p[o++] = (float)cos(an);
       p[o++] = (float)sin(an);
     } else {
-      p[o++] = (float)ef_featmap_scaled(fm, j, v[j]);
+      p[o++] = (float)(ef_featmap_scaled(fm, j, v[j]) / mmd_span(a));
     }
   }
 }
@@ -328,7 +332,7 @@ void ef_featmap_mmd_back(const ef_featmap *fm, const float *v, const float *gp, 
       gv[j] = (float)(w * (-sin(an) * gp[o] + cos(an) * gp[o + 1]));
       o += 2;
     } else {
-      gv[j] = (float)(gp[o++] / ef_featmap_unit(fm, j));
+      gv[j] = (float)(gp[o++] / (ef_featmap_unit(fm, j) * mmd_span(a)));
     }
   }
 }

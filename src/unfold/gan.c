@@ -9,7 +9,6 @@
  * model); channels 1..NS are the seen categories (pi0: T1..T3; detector
  * level, G folded through a detector surrogate against data). */
 #include "ensfold/gan.h"
-#include "ensfold/process.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -306,7 +305,7 @@ static void real_rows(const ef_gan_params *gp, const ef_gan_problem *pb, ef_gan_
     double x[EF_SPACE_MAX_DIM];
     int tries = 0, kb;
     do { /* a fill vertex in a blind bin (outside the binning: none) */
-      ef_process_sample(pb->process, pb->fill_model, r, x);
+      pb->fill_sample(pb->fill_arg, pb->fill_model, r, x);
       kb = ef_binning_index(pb->vtx, x);
     } while ((kb < 0 || !ws->blind[kb]) && ++tries < 100000);
     float p[EF_SPACE_MAX_DIM];
