@@ -29,6 +29,7 @@ campaign: {replicas: 3, methods: [ibu]}
 binning:
   vertex: {bins: [8, 6], lo: -3.5, hi: 3.5}
   detector: {bins: [8, 6], lo: -3.5, hi: 3.5}
+  pairs: true
 Y
 "$exe" generate --config "$tmp/g2.yaml" --model data --kind data -n 20000 -o "$tmp/data.h5" -q \
   >/dev/null
@@ -56,6 +57,18 @@ u = f["units"]
 nu = u["id"].shape[0]
 want(u["proj_x1"].shape == (nu, 8) and u["proj_x2"].shape == (nu, 6), "projections")
 want(abs(u["proj_x1"][0].sum() - u["hist"][0].sum()) < 1e-6 * u["hist"][0].sum(), "projection sum")
+# binning.pairs: per unit the 2-D projection, per group every projection's mean, sigma and cov,
+# each the projection of the full histogram / covariance (numpy's sums)
+import numpy as np
+h = u["hist"][()].reshape(nu, 8, 6)
+want(u["pair_x1_x2"].shape == (nu, 48) and np.allclose(u["pair_x1_x2"][()], h.reshape(nu, 48)),
+     "unit pair = the histogram for D = 2")
+g = f["groups/ibu_mc"]
+C = g["cov"][()].reshape(8, 6, 8, 6)
+want(np.allclose(g["proj_x2/mean"][()], g["mean"][()].reshape(8, 6).sum(0)), "group proj mean")
+want(np.allclose(g["proj_x1/cov"][()], C.sum(axis=(1, 3))), "group proj cov")
+want(np.allclose(g["proj_x2/sigma"][()], np.sqrt(np.diag(C.sum(axis=(0, 2))))), "group proj sigma")
+want(np.allclose(g["pair_x1_x2/cov"][()], g["cov"][()]), "group pair cov = cov for D = 2")
 want(u["efficiency"].shape == (nu, 3, 48), "efficiency (units, K = 3, bins)")
 want(sorted(f["inputs/prior"].keys()) == ["alt", "mc"], "priors %r" % list(f["inputs/prior"].keys()))
 want(f["unmeasured_class"].shape == (48,), "classes")
@@ -177,6 +190,8 @@ PY
 "$exe" summary "$tmp/fill.h5" >"$tmp/fillsum.txt"
 grep -qE "^ibu +alt-gen +4 " "$tmp/fillsum.txt" ||
   { echo "FAIL: summary lacks the alt-gen fill"; head "$tmp/fillsum.txt"; exit 1; }
+grep -qE "^ibu_alt-gen +x1:x2 " "$tmp/fillsum.txt" ||
+  { echo "FAIL: summary lacks the pair x1:x2 (binning.pairs)"; cat "$tmp/fillsum.txt"; exit 1; }
 /usr/bin/python3 - "$tmp/fill.h5" <<'PY'
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")

@@ -85,6 +85,7 @@ typedef struct ef_config {
   ef_sample_params data, mc;
   ef_campaign_params campaign;
   ef_binning_params vertex_bins, detector_bins;
+  int vertex_pairs;     /* binning.pairs: the 2-D projections on every pair of observables */
   ef_ibu_params ibu;
   ef_gan_params gan;
   char output[EF_PATH_MAX];

@@ -77,18 +77,31 @@ static int read_layout(hid_t file, layout *l) {
   return l->dim;
 }
 
-/* Closure of axis a's marginal over the bins with use[k] (all, or the
- * measured ones): chi2, ndf and coverage of the projection. */
-static void marginal(const layout *l, int a, const double *mean, const double *truth,
-                     const double *cov, const int *use, double *chi2, int *ndf, double *cover,
-                     double *w, int *ix) {
+/* Bin k's index along axis a. */
+static int axis_ix(const layout *l, int a, hsize_t k) {
   hsize_t stride = 1;
   for (int q = a + 1; q < l->dim; q++) stride *= (hsize_t)l->n[q];
-  int n = l->n[a];
+  return (int)((k / stride) % (hsize_t)l->n[a]);
+}
+
+/* The projection on axis a (c < 0) or on the pair (a, c): pix (V) the
+ * projected bin of every bin; returns the number of projected bins. */
+static int proj_ix(const layout *l, int a, int c, int *pix) {
+  for (hsize_t k = 0; k < l->V; k++)
+    pix[k] = c < 0 ? axis_ix(l, a, k) : axis_ix(l, a, k) * l->n[c] + axis_ix(l, c, k);
+  return c < 0 ? l->n[a] : l->n[a] * l->n[c];
+}
+
+/* Closure of a projection (pix, n bins) over the bins with use[k] (all, or
+ * the measured ones): chi2, ndf and coverage of the projected mean against
+ * the projected truth with the projected covariance's diagonal. */
+static void marginal(const layout *l, const int *pix, int n, const double *mean,
+                     const double *truth, const double *cov, const int *use, double *chi2,
+                     int *ndf, double *cover, double *w, int *ix) {
   double *pm = w, *pt = w + n, *var = w + 2 * n;
   memset(w, 0, 3 * (size_t)n * sizeof *w);
-  for (hsize_t k = 0; k < l->V; k++) /* (V) bin on a, -1 where not used */
-    ix[k] = use[k] ? (int)((k / stride) % (hsize_t)n) : -1;
+  for (hsize_t k = 0; k < l->V; k++) /* (V) projected bin, -1 where not used */
+    ix[k] = use[k] ? pix[k] : -1;
   for (hsize_t k = 0; k < l->V; k++) {
     int i = ix[k];
     if (i < 0) continue;
@@ -129,15 +142,24 @@ int ef_summary_marginals(ef_ctx *ctx, hid_t file, const char *path, FILE *out) {
             "reads whole; project /groups/*/cov yourself\n", (unsigned long long)l.V, MAX_COV_BINS);
     return EF_OK;
   }
-  int nmax = 0;
-  for (int a = 0; a < l.dim; a++) nmax = l.n[a] > nmax ? l.n[a] : nmax;
+  int nmax = 0, pairs = n_elements(file, "units/id") > 0 && l.dim >= 2 &&
+                        H5Lexists(file, "units", H5P_DEFAULT) > 0; /* pairs: binning.pairs */
+  char p0[2 * EF_SPACE_NAME_LEN + 16];
+  snprintf(p0, sizeof p0, "units/pair_%s_%s", l.name[0], l.name[l.dim > 1 ? 1 : 0]);
+  pairs = pairs && n_elements(file, p0) > 0;
+  for (int a = 0; a < l.dim; a++)
+    for (int c = pairs ? a : l.dim - 1; c < l.dim; c++) {
+      int n = c > a ? l.n[a] * l.n[c] : l.n[a];
+      nmax = n > nmax ? n : nmax;
+    }
   double *truth = malloc(l.V * sizeof *truth), *mean = malloc(l.V * sizeof *mean);
   double *cov = malloc(l.V * l.V * sizeof *cov), *w = malloc(3 * (size_t)nmax * sizeof *w);
   int *ix = malloc(l.V * sizeof *ix), *all = malloc(l.V * sizeof *all);
+  int *pix = malloc(l.V * sizeof *pix);
   int *meas = malloc(l.V * sizeof *meas);
   group_list *gl = calloc(1, sizeof *gl);
   int rc = EF_OK;
-  if (!truth || !mean || !cov || !w || !ix || !all || !meas || !gl) {
+  if (!truth || !mean || !cov || !w || !ix || !all || !meas || !gl || !pix) {
     rc = ef_error_set(ctx, EF_ERR_NOMEM, "%s: out of memory for the marginals", path);
     goto done;
   }
@@ -155,18 +177,25 @@ int ef_summary_marginals(ef_ctx *ctx, hid_t file, const char *path, FILE *out) {
   fprintf(out, "\n1-D marginals (product binning): chi2/ndf of each observable's projection of the "
           "group mean against the truth's,\nwith the projected replica covariance's diagonal, "
           "and the +-1 sigma coverage; over every bin (the unmeasured ones are\nthe fill's) and "
-          "over the measured bins only:\n%-22s %-12s %20s %8s %20s %8s\n", "group", "observable",
+          "over the measured bins only%s:\n%-22s %-12s %20s %8s %20s %8s\n",
+          pairs ? "; then the 2-D pairs (a:b, binning.pairs)" : "", "group", "observable",
           "all: chi2/ndf", "cov", "measured: chi2/ndf", "cov");
   for (int i = 0; i < gl->n; i++) {
     hid_t g = H5Gopen2(groups, gl->names[i], H5P_DEFAULT);
     int ok = g >= 0 && read_all(g, "mean", mean, l.V) == 0 && read_all(g, "cov", cov, l.V * l.V) == 0;
     if (g >= 0) H5Gclose(g);
-    for (int a = 0; ok && a < l.dim; a++) {
-      fprintf(out, "%-22s %-12s", gl->names[i], l.name[a]);
+    /* the marginals, then the pairs (a, c > a) */
+    for (int q = 0; ok && q < l.dim * (pairs ? l.dim + 1 : 1); q++) {
+      int a = q < l.dim ? q : (q - l.dim) / l.dim, c = q < l.dim ? -1 : (q - l.dim) % l.dim;
+      if (q >= l.dim && c <= a) continue;
+      char label[2 * EF_SPACE_NAME_LEN + 2];
+      snprintf(label, sizeof label, c < 0 ? "%s" : "%s:%s", l.name[a], c < 0 ? "" : l.name[c]);
+      int n = proj_ix(&l, a, c, pix);
+      fprintf(out, "%-22s %-12s", gl->names[i], label);
       for (int which = 0; which < 2; which++) {
         double chi2, cover;
         int ndf;
-        marginal(&l, a, mean, truth, cov, which ? meas : all, &chi2, &ndf, &cover, w, ix);
+        marginal(&l, pix, n, mean, truth, cov, which ? meas : all, &chi2, &ndf, &cover, w, ix);
         char c[48];
         snprintf(c, sizeof c, "%.2f (%.0f/%d)", ndf ? chi2 / ndf : NAN, chi2, ndf);
         fprintf(out, " %20s %8.3f", c, cover);
@@ -184,6 +213,7 @@ done:
   free(ix);
   free(all);
   free(meas);
+  free(pix);
   free(gl);
   return rc;
 }

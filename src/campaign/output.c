@@ -14,6 +14,7 @@
 #include "ensfold/stats.h"
 #include "ensfold/unit.h"
 #include "groupstats.h"
+#include "projection.h"
 #include "ensfold_version.h"
 
 /* ---- HDF5 writing ----------------------------------------------------- */
@@ -181,29 +182,73 @@ static int write_binning(writer *w, hid_t file, const ef_binning *b, const ef_sp
   return rc;
 }
 
-/* Per unit the 1-D projection of its histogram on every axis (nu, n_a):
- * pi0 proj_polar and proj_phi, else proj_<observable>. */
+/* Per unit the projections of its histogram (projection.h; nu, m each):
+ * the 1-D marginals (pi0 proj_polar and proj_phi, else proj_<observable>)
+ * and, with binning.pairs, pair_<a>_<c>. */
 static int write_projections(writer *w, hid_t g, const ef_output_data *d) {
   const ef_binning *b = ef_inputs_vertex_binning(d->in);
   const ef_space *sp = ef_process_space(ef_inputs_process(d->in));
   hsize_t nu = ef_plan_n_units(d->plan);
-  int nv = ef_binning_count(b), pi0 = ef_space_is_pi0(sp);
-  for (int a = 0; a < ef_binning_dim(b); a++) {
-    hsize_t n = (hsize_t)ef_binning_axis(b, a)->n;
+  int nv = ef_binning_count(b), np = ef_proj_count(b, d->cfg->vertex_pairs && !ef_space_is_pi0(sp));
+  for (int p = 0; p < np; p++) {
+    char dn[2 * EF_SPACE_NAME_LEN + 8];
+    int m = ef_proj_describe(b, sp, p, dn, sizeof dn);
     double *pr = NULL;
+    int *idx = NULL;
     if (w->root) {
-      pr = calloc(nu * n + 1, sizeof *pr);
-      if (!pr) return ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
-      for (hsize_t u = 0; u < nu; u++) {
-        const double *h = d->results + u * (hsize_t)d->result_len; /* the histogram part */
-        for (int k = 0; k < nv; k++) pr[u * n + (hsize_t)ef_binning_axis_index(b, k, a)] += h[k];
+      pr = calloc(nu * (hsize_t)m + 1, sizeof *pr);
+      idx = malloc((size_t)nv * sizeof *idx + 1);
+      if (!pr || !idx) {
+        free(pr);
+        free(idx);
+        return ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
       }
+      ef_proj_index(b, p, idx);
+      for (hsize_t u = 0; u < nu; u++) /* the histogram part of each result row */
+        ef_proj_vec(nv, idx, m, d->results + u * (hsize_t)d->result_len, pr + u * (hsize_t)m);
     }
-    char dn[EF_SPACE_NAME_LEN + 8];
-    if (pi0) snprintf(dn, sizeof dn, "%s", a == 0 ? "proj_polar" : "proj_phi");
-    else snprintf(dn, sizeof dn, "proj_%s", sp->axis[a].name);
-    int rc = PUT_D(w, g, dn, nu, n, 2, pr);
+    int rc = PUT_D(w, g, dn, nu, (hsize_t)m, 2, pr);
     free(pr);
+    free(idx);
+    EF_CHECK(rc);
+  }
+  return EF_OK;
+}
+
+/* A group's projections (product binnings; projection.h): per projection
+ * a subgroup with mean (m), sigma (m) and cov (m, m) from the group's
+ * mean and covariance (collective; data on the root only). */
+static int write_group_projections(writer *w, hid_t g, const ef_output_data *d,
+                                   const group_stats *x) {
+  const ef_binning *b = ef_inputs_vertex_binning(d->in);
+  const ef_space *sp = ef_process_space(ef_inputs_process(d->in));
+  int nv = ef_binning_count(b), np = ef_proj_count(b, d->cfg->vertex_pairs);
+  for (int p = 0; p < np; p++) {
+    char dn[2 * EF_SPACE_NAME_LEN + 8];
+    int m = ef_proj_describe(b, sp, p, dn, sizeof dn), rc = EF_OK;
+    double *buf = NULL, *mean = NULL, *sig = NULL, *cov = NULL;
+    if (w->root) {
+      int *idx = malloc((size_t)nv * sizeof *idx);
+      buf = malloc(((size_t)2 * m + (size_t)m * m + (size_t)nv * m) * sizeof *buf);
+      if (!idx || !buf) rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
+      if (rc == EF_OK) {
+        mean = buf, sig = buf + m, cov = buf + 2 * m;
+        ef_proj_index(b, p, idx);
+        ef_proj_vec(nv, idx, m, x->mean, mean);
+        ef_proj_cov(nv, idx, m, x->cov, cov + (size_t)m * m, cov);
+        for (int i = 0; i < m; i++) sig[i] = sqrt(fmax(cov[(size_t)i * m + i], 0.0));
+      }
+      free(idx);
+    }
+    hid_t pg;
+    if (rc == EF_OK) rc = group(w, g, dn, &pg);
+    if (rc == EF_OK) {
+      rc = PUT_D(w, pg, "mean", (hsize_t)m, 1, 1, mean);
+      if (rc == EF_OK) rc = PUT_D(w, pg, "sigma", (hsize_t)m, 1, 1, sig);
+      if (rc == EF_OK) rc = PUT_D(w, pg, "cov", (hsize_t)m, (hsize_t)m, 2, cov);
+      H5Gclose(pg);
+    }
+    free(buf);
     EF_CHECK(rc);
   }
   return EF_OK;
@@ -415,6 +460,8 @@ static int write_group(writer *w, hid_t top, const ef_output_data *d, const grou
   if (rc == EF_OK) rc = write_parts(w, g, nv, x);
   if (rc == EF_OK && ef_method_get(x->method)->has_own) rc = write_own(w, g, nv, x);
   if (rc == EF_OK && ef_inputs_truth(d->in)) rc = PUT_D(w, g, "pulls", (hsize_t)nv, 1, 1, x->pulls);
+  if (rc == EF_OK && !ef_space_is_pi0(ef_process_space(ef_inputs_process(d->in))))
+    rc = write_group_projections(w, g, d, x);
   H5Gclose(g);
   return rc;
 }

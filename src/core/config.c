@@ -314,6 +314,9 @@ static const key_def schema[] = {
          "product: lower end of the detector binning per observable (as binning.vertex.lo)"),
     PVEC("binning.detector.hi", detector_bins.hi, NAN, -1e300, 1e300, "",
          "product: upper end of the detector binning per observable"),
+    BOOL("binning.pairs", vertex_pairs, 0,
+         "product: also the 2-D projections on every pair of observables, per unit and per "
+         "group with their covariances (docs/formats.md)"),
     INT("ibu.iterations", ibu.iterations, 4, 1, 1000, "D'Agostini iterations"),
     REAL("ibu.min_efficiency", ibu.min_efficiency, 0.05, 0.0, 1.0, "",
          "vertex bins with efficiency below keep the prior, scaled by the fitted normalisation"),
