@@ -202,7 +202,7 @@ static int run_unit_in(const ef_gan_params *gp, ef_gan_ws *ws, int method, int f
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   int rc = ef_gan_unit_run(fx.ctx, gp, &pb, ws, o->hist, o->own, o->eff, 50, o->loss_d,
-                           o->loss_g);
+                           o->loss_g, 0, NULL, NULL);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   o->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
   if (rc != EF_OK) fprintf(stderr, "unit failed: %s\n", ef_error_message(fx.ctx));

@@ -64,7 +64,7 @@ static double *make_rows(size_t len, int nv, int32_t *status) {
   const double *truth = ef_inputs_truth(in);
   for (size_t u = 0; u < nu; u++) {
     const ef_unit *x = ef_plan_unit(plan, u);
-    ef_unit_parts p = ef_unit_row_parts(rows + u * len, nv, ef_inputs_n_cat(in));
+    ef_unit_parts p = ef_unit_row_parts(rows + u * len, in);
     for (int i = 0; i < nv; i++) {
       p.hist[i] = truth[i] * (1 + 0.01 * x->replica) + 10.0 * (x->fill == EF_MODEL_M2);
       p.own[i] = NAN;

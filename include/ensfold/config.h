@@ -71,6 +71,7 @@ typedef struct {
   int replicas;         /* bootstrap replicas r = 1..replicas (replica 0 is nominal) */
   int ensemble;         /* members per (method, fill, replica) */
   int bootstrap_mc;     /* also Poisson-weight the MC per replica */
+  int unbinned;         /* events per unit stored unbinned (0: none; unit.h) */
 } ef_campaign_params;
 
 /* The built-in processes (the `process` key; process.h). */

@@ -98,11 +98,15 @@ long ef_gan_ws_outer_trainings(const ef_gan_ws *ws);
  *                           a grid in each bin (ef_surrogate_map; gan-mixed:
  *                           and over 16 noise draws per point)
  *   loss_d, loss_g (n_loss) the discriminator and generator losses, each
- *                           point the mean over steps / n_loss steps.
+ *                           point the mean over steps / n_loss steps
+ *   ux (n_unb, D), uw (n_unb) n_unb of G's pooled samples (spread over the
+ *                           pool) with weights that histogram to own (the
+ *                           refinement's weight times own's scale); none
+ *                           when n_unb is 0.
  * A training whose loss turns non-finite, or that collapses (docs/methods.md
  * states the criterion), returns EF_ERR_NUMERIC for the caller to retry. */
 int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
                     ef_gan_ws *ws, double *hist, double *own, double *eff, int n_loss,
-                    double *loss_d, double *loss_g);
+                    double *loss_d, double *loss_g, int n_unb, double *ux, double *uw);
 
 #endif

@@ -29,6 +29,8 @@ int ef_inputs_source(const ef_config *cfg, int mc, char *path, size_t len);
 const ef_events *ef_inputs_data(const ef_inputs *in);
 /* K: the categories of the inputs' event space (4 for pi0). */
 int ef_inputs_n_cat(const ef_inputs *in);
+/* campaign.unbinned: events per unit stored unbinned (unit.h). */
+int ef_inputs_n_unbinned(const ef_inputs *in);
 const ef_events *ef_inputs_mc(const ef_inputs *in);
 /* The process behind the events (process.h). */
 const ef_process *ef_inputs_process(const ef_inputs *in);

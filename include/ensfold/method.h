@@ -22,6 +22,10 @@ typedef struct {
   double *loss_g; /* (L) its second loss curve */
   double *own;    /* (nv) the method's own answer in every bin, blind ones included
                    * (NaN when has_own is 0) */
+  int n_unbinned; /* N = campaign.unbinned */
+  double *ux;     /* (N, D) unbinned events: points (NULL when N is 0) */
+  double *uw;     /* (N) their weights: a histogram of ux weighted by uw is the result
+                   * (has_samples: G's own answer) */
 } ef_unit_parts;
 
 typedef struct {
@@ -30,6 +34,8 @@ typedef struct {
                         * ensemble member, never retried, no training part */
   int has_own;         /* fills parts.own (else the unit code writes NaN) */
   int has_curves;      /* fills parts.loss_d / loss_g (else 0) */
+  int has_samples;     /* fills parts.ux / uw with samples of its own (else the unit code
+                        * reweights MC events to parts.hist) */
   int shares_detector; /* the fills of one (method, replica, member) share trained
                         * detector products: they get an affinity key (plan.h) */
   int learns_efficiency; /* parts.eff comes from its own trained model (summary

@@ -30,12 +30,17 @@ void ef_unit_ws_destroy(ef_unit_ws *ws);
  *                           bins included (a GAN: G's samples; NaN for a
  *                           method without one: IBU has none where it does
  *                           not measure)
+ *   then N = campaign.unbinned events unbinned (D = the space's observables):
+ *   [X, X + N D)            their points (N, D)
+ *   [X + N D, X + N (D + 1)) their weights: histogrammed with them the points
+ *                           give the unit's result in its binning (a GAN: its
+ *                           own answer), any other binning afterwards
  * ef_unit_row_parts names them (include/ensfold/method.h). */
 size_t ef_unit_result_len(const ef_inputs *in);
 /* Where the loss curves start in a row: E above. */
 size_t ef_unit_loss_offset(const ef_inputs *in);
-/* The named parts of a result row (n_vertex bins, n_cat categories). */
-ef_unit_parts ef_unit_row_parts(double *row, int n_vertex, int n_cat);
+/* The named parts of a result row (unit.h's layout for in). */
+ef_unit_parts ef_unit_row_parts(double *row, const ef_inputs *in);
 /* The values of u's row that must be finite for the unit to count as a
  * success: the whole row, or all but the own answer for a method that has
  * none (NaN by design). */

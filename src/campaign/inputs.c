@@ -20,6 +20,7 @@ struct ef_inputs {
   double *fill_cdf[EF_FILL_FILES_MAX];    /* (n) each: running sums of their weights */
   char fill_name[EF_FILL_FILES_MAX][64];  /* the files' names as fill models */
   int n_models;                           /* the process's models: the first file's slot */
+  int n_unbinned;                         /* campaign.unbinned */
   double *truth;              /* (n_vtx) or NULL */
   int *data_bins;             /* (n_data) */
   double *mc_eff;             /* (4, n_vtx) */
@@ -31,6 +32,7 @@ struct ef_inputs {
 };
 
 int ef_inputs_n_cat(const ef_inputs *in) { return in->data.space.n_cat; }
+int ef_inputs_n_unbinned(const ef_inputs *in) { return in->n_unbinned; }
 
 const ef_events *ef_inputs_data(const ef_inputs *in) { return &in->data; }
 const ef_events *ef_inputs_mc(const ef_inputs *in) { return &in->mc; }
@@ -437,6 +439,24 @@ static void file_prior(const ef_inputs *in, int j, double *prior) {
   for (int k = 0; k < nv; k++) prior[k] /= in->fill_cdf[j][n - 1];
 }
 
+/* campaign.unbinned: at most the MC's events (the binned methods store MC
+ * events) and gan.samples (a GAN unit stores its samples). */
+static int check_unbinned(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
+  long long n = cfg->campaign.unbinned, mc = (long long)in->mc.n;
+  unsigned gan = 0;
+  for (int m = 0; m < ef_method_count(); m++)
+    if ((cfg->campaign.methods >> m & 1u) && ef_method_get(m)->has_samples) gan = 1;
+  if (n > mc)
+    return ef_error_set(ctx, EF_ERR_INPUT, "campaign.unbinned: %lld events per unit, more than "
+                        "the MC's %lld (the binned methods store MC events reweighted)", n, mc);
+  if (gan && n > cfg->gan.samples)
+    return ef_error_set(ctx, EF_ERR_INPUT, "campaign.unbinned: %lld events per unit, more than "
+                        "gan.samples %d (a GAN unit stores its generator's samples)", n,
+                        cfg->gan.samples);
+  in->n_unbinned = (int)n;
+  return EF_OK;
+}
+
 /* One generated sample of model from stream (role, 0). */
 static int generate(ef_ctx *ctx, ef_inputs *in, int model, uint32_t role, size_t n,
                     ef_event_kind kind, uint64_t seed, ef_events *out) {
@@ -477,6 +497,7 @@ int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
   if (!in) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the inputs");
   int rc = build(ctx, in, cfg), nv = rc == EF_OK ? ef_binning_count(in->vtx) : 0;
   if (rc == EF_OK) rc = fill_files(ctx, in, cfg);
+  if (rc == EF_OK) rc = check_unbinned(ctx, in, cfg);
   for (int f = 0; rc == EF_OK && f < EF_N_FILLS; f++) {
     if (!(cfg->campaign.fill_models & (1u << f))) continue;
     in->prior[f] = malloc((size_t)nv * sizeof(double));

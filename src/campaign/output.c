@@ -304,6 +304,14 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
     }
     if (plan_has(p, 1))
       EF_GOTO(rc, PUT_ROWS(w, g, "own", 2, hist, d->results, row, E + 2 * L), done);
+    hsize_t N = (hsize_t)ef_inputs_n_unbinned(d->in), D = (hsize_t)ef_inputs_data(d->in)->space.dim;
+    if (N > 0) { /* float32: the points and weights need no more */
+      hsize_t X = E + 2 * L + (hsize_t)nv, ux[3] = {nu, N, D}, uw[2] = {nu, N};
+      EF_GOTO(rc, put_rows(w, g, "unbinned_x", H5T_IEEE_F32LE, H5T_NATIVE_DOUBLE, 3, ux,
+                           d->results, row, X), done);
+      EF_GOTO(rc, put_rows(w, g, "unbinned_w", H5T_IEEE_F32LE, H5T_NATIVE_DOUBLE, 2, uw,
+                           d->results, row, X + N * D), done);
+    }
   }
   EF_GOTO(rc, write_projections(w, g, d), done);
 done:

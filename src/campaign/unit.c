@@ -9,6 +9,7 @@
 
 struct ef_unit_ws {
   double *weights;                       /* (max(n_data, n_mc)) */
+  double *wsum;                          /* (nv) the unbinned MC events' weight per bin */
   void *ws[EF_N_METHODS];                /* each method's workspace (shared by methods
                                           * with the same ws_create), NULL if none */
   unsigned char owner[EF_N_METHODS];     /* 1: method m created ws[m] (and destroys it) */
@@ -19,17 +20,24 @@ size_t ef_unit_loss_offset(const ef_inputs *in) {
   return (1 + (size_t)ef_inputs_n_cat(in)) * nv;
 }
 
+/* Observables of the space. */
+static size_t dim_of(const ef_inputs *in) { return (size_t)ef_inputs_data(in)->space.dim; }
+
 size_t ef_unit_result_len(const ef_inputs *in) {
   size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
-  return ef_unit_loss_offset(in) + 2 * EF_UNIT_LOSS_POINTS + nv;
+  size_t n = (size_t)ef_inputs_n_unbinned(in);
+  return ef_unit_loss_offset(in) + 2 * EF_UNIT_LOSS_POINTS + nv + n * (dim_of(in) + 1);
 }
 
-ef_unit_parts ef_unit_row_parts(double *row, int n_vertex, int n_cat) {
-  size_t nv = (size_t)n_vertex;
-  double *loss = row + (1 + (size_t)n_cat) * nv;
+ef_unit_parts ef_unit_row_parts(double *row, const ef_inputs *in) {
+  size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
+  size_t n = (size_t)ef_inputs_n_unbinned(in);
+  double *loss = row + (1 + (size_t)ef_inputs_n_cat(in)) * nv;
+  double *ux = loss + 2 * EF_UNIT_LOSS_POINTS + nv;
   return (ef_unit_parts){.hist = row, .eff = row + nv, .loss_d = loss,
                          .loss_g = loss + EF_UNIT_LOSS_POINTS,
-                         .own = loss + 2 * EF_UNIT_LOSS_POINTS};
+                         .own = loss + 2 * EF_UNIT_LOSS_POINTS, .n_unbinned = (int)n,
+                         .ux = n ? ux : NULL, .uw = n ? ux + n * dim_of(in) : NULL};
 }
 
 int ef_method_deterministic(int method) {
@@ -56,7 +64,8 @@ int ef_unit_ws_create(ef_ctx *ctx, ef_unit_ws **out, const ef_config *cfg, const
   size_t nd = ef_inputs_data(in)->n, nm = ef_inputs_mc(in)->n;
   size_t n = nd > nm ? nd : nm;
   ws->weights = malloc((n ? n : 1) * sizeof(double));
-  if (!ws->weights) {
+  ws->wsum = malloc((size_t)ef_binning_count(ef_inputs_vertex_binning(in)) * sizeof(double));
+  if (!ws->weights || !ws->wsum) {
     ef_unit_ws_destroy(ws);
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a unit workspace");
   }
@@ -82,7 +91,33 @@ void ef_unit_ws_destroy(ef_unit_ws *ws) {
   for (int id = 0; id < EF_N_METHODS; id++)
     if (ws->owner[id]) ef_method_get(id)->ws_destroy(ws->ws[id]);
   free(ws->weights);
+  free(ws->wsum);
   free(ws);
+}
+
+/* The binned methods' unbinned output: N MC events spread over the sample
+ * (event j * n_mc / N), each weighted by its MC weight times hist / (those
+ * events' weight) in its vertex bin, so that they histogram to hist; 0
+ * outside the binning. wsum (nv) is scratch. */
+static void reweight_mc(const ef_inputs *in, ef_unit_parts *p, double *wsum) {
+  const ef_events *mc = ef_inputs_mc(in);
+  const ef_binning *b = ef_inputs_vertex_binning(in);
+  size_t D = dim_of(in), N = (size_t)p->n_unbinned;
+  int nv = ef_binning_count(b);
+  memset(wsum, 0, (size_t)nv * sizeof *wsum);
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t j = 0; j < N; j++) {
+      size_t e = (size_t)((unsigned long long)j * mc->n / N);
+      const double *x = mc->vertex + D * e;
+      double w = mc->weight ? mc->weight[e] : 1.0;
+      int k = ef_binning_index(b, x);
+      if (pass == 0) {
+        if (k >= 0) wsum[k] += w;
+        continue;
+      }
+      memcpy(p->ux + D * j, x, D * sizeof *x);
+      p->uw[j] = k >= 0 && wsum[k] > 0 ? w * p->hist[k] / wsum[k] : 0.0;
+    }
 }
 
 int ef_unit_retry_differs(const ef_unit *u) { return !ef_method_deterministic(u->method); }
@@ -93,9 +128,11 @@ int ef_unit_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef
   if (!m || u->method >= EF_N_METHODS)
     return ef_error_set(ctx, EF_ERR_INTERNAL, "unit %d: unknown method %d", u->id, u->method);
   int nv = ef_binning_count(ef_inputs_vertex_binning(in));
-  ef_unit_parts parts = ef_unit_row_parts(result, nv, ef_inputs_n_cat(in));
+  ef_unit_parts parts = ef_unit_row_parts(result, in);
   if (!m->has_own)
     for (int i = 0; i < nv; i++) parts.own[i] = NAN; /* no answer of its own where unmeasured */
   if (!m->has_curves) memset(parts.loss_d, 0, 2 * EF_UNIT_LOSS_POINTS * sizeof(double));
-  return m->run(ctx, cfg, in, u, attempt, ws->ws[u->method], ws->weights, &parts);
+  EF_CHECK(m->run(ctx, cfg, in, u, attempt, ws->ws[u->method], ws->weights, &parts));
+  if (parts.n_unbinned > 0 && !m->has_samples) reweight_mc(in, &parts, ws->wsum);
+  return EF_OK;
 }

@@ -288,6 +288,10 @@ static const key_def schema[] = {
         "ensemble members per (method, fill model, replica)"),
     BOOL("campaign.bootstrap_mc", campaign.bootstrap_mc, 0,
          "also give MC events Poisson(1) weights per replica"),
+    INT("campaign.unbinned", campaign.unbinned, 0, 0, 10000000,
+        "events per unit also stored unbinned, so that any binning can be made afterwards: the "
+        "GAN methods' generator samples, the binned methods' MC events reweighted to the "
+        "unit's result (/units/unbinned_x, unbinned_w; docs/formats.md); 0 = none"),
     ENUM("binning.vertex.scheme", vertex_bins.scheme, "theta-phi|cos-phi|product|auto", "auto",
          "vertex bins: pi0 uniform in theta* or in cos theta*, times phi*; product: the bins, "
          "lo, hi keys per observable; auto: theta-phi for the pi0 process, else product"),

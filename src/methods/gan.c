@@ -48,7 +48,8 @@ static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
   pb.det_seed = ef_plan_detector_seed(u->seed, u->method);
   pb.det_key = cfg->gan.share_detector ? u->affinity : -1 - (int64_t)u->id;
   return ef_gan_unit_run(ctx, &cfg->gan, &pb, ws, out->hist, out->own, out->eff,
-                         EF_UNIT_LOSS_POINTS, out->loss_d, out->loss_g);
+                         EF_UNIT_LOSS_POINTS, out->loss_d, out->loss_g, out->n_unbinned, out->ux,
+                         out->uw);
 }
 
 /* Some vertex bin must reach gan.blind_efficiency, else every bin is blind
@@ -63,10 +64,12 @@ static int gan_check_inputs(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *
 
 const ef_method ef_method_gan_topo = {
     .name = "gan-topo", .deterministic = 0, .has_own = 1, .has_curves = 1,
-    .shares_detector = 1, .learns_efficiency = 1, .cost = 1000.0, .ws_create = gan_ws_create,
-    .ws_destroy = gan_ws_destroy, .check_inputs = gan_check_inputs, .run = gan_run};
+    .shares_detector = 1, .learns_efficiency = 1, .has_samples = 1, .cost = 1000.0,
+    .ws_create = gan_ws_create, .ws_destroy = gan_ws_destroy, .check_inputs = gan_check_inputs,
+    .run = gan_run};
 
 const ef_method ef_method_gan_mixed = {
     .name = "gan-mixed", .deterministic = 0, .has_own = 1, .has_curves = 1,
-    .shares_detector = 1, .learns_efficiency = 1, .cost = 1000.0, .ws_create = gan_ws_create,
-    .ws_destroy = gan_ws_destroy, .check_inputs = gan_check_inputs, .run = gan_run};
+    .shares_detector = 1, .learns_efficiency = 1, .has_samples = 1, .cost = 1000.0,
+    .ws_create = gan_ws_create, .ws_destroy = gan_ws_destroy, .check_inputs = gan_check_inputs,
+    .run = gan_run};

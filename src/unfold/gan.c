@@ -645,7 +645,7 @@ static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_proble
  * fill model. */
 static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, double total,
                     double fill_blind, double fill_meas, const moments *mo, double *hist,
-                    double *own) {
+                    double *own, double *scale_out) {
   int nv = ef_binning_count(pb->vtx);
   EF_CHECK(collapse_check(ctx, ws, mo));
   double hm = 0.0, folded = 0.0;
@@ -658,6 +658,7 @@ static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, 
   if (!(folded > 0))
     return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: the generator predicts no measured event");
   double rho = fill_blind / fill_meas, scale = total / folded;
+  *scale_out = scale;
   for (int kb = 0; kb < nv; kb++) {
     hist[kb] = scale * (!ws->blind[kb] ? ws->hsum[kb]
                                        : pb->fill_prior[kb] / fill_blind * rho * hm);
@@ -725,9 +726,23 @@ static void keep_outer(ef_gan_ws *ws, const ef_gan_params *gp, const ef_gan_prob
   memcpy(ws->outer_loss[1], loss_g, (size_t)n_loss * sizeof *loss_g);
 }
 
+/* n of G's pooled samples, spread over the pool, into x (n, D) with
+ * weights w (n) that histogram to own (own = scale x the pool's weighted
+ * histogram). */
+static void unbinned(const ef_gan_params *gp, const ef_gan_ws *ws, double scale, int n,
+                     double *x, double *w) {
+  const int D = ws->D;
+  for (int j = 0; j < n; j++) {
+    long long i = (long long)j * ws->pool_n / n;
+    for (int d = 0; d < D; d++) x[(size_t)D * j + d] = ws->pool_v[(size_t)D * i + d];
+    double nu = gp->refine.iterations > 0 ? ws->pool_nu[i] : 1.0;
+    w[j] = nu * scale * (double)ws->pool_n / n;
+  }
+}
+
 int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
                     ef_gan_ws *ws, double *hist, double *own, double *eff, int n_loss,
-                    double *loss_d, double *loss_g) {
+                    double *loss_d, double *loss_g, int n_unb, double *ux, double *uw) {
   int nv = ef_binning_count(pb->vtx);
   ef_surrogate *det = (unsigned)pb->detector < 2 ? ws->det[pb->detector] : NULL;
   const ef_space *sp = ef_featmap_space(ws->fm);
@@ -756,7 +771,9 @@ int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *
     if (!os.use_blind && n_loss <= OUTER_LOSS_MAX)
       keep_outer(ws, gp, pb, &os, &r, n_loss, loss_d, loss_g, &mo);
   }
-  EF_CHECK(assemble(ctx, pb, ws, os.total, fill_blind, fill_meas, &mo, hist, own));
+  double scale = 0.0;
+  EF_CHECK(assemble(ctx, pb, ws, os.total, fill_blind, fill_meas, &mo, hist, own, &scale));
+  if (n_unb > 0) unbinned(gp, ws, scale, n_unb, ux, uw);
   ef_surrogate_map(det, pb->vtx, &r, ws->bo, eff);
   return EF_OK;
 }
