@@ -24,6 +24,7 @@
 #include "ensfold/ctx.h"
 #include "ensfold/detector.h"
 #include "ensfold/gan.h"
+#include "ensfold/omnifold.h"
 #include "ensfold/gauss.h"
 #include "ensfold/ibu.h"
 #include "ensfold/model.h"
@@ -89,6 +90,7 @@ typedef struct ef_config {
   int vertex_pairs;     /* binning.pairs: the 2-D projections on every pair of observables */
   ef_ibu_params ibu;
   ef_gan_params gan;
+  ef_omnifold_params omnifold;
   char output[EF_PATH_MAX];
   char *source; /* the file name the config came from ("<defaults>" if none) */
 } ef_config;

@@ -11,3 +11,4 @@ EF_METHOD(IBU, "ibu", ef_method_ibu)                      /* src/methods/ibu.c *
 EF_METHOD(GAN_TOPO, "gan-topo", ef_method_gan_topo)       /* src/methods/gan.c */
 EF_METHOD(GAN_MIXED, "gan-mixed", ef_method_gan_mixed)    /* src/methods/gan.c */
 EF_METHOD(BIN_BY_BIN, "bin-by-bin", ef_method_bin_by_bin) /* src/methods/binbybin.c */
+EF_METHOD(OMNIFOLD, "omnifold", ef_method_omnifold)       /* src/methods/omnifold.c */

@@ -417,6 +417,21 @@ static const key_def schema[] = {
         "G's pooled samples the classifiers train on (at most; spread over the pool)"),
     REAL("gan.refine.clip", gan.refine.clip, 5.0, 1.0001, 1000.0, "",
          "each classifier's ratio is clipped to [1 / clip, clip]"),
+    INT("omnifold.iterations", omnifold.iterations, 4, 1, 100,
+        "OmniFold iterations (each: step 1 at detector level, step 2 at vertex level; "
+        "docs/methods.md)"),
+    INT("omnifold.hidden", omnifold.net.hidden, 64, 4, 4096,
+        "units per hidden layer of OmniFold's two classifiers"),
+    INT("omnifold.layers", omnifold.net.layers, 3, 1, 16, "hidden layers of its classifiers"),
+    INT("omnifold.steps", omnifold.net.steps, 2000, 1, 10000000,
+        "training steps of each classifier per iteration"),
+    INT("omnifold.batch", omnifold.net.batch, 1024, 8, 65536,
+        "events per class per classifier step, drawn by weight"),
+    REAL("omnifold.lr", omnifold.net.lr, 1e-3, 1e-7, 1.0, "",
+         "Adam learning rate of the classifiers (betas 0.9, 0.999; decays linearly to a tenth; "
+         "the last quarter's parameters averaged)"),
+    REAL("omnifold.clip", omnifold.clip, 10.0, 1.0001, 1000.0, "",
+         "each step's ratio exp(logit) is clipped to [1 / clip, clip]"),
     STR("output", output, "ensfold-results.h5",
         "campaign result file (the -o option overrides); relative to the working directory"),
 };

@@ -1,0 +1,72 @@
+/* OmniFold (Andreassen, Komiske, Metodiev, Nachman, Thaler, PRL 124 (2020)
+ * 182001) on the MC's events: iterative classifier reweighting, unbinned,
+ * all observables at once (docs/methods.md, "OmniFold").
+ *
+ * The MC's per-event weights start at the prior: its file weights times
+ * the fill model's density over the MC's own, bin by bin in the vertex
+ * binning (so the blind region, where the weights stay at the prior,
+ * follows the fill model). Each iteration:
+ *   step 1, detector level: a classifier between the data's measured
+ *     events (their weights) and the MC's measured events (current
+ *     weights), inputs the seen category's one-hot and the reconstructed
+ *     point's features (featmap.h); a measured MC event's pulled weight is
+ *     its current one times the ratio exp(logit); a blind one keeps its
+ *     current weight;
+ *   step 2, vertex level: a classifier between the MC's vertices with the
+ *     pulled and with the current weights; every event's new weight is its
+ *     current one times exp(logit): smooth in the vertex, so it carries the
+ *     measured region's information across holes and into open blind
+ *     regions only as far as the classifier interpolates.
+ * Every ratio is clipped to [1 / clip, clip]. Both classes of a step are
+ * drawn by weight (rows of equal weight). The result is the MC's vertex
+ * histogram with the final weights, scaled so that its measured events
+ * match the data's.
+ *
+ * Nothing is collective; a workspace is made once per rank and a unit
+ * allocates nothing. */
+#ifndef ENSFOLD_OMNIFOLD_H
+#define ENSFOLD_OMNIFOLD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ensfold/binning.h"
+#include "ensfold/ctx.h"
+#include "ensfold/events.h"
+#include "ensfold/nn.h"
+
+/* The omnifold.* keys. */
+typedef struct {
+  int iterations;    /* OmniFold iterations */
+  ef_net_params net; /* both classifiers: hidden, layers, steps, batch, lr */
+  double clip;       /* each ratio is clipped to [1 / clip, clip] */
+} ef_omnifold_params;
+
+typedef struct ef_omnifold_ws ef_omnifold_ws;
+
+/* For the MC sample mc (its space; beam_energy, GeV, for the pi0 space's
+ * features) and up to n_data data events. */
+int ef_omnifold_ws_create(ef_ctx *ctx, ef_omnifold_ws **out, const ef_omnifold_params *op,
+                          const ef_events *mc, double beam_energy, size_t n_data);
+void ef_omnifold_ws_destroy(ef_omnifold_ws *ws); /* accepts NULL */
+
+/* What one unit unfolds. */
+typedef struct {
+  const ef_events *data;       /* measured events: category, reco */
+  const double *data_weights;  /* (n_data) bootstrap weights, NULL = all 1 */
+  const ef_events *mc;         /* MC with vertex (the workspace's) */
+  const double *mc_weights;    /* (n_mc) extra MC weights (bootstrap), NULL = all 1 */
+  const ef_binning *vtx;       /* vertex bins of the result */
+  const double *fill_prior;    /* (n_vertex) the fill model's probability per bin */
+  uint64_t seed;               /* the classifiers' initial weights and minibatches */
+  int attempt;                 /* > 0: fresh streams for a retry */
+} ef_omnifold_problem;
+
+/* Run the iterations: hist (n_vertex) the unfolded events per vertex bin;
+ * weights, when not NULL, (n_mc) every MC event's final weight at the
+ * result's scale (its histogram is hist). EF_ERR_NUMERIC when a loss turns
+ * non-finite; EF_ERR_INPUT when there is nothing to train on. */
+int ef_omnifold_run(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold_problem *pb,
+                    ef_omnifold_ws *ws, double *hist, double *weights);
+
+#endif

@@ -1,0 +1,257 @@
+/* OmniFold on the MC's events (include/ensfold/omnifold.h). */
+#include "ensfold/omnifold.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ensfold/error.h"
+#include "ensfold/featmap.h"
+#include "ensfold/nn_classifier.h"
+#include "ensfold/rng.h"
+
+#define STREAM_TRAIN (1u << 24) /* the unit's minibatch stream, above the classifiers' */
+
+struct ef_omnifold_ws {
+  ef_omnifold_params op;
+  ef_featmap *fm;
+  int D, NS, NR, IN1;       /* observables, seen categories, features, step 1's input */
+  int rows;                 /* classifier rows: 2 batch (and the evaluation chunk) */
+  ef_classifier *c1, *c2;   /* step 1 (detector level), step 2 (vertex level) */
+  const ef_events *mc;      /* the MC the index below is of */
+  size_t n_data, n_mc;
+  int32_t *vbin;            /* (n_mc) vertex bin of each MC event (-1: outside) */
+  int32_t *mmeas;           /* (n_mc) the measured MC events; n_mmeas of them */
+  size_t n_mmeas;
+  int32_t *dmeas;           /* (n_data) the measured data events with weight > 0 */
+  double *dcdf;             /* (n_data) their running weight */
+  double *w, *wpull;        /* (n_mc) current and pulled weights */
+  double *cdf0, *cdf1;      /* (n_mc) running sums for drawing by weight */
+  float *x, *rw, *lg;       /* (rows, IN1), (rows), (rows) classifier rows, weights, logits */
+};
+
+void ef_omnifold_ws_destroy(ef_omnifold_ws *ws) {
+  if (!ws) return;
+  ef_classifier_destroy(ws->c1);
+  ef_classifier_destroy(ws->c2);
+  ef_featmap_destroy(ws->fm);
+  void *b[] = {ws->vbin, ws->mmeas, ws->dmeas, ws->dcdf, ws->w, ws->wpull,
+               ws->cdf0, ws->cdf1, ws->x, ws->rw, ws->lg};
+  for (size_t i = 0; i < sizeof b / sizeof *b; i++) free(b[i]);
+  free(ws);
+}
+
+static int alloc_buffers(ef_ctx *ctx, ef_omnifold_ws *ws) {
+  size_t nm = ws->n_mc ? ws->n_mc : 1, nd = ws->n_data ? ws->n_data : 1, R = (size_t)ws->rows;
+  ws->vbin = malloc(nm * sizeof *ws->vbin);
+  ws->mmeas = malloc(nm * sizeof *ws->mmeas);
+  ws->dmeas = malloc(nd * sizeof *ws->dmeas);
+  ws->dcdf = malloc(nd * sizeof *ws->dcdf);
+  ws->w = malloc(nm * sizeof *ws->w);
+  ws->wpull = malloc(nm * sizeof *ws->wpull);
+  ws->cdf0 = malloc(nm * sizeof *ws->cdf0);
+  ws->cdf1 = malloc(nm * sizeof *ws->cdf1);
+  ws->x = malloc(R * (size_t)ws->IN1 * sizeof *ws->x);
+  ws->rw = malloc(R * sizeof *ws->rw);
+  ws->lg = malloc(R * sizeof *ws->lg);
+  if (!ws->vbin || !ws->mmeas || !ws->dmeas || !ws->dcdf || !ws->w || !ws->wpull || !ws->cdf0 ||
+      !ws->cdf1 || !ws->x || !ws->rw || !ws->lg)
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the OmniFold workspace "
+                        "(%zu MC events)", ws->n_mc);
+  return EF_OK;
+}
+
+int ef_omnifold_ws_create(ef_ctx *ctx, ef_omnifold_ws **out, const ef_omnifold_params *op,
+                          const ef_events *mc, double beam_energy, size_t n_data) {
+  *out = NULL;
+  if (op->iterations < 1 || op->net.batch < 1 || !(op->clip > 1))
+    return ef_error_set(ctx, EF_ERR_INPUT, "omnifold: iterations %d and batch %d must be >= 1 "
+                        "and clip %g > 1", op->iterations, op->net.batch, op->clip);
+  ef_omnifold_ws *ws = calloc(1, sizeof *ws);
+  if (!ws) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the OmniFold workspace");
+  ws->op = *op;
+  ws->n_data = n_data;
+  ws->n_mc = mc->n;
+  ws->rows = 2 * op->net.batch;
+  int rc = ef_featmap_create(ctx, &ws->fm, &mc->space, mc, beam_energy);
+  if (rc == EF_OK) {
+    ws->D = ef_featmap_dim(ws->fm);
+    ws->NS = ef_featmap_n_seen(ws->fm);
+    ws->NR = ef_featmap_n_refine(ws->fm);
+    ws->IN1 = ws->NS + ws->NR;
+    rc = alloc_buffers(ctx, ws);
+  }
+  if (rc == EF_OK)
+    rc = ef_classifier_create(ctx, &ws->c1, ws->IN1, &op->net, 0.1, 0.25, ws->rows);
+  if (rc == EF_OK) rc = ef_classifier_create(ctx, &ws->c2, ws->NR, &op->net, 0.1, 0.25, ws->rows);
+  if (rc != EF_OK) {
+    ef_omnifold_ws_destroy(ws);
+    return rc;
+  }
+  *out = ws;
+  return EF_OK;
+}
+
+/* ---- rows ----------------------------------------------------------------- */
+
+static float ratio(const ef_omnifold_ws *ws, float logit) {
+  double q = exp((double)logit), c = ws->op.clip;
+  return (float)(q > c ? c : q < 1.0 / c ? 1.0 / c : q);
+}
+
+/* Step 1's row of event e of ev: its seen category's one-hot, then the
+ * features of its reconstructed point. */
+static void row1(const ef_omnifold_ws *ws, const ef_events *ev, size_t e, float *x) {
+  float v[EF_SPACE_MAX_DIM];
+  for (int d = 0; d < ws->D; d++) v[d] = (float)ev->reco[(size_t)ws->D * e + d];
+  int t = ef_space_seen_index(&ev->space, ev->topology[e]);
+  for (int i = 0; i < ws->NS; i++) x[i] = i == t ? 1.0f : 0.0f;
+  ef_featmap_refine(ws->fm, v, x + ws->NS);
+}
+
+/* Step 2's row of MC event e: the features of its vertex. */
+static void row2(const ef_omnifold_ws *ws, size_t e, float *x) {
+  float v[EF_SPACE_MAX_DIM];
+  for (int d = 0; d < ws->D; d++) v[d] = (float)ws->mc->vertex[(size_t)ws->D * e + d];
+  ef_featmap_refine(ws->fm, v, x);
+}
+
+/* ---- the unit's setup ----------------------------------------------------- */
+
+/* The measured data events with weight > 0 as a cumulative distribution;
+ * their total weight. */
+static double data_setup(ef_omnifold_ws *ws, const ef_omnifold_problem *pb, size_t *n) {
+  const ef_events *d = pb->data;
+  double acc = 0.0;
+  *n = 0;
+  for (size_t i = 0; i < d->n; i++) {
+    double wi = (pb->data_weights ? pb->data_weights[i] : 1.0) * (d->weight ? d->weight[i] : 1.0);
+    if (!ef_events_measured(d, i) || !(wi > 0)) continue;
+    ws->dmeas[*n] = (int32_t)i;
+    ws->dcdf[(*n)++] = acc += wi;
+  }
+  return acc;
+}
+
+/* The MC index (once per sample: vertex bins, measured events) and the
+ * prior weights: file (and bootstrap) weights times the fill model's
+ * density over the MC's, bin by bin (1 outside the binning). */
+static void mc_setup(ef_omnifold_ws *ws, const ef_omnifold_problem *pb, double *mcd) {
+  const ef_events *mc = pb->mc;
+  int nv = ef_binning_count(pb->vtx);
+  if (ws->mc != mc) {
+    ws->n_mmeas = 0;
+    for (size_t e = 0; e < mc->n; e++) {
+      ws->vbin[e] = ef_binning_index(pb->vtx, mc->vertex + (size_t)ws->D * e);
+      if (ef_events_measured(mc, e)) ws->mmeas[ws->n_mmeas++] = (int32_t)e;
+    }
+    ws->mc = mc;
+  }
+  double sm = 0.0, sf = 0.0;
+  memset(mcd, 0, (size_t)nv * sizeof *mcd);
+  for (size_t e = 0; e < mc->n; e++) {
+    ws->w[e] = (mc->weight ? mc->weight[e] : 1.0) * (pb->mc_weights ? pb->mc_weights[e] : 1.0);
+    if (ws->vbin[e] >= 0) mcd[ws->vbin[e]] += ws->w[e], sm += ws->w[e];
+  }
+  for (int k = 0; k < nv; k++) sf += mcd[k] > 0 ? pb->fill_prior[k] : 0.0;
+  for (size_t e = 0; e < mc->n; e++) {
+    int k = ws->vbin[e];
+    if (k >= 0 && sf > 0) ws->w[e] *= (pb->fill_prior[k] / sf) / (mcd[k] / sm);
+  }
+}
+
+/* cdf (n) = running sums of w over idx (NULL: every event). */
+static void running(const double *w, const int32_t *idx, size_t n, double *cdf) {
+  double acc = 0.0;
+  for (size_t j = 0; j < n; j++) cdf[j] = acc += w[idx ? (size_t)idx[j] : j];
+}
+
+/* ---- the two steps -------------------------------------------------------- */
+
+/* Step 1: train (data against the MC's measured events at the current
+ * weights), then the pulled weights. */
+static int step1(ef_ctx *ctx, ef_omnifold_ws *ws, const ef_omnifold_problem *pb, size_t n_dm,
+                 ef_rng *r) {
+  const int B = ws->op.net.batch, IN1 = ws->IN1;
+  running(ws->w, ws->mmeas, ws->n_mmeas, ws->cdf0);
+  for (int i = 0; i < 2 * B; i++) ws->rw[i] = 1.0f / B;
+  double loss;
+  for (int step = 0; step < ws->op.net.steps; step++) {
+    for (int i = 0; i < B; i++) {
+      row1(ws, pb->data, (size_t)ws->dmeas[ef_rng_pick(r, ws->dcdf, n_dm)], ws->x + (size_t)i * IN1);
+      size_t e = (size_t)ws->mmeas[ef_rng_pick(r, ws->cdf0, ws->n_mmeas)];
+      row1(ws, pb->mc, e, ws->x + (size_t)(B + i) * IN1);
+    }
+    EF_CHECK(ef_classifier_step(ctx, ws->c1, ws->x, B, 2 * B, ws->rw, step, "OmniFold step 1",
+                                &loss));
+  }
+  memcpy(ws->wpull, ws->w, pb->mc->n * sizeof *ws->w); /* blind events keep theirs */
+  for (size_t j0 = 0; j0 < ws->n_mmeas; j0 += (size_t)ws->rows) {
+    int m = ws->n_mmeas - j0 < (size_t)ws->rows ? (int)(ws->n_mmeas - j0) : ws->rows;
+    for (int s = 0; s < m; s++) row1(ws, pb->mc, (size_t)ws->mmeas[j0 + s], ws->x + (size_t)s * IN1);
+    ef_classifier_logits(ws->c1, ws->x, m, ws->lg);
+    for (int s = 0; s < m; s++) ws->wpull[ws->mmeas[j0 + s]] *= ratio(ws, ws->lg[s]);
+  }
+  return EF_OK;
+}
+
+/* Step 2: train (the MC's vertices at the pulled against the current
+ * weights), then every event's new weight. */
+static int step2(ef_ctx *ctx, ef_omnifold_ws *ws, const ef_omnifold_problem *pb, ef_rng *r) {
+  const int B = ws->op.net.batch, NR = ws->NR;
+  size_t n = pb->mc->n;
+  running(ws->wpull, NULL, n, ws->cdf1);
+  running(ws->w, NULL, n, ws->cdf0);
+  for (int i = 0; i < 2 * B; i++) ws->rw[i] = 1.0f / B;
+  double loss;
+  for (int step = 0; step < ws->op.net.steps; step++) {
+    for (int i = 0; i < B; i++) {
+      row2(ws, ef_rng_pick(r, ws->cdf1, n), ws->x + (size_t)i * NR);
+      row2(ws, ef_rng_pick(r, ws->cdf0, n), ws->x + (size_t)(B + i) * NR);
+    }
+    EF_CHECK(ef_classifier_step(ctx, ws->c2, ws->x, B, 2 * B, ws->rw, step, "OmniFold step 2",
+                                &loss));
+  }
+  for (size_t j0 = 0; j0 < n; j0 += (size_t)ws->rows) {
+    int m = n - j0 < (size_t)ws->rows ? (int)(n - j0) : ws->rows;
+    for (int s = 0; s < m; s++) row2(ws, j0 + s, ws->x + (size_t)s * NR);
+    ef_classifier_logits(ws->c2, ws->x, m, ws->lg);
+    for (int s = 0; s < m; s++) ws->w[j0 + s] *= ratio(ws, ws->lg[s]);
+  }
+  return EF_OK;
+}
+
+int ef_omnifold_run(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold_problem *pb,
+                    ef_omnifold_ws *ws, double *hist, double *weights) {
+  if (pb->data->n > ws->n_data || pb->mc->n != ws->n_mc || !pb->mc->vertex ||
+      !ef_space_same(&pb->mc->space, ef_featmap_space(ws->fm)) ||
+      memcmp(op, &ws->op, sizeof *op) != 0)
+    return ef_error_set(ctx, EF_ERR_INTERNAL, "OmniFold workspace not made for this problem");
+  size_t n_dm;
+  double dtotal = data_setup(ws, pb, &n_dm);
+  mc_setup(ws, pb, hist); /* hist: scratch for the MC's density until the result */
+  if (n_dm == 0 || ws->n_mmeas == 0)
+    return ef_error_set(ctx, EF_ERR_INPUT, "omnifold: no measured %s events",
+                        n_dm == 0 ? "data" : "MC");
+  ef_rng r;
+  ef_rng_init(&r, pb->seed, EF_RNG_NN_TRAIN, STREAM_TRAIN + (uint32_t)pb->attempt);
+  for (int it = 0; it < op->iterations; it++) {
+    uint32_t unit = (uint32_t)(pb->attempt * 2 * op->iterations + 2 * it);
+    ef_classifier_init(ws->c1, pb->seed, unit);
+    ef_classifier_init(ws->c2, pb->seed, unit + 1);
+    EF_CHECK(step1(ctx, ws, pb, n_dm, &r));
+    EF_CHECK(step2(ctx, ws, pb, &r));
+  }
+  /* the scale: the MC's measured events, weighted, are the data's */
+  double mtotal = 0.0;
+  for (size_t j = 0; j < ws->n_mmeas; j++) mtotal += ws->w[ws->mmeas[j]];
+  if (!(mtotal > 0))
+    return ef_error_set(ctx, EF_ERR_NUMERIC, "omnifold: the MC's measured weight vanished");
+  double s = dtotal / mtotal;
+  memset(hist, 0, (size_t)ef_binning_count(pb->vtx) * sizeof *hist);
+  for (size_t e = 0; e < pb->mc->n; e++) {
+    if (ws->vbin[e] >= 0) hist[ws->vbin[e]] += s * ws->w[e];
+    if (weights) weights[e] = s * ws->w[e];
+  }
+  return EF_OK;
+}
