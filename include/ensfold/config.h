@@ -73,6 +73,7 @@ typedef struct {
   int ensemble;         /* members per (method, fill, replica) */
   int bootstrap_mc;     /* also Poisson-weight the MC per replica */
   int unbinned;         /* events per unit stored unbinned (0: none; unit.h) */
+  int event_weights;    /* every MC event's weight per unit (/event_weights; unit.h) */
 } ef_campaign_params;
 
 /* The built-in processes (the `process` key; process.h). */

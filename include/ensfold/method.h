@@ -26,6 +26,9 @@ typedef struct {
   double *ux;     /* (N, D) unbinned events: points (NULL when N is 0) */
   double *uw;     /* (N) their weights: a histogram of ux weighted by uw is the result
                    * (has_samples: G's own answer) */
+  int n_events;   /* n_mc with campaign.event_weights, else 0 */
+  double *ew;     /* (n_mc) every MC event's weight: a histogram of the MC's vertices
+                   * weighted by ew is hist (NULL when n_events is 0) */
 } ef_unit_parts;
 
 typedef struct {
@@ -36,6 +39,9 @@ typedef struct {
   int has_curves;      /* fills parts.loss_d / loss_g (else 0) */
   int has_samples;     /* fills parts.ux / uw with samples of its own (else the unit code
                         * reweights MC events to parts.hist) */
+  int event_weights;   /* fills parts.ew: it reweights the MC's events itself (else the
+                        * unit code spreads hist over them bin by bin, or writes NaN for a
+                        * method with has_samples: its samples are not the MC's) */
   int shares_detector; /* the fills of one (method, replica, member) share trained
                         * detector products: they get an affinity key (plan.h) */
   int learns_efficiency; /* parts.eff comes from its own trained model (summary
@@ -54,6 +60,9 @@ typedef struct {
    * unit code fills those the flags above say the method does not). */
   int (*run)(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef_unit *u,
              int attempt, void *ws, double *weights, ef_unit_parts *out);
+  /* Its settings in words, recorded beside its per-event weights (NULL:
+   * none beyond the config the result file holds). */
+  void (*describe)(const ef_config *cfg, char *buf, size_t len);
 } ef_method;
 
 /* The registry: methods 0 .. ef_method_count() - 1. */

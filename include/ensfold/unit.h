@@ -35,6 +35,10 @@ void ef_unit_ws_destroy(ef_unit_ws *ws);
  *   [X + N D, X + N (D + 1)) their weights: histogrammed with them the points
  *                           give the unit's result in its binning (a GAN: its
  *                           own answer), any other binning afterwards
+ *   then n_mc weights with campaign.event_weights (else none):
+ *   [Y, Y + n_mc)           every MC event's weight, Y = X + N (D + 1): with
+ *                           them the MC's vertices histogram to the result
+ *                           (NaN for a GAN unit: method.h, event_weights)
  * ef_unit_row_parts names them (include/ensfold/method.h). */
 size_t ef_unit_result_len(const ef_inputs *in);
 /* Where the loss curves start in a row: E above. */

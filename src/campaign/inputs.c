@@ -21,6 +21,7 @@ struct ef_inputs {
   char fill_name[EF_FILL_FILES_MAX][64];  /* the files' names as fill models */
   int n_models;                           /* the process's models: the first file's slot */
   int n_unbinned;                         /* campaign.unbinned */
+  size_t n_event_weights;                 /* n_mc with campaign.event_weights, else 0 */
   double *truth;              /* (n_vtx) or NULL */
   int *data_bins;             /* (n_data) */
   double *mc_eff;             /* (4, n_vtx) */
@@ -33,6 +34,7 @@ struct ef_inputs {
 
 int ef_inputs_n_cat(const ef_inputs *in) { return in->data.space.n_cat; }
 int ef_inputs_n_unbinned(const ef_inputs *in) { return in->n_unbinned; }
+size_t ef_inputs_n_event_weights(const ef_inputs *in) { return in->n_event_weights; }
 
 const ef_events *ef_inputs_data(const ef_inputs *in) { return &in->data; }
 const ef_events *ef_inputs_mc(const ef_inputs *in) { return &in->mc; }
@@ -439,13 +441,16 @@ static void file_prior(const ef_inputs *in, int j, double *prior) {
   for (int k = 0; k < nv; k++) prior[k] /= in->fill_cdf[j][n - 1];
 }
 
-/* campaign.unbinned: at most the MC's events (the binned methods store MC
- * events) and gan.samples (a GAN unit stores its samples). */
+/* campaign.unbinned: at most the MC's events (the binned methods and
+ * OmniFold store MC events) and gan.samples (a GAN unit stores its
+ * samples). campaign.event_weights: a weight per MC event. */
 static int check_unbinned(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
   long long n = cfg->campaign.unbinned, mc = (long long)in->mc.n;
   unsigned gan = 0;
   for (int m = 0; m < ef_method_count(); m++)
-    if ((cfg->campaign.methods >> m & 1u) && ef_method_get(m)->has_samples) gan = 1;
+    if ((cfg->campaign.methods >> m & 1u) && ef_method_get(m)->has_samples &&
+        !ef_method_get(m)->event_weights)
+      gan = 1;
   if (n > mc)
     return ef_error_set(ctx, EF_ERR_INPUT, "campaign.unbinned: %lld events per unit, more than "
                         "the MC's %lld (the binned methods store MC events reweighted)", n, mc);
@@ -454,6 +459,7 @@ static int check_unbinned(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
                         "gan.samples %d (a GAN unit stores its generator's samples)", n,
                         cfg->gan.samples);
   in->n_unbinned = (int)n;
+  in->n_event_weights = cfg->campaign.event_weights ? in->mc.n : 0;
   return EF_OK;
 }
 

@@ -321,6 +321,110 @@ done:
   return rc;
 }
 
+/* The rows of the units with per-event weights (method.h, event_weights):
+ * their /units indices into rows (nu); returns how many. */
+static hsize_t weight_rows(const ef_plan *p, int32_t *rows) {
+  hsize_t n = 0;
+  for (hsize_t u = 0; u < ef_plan_n_units(p); u++) {
+    const ef_method *m = ef_method_get(ef_plan_unit(p, u)->method);
+    if (m->event_weights || !m->has_samples) rows[n++] = (int32_t)u;
+  }
+  return n;
+}
+
+/* /event_weights/weights (nw, n_mc) float32: row i the weights of unit
+ * rows[i], read from its result row at column col0 (collective; the root
+ * writes). */
+static int put_weights(writer *w, hid_t g, const ef_output_data *d, const int32_t *rows,
+                       hsize_t nw, hsize_t ne, hsize_t col0) {
+  int rc = EF_OK;
+  hid_t space = -1, ds = -1, mspace = -1;
+  hsize_t dims[2] = {nw, ne}, chunk[2] = {1, ne < 1048576 ? ne : 1048576};
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE); /* a chunk per unit's row (or 2^20 of it) */
+  EF_GOTO_H5(w->ctx, rc, dcpl, done);
+  EF_GOTO_H5(w->ctx, rc, H5Pset_chunk(dcpl, 2, chunk), done);
+  EF_GOTO_H5(w->ctx, rc, space = H5Screate_simple(2, dims, NULL), done);
+  EF_GOTO_H5(w->ctx, rc, ds = H5Dcreate2(g, "weights", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
+                                         H5P_DEFAULT), done);
+  if (w->root && d->results) {
+    hsize_t mdims[2] = {ef_plan_n_units(d->plan), d->result_len}, count[2] = {1, ne};
+    EF_GOTO_H5(w->ctx, rc, mspace = H5Screate_simple(2, mdims, NULL), done);
+    for (hsize_t i = 0; i < nw; i++) {
+      hsize_t start[2] = {(hsize_t)rows[i], col0};
+      EF_GOTO_H5(w->ctx, rc, H5Sselect_hyperslab(mspace, i ? H5S_SELECT_OR : H5S_SELECT_SET,
+                                                 start, NULL, count, NULL), done);
+    }
+    EF_GOTO_H5(w->ctx, rc, H5Dwrite(ds, H5T_NATIVE_DOUBLE, mspace, H5S_ALL, H5P_DEFAULT,
+                                    d->results), done);
+  }
+done:
+  if (ds >= 0 && H5Dclose(ds) < 0 && rc == EF_OK)
+    rc = ef_error_hdf5(w->ctx, "H5Dclose", __FILE__, __LINE__);
+  if (mspace >= 0) H5Sclose(mspace);
+  if (space >= 0) H5Sclose(space);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  if (rc != EF_OK) ef_error_wrap(w->ctx, "writing /event_weights/weights: ");
+  if (w->comm != MPI_COMM_NULL) { /* as put_rows: every rank learns the root's outcome */
+    int bad = rc != EF_OK, any = 0;
+    int mrc = MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, w->comm);
+    if (mrc != MPI_SUCCESS) return ef_error_mpi(w->ctx, mrc, "MPI_Allreduce", __FILE__, __LINE__);
+    if (any && rc == EF_OK)
+      rc = ef_error_set(w->ctx, EF_ERR_IO, "writing /event_weights/weights failed on another rank");
+  }
+  return rc;
+}
+
+/* What /event_weights holds, and each method's settings beside it. */
+static int event_weights_attrs(writer *w, hid_t g, const ef_output_data *d) {
+  EF_CHECK(attr_str(w, g, "meaning", "weights[i, e]: MC event e's weight in the result of unit "
+                    "unit[i] (its /units row: method, fill_model, replica, member, seed); a "
+                    "histogram of vertex weighted by weights[i] in the campaign's vertex "
+                    "binning is /units/hist[unit[i]]; any other binning of any observable "
+                    "likewise. Replica 0 is the nominal unfolding, replicas 1.. the bootstrap "
+                    "replicas, member the ensemble member (docs/formats.md)"));
+  EF_CHECK(attr_str(w, g, "normalisation", "events: the weights of a unit sum to its unfolded "
+                    "events (MC events outside the vertex binning keep theirs but are in no "
+                    "bin); they include mc_weight, the MC file's own weights"));
+  for (int id = 0; id < ef_method_count(); id++) {
+    const ef_method *m = ef_method_get(id);
+    if (!(d->cfg->campaign.methods >> id & 1u) || !m->describe) continue;
+    char name[64], text[512];
+    snprintf(name, sizeof name, "settings_%s", m->name);
+    m->describe(d->cfg, text, sizeof text);
+    EF_CHECK(attr_str(w, g, name, text));
+  }
+  return EF_OK;
+}
+
+/* /event_weights (campaign.event_weights): the MC's vertices once and a
+ * float32 weight row per unit of a method that has them. */
+static int write_event_weights(writer *w, hid_t file, const ef_output_data *d) {
+  hsize_t ne = ef_inputs_n_event_weights(d->in), nu = ef_plan_n_units(d->plan);
+  if (ne == 0) return EF_OK;
+  const ef_events *mc = ef_inputs_mc(d->in);
+  int32_t *rows = malloc(nu * sizeof *rows + 1);
+  if (!rows) return ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
+  hsize_t nw = weight_rows(d->plan, rows), D = (hsize_t)mc->space.dim;
+  hsize_t X = ef_unit_loss_offset(d->in) + 2 * EF_UNIT_LOSS_POINTS +
+              (hsize_t)ef_binning_count(ef_inputs_vertex_binning(d->in));
+  hsize_t col0 = X + (hsize_t)ef_inputs_n_unbinned(d->in) * (D + 1);
+  hid_t g;
+  int rc = group(w, file, "event_weights", &g);
+  if (rc != EF_OK) {
+    free(rows);
+    return rc;
+  }
+  EF_GOTO(rc, event_weights_attrs(w, g, d), done);
+  EF_GOTO(rc, PUT_D(w, g, "vertex", ne, D, 2, mc->vertex), done);
+  if (mc->weight) EF_GOTO(rc, PUT_D(w, g, "mc_weight", ne, 1, 1, mc->weight), done);
+  EF_GOTO(rc, PUT_I(w, g, "unit", nw, rows), done);
+  EF_GOTO(rc, put_weights(w, g, d, rows, nw, ne, col0), done);
+done:
+  H5Gclose(g);
+  free(rows);
+  return rc;
+}
+
 /* /inputs: what every method unfolds from (the response, efficiency, data
  * histogram, attributed data, the fill models' priors) and the thresholds
  * that chose /measured. Files written before this group had its name kept
@@ -730,6 +834,7 @@ static int write_file(writer *w, hid_t file, const ef_output_data *d, const ef_g
   EF_CHECK(write_binning(w, file, ef_inputs_vertex_binning(d->in), sp, "binning_vertex"));
   EF_CHECK(write_binning(w, file, ef_inputs_detector_binning(d->in), sp, "binning_detector"));
   EF_CHECK(write_units(w, file, d));
+  EF_CHECK(write_event_weights(w, file, d));
   EF_CHECK(write_inputs(w, file, d));
   {
     int32_t *mi = malloc((size_t)nv * sizeof *mi);

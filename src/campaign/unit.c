@@ -26,18 +26,21 @@ static size_t dim_of(const ef_inputs *in) { return (size_t)ef_inputs_data(in)->s
 size_t ef_unit_result_len(const ef_inputs *in) {
   size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
   size_t n = (size_t)ef_inputs_n_unbinned(in);
-  return ef_unit_loss_offset(in) + 2 * EF_UNIT_LOSS_POINTS + nv + n * (dim_of(in) + 1);
+  return ef_unit_loss_offset(in) + 2 * EF_UNIT_LOSS_POINTS + nv + n * (dim_of(in) + 1) +
+         ef_inputs_n_event_weights(in);
 }
 
 ef_unit_parts ef_unit_row_parts(double *row, const ef_inputs *in) {
   size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
   size_t n = (size_t)ef_inputs_n_unbinned(in);
   double *loss = row + (1 + (size_t)ef_inputs_n_cat(in)) * nv;
-  double *ux = loss + 2 * EF_UNIT_LOSS_POINTS + nv;
+  double *ux = loss + 2 * EF_UNIT_LOSS_POINTS + nv, *ew = ux + n * (dim_of(in) + 1);
+  size_t ne = ef_inputs_n_event_weights(in);
   return (ef_unit_parts){.hist = row, .eff = row + nv, .loss_d = loss,
                          .loss_g = loss + EF_UNIT_LOSS_POINTS,
                          .own = loss + 2 * EF_UNIT_LOSS_POINTS, .n_unbinned = (int)n,
-                         .ux = n ? ux : NULL, .uw = n ? ux + n * dim_of(in) : NULL};
+                         .ux = n ? ux : NULL, .uw = n ? ux + n * dim_of(in) : NULL,
+                         .n_events = (int)ne, .ew = ne ? ew : NULL};
 }
 
 int ef_method_deterministic(int method) {
@@ -120,6 +123,32 @@ static void reweight_mc(const ef_inputs *in, ef_unit_parts *p, double *wsum) {
     }
 }
 
+/* campaign.event_weights for a method that does not fill them: a binned
+ * method's hist spread over all the MC's events bin by bin (each its MC
+ * weight times hist / the bin's MC weight; 0 outside the binning), NaN for
+ * a method whose samples are its own (has_samples). wsum (nv) is scratch. */
+static void spread_hist(const ef_inputs *in, const ef_method *m, ef_unit_parts *p,
+                        double *wsum) {
+  const ef_events *mc = ef_inputs_mc(in);
+  const ef_binning *b = ef_inputs_vertex_binning(in);
+  size_t D = dim_of(in), N = (size_t)p->n_events;
+  if (m->has_samples) {
+    for (size_t e = 0; e < N; e++) p->ew[e] = NAN;
+    return;
+  }
+  memset(wsum, 0, (size_t)ef_binning_count(b) * sizeof *wsum);
+  for (size_t e = 0; e < N; e++) { /* ew holds the bin index until the second pass */
+    int k = ef_binning_index(b, mc->vertex + D * e);
+    p->ew[e] = k;
+    if (k >= 0) wsum[k] += mc->weight ? mc->weight[e] : 1.0;
+  }
+  for (size_t e = 0; e < N; e++) {
+    int k = (int)p->ew[e];
+    double w = mc->weight ? mc->weight[e] : 1.0;
+    p->ew[e] = k >= 0 && wsum[k] > 0 ? w * p->hist[k] / wsum[k] : 0.0;
+  }
+}
+
 int ef_unit_retry_differs(const ef_unit *u) { return !ef_method_deterministic(u->method); }
 
 int ef_unit_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef_unit *u,
@@ -134,5 +163,6 @@ int ef_unit_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef
   if (!m->has_curves) memset(parts.loss_d, 0, 2 * EF_UNIT_LOSS_POINTS * sizeof(double));
   EF_CHECK(m->run(ctx, cfg, in, u, attempt, ws->ws[u->method], ws->weights, &parts));
   if (parts.n_unbinned > 0 && !m->has_samples) reweight_mc(in, &parts, ws->wsum);
+  if (parts.n_events > 0 && !m->event_weights) spread_hist(in, m, &parts, ws->wsum);
   return EF_OK;
 }

@@ -292,6 +292,10 @@ static const key_def schema[] = {
         "events per unit also stored unbinned, so that any binning can be made afterwards: the "
         "GAN methods' generator samples, the binned methods' MC events reweighted to the "
         "unit's result (/units/unbinned_x, unbinned_w; docs/formats.md); 0 = none"),
+    BOOL("campaign.event_weights", campaign.event_weights, 0,
+         "per unit every MC event's weight (float32), the MC's vertices once "
+         "(/event_weights; docs/formats.md): OmniFold's per-event weights, a binned method's "
+         "result spread over the MC's events bin by bin; the GAN methods have none (their samples: campaign.unbinned)"),
     ENUM("binning.vertex.scheme", vertex_bins.scheme, "theta-phi|cos-phi|product|auto", "auto",
          "vertex bins: pi0 uniform in theta* or in cos theta*, times phi*; product: the bins, "
          "lo, hi keys per observable; auto: theta-phi for the pi0 process, else product"),

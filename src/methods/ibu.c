@@ -1,6 +1,7 @@
 /* IBU as a campaign method (include/ensfold/method.h): the replica's data
  * histogram, the response (bootstrapped with campaign.bootstrap_mc), the
  * fill model's prior, then ef_ibu_unfold over the unfolded bins. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,8 +141,14 @@ static int ibu_check_inputs(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *
   return check_unfolded(ctx, cfg, in);
 }
 
+static void ibu_describe(const ef_config *cfg, char *buf, size_t len) {
+  snprintf(buf, len, "ibu.iterations %d (min_efficiency %g, min_expected %g): a vertex bin's "
+           "result spread over its MC events by their MC weights", cfg->ibu.iterations,
+           cfg->ibu.min_efficiency, cfg->ibu.min_expected);
+}
+
 const ef_method ef_method_ibu = {
     .name = "ibu", .deterministic = 1, .has_own = 0, .has_curves = 0, .shares_detector = 0,
     .learns_efficiency = 0,
     .cost = 1.0, .ws_create = ibu_ws_create, .ws_destroy = ibu_ws_destroy,
-    .check_inputs = ibu_check_inputs, .run = ibu_run};
+    .check_inputs = ibu_check_inputs, .run = ibu_run, .describe = ibu_describe};

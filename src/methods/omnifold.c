@@ -2,6 +2,7 @@
  * bootstrap weights and the unit's seed into an ef_omnifold_problem, then
  * ef_omnifold_run (src/unfold/omnifold.c). Its per-event weights are its
  * unbinned output (campaign.unbinned). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,10 +73,21 @@ static int of_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const 
     memcpy(out->ux + D * j, mc->vertex + D * e, D * sizeof(double));
     out->uw[j] = ws->weights[e] * (double)mc->n / (double)N;
   }
+  if (out->n_events) memcpy(out->ew, ws->weights, mc->n * sizeof *out->ew);
   return EF_OK;
+}
+
+static void of_describe(const ef_config *cfg, char *buf, size_t len) {
+  const ef_omnifold_params *o = &cfg->omnifold;
+  snprintf(buf, len, "omnifold.iterations %d; both classifiers: hidden %d, layers %d, steps %d, "
+           "batch %d, lr %g; ratios clipped to [1/%g, %g]; the prior: the MC reweighted to the "
+           "fill model bin by bin; classifier seeds from /units/seed (docs/methods.md)",
+           o->iterations, o->net.hidden, o->net.layers, o->net.steps, o->net.batch, o->net.lr,
+           o->clip, o->clip);
 }
 
 const ef_method ef_method_omnifold = {
     .name = "omnifold", .deterministic = 0, .has_own = 0, .has_curves = 0,
-    .has_samples = 1, .shares_detector = 0, .learns_efficiency = 0, .cost = 500.0,
-    .ws_create = of_ws_create, .ws_destroy = of_ws_destroy, .run = of_run};
+    .has_samples = 1, .event_weights = 1, .shares_detector = 0, .learns_efficiency = 0, .cost = 500.0,
+    .ws_create = of_ws_create, .ws_destroy = of_ws_destroy, .run = of_run,
+    .describe = of_describe};
