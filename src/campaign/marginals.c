@@ -122,6 +122,21 @@ static void marginal(const layout *l, const int *pix, int n, const double *mean,
   if (*ndf) *cover /= *ndf;
 }
 
+/* The covariance of the central value, the per-bin closure's sigma: the
+ * replica covariance (V, V) scaled by c_i c_j, c = sigma_central / sigma per
+ * bin (1 where either is missing or sigma is 0; a file without
+ * sigma_central keeps the replica covariance). c: scratch of 2 V doubles. */
+static void central_cov(hid_t g, const layout *l, double *cov, double *c) {
+  if (read_all(g, "sigma_central", c, l->V) == 0 && read_all(g, "sigma", c + l->V, l->V) == 0) {
+    for (hsize_t k = 0; k < l->V; k++) {
+      double s = c[l->V + k];
+      c[k] = s > 0 && isfinite(c[k]) ? c[k] / s : 1.0;
+    }
+    for (hsize_t k = 0; k < l->V; k++)
+      for (hsize_t m = 0; m < l->V; m++) cov[k * l->V + m] *= c[k] * c[m];
+  }
+}
+
 typedef struct {
   char names[64][64];
   int n;
@@ -152,6 +167,7 @@ int ef_summary_marginals(ef_ctx *ctx, hid_t file, const char *path, FILE *out) {
       int n = c > a ? l.n[a] * l.n[c] : l.n[a];
       nmax = n > nmax ? n : nmax;
     }
+  if ((hsize_t)nmax < l.V) nmax = (int)l.V; /* w also serves central_cov (2 V) */
   double *truth = malloc(l.V * sizeof *truth), *mean = malloc(l.V * sizeof *mean);
   double *cov = malloc(l.V * l.V * sizeof *cov), *w = malloc(3 * (size_t)nmax * sizeof *w);
   int *ix = malloc(l.V * sizeof *ix), *all = malloc(l.V * sizeof *all);
@@ -175,14 +191,17 @@ int ef_summary_marginals(ef_ctx *ctx, hid_t file, const char *path, FILE *out) {
   if (groups < 0) goto done;
   H5Literate(groups, H5_INDEX_NAME, H5_ITER_INC, NULL, collect, gl);
   fprintf(out, "\n1-D marginals (product binning): chi2/ndf of each observable's projection of the "
-          "group mean against the truth's,\nwith the projected replica covariance's diagonal, "
-          "and the +-1 sigma coverage; over every bin (the unmeasured ones are\nthe fill's) and "
-          "over the measured bins only%s:\n%-22s %-12s %20s %8s %20s %8s\n",
+          "group mean against the truth's,\nwith the diagonal of the projected covariance of the "
+          "central value (the replica covariance scaled per bin\nby sigma_central / sigma: the "
+          "sigma of the per-bin closure above), and the +-1 sigma coverage; over every\nbin (the "
+          "unmeasured ones are the fill's) and over the measured bins only%s:\n"
+          "%-22s %-12s %20s %8s %20s %8s\n",
           pairs ? "; then the 2-D pairs (a:b, binning.pairs)" : "", "group", "observable",
           "all: chi2/ndf", "cov", "measured: chi2/ndf", "cov");
   for (int i = 0; i < gl->n; i++) {
     hid_t g = H5Gopen2(groups, gl->names[i], H5P_DEFAULT);
     int ok = g >= 0 && read_all(g, "mean", mean, l.V) == 0 && read_all(g, "cov", cov, l.V * l.V) == 0;
+    if (ok) central_cov(g, &l, cov, w);
     if (g >= 0) H5Gclose(g);
     /* the marginals, then the pairs (a, c > a) */
     for (int q = 0; ok && q < l.dim * (pairs ? l.dim + 1 : 1); q++) {
