@@ -7,7 +7,8 @@
 #     Seen over seeds 1-3: mean within 0.011, width 0.980-0.982 against 1.010. Its per-event
 #     weights (campaign.event_weights: /event_weights, the MC's vertices once, a float32 row
 #     per unit) histogram to /units/hist (float32: 1e-5 of the largest bin), and so do IBU's
-#     in every bin that holds MC events; the settings are recorded beside them.
+#     in every bin that holds MC events; the settings are recorded beside them. The result
+#     after each iteration (/units/iteration_hist): the last is /units/hist bit for bit.
 #  2. The pi0 process with both fill models beside IBU: the groups, the paired differences.
 set -euo pipefail
 exe=${ENSFOLD_EXE:?}
@@ -61,6 +62,13 @@ print("per-event weights against /units/hist: worst bin of the largest: ibu %.1e
       % (worst[0], worst[4]))
 if not max(worst.values()) < 1e-5:
     sys.exit("FAIL: the per-event weights do not give the units' histograms")
+ih = u["iteration_hist"][()]  # (U, 3 iterations, V): the last is the result, IBU's NaN
+of = u["method"][()] == 4
+if ih.shape != (len(u["id"]), 3, len(e) - 1) or not np.isnan(ih[~of]).all() or \
+        not np.array_equal(ih[of][:, -1], u["hist"][()][of]):
+    sys.exit("FAIL: /units/iteration_hist: shape %s or its last iteration is not the result" % (ih.shape,))
+step = [np.median([moments(ih[i][k])[0] for i in sel]) for k in range(3)]
+print("omnifold: median unfolded mean after iterations 1, 2, 3: %s" % " ".join("%.3f" % x for x in step))
 PY
 cat >"$tmp/pi0.yaml" <<'Y'
 seed: 777

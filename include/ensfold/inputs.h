@@ -33,6 +33,9 @@ int ef_inputs_n_cat(const ef_inputs *in);
 int ef_inputs_n_unbinned(const ef_inputs *in);
 /* campaign.event_weights: the MC's events when set, else 0 (unit.h). */
 size_t ef_inputs_n_event_weights(const ef_inputs *in);
+/* The most iterations a method of the campaign records results after
+ * (method.h, n_iterations); 0 for none. */
+int ef_inputs_n_iterations(const ef_inputs *in);
 const ef_events *ef_inputs_mc(const ef_inputs *in);
 /* The process behind the events (process.h). */
 const ef_process *ef_inputs_process(const ef_inputs *in);

@@ -29,6 +29,9 @@ typedef struct {
   int n_events;   /* n_mc with campaign.event_weights, else 0 */
   double *ew;     /* (n_mc) every MC event's weight: a histogram of the MC's vertices
                    * weighted by ew is hist (NULL when n_events is 0) */
+  int n_iter;     /* I: the most iterations a method of the campaign records */
+  double *iter_hist; /* (I, nv) the result after each iteration (NaN beyond the
+                      * method's own count, all NaN for a method without) */
 } ef_unit_parts;
 
 typedef struct {
@@ -63,6 +66,9 @@ typedef struct {
   /* Its settings in words, recorded beside its per-event weights (NULL:
    * none beyond the config the result file holds). */
   void (*describe)(const ef_config *cfg, char *buf, size_t len);
+  /* How many results after each iteration it records in parts.iter_hist
+   * (NULL: none; the unit code writes NaN). */
+  int (*n_iterations)(const ef_config *cfg);
 } ef_method;
 
 /* The registry: methods 0 .. ef_method_count() - 1. */

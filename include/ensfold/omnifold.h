@@ -60,6 +60,8 @@ typedef struct {
   const double *fill_prior;    /* (n_vertex) the fill model's probability per bin */
   uint64_t seed;               /* the classifiers' initial weights and minibatches */
   int attempt;                 /* > 0: fresh streams for a retry */
+  double *iter_hist;           /* (iterations, n_vertex) the result after each iteration,
+                                * at its own scale (the last is hist); NULL: not wanted */
 } ef_omnifold_problem;
 
 /* Run the iterations: hist (n_vertex) the unfolded events per vertex bin;

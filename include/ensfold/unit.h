@@ -39,6 +39,10 @@ void ef_unit_ws_destroy(ef_unit_ws *ws);
  *   [Y, Y + n_mc)           every MC event's weight, Y = X + N (D + 1): with
  *                           them the MC's vertices histogram to the result
  *                           (NaN for a GAN unit: method.h, event_weights)
+ *   then I (n_vertex) results after each iteration, I = the most a method
+ *   of the campaign records (method.h, n_iterations; else none):
+ *   [Z, Z + I nv)           iteration i's result (NaN past the method's
+ *                           own count), Z = Y + the event weights
  * ef_unit_row_parts names them (include/ensfold/method.h). */
 size_t ef_unit_result_len(const ef_inputs *in);
 /* Where the loss curves start in a row: E above. */

@@ -22,6 +22,7 @@ struct ef_inputs {
   int n_models;                           /* the process's models: the first file's slot */
   int n_unbinned;                         /* campaign.unbinned */
   size_t n_event_weights;                 /* n_mc with campaign.event_weights, else 0 */
+  int n_iterations;                       /* the methods' most recorded iterations */
   double *truth;              /* (n_vtx) or NULL */
   int *data_bins;             /* (n_data) */
   double *mc_eff;             /* (4, n_vtx) */
@@ -35,6 +36,7 @@ struct ef_inputs {
 int ef_inputs_n_cat(const ef_inputs *in) { return in->data.space.n_cat; }
 int ef_inputs_n_unbinned(const ef_inputs *in) { return in->n_unbinned; }
 size_t ef_inputs_n_event_weights(const ef_inputs *in) { return in->n_event_weights; }
+int ef_inputs_n_iterations(const ef_inputs *in) { return in->n_iterations; }
 
 const ef_events *ef_inputs_data(const ef_inputs *in) { return &in->data; }
 const ef_events *ef_inputs_mc(const ef_inputs *in) { return &in->mc; }
@@ -460,6 +462,12 @@ static int check_unbinned(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
                         cfg->gan.samples);
   in->n_unbinned = (int)n;
   in->n_event_weights = cfg->campaign.event_weights ? in->mc.n : 0;
+  in->n_iterations = 0;
+  for (int m = 0; m < ef_method_count(); m++) {
+    const ef_method *x = ef_method_get(m);
+    int k = (cfg->campaign.methods >> m & 1u) && x->n_iterations ? x->n_iterations(cfg) : 0;
+    in->n_iterations = k > in->n_iterations ? k : in->n_iterations;
+  }
   return EF_OK;
 }
 

@@ -312,6 +312,12 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
       EF_GOTO(rc, put_rows(w, g, "unbinned_w", H5T_IEEE_F32LE, H5T_NATIVE_DOUBLE, 2, uw,
                            d->results, row, X + N * D), done);
     }
+    hsize_t I = (hsize_t)ef_inputs_n_iterations(d->in);
+    if (I > 0) { /* after the event weights (unit.h) */
+      hsize_t Z = E + 2 * L + (hsize_t)nv + N * (D + 1) + ef_inputs_n_event_weights(d->in);
+      hsize_t ih[3] = {nu, I, (hsize_t)nv};
+      EF_GOTO(rc, PUT_ROWS(w, g, "iteration_hist", 3, ih, d->results, row, Z), done);
+    }
   }
   EF_GOTO(rc, write_projections(w, g, d), done);
 done:

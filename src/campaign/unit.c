@@ -27,7 +27,7 @@ size_t ef_unit_result_len(const ef_inputs *in) {
   size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
   size_t n = (size_t)ef_inputs_n_unbinned(in);
   return ef_unit_loss_offset(in) + 2 * EF_UNIT_LOSS_POINTS + nv + n * (dim_of(in) + 1) +
-         ef_inputs_n_event_weights(in);
+         ef_inputs_n_event_weights(in) + (size_t)ef_inputs_n_iterations(in) * nv;
 }
 
 ef_unit_parts ef_unit_row_parts(double *row, const ef_inputs *in) {
@@ -36,11 +36,13 @@ ef_unit_parts ef_unit_row_parts(double *row, const ef_inputs *in) {
   double *loss = row + (1 + (size_t)ef_inputs_n_cat(in)) * nv;
   double *ux = loss + 2 * EF_UNIT_LOSS_POINTS + nv, *ew = ux + n * (dim_of(in) + 1);
   size_t ne = ef_inputs_n_event_weights(in);
+  int ni = ef_inputs_n_iterations(in);
   return (ef_unit_parts){.hist = row, .eff = row + nv, .loss_d = loss,
                          .loss_g = loss + EF_UNIT_LOSS_POINTS,
                          .own = loss + 2 * EF_UNIT_LOSS_POINTS, .n_unbinned = (int)n,
                          .ux = n ? ux : NULL, .uw = n ? ux + n * dim_of(in) : NULL,
-                         .n_events = (int)ne, .ew = ne ? ew : NULL};
+                         .n_events = (int)ne, .ew = ne ? ew : NULL, .n_iter = ni,
+                         .iter_hist = ni ? ew + ne : NULL};
 }
 
 int ef_method_deterministic(int method) {
@@ -161,6 +163,8 @@ int ef_unit_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef
   if (!m->has_own)
     for (int i = 0; i < nv; i++) parts.own[i] = NAN; /* no answer of its own where unmeasured */
   if (!m->has_curves) memset(parts.loss_d, 0, 2 * EF_UNIT_LOSS_POINTS * sizeof(double));
+  for (size_t i = 0; i < (size_t)parts.n_iter * (size_t)nv; i++) /* beyond its iterations */
+    parts.iter_hist[i] = NAN;
   EF_CHECK(m->run(ctx, cfg, in, u, attempt, ws->ws[u->method], ws->weights, &parts));
   if (parts.n_unbinned > 0 && !m->has_samples) reweight_mc(in, &parts, ws->wsum);
   if (parts.n_events > 0 && !m->event_weights) spread_hist(in, m, &parts, ws->wsum);

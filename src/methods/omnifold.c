@@ -54,7 +54,7 @@ static int of_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const 
   int nv = ef_binning_count(ef_inputs_vertex_binning(in));
   ef_omnifold_problem pb = {.data = data, .mc = mc, .vtx = ef_inputs_vertex_binning(in),
                             .fill_prior = ef_inputs_prior(in, u->fill), .seed = u->seed,
-                            .attempt = attempt};
+                            .attempt = attempt, .iter_hist = out->iter_hist};
   if (u->replica > 0) {
     ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP, u->replica, data->n, weights);
     pb.data_weights = weights;
@@ -86,8 +86,10 @@ static void of_describe(const ef_config *cfg, char *buf, size_t len) {
            o->clip, o->clip);
 }
 
+static int of_iterations(const ef_config *cfg) { return cfg->omnifold.iterations; }
+
 const ef_method ef_method_omnifold = {
     .name = "omnifold", .deterministic = 0, .has_own = 0, .has_curves = 0,
     .has_samples = 1, .event_weights = 1, .shares_detector = 0, .learns_efficiency = 0, .cost = 500.0,
     .ws_create = of_ws_create, .ws_destroy = of_ws_destroy, .run = of_run,
-    .describe = of_describe};
+    .describe = of_describe, .n_iterations = of_iterations};

@@ -221,6 +221,24 @@ static int step2(ef_ctx *ctx, ef_omnifold_ws *ws, const ef_omnifold_problem *pb,
   return EF_OK;
 }
 
+/* The result at the current weights: hist (n_vertex) and, when not NULL,
+ * weights (n_mc), scaled so that the MC's measured events, weighted, are the
+ * data's (dtotal). */
+static int result(ef_ctx *ctx, const ef_omnifold_ws *ws, const ef_omnifold_problem *pb,
+                  double dtotal, double *hist, double *weights) {
+  double mtotal = 0.0;
+  for (size_t j = 0; j < ws->n_mmeas; j++) mtotal += ws->w[ws->mmeas[j]];
+  if (!(mtotal > 0))
+    return ef_error_set(ctx, EF_ERR_NUMERIC, "omnifold: the MC's measured weight vanished");
+  double s = dtotal / mtotal;
+  memset(hist, 0, (size_t)ef_binning_count(pb->vtx) * sizeof *hist);
+  for (size_t e = 0; e < pb->mc->n; e++) {
+    if (ws->vbin[e] >= 0) hist[ws->vbin[e]] += s * ws->w[e];
+    if (weights) weights[e] = s * ws->w[e];
+  }
+  return EF_OK;
+}
+
 int ef_omnifold_run(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold_problem *pb,
                     ef_omnifold_ws *ws, double *hist, double *weights) {
   if (pb->data->n > ws->n_data || pb->mc->n != ws->n_mc || !pb->mc->vertex ||
@@ -241,17 +259,15 @@ int ef_omnifold_run(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold
     ef_classifier_init(ws->c2, pb->seed, unit + 1);
     EF_CHECK(step1(ctx, ws, pb, n_dm, &r));
     EF_CHECK(step2(ctx, ws, pb, &r));
+    if (pb->iter_hist && it + 1 < op->iterations) {
+      size_t nv = (size_t)ef_binning_count(pb->vtx);
+      EF_CHECK(result(ctx, ws, pb, dtotal, pb->iter_hist + (size_t)it * nv, NULL));
+    }
   }
-  /* the scale: the MC's measured events, weighted, are the data's */
-  double mtotal = 0.0;
-  for (size_t j = 0; j < ws->n_mmeas; j++) mtotal += ws->w[ws->mmeas[j]];
-  if (!(mtotal > 0))
-    return ef_error_set(ctx, EF_ERR_NUMERIC, "omnifold: the MC's measured weight vanished");
-  double s = dtotal / mtotal;
-  memset(hist, 0, (size_t)ef_binning_count(pb->vtx) * sizeof *hist);
-  for (size_t e = 0; e < pb->mc->n; e++) {
-    if (ws->vbin[e] >= 0) hist[ws->vbin[e]] += s * ws->w[e];
-    if (weights) weights[e] = s * ws->w[e];
+  EF_CHECK(result(ctx, ws, pb, dtotal, hist, weights));
+  if (pb->iter_hist) {
+    size_t nv = (size_t)ef_binning_count(pb->vtx);
+    memcpy(pb->iter_hist + (size_t)(op->iterations - 1) * nv, hist, nv * sizeof *hist);
   }
   return EF_OK;
 }
