@@ -6,8 +6,8 @@
  * phi*). Checked: the probabilities are distributions and the reco points
  * lie in range; the efficiency maps against the toy's exact P(T | v); the
  * backward pass against finite differences of the forward pass; a key
- * keeps a training and a negative key never does; an unknown kind and an
- * MC without vertices are refused. */
+ * keeps a training and a negative key never does; a category that loses an
+ * observable; an unknown kind and an MC without vertices are refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -275,6 +275,46 @@ static void test_mixed_own_trunk(void **state) {
   assert_true(w[1] > 1.25 * w[2]);
 }
 
+/* A category that loses an observable (the gauss process's partial one: a
+ * constant in its place): T2's phi* recorded as 0.25 in every event. The
+ * DS-GAN's one residual learns phi*'s smearing from T3 alone (with T2's
+ * constant it would be a mixture: rms about 1.8 rad); T2's phi* comes out
+ * as the constant, and no gradient flows from it. */
+static void test_lost_observable(void **state) {
+  (void)state;
+  ef_events lossy = mc;
+  lossy.reco = malloc(2 * mc.n * sizeof *lossy.reco);
+  assert_non_null(lossy.reco);
+  memcpy(lossy.reco, mc.reco, 2 * mc.n * sizeof *lossy.reco);
+  for (size_t i = 0; i < mc.n; i++)
+    if (mc.topology[i] == 2) lossy.reco[2 * i + 1] = 0.25;
+  ef_surrogate_params sp = params();
+  sp.own_trunk = 1;
+  ef_surrogate *s = NULL;
+  double w[3];
+  assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_MIXED, &sp, fm, ROWS, mc.n), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, &lossy, 11, 0, -1), EF_OK);
+  channel_widths(s, w);
+  printf("# T2 loses phi*: phi rms (rad) T3 %.4f (MC 0.03); T2's reco - 0.5: %.4f (0.25 exactly)\n",
+         w[2], w[1]);
+  assert_true(w[2] < 0.1);
+  assert_close(w[1], 0.25, 1e-6);
+  enum { N = 4 };
+  float v[2 * N], feat[N * EF_FEAT_KIN], prob[4 * N], reco[3 * N * 2], a[3 * N * 2];
+  float dv[2 * N] = {0}, dfeat[N * EF_FEAT_KIN] = {0};
+  ef_rng r;
+  ef_rng_init(&r, 5, EF_RNG_TEST, 6);
+  points(&r, N, v, feat);
+  ef_surrogate_forward(s, v, feat, N, &r, prob, reco);
+  memset(a, 0, sizeof a);
+  for (int i = 0; i < N; i++) a[(1 * N + i) * 2 + 1] = 1.0f; /* d L / d (T2's phi*) only */
+  ef_surrogate_backward(s, N, a, dv, dfeat);
+  for (int i = 0; i < 2 * N; i++) assert_true(dv[i] == 0.0f);
+  for (int i = 0; i < N * EF_FEAT_KIN; i++) assert_true(dfeat[i] == 0.0f);
+  ef_surrogate_destroy(s);
+  free(lossy.reco);
+}
+
 static void test_refusals(void **state) {
   (void)state;
   ef_surrogate_params sp = params();
@@ -307,6 +347,7 @@ int main(void) {
       cmocka_unit_test(test_mixed),
       cmocka_unit_test(test_mixed_per_topology),
       cmocka_unit_test(test_mixed_own_trunk),
+      cmocka_unit_test(test_lost_observable),
       cmocka_unit_test(test_refusals),
   };
   vtx = ef_test_binning(EF_BIN_COS_PHI, 6, 6);

@@ -27,11 +27,11 @@ void ef_surrogate_destroy(ef_surrogate *s) {
   s->ops->destroy(s); /* frees s's own part, then calls sg_base_free and free(s) */
 }
 
-/* The shared part's plain buffers into out (room for 16); their number.
+/* The shared part's plain buffers into out (room for 18); their number.
  * One list for the allocation check and for freeing. */
 static size_t base_buffers(const ef_surrogate *s, void **out) {
-  void *b[] = {s->order, s->xin, s->xd,  s->ddx, s->dlogit, s->dout, s->tgt,   s->lg,
-               s->dlg,   s->w,   s->pavg, s->idx, s->arow,  s->mv,   s->mfeat, s->mprob};
+  void *b[] = {s->order, s->xin, s->xd,  s->ddx, s->dlogit, s->dout, s->tgt,   s->lg,   s->dlg,
+               s->w,     s->pavg, s->idx, s->arow, s->mv,   s->mfeat, s->mprob, s->full, s->dreco};
   memcpy(out, b, sizeof b);
   return sizeof b / sizeof b[0];
 }
@@ -74,7 +74,9 @@ int sg_base_init(ef_ctx *ctx, ef_surrogate *s, const sg_ops *ops, const ef_surro
   s->mv = malloc(r * D * sizeof(float));
   s->mfeat = malloc(r * (size_t)s->nf * sizeof(float));
   s->mprob = malloc(r * K * sizeof(float));
-  void *bufs[16];
+  s->full = malloc((n_mc ? n_mc : 1) * sizeof *s->full);
+  s->dreco = malloc((size_t)s->ns * r * D * sizeof(float));
+  void *bufs[18];
   for (size_t i = 0, n = base_buffers(s, bufs); i < n; i++)
     if (!bufs[i]) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a detector surrogate");
   return EF_OK;
@@ -83,13 +85,46 @@ int sg_base_init(ef_ctx *ctx, ef_surrogate *s, const sg_ops *ops, const ef_surro
 void sg_base_free(ef_surrogate *s) {
   ef_mlp_destroy(s->critic);
   ef_adam_destroy(s->adam_critic);
-  void *bufs[16];
+  void *bufs[18];
   for (size_t i = 0, n = base_buffers(s, bufs); i < n; i++) free(bufs[i]);
 }
 
 /* An MC event's group: 0 not measured, 1 + j measured in seen category j. */
 static int mc_group(const ef_events *mc, size_t i) {
   return ef_events_measured(mc, i) ? 1 + ef_space_seen_index(&mc->space, mc->topology[i]) : 0;
+}
+
+/* The lost observables (surrogate_impl.h) of the indexed MC, and the
+ * events of the categories that lose nothing. */
+static void find_lost(ef_surrogate *s, const ef_events *mc) {
+  const int D = s->D;
+  int keep[EF_SPACE_MAX_CAT], n_keep = 0;
+  s->any_lost = 0;
+  for (int j = 0; j < s->ns; j++) {
+    size_t n;
+    const int32_t *idx = sg_group(s, 1 + j, &n);
+    int loses = 0;
+    for (int a = 0; a < D; a++) {
+      double x0 = n ? mc->reco[(size_t)D * idx[0] + a] : 0.0;
+      size_t k = 1;
+      while (k < n && mc->reco[(size_t)D * idx[k] + a] == x0) k++;
+      s->lost[j * D + a] = n >= 2 && k == n;
+      s->lost_val[j * D + a] = (float)x0;
+      loses |= s->lost[j * D + a];
+    }
+    s->any_lost |= loses;
+    s->skip[j] = (unsigned char)loses;
+    if (!loses) keep[n_keep++] = j;
+  }
+  if (n_keep == 0) /* every category loses something: all of them */
+    for (int j = 0; j < s->ns; j++) keep[n_keep++] = j, s->skip[j] = 0;
+  s->n_full = 0;
+  for (int q = 0; q < n_keep; q++) {
+    size_t n;
+    const int32_t *idx = sg_group(s, 1 + keep[q], &n);
+    memcpy(s->full + s->n_full, idx, n * sizeof *idx);
+    s->n_full += n;
+  }
 }
 
 /* Group the MC's indices (mc_group); once per MC sample (the campaign's
@@ -103,6 +138,7 @@ static void mc_index(ef_surrogate *s, const ef_events *mc) {
   for (int g = 0; g < G; g++) s->off[g + 1] = s->off[g] + count[g];
   for (int g = 0; g < G; g++) pos[g] = s->off[g];
   for (size_t i = 0; i < mc->n; i++) s->order[pos[mc_group(mc, i)]++] = (int32_t)i;
+  find_lost(s, mc);
   s->indexed_mc = mc;
   s->indexed_n = mc->n;
 }
@@ -131,9 +167,24 @@ int ef_surrogate_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64
 void ef_surrogate_forward(ef_surrogate *s, const float *v, const float *feat, int n, ef_rng *r,
                           float *prob, float *reco) {
   s->ops->forward(s, v, feat, n, r, prob, reco);
+  if (!reco || !s->any_lost) return;
+  const int D = s->D;
+  for (int j = 0; j < s->ns; j++) /* a lost observable is the category's constant */
+    for (int a = 0; a < D; a++)
+      if (s->lost[j * D + a])
+        for (int i = 0; i < n; i++) reco[((size_t)j * n + i) * D + a] = s->lost_val[j * D + a];
 }
 
 void ef_surrogate_backward(ef_surrogate *s, int n, const float *dreco, float *dv, float *dfeat) {
+  if (s->any_lost) { /* a constant has no gradient */
+    const int D = s->D;
+    memcpy(s->dreco, dreco, (size_t)s->ns * n * D * sizeof *dreco);
+    for (int j = 0; j < s->ns; j++)
+      for (int a = 0; a < D; a++)
+        if (s->lost[j * D + a])
+          for (int i = 0; i < n; i++) s->dreco[((size_t)j * n + i) * D + a] = 0.0f;
+    dreco = s->dreco;
+  }
   s->ops->backward(s, n, dreco, dv, dfeat);
 }
 
@@ -253,7 +304,8 @@ int sg_train_classifier(ef_ctx *ctx, ef_surrogate *s, ef_mlp *m, ef_adam *adam,
  * (reco - v) / sig in its outputs 0..D-1 (or one such block per seen
  * category); the critic sees (features(v), [the category's one-hot,]
  * residual / sig). Batches are drawn from the MC events g->idx; only
- * measured ones enter the adversarial part. With a P head (the one-trunk
+ * measured ones enter the adversarial part (for a residual shared by every
+ * category, not those of a category that loses observables). With a P head (the one-trunk
  * DS-GAN) the outputs after the residuals are also trained as logits of
  * P(category | v)
  * with the soft-target cross-entropy on every event of the batch (the
@@ -274,7 +326,9 @@ static int cgan_batch(ef_surrogate *s, const ef_events *mc, const sg_cgan *g, ef
     size_t e = (size_t)g->idx[ef_rng_below(r, (uint32_t)g->n)];
     s->idx[i] = (int32_t)e;
     ef_featmap_feat(s->fm, mc->vertex + (size_t)s->D * e, s->xin + (size_t)i * nin, NULL);
-    if (ef_events_measured(mc, e)) s->arow[m++] = i;
+    if (ef_events_measured(mc, e) &&
+        (g->n_res > 1 || !s->skip[ef_space_seen_index(&mc->space, mc->topology[e])]))
+      s->arow[m++] = i; /* a shared residual: not from a category that loses observables */
   }
   for (int i = 0; i < g->batch; i++)
     ef_nn_fill_normal(r, s->xin + (size_t)i * nin + s->nf, (size_t)s->k);

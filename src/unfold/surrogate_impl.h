@@ -36,6 +36,19 @@ struct ef_surrogate {
   size_t n_mc;
   const ef_events *indexed_mc; /* the MC sample the index is of (NULL: none yet), its size */
   size_t indexed_n;
+  /* Lost observables: in the MC, seen category j records observable a as
+   * one constant (gauss's partial category: xD = 0): lost[j D + a] = 1 and
+   * lost_val its value. A surrogate's reco there is that value, with no
+   * gradient; a residual shared by every category learns from the
+   * categories that lose nothing (full, n_full; all measured ones when
+   * every category loses something). */
+  unsigned char lost[EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM];
+  float lost_val[EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM];
+  int any_lost;
+  unsigned char skip[EF_SPACE_MAX_CAT]; /* 1: seen category j is not in full */
+  int32_t *full;    /* (n_mc) measured events of the categories that lose nothing */
+  size_t n_full;
+  float *dreco;     /* (ns, rows, D) the reco gradient with the lost entries zeroed */
   /* the conditional-GAN trainer: a critic and its batch buffers */
   ef_mlp *critic;   /* (features, [one-hot seen category,] residual / sig) -> logit */
   int crit_w;       /* its input width: nf + D, + ns with the one-hot */
@@ -71,6 +84,12 @@ void sg_residual_scale(const ef_surrogate *s, const ef_events *mc, const int32_t
                        float *sig);
 /* Softmax of K logits x into p (K). */
 void sg_softmax(const float *x, int K, float *p);
+/* The measured events a residual shared by every seen category learns
+ * from (the lost observables above). */
+static inline const int32_t *sg_shared(const ef_surrogate *s, size_t *n) {
+  *n = s->n_full;
+  return s->full;
+}
 /* Measured-category group g = 1 + j of the MC index: its events. */
 static inline const int32_t *sg_group(const ef_surrogate *s, int g, size_t *n) {
   *n = s->off[g + 1] - s->off[g];

@@ -48,8 +48,9 @@ static int mixed_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64
   mixed *p = (mixed *)s;
   /* the DS-GAN draws from every MC event: its P head must learn the blind
    * region too; the residual scale comes from the measured ones */
-  size_t n_meas = s->off[1 + s->ns] - s->off[1];
-  if (p->n_res == 1) sg_residual_scale(s, mc, s->order + s->off[1], n_meas, p->sig);
+  size_t n_meas;
+  const int32_t *shared = sg_shared(s, &n_meas); /* every measured one unless some lose */
+  if (p->n_res == 1) sg_residual_scale(s, mc, shared, n_meas, p->sig);
   for (int j = 0; p->n_res > 1 && j < s->ns; j++) {
     size_t n;
     const int32_t *idx = sg_group(s, 1 + j, &n);
@@ -63,8 +64,9 @@ static int mixed_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64
      * classifier), the residual adversarially on the measured events alone,
      * not averaged (as gan-topo's smearing networks) */
     EF_CHECK(sg_train_classifier(ctx, s, p->pnet, p->adam_pnet, mc, seed, stream));
-    sg_cgan g = {p->ds, p->adam_ds, NULL, s->D * p->n_res, p->n_res, s->order + s->off[1],
-                 n_meas, p->sig, &s->p.smearing, NULL, 0.0, NULL,
+    sg_cgan g = {p->ds, p->adam_ds, NULL, s->D * p->n_res, p->n_res,
+                 p->n_res == 1 ? shared : s->order + s->off[1],
+                 p->n_res == 1 ? n_meas : s->off[1 + s->ns] - s->off[1], p->sig, &s->p.smearing, NULL, 0.0, NULL,
                  s->p.smearing.batch, "DS-GAN residual"};
     return sg_train_cgan(ctx, s, mc, &g, seed, stream + 4);
   }
