@@ -12,6 +12,7 @@
 #  2. The pi0 process with both fill models beside IBU: the groups, the paired differences.
 set -euo pipefail
 exe=${ENSFOLD_EXE:?}
+here=$(cd "$(dirname "$0")" && pwd) # tests/: gauss_moments.py
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cat >"$tmp/g1.yaml" <<'Y'
@@ -27,14 +28,14 @@ omnifold: {iterations: 3, steps: 400, batch: 512, hidden: 32}
 Y
 "$exe" run "$tmp/g1.yaml" -o "$tmp/g1.h5" --quiet 2>"$tmp/g1.err" ||
   { echo "FAIL: omnifold on the Gaussian example:"; cat "$tmp/g1.err"; exit 1; }
-/usr/bin/python3 - "$tmp/g1.h5" <<'PY'
+/usr/bin/python3 - "$tmp/g1.h5" "$here" <<'PY'
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
 e = f["binning_vertex/edges_x1"][()]
-c = 0.5 * (e[1:] + e[:-1])
+sys.path.insert(0, sys.argv[-1])
+from gauss_moments import moments as moments_e
 def moments(h):
-    m = (h * c).sum() / h.sum()
-    return m, np.sqrt((h * (c - m) ** 2).sum() / h.sum())
+    return moments_e(h, e)
 mt, st = moments(f["truth/hist"][()])
 u = f["units"]
 sel = np.where((u["fill_model"][()] == 1) & (u["method"][()] == 4))[0]

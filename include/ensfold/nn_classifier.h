@@ -38,4 +38,9 @@ int ef_classifier_step(ef_ctx *ctx, ef_classifier *c, const float *x, int n1, in
 /* Logits (n) of rows x (n, in), n <= max_rows. */
 void ef_classifier_logits(ef_classifier *c, const float *x, int n, float *out);
 
+/* The density ratio a trained logit stands for, exp(logit), clipped to
+ * [1 / clip, clip] (clip > 1): the reweighting rule of OmniFold and of the
+ * GAN refinement. */
+float ef_classifier_ratio(float logit, double clip);
+
 #endif

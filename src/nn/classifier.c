@@ -1,6 +1,7 @@
 /* Density-ratio classifier (include/ensfold/nn_classifier.h). */
 #include "ensfold/nn_classifier.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,11 @@ int ef_classifier_step(ef_ctx *ctx, ef_classifier *c, const float *x, int n1, in
   ef_adam_step(c->adam, ef_mlp_params(c->net), ef_mlp_grads(c->net));
   ef_mlp_average_step(c->net, c->avg, step, c->first, c->steps);
   return EF_OK;
+}
+
+float ef_classifier_ratio(float logit, double clip) {
+  double q = exp((double)logit);
+  return (float)(q > clip ? clip : q < 1.0 / clip ? 1.0 / clip : q);
 }
 
 void ef_classifier_logits(ef_classifier *c, const float *x, int n, float *out) {

@@ -95,8 +95,7 @@ int ef_omnifold_ws_create(ef_ctx *ctx, ef_omnifold_ws **out, const ef_omnifold_p
 /* ---- rows ----------------------------------------------------------------- */
 
 static float ratio(const ef_omnifold_ws *ws, float logit) {
-  double q = exp((double)logit), c = ws->op.clip;
-  return (float)(q > c ? c : q < 1.0 / c ? 1.0 / c : q);
+  return ef_classifier_ratio(logit, ws->op.clip);
 }
 
 /* Step 1's row of event e of ev: its seen category's one-hot, then the

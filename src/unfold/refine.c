@@ -88,8 +88,7 @@ int ef_refine_create(ef_ctx *ctx, ef_refine **out, const ef_refine_params *rp,
 }
 
 static float ratio(const ef_refine *rf, float logit) {
-  double q = exp((double)logit), c = rf->rp.clip;
-  return (float)(q > c ? c : q < 1.0 / c ? 1.0 / c : q);
+  return ef_classifier_ratio(logit, rf->rp.clip);
 }
 
 /* Fold the n1 training samples through the surrogate: tp, tr. */
