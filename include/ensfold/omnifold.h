@@ -10,13 +10,20 @@
  *     events (their weights) and the MC's measured events (current
  *     weights), inputs the seen category's one-hot and the reconstructed
  *     point's features (featmap.h); a measured MC event's pulled weight is
- *     its current one times the ratio exp(logit); a blind one keeps its
- *     current weight;
+ *     its current one times the ratio exp(logit). An MC event with no
+ *     reconstruction: with omnifold.unreconstructed average (the default)
+ *     it gets the mean pull of its vertex bin's measured events if the
+ *     detector sees the bin (MC efficiency >= blind_efficiency: IBU's
+ *     update for it), else it keeps its weight; with keep it always keeps
+ *     its current weight, which dilutes step 2's ratio by the efficiency
+ *     (slow convergence where the efficiency is low);
  *   step 2, vertex level: a classifier between the MC's vertices with the
- *     pulled and with the current weights; every event's new weight is its
- *     current one times exp(logit): smooth in the vertex, so it carries the
+ *     pulled and with the current weights; an event's new weight is its
+ *     current one times exp(logit): smooth in the vertex, it carries the
  *     measured region's information across holes and into open blind
- *     regions only as far as the classifier interpolates.
+ *     regions as far as the classifier interpolates. With average the
+ *     events of bins the detector does not see keep their weight, the
+ *     prior (the fill model), as IBU's blind bins do.
  * Every ratio is clipped to [1 / clip, clip]. Both classes of a step are
  * drawn by weight (rows of equal weight). The result is the MC's vertex
  * histogram with the final weights, scaled so that its measured events
@@ -35,19 +42,26 @@
 #include "ensfold/events.h"
 #include "ensfold/nn.h"
 
+/* What step 2 gives an MC event that step 1 could not pull (no
+ * reconstruction): omnifold.unreconstructed. */
+enum { EF_OF_AVERAGE = 0, EF_OF_KEEP = 1 };
+
 /* The omnifold.* keys. */
 typedef struct {
   int iterations;    /* OmniFold iterations */
   ef_net_params net; /* both classifiers: hidden, layers, steps, batch, lr */
   double clip;       /* each ratio is clipped to [1 / clip, clip] */
+  int unreconstructed;     /* EF_OF_AVERAGE or EF_OF_KEEP (above) */
+  double blind_efficiency; /* EF_OF_AVERAGE: vertex bins below keep the prior */
 } ef_omnifold_params;
 
 typedef struct ef_omnifold_ws ef_omnifold_ws;
 
 /* For the MC sample mc (its space; beam_energy, GeV, for the pi0 space's
- * features) and up to n_data data events. */
+ * features), up to n_data data events and n_vertex vertex bins. */
 int ef_omnifold_ws_create(ef_ctx *ctx, ef_omnifold_ws **out, const ef_omnifold_params *op,
-                          const ef_events *mc, double beam_energy, size_t n_data);
+                          const ef_events *mc, double beam_energy, size_t n_data,
+                          size_t n_vertex);
 void ef_omnifold_ws_destroy(ef_omnifold_ws *ws); /* accepts NULL */
 
 /* What one unit unfolds. */
@@ -58,6 +72,8 @@ typedef struct {
   const double *mc_weights;    /* (n_mc) extra MC weights (bootstrap), NULL = all 1 */
   const ef_binning *vtx;       /* vertex bins of the result */
   const double *fill_prior;    /* (n_vertex) the fill model's probability per bin */
+  const unsigned char *seen;   /* (n_vertex) 1 where the detector sees the bin (MC efficiency
+                                * >= blind_efficiency); used with EF_OF_AVERAGE only */
   uint64_t seed;               /* the classifiers' initial weights and minibatches */
   int attempt;                 /* > 0: fresh streams for a retry */
   double *iter_hist;           /* (iterations, n_vertex) the result after each iteration,

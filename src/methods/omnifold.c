@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ensfold/ibu.h"
 #include "ensfold/method.h"
 #include "ensfold/omnifold.h"
 #include "ensfold/rng.h"
@@ -15,6 +16,7 @@ typedef struct {
   ef_omnifold_ws *of;
   double *mcw;     /* (n_mc) the replica's MC bootstrap weights (campaign.bootstrap_mc) */
   double *weights; /* (n_mc) every MC event's final weight */
+  unsigned char *seen; /* (n_vertex) the bins the detector sees (omnifold.blind_efficiency) */
 } of_ws;
 
 static void of_ws_destroy(void *p) {
@@ -23,6 +25,7 @@ static void of_ws_destroy(void *p) {
   ef_omnifold_ws_destroy(ws->of);
   free(ws->mcw);
   free(ws->weights);
+  free(ws->seen);
   free(ws);
 }
 
@@ -30,12 +33,16 @@ static int of_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef_
   const ef_events *mc = ef_inputs_mc(in);
   of_ws *ws = calloc(1, sizeof *ws);
   if (!ws) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the OmniFold workspace");
+  size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
   int rc = ef_omnifold_ws_create(ctx, &ws->of, &cfg->omnifold, mc, cfg->physics.beam_energy,
-                                 ef_inputs_data(in)->n);
+                                 ef_inputs_data(in)->n, nv);
   if (rc == EF_OK) {
     ws->mcw = malloc((mc->n ? mc->n : 1) * sizeof *ws->mcw);
     ws->weights = malloc((mc->n ? mc->n : 1) * sizeof *ws->weights);
-    if (!ws->mcw || !ws->weights) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for "
+    ws->seen = malloc(nv ? nv : 1);
+    if (ws->seen)
+      ef_ibu_mask_efficiency(ef_inputs_response(in), cfg->omnifold.blind_efficiency, ws->seen);
+    if (!ws->mcw || !ws->weights || !ws->seen) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for "
                                                     "the OmniFold weights");
   }
   if (rc != EF_OK) {
@@ -53,7 +60,8 @@ static int of_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const 
   const ef_events *data = ef_inputs_data(in), *mc = ef_inputs_mc(in);
   int nv = ef_binning_count(ef_inputs_vertex_binning(in));
   ef_omnifold_problem pb = {.data = data, .mc = mc, .vtx = ef_inputs_vertex_binning(in),
-                            .fill_prior = ef_inputs_prior(in, u->fill), .seed = u->seed,
+                            .fill_prior = ef_inputs_prior(in, u->fill), .seen = ws->seen,
+                            .seed = u->seed,
                             .attempt = attempt, .iter_hist = out->iter_hist};
   if (u->replica > 0) {
     ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP, u->replica, data->n, weights);
@@ -80,10 +88,15 @@ static int of_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const 
 static void of_describe(const ef_config *cfg, char *buf, size_t len) {
   const ef_omnifold_params *o = &cfg->omnifold;
   snprintf(buf, len, "omnifold.iterations %d; both classifiers: hidden %d, layers %d, steps %d, "
-           "batch %d, lr %g; ratios clipped to [1/%g, %g]; the prior: the MC reweighted to the "
-           "fill model bin by bin; classifier seeds from /units/seed (docs/methods.md)",
+           "batch %d, lr %g; ratios clipped to [1/%g, %g]; unreconstructed events: %s; the "
+           "prior: the MC reweighted to the fill model bin by bin; classifier seeds from "
+           "/units/seed (docs/methods.md)",
            o->iterations, o->net.hidden, o->net.layers, o->net.steps, o->net.batch, o->net.lr,
-           o->clip, o->clip);
+           o->clip, o->clip,
+           o->unreconstructed == EF_OF_AVERAGE
+               ? "the mean pull of their vertex bin's measured events; bins with MC efficiency "
+                 "below omnifold.blind_efficiency keep the prior"
+               : "their current weight through step 1");
 }
 
 static int of_iterations(const ef_config *cfg) { return cfg->omnifold.iterations; }

@@ -26,6 +26,12 @@ struct ef_omnifold_ws {
   int32_t *dmeas;           /* (n_data) the measured data events with weight > 0 */
   double *dcdf;             /* (n_data) their running weight */
   double *w, *wpull;        /* (n_mc) current and pulled weights */
+  size_t n_vertex;          /* vertex bins of the result */
+  double *bsum;             /* (2, n_vertex) step 1b: pulled, current weight of a bin's
+                             * measured events */
+  int32_t *tidx;            /* (n_mc) EF_OF_AVERAGE: step 2's events (not in blind bins);
+                             * n_tidx of them */
+  size_t n_tidx;
   double *cdf0, *cdf1;      /* (n_mc) running sums for drawing by weight */
   float *x, *rw, *lg;       /* (rows, IN1), (rows), (rows) classifier rows, weights, logits */
 };
@@ -35,7 +41,7 @@ void ef_omnifold_ws_destroy(ef_omnifold_ws *ws) {
   ef_classifier_destroy(ws->c1);
   ef_classifier_destroy(ws->c2);
   ef_featmap_destroy(ws->fm);
-  void *b[] = {ws->vbin, ws->mmeas, ws->dmeas, ws->dcdf, ws->w, ws->wpull,
+  void *b[] = {ws->vbin, ws->mmeas, ws->dmeas, ws->dcdf, ws->w, ws->wpull, ws->bsum, ws->tidx,
                ws->cdf0, ws->cdf1, ws->x, ws->rw, ws->lg};
   for (size_t i = 0; i < sizeof b / sizeof *b; i++) free(b[i]);
   free(ws);
@@ -49,12 +55,14 @@ static int alloc_buffers(ef_ctx *ctx, ef_omnifold_ws *ws) {
   ws->dcdf = malloc(nd * sizeof *ws->dcdf);
   ws->w = malloc(nm * sizeof *ws->w);
   ws->wpull = malloc(nm * sizeof *ws->wpull);
+  ws->bsum = malloc(2 * (ws->n_vertex ? ws->n_vertex : 1) * sizeof *ws->bsum);
+  ws->tidx = malloc(nm * sizeof *ws->tidx);
   ws->cdf0 = malloc(nm * sizeof *ws->cdf0);
   ws->cdf1 = malloc(nm * sizeof *ws->cdf1);
   ws->x = malloc(R * (size_t)ws->IN1 * sizeof *ws->x);
   ws->rw = malloc(R * sizeof *ws->rw);
   ws->lg = malloc(R * sizeof *ws->lg);
-  if (!ws->vbin || !ws->mmeas || !ws->dmeas || !ws->dcdf || !ws->w || !ws->wpull || !ws->cdf0 ||
+  if (!ws->vbin || !ws->mmeas || !ws->dmeas || !ws->dcdf || !ws->w || !ws->wpull || !ws->bsum || !ws->tidx || !ws->cdf0 ||
       !ws->cdf1 || !ws->x || !ws->rw || !ws->lg)
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the OmniFold workspace "
                         "(%zu MC events)", ws->n_mc);
@@ -62,7 +70,8 @@ static int alloc_buffers(ef_ctx *ctx, ef_omnifold_ws *ws) {
 }
 
 int ef_omnifold_ws_create(ef_ctx *ctx, ef_omnifold_ws **out, const ef_omnifold_params *op,
-                          const ef_events *mc, double beam_energy, size_t n_data) {
+                          const ef_events *mc, double beam_energy, size_t n_data,
+                          size_t n_vertex) {
   *out = NULL;
   if (op->iterations < 1 || op->net.batch < 1 || !(op->clip > 1))
     return ef_error_set(ctx, EF_ERR_INPUT, "omnifold: iterations %d and batch %d must be >= 1 "
@@ -72,6 +81,7 @@ int ef_omnifold_ws_create(ef_ctx *ctx, ef_omnifold_ws **out, const ef_omnifold_p
   ws->op = *op;
   ws->n_data = n_data;
   ws->n_mc = mc->n;
+  ws->n_vertex = n_vertex;
   ws->rows = 2 * op->net.batch;
   int rc = ef_featmap_create(ctx, &ws->fm, &mc->space, mc, beam_energy);
   if (rc == EF_OK) {
@@ -157,6 +167,10 @@ static void mc_setup(ef_omnifold_ws *ws, const ef_omnifold_problem *pb, double *
     int k = ws->vbin[e];
     if (k >= 0 && sf > 0) ws->w[e] *= (pb->fill_prior[k] / sf) / (mcd[k] / sm);
   }
+  ws->n_tidx = 0;
+  if (ws->op.unreconstructed == EF_OF_AVERAGE)
+    for (size_t e = 0; e < mc->n; e++)
+      if (ws->vbin[e] < 0 || pb->seen[ws->vbin[e]]) ws->tidx[ws->n_tidx++] = (int32_t)e;
 }
 
 /* cdf (n) = running sums of w over idx (NULL: every event). */
@@ -166,6 +180,25 @@ static void running(const double *w, const int32_t *idx, size_t n, double *cdf) 
 }
 
 /* ---- the two steps -------------------------------------------------------- */
+
+/* Step 1b (EF_OF_AVERAGE): an MC event with no reconstruction whose vertex
+ * bin the detector sees gets the mean pull of that bin's measured events,
+ * sum(pulled) / sum(current) over them (IBU's update of the bin); in the
+ * other bins, and outside the binning, it keeps its weight. */
+static void pull_unreconstructed(ef_omnifold_ws *ws, const ef_omnifold_problem *pb) {
+  size_t nv = ws->n_vertex;
+  memset(ws->bsum, 0, 2 * nv * sizeof *ws->bsum);
+  for (size_t j = 0; j < ws->n_mmeas; j++) {
+    int32_t e = ws->mmeas[j], k = ws->vbin[e];
+    if (k >= 0) ws->bsum[k] += ws->wpull[e], ws->bsum[nv + (size_t)k] += ws->w[e];
+  }
+  for (size_t e = 0; e < pb->mc->n; e++) {
+    int32_t k = ws->vbin[e];
+    if (k < 0 || !pb->seen[k] || ef_events_measured(pb->mc, e) || !(ws->bsum[nv + (size_t)k] > 0))
+      continue;
+    ws->wpull[e] = ws->w[e] * ws->bsum[k] / ws->bsum[nv + (size_t)k];
+  }
+}
 
 /* Step 1: train (data against the MC's measured events at the current
  * weights), then the pulled weights. */
@@ -191,22 +224,26 @@ static int step1(ef_ctx *ctx, ef_omnifold_ws *ws, const ef_omnifold_problem *pb,
     ef_classifier_logits(ws->c1, ws->x, m, ws->lg);
     for (int s = 0; s < m; s++) ws->wpull[ws->mmeas[j0 + s]] *= ratio(ws, ws->lg[s]);
   }
+  if (ws->op.unreconstructed == EF_OF_AVERAGE) pull_unreconstructed(ws, pb);
   return EF_OK;
 }
 
 /* Step 2: train (the MC's vertices at the pulled against the current
- * weights), then every event's new weight. */
+ * weights; EF_OF_AVERAGE: the events outside blind bins), then the new
+ * weights (EF_OF_AVERAGE: not in blind bins). */
 static int step2(ef_ctx *ctx, ef_omnifold_ws *ws, const ef_omnifold_problem *pb, ef_rng *r) {
-  const int B = ws->op.net.batch, NR = ws->NR;
-  size_t n = pb->mc->n;
-  running(ws->wpull, NULL, n, ws->cdf1);
-  running(ws->w, NULL, n, ws->cdf0);
+  const int B = ws->op.net.batch, NR = ws->NR, avg = ws->op.unreconstructed == EF_OF_AVERAGE;
+  const int32_t *idx = avg ? ws->tidx : NULL;
+  size_t n = pb->mc->n, nt = avg ? ws->n_tidx : n;
+  running(ws->wpull, idx, nt, ws->cdf1);
+  running(ws->w, idx, nt, ws->cdf0);
   for (int i = 0; i < 2 * B; i++) ws->rw[i] = 1.0f / B;
   double loss;
   for (int step = 0; step < ws->op.net.steps; step++) {
     for (int i = 0; i < B; i++) {
-      row2(ws, ef_rng_pick(r, ws->cdf1, n), ws->x + (size_t)i * NR);
-      row2(ws, ef_rng_pick(r, ws->cdf0, n), ws->x + (size_t)(B + i) * NR);
+      size_t a = ef_rng_pick(r, ws->cdf1, nt), b = ef_rng_pick(r, ws->cdf0, nt);
+      row2(ws, idx ? (size_t)idx[a] : a, ws->x + (size_t)i * NR);
+      row2(ws, idx ? (size_t)idx[b] : b, ws->x + (size_t)(B + i) * NR);
     }
     EF_CHECK(ef_classifier_step(ctx, ws->c2, ws->x, B, 2 * B, ws->rw, step, "OmniFold step 2",
                                 &loss));
@@ -215,7 +252,10 @@ static int step2(ef_ctx *ctx, ef_omnifold_ws *ws, const ef_omnifold_problem *pb,
     int m = n - j0 < (size_t)ws->rows ? (int)(n - j0) : ws->rows;
     for (int s = 0; s < m; s++) row2(ws, j0 + s, ws->x + (size_t)s * NR);
     ef_classifier_logits(ws->c2, ws->x, m, ws->lg);
-    for (int s = 0; s < m; s++) ws->w[j0 + s] *= ratio(ws, ws->lg[s]);
+    for (int s = 0; s < m; s++) {
+      int k = ws->vbin[j0 + s];
+      if (!avg || k < 0 || pb->seen[k]) ws->w[j0 + s] *= ratio(ws, ws->lg[s]);
+    }
   }
   return EF_OK;
 }
@@ -241,6 +281,8 @@ static int result(ef_ctx *ctx, const ef_omnifold_ws *ws, const ef_omnifold_probl
 int ef_omnifold_run(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold_problem *pb,
                     ef_omnifold_ws *ws, double *hist, double *weights) {
   if (pb->data->n > ws->n_data || pb->mc->n != ws->n_mc || !pb->mc->vertex ||
+      (size_t)ef_binning_count(pb->vtx) != ws->n_vertex ||
+      (op->unreconstructed == EF_OF_AVERAGE && !pb->seen) ||
       !ef_space_same(&pb->mc->space, ef_featmap_space(ws->fm)) ||
       memcmp(op, &ws->op, sizeof *op) != 0)
     return ef_error_set(ctx, EF_ERR_INTERNAL, "OmniFold workspace not made for this problem");
