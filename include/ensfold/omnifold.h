@@ -42,8 +42,8 @@
 #include "ensfold/events.h"
 #include "ensfold/nn.h"
 
-/* What step 2 gives an MC event that step 1 could not pull (no
- * reconstruction): omnifold.unreconstructed. */
+/* The pulled weight of an MC event step 1 cannot see (no reconstruction):
+ * omnifold.unreconstructed. */
 enum { EF_OF_AVERAGE = 0, EF_OF_KEEP = 1 };
 
 /* The omnifold.* keys. */

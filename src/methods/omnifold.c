@@ -42,8 +42,8 @@ static int of_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef_
     ws->seen = malloc(nv ? nv : 1);
     if (ws->seen)
       ef_ibu_mask_efficiency(ef_inputs_response(in), cfg->omnifold.blind_efficiency, ws->seen);
-    if (!ws->mcw || !ws->weights || !ws->seen) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for "
-                                                    "the OmniFold weights");
+    if (!ws->mcw || !ws->weights || !ws->seen)
+      rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the OmniFold weights");
   }
   if (rc != EF_OK) {
     of_ws_destroy(ws);

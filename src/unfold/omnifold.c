@@ -62,8 +62,8 @@ static int alloc_buffers(ef_ctx *ctx, ef_omnifold_ws *ws) {
   ws->x = malloc(R * (size_t)ws->IN1 * sizeof *ws->x);
   ws->rw = malloc(R * sizeof *ws->rw);
   ws->lg = malloc(R * sizeof *ws->lg);
-  if (!ws->vbin || !ws->mmeas || !ws->dmeas || !ws->dcdf || !ws->w || !ws->wpull || !ws->bsum || !ws->tidx || !ws->cdf0 ||
-      !ws->cdf1 || !ws->x || !ws->rw || !ws->lg)
+  if (!ws->vbin || !ws->mmeas || !ws->dmeas || !ws->dcdf || !ws->w || !ws->wpull ||
+      !ws->bsum || !ws->tidx || !ws->cdf0 || !ws->cdf1 || !ws->x || !ws->rw || !ws->lg)
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the OmniFold workspace "
                         "(%zu MC events)", ws->n_mc);
   return EF_OK;
