@@ -77,14 +77,16 @@ if ih.shape != (len(u["id"]), 3, len(e) - 1) or not np.isnan(ih[~of]).all() or \
 step = [np.median([moments(ih[i][k])[0] for i in sel]) for k in range(3)]
 print("omnifold: median unfolded mean after iterations 1, 2, 3: %s" % " ".join("%.3f" % x for x in step))
 PY
-"$exe" run "$tmp/g1.yaml" -o "$tmp/g1k.h5" --quiet --set omnifold.unreconstructed=keep \
-  2>"$tmp/g1k.err" || { echo "FAIL: omnifold keep:"; cat "$tmp/g1k.err"; exit 1; }
-/usr/bin/python3 - "$tmp/g1.h5" "$tmp/g1k.h5" <<'PY'
+for m in keep interpolate; do
+  "$exe" run "$tmp/g1.yaml" -o "$tmp/g1$m.h5" --quiet --set omnifold.unreconstructed=$m \
+    2>"$tmp/g1$m.err" || { echo "FAIL: omnifold $m:"; cat "$tmp/g1$m.err"; exit 1; }
+done
+/usr/bin/python3 - "$tmp/g1.h5" "$tmp/g1keep.h5" "$tmp/g1interpolate.h5" <<'PY'
 import sys, h5py, numpy as np
-a, b = (h5py.File(x, "r")["units/hist"][()] for x in sys.argv[1:])
-if not np.array_equal(a, b):
-    sys.exit("FAIL: full acceptance: omnifold.unreconstructed average and keep differ")
-print("full acceptance: average and keep give the same bits")
+a, b, c = (h5py.File(x, "r")["units/hist"][()] for x in sys.argv[1:])
+if not (np.array_equal(a, b) and np.array_equal(a, c)):
+    sys.exit("FAIL: full acceptance: omnifold.unreconstructed average, keep, interpolate differ")
+print("full acceptance: average, keep and interpolate give the same bits")
 PY
 cat >"$tmp/pi0.yaml" <<'Y'
 seed: 777
@@ -109,9 +111,11 @@ for g in ("groups/omnifold_PS/mean", "differences/omnifold_PS-M2"):
         sys.exit("FAIL: no %s" % g)
 print("omnifold on pi0: groups and the paired difference PS - M2 written")
 PY
-"$exe" run "$tmp/pi0.yaml" -o "$tmp/pi0k.h5" --quiet --set omnifold.unreconstructed=keep \
-  2>"$tmp/pi0k.err" || { echo "FAIL: omnifold keep on pi0:"; cat "$tmp/pi0k.err"; exit 1; }
-/usr/bin/python3 - "$tmp/pi0.h5" "$tmp/pi0k.h5" <<'PY'
+for m in keep interpolate; do
+  "$exe" run "$tmp/pi0.yaml" -o "$tmp/pi0$m.h5" --quiet --set omnifold.unreconstructed=$m \
+    2>"$tmp/pi0$m.err" || { echo "FAIL: omnifold $m on pi0:"; cat "$tmp/pi0$m.err"; exit 1; }
+done
+/usr/bin/python3 - "$tmp/pi0.h5" "$tmp/pi0keep.h5" "$tmp/pi0interpolate.h5" <<'PY'
 import sys, h5py, numpy as np
 def spread(path):
     f = h5py.File(path, "r")
@@ -129,8 +133,10 @@ def spread(path):
     return int(sel.sum()), worst
 n, avg = spread(sys.argv[1])
 _, keep = spread(sys.argv[2])
+_, interp = spread(sys.argv[3])
 print("blind bins (%d): result / fill prior, worst relative spread over units: average %.1e, "
-      "keep %.1e" % (n, avg, keep))
-if not (n > 0 and avg < 1e-9 and keep > 1e-3):
-    sys.exit("FAIL: omnifold's blind bins: average must keep the prior, keep moves them")
+      "keep %.1e, interpolate %.1e" % (n, avg, keep, interp))
+if not (n > 0 and avg < 1e-9 and interp < 1e-9 and keep > 1e-3):
+    sys.exit("FAIL: omnifold's blind bins: average and interpolate must keep the prior, keep "
+             "moves them")
 PY

@@ -43,16 +43,19 @@
 #include "ensfold/nn.h"
 
 /* The pulled weight of an MC event step 1 cannot see (no reconstruction):
- * omnifold.unreconstructed. */
-enum { EF_OF_AVERAGE = 0, EF_OF_KEEP = 1 };
+ * omnifold.unreconstructed. AVERAGE: its vertex bin's mean pull; KEEP: its
+ * current weight; INTERPOLATE: none, step 2 learns the pull at vertex level
+ * from the measured events alone and applies it to every event. AVERAGE
+ * and INTERPOLATE leave the blind bins (pb->seen) at the prior. */
+enum { EF_OF_AVERAGE = 0, EF_OF_KEEP = 1, EF_OF_INTERPOLATE = 2 };
 
 /* The omnifold.* keys. */
 typedef struct {
   int iterations;    /* OmniFold iterations */
   ef_net_params net; /* both classifiers: hidden, layers, steps, batch, lr */
   double clip;       /* each ratio is clipped to [1 / clip, clip] */
-  int unreconstructed;     /* EF_OF_AVERAGE or EF_OF_KEEP (above) */
-  double blind_efficiency; /* EF_OF_AVERAGE: vertex bins below keep the prior */
+  int unreconstructed;     /* EF_OF_AVERAGE, EF_OF_KEEP or EF_OF_INTERPOLATE (above) */
+  double blind_efficiency; /* not EF_OF_KEEP: vertex bins below keep the prior */
 } ef_omnifold_params;
 
 typedef struct ef_omnifold_ws ef_omnifold_ws;
@@ -73,7 +76,7 @@ typedef struct {
   const ef_binning *vtx;       /* vertex bins of the result */
   const double *fill_prior;    /* (n_vertex) the fill model's probability per bin */
   const unsigned char *seen;   /* (n_vertex) 1 where the detector sees the bin (MC efficiency
-                                * >= blind_efficiency); used with EF_OF_AVERAGE only */
+                                * >= blind_efficiency); not used with EF_OF_KEEP */
   uint64_t seed;               /* the classifiers' initial weights and minibatches */
   int attempt;                 /* > 0: fresh streams for a retry */
   double *iter_hist;           /* (iterations, n_vertex) the result after each iteration,

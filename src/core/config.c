@@ -436,13 +436,16 @@ static const key_def schema[] = {
          "the last quarter's parameters averaged)"),
     REAL("omnifold.clip", omnifold.clip, 10.0, 1.0001, 1000.0, "",
          "each step's ratio exp(logit) is clipped to [1 / clip, clip]"),
-    ENUM("omnifold.unreconstructed", omnifold.unreconstructed, "average|keep", "average",
+    ENUM("omnifold.unreconstructed", omnifold.unreconstructed, "average|keep|interpolate",
+         "average",
          "the pulled weight of an MC event with no reconstruction: average = the mean pull of "
          "its vertex bin's measured events (IBU's update; bins the detector does not see keep "
-         "the prior), keep = its current weight (converges slowly where the efficiency is low; "
-         "docs/methods.md)"),
+         "the prior), keep = its current weight (converges slowly where the efficiency is low), "
+         "interpolate = none: step 2 learns the pull at vertex level from the measured events "
+         "and applies it to all (unbinned; blind bins keep the prior; docs/methods.md)"),
     REAL("omnifold.blind_efficiency", omnifold.blind_efficiency, 0.05, 0.0, 1.0, "",
-         "with unreconstructed: average, vertex bins whose efficiency (from the MC) is below "
+         "with unreconstructed: average or interpolate, vertex bins whose efficiency (from the "
+         "MC) is below "
          "this keep the prior, the fill model"),
     STR("output", output, "ensfold-results.h5",
         "campaign result file (the -o option overrides); relative to the working directory"),

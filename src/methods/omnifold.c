@@ -96,6 +96,9 @@ static void of_describe(const ef_config *cfg, char *buf, size_t len) {
            o->unreconstructed == EF_OF_AVERAGE
                ? "the mean pull of their vertex bin's measured events; bins with MC efficiency "
                  "below omnifold.blind_efficiency keep the prior"
+           : o->unreconstructed == EF_OF_INTERPOLATE
+               ? "step 2's ratio, learnt from the measured events alone; bins with MC "
+                 "efficiency below omnifold.blind_efficiency keep the prior"
                : "their current weight through step 1");
 }
 

@@ -29,8 +29,8 @@ struct ef_omnifold_ws {
   size_t n_vertex;          /* vertex bins of the result */
   double *bsum;             /* (2, n_vertex) step 1b: pulled, current weight of a bin's
                              * measured events */
-  int32_t *tidx;            /* (n_mc) EF_OF_AVERAGE: step 2's events (not in blind bins);
-                             * n_tidx of them */
+  int32_t *tidx;            /* (n_mc) step 2's training events (not EF_OF_KEEP: none in
+                             * blind bins; EF_OF_INTERPOLATE: measured ones); n_tidx */
   size_t n_tidx;
   double *cdf0, *cdf1;      /* (n_mc) running sums for drawing by weight */
   float *x, *rw, *lg;       /* (rows, IN1), (rows), (rows) classifier rows, weights, logits */
@@ -168,9 +168,11 @@ static void mc_setup(ef_omnifold_ws *ws, const ef_omnifold_problem *pb, double *
     if (k >= 0 && sf > 0) ws->w[e] *= (pb->fill_prior[k] / sf) / (mcd[k] / sm);
   }
   ws->n_tidx = 0;
-  if (ws->op.unreconstructed == EF_OF_AVERAGE)
+  int interp = ws->op.unreconstructed == EF_OF_INTERPOLATE;
+  if (ws->op.unreconstructed != EF_OF_KEEP)
     for (size_t e = 0; e < mc->n; e++)
-      if (ws->vbin[e] < 0 || pb->seen[ws->vbin[e]]) ws->tidx[ws->n_tidx++] = (int32_t)e;
+      if ((ws->vbin[e] < 0 || pb->seen[ws->vbin[e]]) && (!interp || ef_events_measured(mc, e)))
+        ws->tidx[ws->n_tidx++] = (int32_t)e;
 }
 
 /* cdf (n) = running sums of w over idx (NULL: every event). */
@@ -229,10 +231,10 @@ static int step1(ef_ctx *ctx, ef_omnifold_ws *ws, const ef_omnifold_problem *pb,
 }
 
 /* Step 2: train (the MC's vertices at the pulled against the current
- * weights; EF_OF_AVERAGE: the events outside blind bins), then the new
- * weights (EF_OF_AVERAGE: not in blind bins). */
+ * weights; not EF_OF_KEEP: the events ws->tidx), then the new weights (not
+ * EF_OF_KEEP: not in blind bins). */
 static int step2(ef_ctx *ctx, ef_omnifold_ws *ws, const ef_omnifold_problem *pb, ef_rng *r) {
-  const int B = ws->op.net.batch, NR = ws->NR, avg = ws->op.unreconstructed == EF_OF_AVERAGE;
+  const int B = ws->op.net.batch, NR = ws->NR, avg = ws->op.unreconstructed != EF_OF_KEEP;
   const int32_t *idx = avg ? ws->tidx : NULL;
   size_t n = pb->mc->n, nt = avg ? ws->n_tidx : n;
   running(ws->wpull, idx, nt, ws->cdf1);
@@ -282,7 +284,7 @@ int ef_omnifold_run(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold
                     ef_omnifold_ws *ws, double *hist, double *weights) {
   if (pb->data->n > ws->n_data || pb->mc->n != ws->n_mc || !pb->mc->vertex ||
       (size_t)ef_binning_count(pb->vtx) != ws->n_vertex ||
-      (op->unreconstructed == EF_OF_AVERAGE && !pb->seen) ||
+      (op->unreconstructed != EF_OF_KEEP && !pb->seen) ||
       !ef_space_same(&pb->mc->space, ef_featmap_space(ws->fm)) ||
       memcmp(op, &ws->op, sizeof *op) != 0)
     return ef_error_set(ctx, EF_ERR_INTERNAL, "OmniFold workspace not made for this problem");
@@ -292,6 +294,10 @@ int ef_omnifold_run(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold
   if (n_dm == 0 || ws->n_mmeas == 0)
     return ef_error_set(ctx, EF_ERR_INPUT, "omnifold: no measured %s events",
                         n_dm == 0 ? "data" : "MC");
+  if (op->unreconstructed != EF_OF_KEEP && ws->n_tidx == 0)
+    return ef_error_set(ctx, EF_ERR_INPUT, "omnifold: no MC events outside the blind bins "
+                        "(efficiency below omnifold.blind_efficiency %g) for step 2",
+                        op->blind_efficiency);
   ef_rng r;
   ef_rng_init(&r, pb->seed, EF_RNG_NN_TRAIN, STREAM_TRAIN + (uint32_t)pb->attempt);
   for (int it = 0; it < op->iterations; it++) {
