@@ -445,8 +445,7 @@ static const key_def schema[] = {
          "and applies it to all (unbinned; blind bins keep the prior; docs/methods.md)"),
     REAL("omnifold.blind_efficiency", omnifold.blind_efficiency, 0.05, 0.0, 1.0, "",
          "with unreconstructed: average or interpolate, vertex bins whose efficiency (from the "
-         "MC) is below "
-         "this keep the prior, the fill model"),
+         "MC) is below this keep the prior, the fill model"),
     STR("output", output, "ensfold-results.h5",
         "campaign result file (the -o option overrides); relative to the working directory"),
 };

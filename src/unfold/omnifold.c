@@ -234,9 +234,9 @@ static int step1(ef_ctx *ctx, ef_omnifold_ws *ws, const ef_omnifold_problem *pb,
  * weights; not EF_OF_KEEP: the events ws->tidx), then the new weights (not
  * EF_OF_KEEP: not in blind bins). */
 static int step2(ef_ctx *ctx, ef_omnifold_ws *ws, const ef_omnifold_problem *pb, ef_rng *r) {
-  const int B = ws->op.net.batch, NR = ws->NR, avg = ws->op.unreconstructed != EF_OF_KEEP;
-  const int32_t *idx = avg ? ws->tidx : NULL;
-  size_t n = pb->mc->n, nt = avg ? ws->n_tidx : n;
+  const int B = ws->op.net.batch, NR = ws->NR, blind = ws->op.unreconstructed != EF_OF_KEEP;
+  const int32_t *idx = blind ? ws->tidx : NULL; /* blind bins out of training */
+  size_t n = pb->mc->n, nt = blind ? ws->n_tidx : n;
   running(ws->wpull, idx, nt, ws->cdf1);
   running(ws->w, idx, nt, ws->cdf0);
   for (int i = 0; i < 2 * B; i++) ws->rw[i] = 1.0f / B;
@@ -256,7 +256,7 @@ static int step2(ef_ctx *ctx, ef_omnifold_ws *ws, const ef_omnifold_problem *pb,
     ef_classifier_logits(ws->c2, ws->x, m, ws->lg);
     for (int s = 0; s < m; s++) {
       int k = ws->vbin[j0 + s];
-      if (!avg || k < 0 || pb->seen[k]) ws->w[j0 + s] *= ratio(ws, ws->lg[s]);
+      if (!blind || k < 0 || pb->seen[k]) ws->w[j0 + s] *= ratio(ws, ws->lg[s]);
     }
   }
   return EF_OK;
