@@ -305,7 +305,11 @@ int sg_train_classifier(ef_ctx *ctx, ef_surrogate *s, ef_mlp *m, ef_adam *adam,
  * category); the critic sees (features(v), [the category's one-hot,]
  * residual / sig). Batches are drawn from the MC events g->idx; only
  * measured ones enter the adversarial part (for a residual shared by every
- * category, not those of a category that loses observables). With a P head (the one-trunk
+ * category, not those of a category that loses observables), and a lost
+ * observable's residual is 0 for the critic, real and fake alike (a
+ * constant's "residual" -v is no smearing: left in, the critic told the
+ * network by it and gan-topo's S_j of gauss's partial category collapsed
+ * to no smearing in the kept observables). With a P head (the one-trunk
  * DS-GAN) the outputs after the residuals are also trained as logits of
  * P(category | v)
  * with the soft-target cross-entropy on every event of the batch (the
@@ -327,7 +331,7 @@ static int cgan_batch(ef_surrogate *s, const ef_events *mc, const sg_cgan *g, ef
     s->idx[i] = (int32_t)e;
     ef_featmap_feat(s->fm, mc->vertex + (size_t)s->D * e, s->xin + (size_t)i * nin, NULL);
     if (ef_events_measured(mc, e) &&
-        (g->n_res > 1 || !s->skip[ef_space_seen_index(&mc->space, mc->topology[e])]))
+        (!g->shared || !s->skip[ef_space_seen_index(&mc->space, mc->topology[e])]))
       s->arow[m++] = i; /* a shared residual: not from a category that loses observables */
   }
   for (int i = 0; i < g->batch; i++)
@@ -357,9 +361,10 @@ static int cgan_adversarial(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, c
     for (int t = nf; t < R; t++) rr[t] = rf[t] = t - nf == q ? 1.0f : 0.0f;
     double res[EF_SPACE_MAX_DIM];
     residual(s, mc, e, res);
-    for (int d = 0; d < D; d++) {
-      rr[R + d] = (float)(res[d] / g->sig[D * q + d]);
-      rf[R + d] = o[(size_t)i * outw + D * q + d];
+    const unsigned char *lost = s->lost + D * ef_space_seen_index(&mc->space, mc->topology[e]);
+    for (int d = 0; d < D; d++) { /* a lost observable: nothing to learn, 0 for both */
+      rr[R + d] = lost[d] ? 0.0f : (float)(res[d] / g->sig[D * q + d]);
+      rf[R + d] = lost[d] ? 0.0f : o[(size_t)i * outw + D * q + d];
     }
   }
   /* critic update: real 1, fake 0 */
@@ -379,8 +384,11 @@ static int cgan_adversarial(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, c
   ef_mlp_backward(dd, s->dlogit, s->ddx, 0);
   for (int j = 0; j < m; j++) {
     int i = s->arow[j];
-    int q = residual_of(s, mc, g, (size_t)s->idx[i]);
-    for (int d = 0; d < D; d++) s->dout[(size_t)i * outw + D * q + d] = s->ddx[(size_t)j * W + R + d];
+    size_t e = (size_t)s->idx[i];
+    int q = residual_of(s, mc, g, e);
+    const unsigned char *lost = s->lost + D * ef_space_seen_index(&mc->space, mc->topology[e]);
+    for (int d = 0; d < D; d++)
+      s->dout[(size_t)i * outw + D * q + d] = lost[d] ? 0.0f : s->ddx[(size_t)j * W + R + d];
   }
   return EF_OK;
 }

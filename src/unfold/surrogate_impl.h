@@ -103,6 +103,8 @@ typedef struct {
   ef_adam *adam_p;      /* with a P head: its optimizer, else NULL */
   int outw;             /* D n_res, + K logits of P(category | v) with a P head */
   int n_res;            /* residuals: 1, or ns (one per seen category, critic told it) */
+  int shared;           /* 1: one residual for every seen category (those that lose
+                         * observables do not train it), 0: idx's categories' own */
   const int32_t *idx;   /* (n) MC events to draw from */
   size_t n;
   const float *sig;     /* (n_res, D) residual scales */

@@ -64,7 +64,7 @@ static int mixed_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64
      * classifier), the residual adversarially on the measured events alone,
      * not averaged (as gan-topo's smearing networks) */
     EF_CHECK(sg_train_classifier(ctx, s, p->pnet, p->adam_pnet, mc, seed, stream));
-    sg_cgan g = {p->ds, p->adam_ds, NULL, s->D * p->n_res, p->n_res,
+    sg_cgan g = {p->ds, p->adam_ds, NULL, s->D * p->n_res, p->n_res, p->n_res == 1,
                  p->n_res == 1 ? shared : s->order + s->off[1],
                  p->n_res == 1 ? n_meas : s->off[1 + s->ns] - s->off[1], p->sig, &s->p.smearing, NULL, 0.0, NULL,
                  s->p.smearing.batch, "DS-GAN residual"};
@@ -72,7 +72,8 @@ static int mixed_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64
   }
   ef_net_params np = s->p.smearing;
   if (np.steps < s->p.efficiency.steps) np.steps = s->p.efficiency.steps;
-  sg_cgan g = {p->ds, p->adam_ds, p->adam_p, s->D * p->n_res + s->K, p->n_res, s->order,
+  sg_cgan g = {p->ds, p->adam_ds, p->adam_p, s->D * p->n_res + s->K, p->n_res, p->n_res == 1,
+               s->order,
                s->off[1 + s->ns], p->sig, &np,
                &s->p.efficiency, s->p.efficiency_average, p->gsave, s->p.efficiency.batch,
                "DS-GAN"};

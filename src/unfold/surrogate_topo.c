@@ -62,7 +62,7 @@ static int topo_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64_
       continue;
     }
     sg_residual_scale(s, mc, idx, n, p->sig[j]);
-    sg_cgan g = {p->smear[j], p->adam_smear, NULL, s->D, 1, idx, n, p->sig[j],
+    sg_cgan g = {p->smear[j], p->adam_smear, NULL, s->D, 1, 0, idx, n, p->sig[j],
                  &s->p.smearing, NULL, 0.0, NULL, s->p.smearing.batch, what};
     EF_CHECK(sg_train_cgan(ctx, s, mc, &g, seed, st));
   }
