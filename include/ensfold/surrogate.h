@@ -42,6 +42,8 @@ typedef struct {
                               * critic told the category), else one for all */
   int own_trunk;             /* mixed: the P head a network of its own (the classifier's
                               * training) beside the residual's, else one shared trunk */
+  double moments;            /* weight of the residual moment match in the smearing
+                              * networks' loss (0: adversarial alone) */
 } ef_surrogate_params;
 
 typedef enum { EF_SURROGATE_TOPO = 0, EF_SURROGATE_MIXED = 1 } ef_surrogate_kind;

@@ -394,6 +394,10 @@ static const key_def schema[] = {
          "(betas 0.5, 0.999)"),
     INT("gan.smearing.noise", gan.detector.noise, 4, 1, 64,
         "noise inputs of the smearing networks and the DS-GAN"),
+    REAL("gan.smearing.moments", gan.detector.moments, 0.0, 0.0, 1000.0, "",
+         "weight of the moment match in the smearing networks' loss: per observable the "
+         "squared differences of the batch's mean and variance of the residual, generated "
+         "against the MC's (0: the adversarial loss alone)"),
     BOOL("gan.smearing.own_trunk", gan.detector.own_trunk, 1,
          "gan-mixed: the DS-GAN's P head gets a network of its own, trained as the efficiency "
          "classifier, beside the residual's network (false: one trunk for both)"),

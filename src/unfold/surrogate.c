@@ -345,6 +345,39 @@ static int residual_of(const ef_surrogate *s, const ef_events *mc, const sg_cgan
   return g->n_res > 1 ? ef_space_seen_index(&mc->space, mc->topology[e]) : 0;
 }
 
+/* The moment match (weight w): per residual block q and kept observable d,
+ * L = w [(mean_f - mean_r)^2 + (var_f - var_r)^2] over the batch's m
+ * measured rows (real r in s->xd rows 0..m-1, fake f in rows m..2m-1, the
+ * residual at column R); its gradient wrt f is added to s->dout. The true
+ * smearing matches both moments of any batch in expectation, so the term
+ * pins the fold's width without favouring anything else. */
+static void cgan_moments(ef_surrogate *s, const ef_events *mc, const sg_cgan *g, int m, int W,
+                         int R, double w) {
+  enum { MAXB = EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM };
+  const int D = s->D, outw = g->outw;
+  double n[EF_SPACE_MAX_CAT] = {0}, s1[2][MAXB] = {{0}}, s2[2][MAXB] = {{0}};
+  for (int j = 0; j < m; j++) {
+    int q = residual_of(s, mc, g, (size_t)s->idx[s->arow[j]]);
+    n[q]++;
+    for (int d = 0; d < D; d++)
+      for (int k = 0; k < 2; k++) {
+        double x = s->xd[(size_t)(k * m + j) * W + R + d];
+        s1[k][q * D + d] += x, s2[k][q * D + d] += x * x;
+      }
+  }
+  for (int j = 0; j < m; j++) {
+    int i = s->arow[j], q = residual_of(s, mc, g, (size_t)s->idx[i]);
+    for (int d = 0; d < D; d++) {
+      int b = q * D + d;
+      double mr = s1[0][b] / n[q], mf = s1[1][b] / n[q];
+      double vr = s2[0][b] / n[q] - mr * mr, vf = s2[1][b] / n[q] - mf * mf;
+      double f = s->xd[(size_t)(m + j) * W + R + d];
+      double gr = 2.0 * w * ((mf - mr) + 2.0 * (vf - vr) * (f - mf)) / n[q];
+      s->dout[(size_t)i * outw + b] += (float)gr; /* a lost observable: 0 (r = f = 0) */
+    }
+  }
+}
+
 /* The critic's step on m real and m fake rows, then the generator's
  * adversarial gradient through the updated critic into s->dout (B, outw). */
 static int cgan_adversarial(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const sg_cgan *g,
@@ -390,6 +423,7 @@ static int cgan_adversarial(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, c
     for (int d = 0; d < D; d++)
       s->dout[(size_t)i * outw + D * q + d] = lost[d] ? 0.0f : s->ddx[(size_t)j * W + R + d];
   }
+  if (s->p.moments > 0) cgan_moments(s, mc, g, m, W, R, s->p.moments);
   return EF_OK;
 }
 
