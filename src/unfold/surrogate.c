@@ -307,9 +307,8 @@ int sg_train_classifier(ef_ctx *ctx, ef_surrogate *s, ef_mlp *m, ef_adam *adam,
  * measured ones enter the adversarial part (for a residual shared by every
  * category, not those of a category that loses observables), and a lost
  * observable's residual is 0 for the critic, real and fake alike (a
- * constant's "residual" -v is no smearing: left in, the critic told the
- * network by it and gan-topo's S_j of gauss's partial category collapsed
- * to no smearing in the kept observables). With a P head (the one-trunk
+ * constant's "residual" -v is no smearing and nothing to learn). With a
+ * P head (the one-trunk
  * DS-GAN) the outputs after the residuals are also trained as logits of
  * P(category | v)
  * with the soft-target cross-entropy on every event of the batch (the
