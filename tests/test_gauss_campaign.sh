@@ -7,8 +7,9 @@
 #     and projections per observable, the process and its model names) and
 #     `summary` names the gauss fill models; ensfold-plot draws every
 #     observable's projections.
-#  2. The GAN methods on gauss: D = 2 with the standard acceptance runs and learns the
-#     efficiency maps; D = 1 (OmniFold's Gaussian example) unfolds to the data's mean and width.
+#  2. tools/marginal-closure on IBU with generated D = 2 pseudo-data. The GAN methods on
+#     gauss: D = 2 with the standard acceptance runs and learns the efficiency maps; D = 1
+#     (OmniFold's Gaussian example) unfolds to the data's mean and width.
 #  3. Closure: D = 1 (OmniFold's Gaussian example with smearing 0.2), MC
 #     from the data model so the response's within-bin shape is the data's,
 #     50 IBU iterations, 20 replicas: the per-bin pulls of the mean against
@@ -86,6 +87,30 @@ done
 #     0.15 of the exact ones in every cell (seen at these settings: 0.03-0.06)
 sed -e 's/^data: .*/data: {events: 20000}/' -e 's/^mc: .*/mc: {events: 100000}/' \
   "$tmp/g2.yaml" >"$tmp/g2gen.yaml" # generated: the file then holds the exact efficiency
+#     tools/marginal-closure on IBU's campaign of the generated pseudo-data (its truth known):
+#     every group's marginals and pair over the measured bins, and its all-bins line equal
+#     to the mean pull^2 over /measured at sigma_central computed here
+"$exe" run "$tmp/g2gen.yaml" -o "$tmp/ibu2.h5" --quiet 2>"$tmp/ibu2.err" ||
+  { echo "FAIL: IBU on generated gauss D = 2:"; cat "$tmp/ibu2.err"; exit 1; }
+"$(dirname "$0")/../tools/marginal-closure" "$tmp/ibu2.h5" --pairs >"$tmp/mc.txt" ||
+  { echo "FAIL: marginal-closure:"; cat "$tmp/mc.txt"; exit 1; }
+/usr/bin/python3 - "$tmp/ibu2.h5" "$tmp/mc.txt" <<'PY'
+import sys, h5py, numpy as np
+f, out = h5py.File(sys.argv[1], "r"), open(sys.argv[2]).read()
+for g in ("ibu_mc", "ibu_alt"):
+    blk = out.split(g + ":")[1].split("\n")
+    labels = [l.split()[0] for l in blk[1:4]]
+    if labels != ["x1", "x2", "x1:x2"]:
+        sys.exit("FAIL: marginal-closure %s lines %r:\n%s" % (g, labels, out))
+    m = f["measured"][()].astype(bool)
+    gr = f["groups/" + g]
+    ok = m & (gr["sigma_central"][()] > 0)
+    c2 = np.mean(((gr["mean"][()] - f["truth/hist"][()]) / gr["sigma_central"][()])[ok] ** 2)
+    fields = blk[4].split()
+    if int(fields[1]) != ok.sum() or abs(float(fields[5].rstrip(",")) / c2 - 1) > 1e-2:
+        sys.exit("FAIL: marginal-closure %s: %r, expected %d bins, %.3g" % (g, blk[4], ok.sum(), c2))
+print("marginal-closure: marginals and pair of both groups, all-bins chi2/ndf as computed here")
+PY
 "$exe" run "$tmp/g2gen.yaml" -o "$tmp/gan2.h5" --quiet --set 'campaign.methods=[gan-topo, gan-mixed]' \
   --set campaign.replicas=1 --set gan.steps=300 --set gan.hidden=32 --set gan.samples=20000 \
   --set gan.efficiency.steps=300 --set gan.smearing.steps=200 --set gan.refine.steps=50 \
