@@ -9,7 +9,15 @@ or versions (config, ensfold_version, n_ranks).
                                   it differs or is missing)
   digest.py --update NAME FILE    write NAME's line there (after a change that is meant to
                                   change results: say so in the commit)
+
+Results that go through the networks depend on the rounding of OpenBLAS's kernel for the CPU
+(the same bits for any number of ranks, not across kernels), so their references are kept per
+kernel, as NAME@KERNEL (the kernel openblas_get_corename() names, which OPENBLAS_CORETYPE can
+set); a NAME with such lines but none for this machine's kernel exits 3 with a note (the
+caller then compares its runs with each other), and --update writes NAME@KERNEL for it.
 """
+import ctypes
+import ctypes.util
 import hashlib
 import os
 import sys
@@ -58,6 +66,23 @@ def load():
     return out
 
 
+def kernel():
+    """The OpenBLAS kernel this machine runs (what ensfold's log names), or 'unknown'."""
+    lib = ctypes.util.find_library("openblas")
+    try:
+        f = ctypes.CDLL(lib).openblas_get_corename
+    except (OSError, AttributeError, TypeError):
+        return "unknown"
+    f.restype = ctypes.c_char_p
+    return f().decode().strip() or "unknown"
+
+
+def key(name, ref):
+    """NAME's key in ref: NAME@KERNEL when NAME's references are kept per kernel."""
+    per_kernel = any(k.startswith(name + "@") for k in ref)
+    return "%s@%s" % (name, kernel()) if per_kernel else name
+
+
 def main(argv):
     if len(argv) == 2:
         print(digest(argv[1]))
@@ -66,6 +91,7 @@ def main(argv):
         sys.exit(__doc__)
     name, path = argv[2], argv[3]
     d, ref = digest(path), load()
+    name = key(name, ref)
     if argv[1] == "--update":
         ref[name] = d
         with open(REF, "w") as f:
@@ -75,6 +101,10 @@ def main(argv):
                 f.write("%s %s\n" % (k, ref[k]))
         print("%s: %s written to %s" % (name, d, REF))
         return 0
+    if "@" in name and name not in ref:
+        print("%s: digest %s, no reference for this kernel (references kept: %s)"
+              % (name, d, " ".join(k for k in sorted(ref) if k.startswith(name.split("@")[0] + "@"))))
+        return 3
     if ref.get(name) != d:
         print("%s: digest %s, reference %s: the results changed (if that is meant, run "
               "tests/mpi/digest.py --update %s FILE and say so in the commit)"
