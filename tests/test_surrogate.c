@@ -86,7 +86,8 @@ static int teardown(void **state) {
 }
 
 static ef_surrogate_params params(void) {
-  ef_surrogate_params sp = {{32, 2, 1500, 256, 1e-2}, 0.25, {32, 2, 300, 256, 5e-4}, 4, 0, 0, 0.0};
+  ef_surrogate_params sp = {{32, 2, 1500, 256, 1e-2}, 0.25, {32, 2, 300, 256, 5e-4}, 4, 0, 0,
+                            0.0, 0.0};
   return sp;
 }
 
@@ -236,15 +237,19 @@ static void channel_widths(ef_surrogate *s, int a, double out[3]) {
 
 /* With a residual per topology the DS-GAN smears T2 wider than T3, as the
  * fixture's MC does (3 times); with one residual both channels get the same
- * reco (the mixture). The CI-sized DS-GAN under-disperses (seen: T2 0.051,
- * T3 0.035 rad against 0.09, 0.03), so the bound is on the order, 1.25. */
+ * reco (the mixture). The CI-sized DS-GAN under-disperses by the adversarial
+ * loss alone, by an amount that depends on the BLAS kernel's rounding (T2,
+ * T3 0.051, 0.035 rad with OpenBLAS's Cooperlake kernel, 0.032, 0.032 with
+ * its Zen kernel, against 0.09, 0.03), so the networks train with the
+ * moment match, which pins each residual block's width: T2 at least twice
+ * T3's (Zen kernel: 0.042, 0.014). */
 static void test_mixed_per_topology(void **state) {
   (void)state;
   run_kind(EF_SURROGATE_MIXED, 1, 0.03, "mixed per topology");
   double w[2][3];
   for (int pt = 0; pt < 2; pt++) {
     ef_surrogate_params sp = params();
-    sp.per_topology = pt;
+    sp.per_topology = pt, sp.moments = 10.0;
     ef_surrogate *s = NULL;
     assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_MIXED, &sp, fm, ROWS, mc.n), EF_OK);
     assert_int_equal(ef_surrogate_train(ctx, s, &mc, 11, 0, -1), EF_OK);
@@ -254,7 +259,7 @@ static void test_mixed_per_topology(void **state) {
   printf("# phi rms (rad) T2, T3: one residual %.4f %.4f, per topology %.4f %.4f (MC 0.09, 0.03)\n",
          w[0][1], w[0][2], w[1][1], w[1][2]);
   assert_true(w[0][1] == w[0][2]);
-  assert_true(w[1][1] > 1.25 * w[1][2]);
+  assert_true(w[1][1] > 2.0 * w[1][2]);
 }
 
 /* The DS-GAN with its P head on a trunk of its own: its map is the
@@ -335,57 +340,95 @@ static void test_lost_observable(void **state) {
  * the match each channel's residual rms over the MC's vertices of that
  * topology comes within 10 % of the MC's (0.06 / 0.02 in cos theta*, 0.09 /
  * 0.03 rad in phi*), which the adversarial loss alone does not reach. */
-static double fold_rms_error(ef_surrogate *s) {
-  enum { N = ROWS };
+/* Worst |rms of the fold's residual / the MC's - 1| over T2 and T3, both
+ * observables and ns equal slices of cos theta* in [-0.6, 0.6] (away from the
+ * folds), over the first ROWS x chunks events of each topology there in ev. */
+static double fold_rms_error(ef_surrogate *s, const ef_events *ev, int ns, int chunks) {
+  enum { N = ROWS, SMAX = 4 };
   float v[2 * N], feat[N * EF_FEAT_KIN], prob[4 * N], reco[3 * N * 2];
+  int sl[N];
   double worst = 0.0;
   ef_rng r;
   ef_rng_init(&r, 8, EF_RNG_TEST, 7);
   for (int t = 2; t <= 3; t++) {
-    double ss[2] = {0, 0}, mc_ss[2] = {0, 0};
-    int n = 0;
-    for (size_t e = 0; e < mc.n && n < N; e++) {
-      if (mc.topology[e] != t || fabs(mc.vertex[2 * e]) > 0.6) continue; /* away from the folds */
-      v[2 * n] = (float)mc.vertex[2 * e], v[2 * n + 1] = (float)mc.vertex[2 * e + 1];
-      ef_features_kin(&kin, v[2 * n], v[2 * n + 1], feat + n * EF_FEAT_KIN, NULL);
-      for (int a = 0; a < 2; a++) {
-        double d = mc.reco[2 * e + a] - mc.vertex[2 * e + a];
-        mc_ss[a] += (a ? ef_wrap_pi(d) : d) * (a ? ef_wrap_pi(d) : d);
+    double ss[SMAX][2] = {{0}}, mc_ss[SMAX][2] = {{0}};
+    size_t e = 0;
+    for (int c = 0; c < chunks; c++) {
+      int n = 0;
+      for (; e < ev->n && n < N; e++) {
+        if (ev->topology[e] != t || fabs(ev->vertex[2 * e]) > 0.6) continue;
+        v[2 * n] = (float)ev->vertex[2 * e], v[2 * n + 1] = (float)ev->vertex[2 * e + 1];
+        sl[n] = (int)fmin(ns - 1, (ev->vertex[2 * e] + 0.6) / 1.2 * ns);
+        ef_features_kin(&kin, v[2 * n], v[2 * n + 1], feat + n * EF_FEAT_KIN, NULL);
+        for (int a = 0; a < 2; a++) {
+          double d = ev->reco[2 * e + a] - ev->vertex[2 * e + a];
+          mc_ss[sl[n]][a] += (a ? ef_wrap_pi(d) : d) * (a ? ef_wrap_pi(d) : d);
+        }
+        n++;
       }
-      n++;
+      ef_surrogate_forward(s, v, feat, n, &r, prob, reco);
+      for (int i = 0; i < n; i++)
+        for (int a = 0; a < 2; a++) {
+          double d = reco[((size_t)(t - 1) * n + i) * 2 + a] - v[2 * i + a];
+          d = a ? ef_wrap_pi(d) : d;
+          ss[sl[i]][a] += d * d;
+        }
     }
-    ef_surrogate_forward(s, v, feat, n, &r, prob, reco);
-    for (int i = 0; i < n; i++)
+    for (int k = 0; k < ns; k++)
       for (int a = 0; a < 2; a++) {
-        double d = reco[((size_t)(t - 1) * n + i) * 2 + a] - v[2 * i + a];
-        d = a ? ef_wrap_pi(d) : d;
-        ss[a] += d * d;
+        double q = sqrt(ss[k][a] / mc_ss[k][a]);
+        printf("#   T%d %s slice %d/%d rms / MC's %.3f\n", t, a ? "phi*" : "cos theta*", k + 1,
+               ns, q);
+        worst = fmax(worst, fabs(q - 1.0));
       }
-    for (int a = 0; a < 2; a++) {
-      double q = sqrt(ss[a] / mc_ss[a]);
-      printf("#   T%d %s rms / MC's %.3f\n", t, a ? "phi*" : "cos theta*", q);
-      worst = fmax(worst, fabs(q - 1.0));
-    }
   }
   return worst;
 }
 
+/* The worst fold error (fold_rms_error) of gan-topo's networks trained on ev
+ * with the moment match w and the trend match wt. */
+static double trained_error(const ef_events *ev, double w, double wt, int ns, int chunks) {
+  ef_surrogate_params sp = params();
+  sp.moments = w, sp.trend = wt;
+  ef_surrogate *s = NULL;
+  assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_TOPO, &sp, fm, ROWS, ev->n), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, ev, 11, 0, -1), EF_OK);
+  printf("# topo, moments %g, trend %g:\n", w, wt);
+  double err = fold_rms_error(s, ev, ns, chunks);
+  ef_surrogate_destroy(s);
+  return err;
+}
+
 static void test_moments(void **state) {
   (void)state;
-  double err[2];
-  for (int k = 0; k < 2; k++) {
-    ef_surrogate_params sp = params();
-    sp.moments = k ? 10.0 : 0.0;
-    ef_surrogate *s = NULL;
-    assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_TOPO, &sp, fm, ROWS, mc.n), EF_OK);
-    assert_int_equal(ef_surrogate_train(ctx, s, &mc, 11, 0, -1), EF_OK);
-    printf("# topo, moments %g:\n", sp.moments);
-    err[k] = fold_rms_error(s);
-    ef_surrogate_destroy(s);
-  }
+  double err[2] = {trained_error(&mc, 0.0, 0.0, 1, 1), trained_error(&mc, 10.0, 0.0, 1, 1)};
   printf("# worst |rms / MC's - 1|: adversarial alone %.3f, with the moment match %.3f\n", err[0],
          err[1]);
   assert_true(err[1] < 0.10);
+  assert_true(err[1] < err[0]);
+}
+
+/* The trend match (gan.smearing.trend): an MC whose resolution grows with
+ * cos theta* (every residual scaled by 1 + cos theta*, so 0.4 to 1.6 of
+ * the toy's across the slices); the fold's width per third of [-0.6, 0.6]
+ * against the MC's, with the moment match alone and with the trend match. */
+static void test_trend(void **state) {
+  (void)state;
+  ef_events tilt = mc;
+  tilt.reco = malloc(2 * mc.n * sizeof *tilt.reco);
+  assert_non_null(tilt.reco);
+  for (size_t i = 0; i < mc.n; i++)
+    for (int a = 0; a < 2; a++) {
+      double c = mc.vertex[2 * i], d = mc.reco[2 * i + a] - mc.vertex[2 * i + a];
+      d = (a ? ef_wrap_pi(d) : d) * (1.0 + c);
+      tilt.reco[2 * i + a] = isnan(d)  ? mc.reco[2 * i + a] /* T0: nothing reconstructed */
+                             : a       ? ef_wrap_pi(mc.vertex[2 * i + 1] + d)
+                                       : fmax(-1.0, fmin(1.0, c + d));
+    }
+  double err[2] = {trained_error(&tilt, 10.0, 0.0, 3, 8), trained_error(&tilt, 10.0, 10.0, 3, 8)};
+  printf("# worst |rms / MC's - 1| over 3 slices: moment match %.3f, with the trend match %.3f\n",
+         err[0], err[1]);
+  free(tilt.reco);
   assert_true(err[1] < err[0]);
 }
 
@@ -423,6 +466,7 @@ int main(void) {
       cmocka_unit_test(test_mixed_own_trunk),
       cmocka_unit_test(test_lost_observable),
       cmocka_unit_test(test_moments),
+      cmocka_unit_test(test_trend),
       cmocka_unit_test(test_refusals),
   };
   vtx = ef_test_binning(EF_BIN_COS_PHI, 6, 6);

@@ -44,6 +44,8 @@ typedef struct {
                               * training) beside the residual's, else one shared trunk */
   double moments;            /* weight of the residual moment match in the smearing
                               * networks' loss (0: adversarial alone) */
+  double trend;              /* weight of the trend match (the residual's mean and
+                              * spread against each vertex coordinate; 0: off) */
 } ef_surrogate_params;
 
 typedef enum { EF_SURROGATE_TOPO = 0, EF_SURROGATE_MIXED = 1 } ef_surrogate_kind;

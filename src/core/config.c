@@ -398,6 +398,11 @@ static const key_def schema[] = {
          "weight of the moment match in the smearing networks' loss: per observable the "
          "squared differences of the batch's mean and variance of the residual, generated "
          "against the MC's (0: the adversarial loss alone)"),
+    REAL("gan.smearing.trend", gan.detector.trend, 0.0, 0.0, 1000.0, "",
+         "weight of the trend match in the smearing networks' loss: per observable and "
+         "vertex coordinate the squared differences of the batch's mean of residual x "
+         "coordinate and residual^2 x coordinate (standardised), generated against the MC's "
+         "(0: off)"),
     BOOL("gan.smearing.own_trunk", gan.detector.own_trunk, 1,
          "gan-mixed: the DS-GAN's P head gets a network of its own, trained as the efficiency "
          "classifier, beside the residual's network (false: one trunk for both)"),

@@ -377,6 +377,54 @@ static void cgan_moments(ef_surrogate *s, const ef_events *mc, const sg_cgan *g,
   }
 }
 
+/* The trend match (weight w): per residual block q, kept observable d and
+ * vertex coordinate k, L = w [(A_f - A_r)^2 + (B_f - B_r)^2] with A the mean
+ * of r_d u_k and B that of r_d^2 u_k over the block's rows, u_k the vertex
+ * coordinate k standardised over those rows. Real and fake rows share their
+ * vertices, so the true smearing matches A and B in expectation whatever its
+ * dependence on v: the term pins the first-order trend of the residual's
+ * mean and spread with v, which the batch-wide moment match leaves to the
+ * critic. Its gradient wrt f is added to s->dout. */
+static void cgan_trend(ef_surrogate *s, const ef_events *mc, const sg_cgan *g, int m, int W,
+                       int R, double w) {
+  enum { DM = EF_SPACE_MAX_DIM };
+  const int D = s->D, outw = g->outw;
+  for (int q = 0; q < g->n_res; q++) {
+    double n = 0, mu[DM] = {0}, inv[DM] = {0};
+    double a[2][DM][DM] = {{{0}}}, b[2][DM][DM] = {{{0}}}; /* [real|fake][d][k] */
+    for (int j = 0; j < m; j++) {
+      const double *v = mc->vertex + (size_t)s->idx[s->arow[j]] * D;
+      if (residual_of(s, mc, g, (size_t)s->idx[s->arow[j]]) != q) continue;
+      n++;
+      for (int k = 0; k < D; k++) mu[k] += v[k], inv[k] += v[k] * v[k];
+    }
+    if (n < 2) continue;
+    for (int k = 0; k < D; k++) {
+      mu[k] /= n;
+      double var = inv[k] / n - mu[k] * mu[k];
+      inv[k] = var > 1e-12 ? 1.0 / sqrt(var) : 0.0; /* a constant coordinate: no trend */
+    }
+    for (int pass = 0; pass < 2; pass++) /* 0: the means A and B; 1: the gradient */
+      for (int j = 0; j < m; j++) {
+        const double *v = mc->vertex + (size_t)s->idx[s->arow[j]] * D;
+        if (residual_of(s, mc, g, (size_t)s->idx[s->arow[j]]) != q) continue;
+        double u[DM];
+        for (int k = 0; k < D; k++) u[k] = (v[k] - mu[k]) * inv[k];
+        for (int d = 0; d < D; d++) {
+          double r = s->xd[(size_t)j * W + R + d], f = s->xd[(size_t)(m + j) * W + R + d], gr = 0;
+          for (int k = 0; k < D && pass == 0; k++) {
+            a[0][d][k] += r * u[k] / n, b[0][d][k] += r * r * u[k] / n;
+            a[1][d][k] += f * u[k] / n, b[1][d][k] += f * f * u[k] / n;
+          }
+          for (int k = 0; k < D && pass == 1; k++)
+            gr += ((a[1][d][k] - a[0][d][k]) + 2.0 * (b[1][d][k] - b[0][d][k]) * f) * u[k];
+          if (pass == 1) /* a lost observable: 0 (r = f = 0) */
+            s->dout[(size_t)s->arow[j] * outw + q * D + d] += (float)(2.0 * w * gr / n);
+        }
+      }
+  }
+}
+
 /* The critic's step on m real and m fake rows, then the generator's
  * adversarial gradient through the updated critic into s->dout (B, outw). */
 static int cgan_adversarial(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const sg_cgan *g,
@@ -423,6 +471,7 @@ static int cgan_adversarial(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, c
       s->dout[(size_t)i * outw + D * q + d] = lost[d] ? 0.0f : s->ddx[(size_t)j * W + R + d];
   }
   if (s->p.moments > 0) cgan_moments(s, mc, g, m, W, R, s->p.moments);
+  if (s->p.trend > 0) cgan_trend(s, mc, g, m, W, R, s->p.trend);
   return EF_OK;
 }
 
