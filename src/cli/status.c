@@ -30,6 +30,29 @@ static void count_units(void *arg, const ef_journal_record *rec, const double *r
   (void)arg, (void)rec, (void)result;
 }
 
+/* A campaign that has finished has its result and no journal. */
+static int complete(const char *result, const char *jpath) {
+  struct stat st;
+  if (stat(jpath, &st) == 0 || stat(result, &st) != 0) return 0;
+  printf("%s: complete (no journal); see 'ensfold summary %s'\n", result, result);
+  return 1;
+}
+
+/* A journal read while a run starts or ends: the run removes it when it has
+ * written the result (the campaign finished meanwhile), and a starting run
+ * creates it, locks it, then writes its header. Anything else is an error. */
+static int unreadable(ef_ctx *ctx, int rc, const char *result, const char *jpath) {
+  ef_journal_owner o;
+  ef_journal_state js = ef_journal_probe(jpath, &o);
+  if (js == EF_JOURNAL_LIVE || js == EF_JOURNAL_EMPTY)
+    printf("%s: its journal has no header yet: a run is starting, or one stopped before "
+           "writing it (then start again with --overwrite)\n", result);
+  else if (js != EF_JOURNAL_ABSENT || !complete(result, jpath))
+    return ef_cli_fail(ctx, rc);
+  ef_error_clear(ctx);
+  return 0;
+}
+
 int ef_cli_status(ef_ctx *ctx, int argc, char **argv) {
   if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
     printf("usage: ensfold status FILE.h5\n\n"
@@ -46,16 +69,13 @@ int ef_cli_status(ef_ctx *ctx, int argc, char **argv) {
   snprintf(jpath, sizeof jpath, "%s.journal", argv[1]);
   struct stat st;
   if (stat(jpath, &st) != 0) {
-    if (stat(argv[1], &st) == 0) {
-      printf("%s: complete (no journal); see 'ensfold summary %s'\n", argv[1], argv[1]);
-      return 0;
-    }
+    if (complete(argv[1], jpath)) return 0;
     return ef_cli_fail(ctx, ef_error_set(ctx, EF_ERR_INPUT,
                                          "%s: no such result and no journal %s", argv[1], jpath));
   }
   uint32_t n = 0, len = 0;
   int rc = ef_journal_scan(ctx, jpath, &n, &len, count_units, NULL);
-  if (rc != EF_OK) return ef_cli_fail(ctx, rc);
+  if (rc != EF_OK) return unreadable(ctx, rc, argv[1], jpath);
   scan_state s = {n, calloc(n + 1, 1), malloc((n + 1) * sizeof(int32_t))};
   if (!s.done || !s.running) {
     free(s.done);
@@ -73,6 +93,7 @@ int ef_cli_status(ef_ctx *ctx, int argc, char **argv) {
     }
     ef_journal_owner o;
     ef_journal_state js = ef_journal_probe(jpath, &o);
+    if (js == EF_JOURNAL_ABSENT && complete(argv[1], jpath)) goto out;
     printf("%s: %u of %u units done (%u failed), %u running or interrupted\n", argv[1],
            ok + failed, n, failed, running);
     if (js == EF_JOURNAL_LIVE)
@@ -91,7 +112,8 @@ int ef_cli_status(ef_ctx *ctx, int argc, char **argv) {
       printf("%s\n", running > shown ? " ..." : "");
     }
   }
+out:
   free(s.done);
   free(s.running);
-  return ef_cli_fail(ctx, rc);
+  return rc == EF_OK ? 0 : unreadable(ctx, rc, argv[1], jpath);
 }

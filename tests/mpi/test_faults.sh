@@ -6,7 +6,8 @@
 #      after space is freed --resume finishes it;
 #  (d) a NaN injected into a unit (test hook): the unit is tried again, the
 #      tries are recorded, the campaign completes with the same numbers;
-#  (e) the result file stays readable by another process during a run.
+#  (e) the result file stays readable by another process during a run, and
+#      ensfold status reads a journal that is being created or removed.
 # Every recovered result is compared bit for bit with an uninterrupted run.
 set -euo pipefail
 exe=${ENSFOLD_EXE:?}
@@ -118,4 +119,16 @@ done
 wait $job
 cmp "$tmp/ref.h5" "$tmp/e.h5"
 echo "# (e) $reads reads of the result file (h5py) and of the progress (ensfold status) during the run"
+# status where a run starts or ends (the polling above meets these only by
+# chance): a journal with no header yet, a result with no journal, a foreign file
+: > "$tmp/e.h5.journal"
+"$exe" status "$tmp/e.h5" | grep -q "no header yet: a run is starting" || {
+  echo "(e) status on a header-less journal"; exit 1; }
+rm "$tmp/e.h5.journal"
+"$exe" status "$tmp/e.h5" | grep -q "complete (no journal)" || { echo "(e) status of a result"; exit 1; }
+head -c 4096 /dev/urandom > "$tmp/e.h5.journal"
+set +e; "$exe" status "$tmp/e.h5" 2>"$tmp/e.err"; rc=$?; set -e
+[ $rc -ne 0 ] && grep -q "not an ensfold journal" "$tmp/e.err" || {
+  echo "(e) status on a foreign journal: exit $rc"; cat "$tmp/e.err"; exit 1; }
+echo "# (e) status: header-less journal -> starting, no journal -> complete, foreign -> exit $rc"
 echo "faults test passed"
