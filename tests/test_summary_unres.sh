@@ -4,7 +4,8 @@
 # "unres" (unresolved) with a footnote, never a statistical sigma of 0.
 # The small GAN campaign of the digest test, then the same file with its
 # measured-bin phi set to 1 (h5py), as a campaign whose training noise
-# dominates writes it.
+# dominates writes it. Then chi2 of 7.27e17 in the unmeasured bins (as a
+# fill with next to no spread gives): the table stays aligned.
 set -euo pipefail
 exe=${ENSFOLD_EXE:?}
 src=${ENSFOLD_SOURCE_ROOT:?}
@@ -28,3 +29,24 @@ if [ "$n" != 4 ] || ! grep -q "unres (unresolved): in the measured bins" "$tmp/a
   echo "FAIL: expected 4 GAN rows with unres and the footnote, got $n:"; cat "$tmp/after.txt"; exit 1
 fi
 echo "summary: phi = 1 shown as unres in 4 GAN groups, with the footnote; none before"
+
+# a fill's unmeasured bins with next to no spread give chi2 of 1e15 and more
+# (gauss D = 3's GAN groups): the table's columns stay aligned
+/usr/bin/python3 - "$tmp/g.h5" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r+") as f:
+    f["summary/chi2_unmeasured"][...] = 7.27e17
+PY
+"$exe" summary "$tmp/g.h5" >"$tmp/big.txt"
+/usr/bin/python3 - "$tmp/big.txt" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+head = lines[0]
+col = head.index("cov meas") + len("cov meas")  # the column's right edge
+rows = [l for l in lines[1:] if l.startswith("gan-")][:4]
+bad = [l for l in rows if "e+" not in l or l[col - 5:col] != l[col - 5:col].lstrip() or
+       not l[:col].rstrip()[-1].isdigit() or len(l) != len(head)]
+if len(rows) != 4 or bad:
+    sys.exit("FAIL: summary's table misaligned with chi2 of 7.27e17:\n" + "\n".join([head] + rows))
+print("summary: chi2 of 7.27e17 in 3 significant digits, the table aligned")
+PY

@@ -109,6 +109,12 @@ static void fmt_num(char *buf, size_t len, const char *f, double v) {
   else snprintf(buf, len, "-");
 }
 
+/* A chi2 figure: 2 decimals, or 3 significant digits from 10^5 on (a fill's
+ * bins with next to no spread give chi2 of 10^15: the columns stay aligned). */
+static void fmt_chi2(char *buf, size_t len, double v) {
+  snprintf(buf, len, fabs(v) < 1e5 ? "%.2f" : "%.3g", v);
+}
+
 /* The /summary table of a result file, one entry per group. */
 typedef struct {
   hsize_t n;
@@ -247,11 +253,17 @@ static const char *group_name(const table *t, hsize_t i, char *buf, size_t len) 
   return buf;
 }
 
-/* "chi2/ndf (chi2/ndf)", "inf (K sigma 0)" for infinite pulls, or "-". */
+/* "chi2/ndf (chi2/ndf)", "chi2/ndf (ndf N)" from chi2 10^7 on, "inf (K sigma 0)"
+ * for infinite pulls, or "-". */
 static void chi2_cell(char *buf, size_t len, double chi2, double ndf, int infinite) {
   if (ndf > 0 && isinf(chi2) && infinite > 0) snprintf(buf, len, "inf (%d sigma 0)", infinite);
-  else if (ndf > 0 && isfinite(chi2)) snprintf(buf, len, "%.2f (%.0f/%.0f)", chi2 / ndf, chi2, ndf);
-  else snprintf(buf, len, "-");
+  else if (ndf > 0 && isfinite(chi2) && chi2 < 1e7)
+    snprintf(buf, len, "%.2f (%.0f/%.0f)", chi2 / ndf, chi2, ndf);
+  else if (ndf > 0 && isfinite(chi2)) { /* too wide for the sum: chi2/ndf and ndf */
+    char r[16];
+    fmt_chi2(r, sizeof r, chi2 / ndf);
+    snprintf(buf, len, "%s (ndf %.0f)", r, ndf);
+  } else snprintf(buf, len, "-");
 }
 
 static void print_table(const table *t, FILE *out) {
@@ -454,7 +466,7 @@ static void class_cell(const table *t, hsize_t i, int a, int c, char *buf, size_
   hsize_t n = t->n;
   const double *x = t->cls + (size_t)(8 * a + 4 * c) * n + i;
   char chi[24], cov[16], mod[16];
-  if (x[n] > 0 && isfinite(x[0])) snprintf(chi, sizeof chi, "%.2f", x[0] / x[n]);
+  if (x[n] > 0 && isfinite(x[0])) fmt_chi2(chi, sizeof chi, x[0] / x[n]);
   else if (x[n] > 0 && isinf(x[0])) snprintf(chi, sizeof chi, "inf");
   else snprintf(chi, sizeof chi, "-");
   fmt_num(cov, sizeof cov, "%.2f", x[2 * n]);
