@@ -42,6 +42,7 @@ static int complete(const char *result, const char *jpath) {
  * written the result (the campaign finished meanwhile), and a starting run
  * creates it, locks it, then writes its header. Anything else is an error. */
 static int unreadable(ef_ctx *ctx, int rc, const char *result, const char *jpath) {
+  if (rc != EF_ERR_INPUT) return ef_cli_fail(ctx, rc); /* not the file's state */
   ef_journal_owner o;
   ef_journal_state js = ef_journal_probe(jpath, &o);
   if (js == EF_JOURNAL_LIVE || js == EF_JOURNAL_EMPTY)
