@@ -140,3 +140,51 @@ if not (n > 0 and avg < 1e-9 and interp < 1e-9 and keep > 1e-3):
     sys.exit("FAIL: omnifold's blind bins: average and interpolate must keep the prior, keep "
              "moves them")
 PY
+# 3. A GAN method beside OmniFold in one campaign: every unit succeeds (until this check's
+#    commit a GAN unit counted OmniFold's per-iteration parts, NaN for it by design, as
+#    non-finite, and all 6 failed).
+"$exe" run "$here/mpi/gan-small.yaml" -o "$tmp/gm.h5" --quiet --set omnifold.steps=50 \
+  --set omnifold.iterations=2 --set "campaign.methods=[gan-topo, omnifold]" \
+  --set "campaign.fill_models=[PS]" 2>"$tmp/gm.err" ||
+  { echo "FAIL: gan-topo beside omnifold:"; cat "$tmp/gm.err"; exit 1; }
+/usr/bin/python3 - "$tmp/gm.h5" <<'PY'
+import sys, h5py, numpy as np
+u = h5py.File(sys.argv[1], "r")["units"]
+st, me = u["status"][()], u["method"][()]
+print("gan-topo beside omnifold: %d of %d GAN units and %d of %d OmniFold units succeeded"
+      % ((st[me == 1] == 0).sum(), (me == 1).sum(), (st[me == 4] == 0).sum(), (me == 4).sum()))
+if (st != 0).any() or not (me == 1).any():
+    sys.exit("FAIL: a unit failed beside OmniFold")
+PY
+# 4. The MC weights' effective size (/units/iteration_effective_mc, Kish, per iteration) and
+#    the warning when it is below the data's measured events: the Gaussian example with an
+#    MC 10 times the data covers it (no warning); an MC of width 0.3 against the data's 1
+#    does not (its importance weights have infinite variance): warned, and the fill alt's
+#    prior (that MC reweighted to N(-0.2, 1.2)) is worth under 1 % of its events.
+for w in 0.8 0.3; do
+  "$exe" run "$tmp/g1.yaml" -o "$tmp/ess$w.h5" --set data.events=10000 --set campaign.replicas=2 \
+    --set omnifold.steps=100 --set omnifold.iterations=2 --set gauss.mc.width=$w \
+    --set "campaign.fill_models=[mc, alt]" 2>"$tmp/ess$w.err" >/dev/null ||
+    { echo "FAIL: omnifold, MC width $w:"; cat "$tmp/ess$w.err"; exit 1; }
+done
+if grep -q "reweighted MC is worth fewer" "$tmp/ess0.8.err"; then
+  echo "FAIL: warned of the MC's effective size with an MC that covers the data:"
+  cat "$tmp/ess0.8.err"; exit 1
+fi
+grep -q "omnifold, fill alt: the reweighted MC is worth fewer events than the 10000 measured" \
+  "$tmp/ess0.3.err" || { echo "FAIL: no warning with an MC of width 0.3:"; cat "$tmp/ess0.3.err"; exit 1; }
+/usr/bin/python3 - "$tmp/ess0.8.h5" "$tmp/ess0.3.h5" <<'PY'
+import sys, h5py, numpy as np
+for path, lo, hi in ((sys.argv[1], 1e4, 1e5), (sys.argv[2], 0, 1e3)):
+    u = h5py.File(path, "r")["units"]
+    e, me, fill = u["iteration_effective_mc"][()], u["method"][()], u["fill_model"][()]
+    of = me == 4
+    alt = e[of & (fill == fill.max())][:, -1]
+    print("%s: effective size after each iteration, fill alt: %s of 1e5 MC events"
+          % (path.split("/")[-1], " ".join("%.0f" % x for x in alt)))
+    if e.shape != (len(me), 2) or not np.isnan(e[~of]).all() or \
+            not (np.isfinite(e[of]).all() and (e[of] <= 1e5 + 1e-6).all()):
+        sys.exit("FAIL: /units/iteration_effective_mc: shape %s, or NaN where it should not be" % (e.shape,))
+    if not ((alt > lo) & (alt < hi)).all():
+        sys.exit("FAIL: fill alt's effective size outside (%g, %g)" % (lo, hi))
+PY

@@ -32,6 +32,8 @@ typedef struct {
   int n_iter;     /* I: the most iterations a method of the campaign records */
   double *iter_hist; /* (I, nv) the result after each iteration (NaN beyond the
                       * method's own count, all NaN for a method without) */
+  double *iter_ess;  /* (I) the MC weights' effective size after each iteration, events
+                      * (a reweighting method; NaN beyond its count and for others) */
 } ef_unit_parts;
 
 typedef struct {

@@ -81,6 +81,9 @@ typedef struct {
   int attempt;                 /* > 0: fresh streams for a retry */
   double *iter_hist;           /* (iterations, n_vertex) the result after each iteration,
                                 * at its own scale (the last is hist); NULL: not wanted */
+  double *iter_ess;            /* (iterations) the MC weights' effective size after each
+                                * iteration, (sum w)^2 / sum w^2 over the MC events in the
+                                * vertex binning (Kish; events); NULL: not wanted */
 } ef_omnifold_problem;
 
 /* Run the iterations: hist (n_vertex) the unfolded events per vertex bin;

@@ -43,6 +43,8 @@ void ef_unit_ws_destroy(ef_unit_ws *ws);
  *   of the campaign records (method.h, n_iterations; else none):
  *   [Z, Z + I nv)           iteration i's result (NaN past the method's
  *                           own count), Z = Y + the event weights
+ *   [Z + I nv, Z + I (nv + 1)) the MC weights' effective size after iteration
+ *                           i, events (NaN likewise)
  * ef_unit_row_parts names them (include/ensfold/method.h). */
 size_t ef_unit_result_len(const ef_inputs *in);
 /* Where the loss curves start in a row: E above. */
@@ -50,8 +52,10 @@ size_t ef_unit_loss_offset(const ef_inputs *in);
 /* The named parts of a result row (unit.h's layout for in). */
 ef_unit_parts ef_unit_row_parts(double *row, const ef_inputs *in);
 /* The values of u's row that must be finite for the unit to count as a
- * success: the whole row, or all but the own answer for a method that has
- * none (NaN by design). */
+ * success, a prefix: up to the loss curves, and for a method with an own
+ * answer that answer and the unbinned events too. The event weights and
+ * the iteration parts are NaN by design for the methods without them (a
+ * GAN unit beside OmniFold), so they are not looked at. */
 size_t ef_unit_finite_len(const ef_unit *u, const ef_inputs *in);
 
 /* attempt 0, 1, ...: a retry of a unit whose training diverged uses a fresh

@@ -315,8 +315,10 @@ static int write_units(writer *w, hid_t file, const ef_output_data *d) {
     hsize_t I = (hsize_t)ef_inputs_n_iterations(d->in);
     if (I > 0) { /* after the event weights (unit.h) */
       hsize_t Z = E + 2 * L + (hsize_t)nv + N * (D + 1) + ef_inputs_n_event_weights(d->in);
-      hsize_t ih[3] = {nu, I, (hsize_t)nv};
+      hsize_t ih[3] = {nu, I, (hsize_t)nv}, ie[2] = {nu, I};
       EF_GOTO(rc, PUT_ROWS(w, g, "iteration_hist", 3, ih, d->results, row, Z), done);
+      EF_GOTO(rc, PUT_ROWS(w, g, "iteration_effective_mc", 2, ie, d->results, row,
+                           Z + I * (hsize_t)nv), done);
     }
   }
   EF_GOTO(rc, write_projections(w, g, d), done);
@@ -869,6 +871,55 @@ static int write_file(writer *w, hid_t file, const ef_output_data *d, const ef_g
   return EF_OK;
 }
 
+/* The measured data events, weighted by their file weights. */
+static double measured_data(const ef_events *data) {
+  double n = 0.0;
+  for (size_t i = 0; i < data->n; i++)
+    if (ef_events_measured(data, i)) n += data->weight ? data->weight[i] : 1.0;
+  return n;
+}
+
+/* A group of a reweighting method whose MC weights, after the last
+ * iteration, are worth fewer events than the data's measured ones in most
+ * of its units: the MC's own statistics are not negligible (the replicas
+ * leave them out unless campaign.bootstrap_mc), and where the effective
+ * size is a small part of the MC, the MC does not cover the data well
+ * enough to be reweighted to it. One warning per such group; rank 0. */
+static void warn_effective_mc(ef_ctx *ctx, const ef_output_data *d) {
+  size_t I = (size_t)ef_inputs_n_iterations(d->in), row = d->result_len;
+  if (I == 0) return;
+  double nd = measured_data(ef_inputs_data(d->in));
+  const ef_plan *p = d->plan;
+  for (int g = 0; g < ef_plan_n_groups(p); g++) {
+    int method, fill;
+    ef_plan_group(p, g, &method, &fill);
+    double least = INFINITY;
+    size_t n = 0, below = 0;
+    for (size_t u = 0; u < ef_plan_n_units(p); u++) {
+      const ef_unit *x = ef_plan_unit(p, u);
+      if (x->method != method || x->fill != fill || d->status[u] != 0) continue;
+      const double *ess = d->results + u * row + row - I; /* the row's last I (unit.h) */
+      size_t k = I;
+      while (k > 0 && !isfinite(ess[k - 1])) k--;
+      if (k == 0) continue;
+      n++;
+      below += ess[k - 1] < nd;
+      least = ess[k - 1] < least ? ess[k - 1] : least;
+    }
+    if (2 * below > n)
+      ef_log(ctx, EF_LOG_WARN,
+             "%s, fill %s: the reweighted MC is worth fewer events than the %.0f measured "
+             "data events in %zu of %zu units (effective size down to %.0f of %zu MC events), "
+             "so its own statistics are not negligible%s; an effective size far below the MC's "
+             "events means the MC does not cover the data (docs/methods.md, \"When the MC does "
+             "not cover the data\"; /units/iteration_effective_mc)",
+             ef_method_name(method), ef_process_model_name(ef_inputs_process(d->in), fill), nd,
+             below, n, least, ef_inputs_mc(d->in)->n,
+             d->cfg->campaign.bootstrap_mc ? "" : " and sigma leaves them out (campaign.bootstrap_mc "
+                                                  "puts them in)");
+  }
+}
+
 int ef_output_write(ef_ctx *ctx, const char *path, const ef_output_data *d) {
   MPI_Comm comm = ef_ctx_comm(ctx);
   writer w = {ctx, ef_ctx_rank(ctx) == 0, comm};
@@ -907,6 +958,7 @@ done:
       rc = ef_error_set(ctx, EF_ERR_IO, "%s: cannot move the result into place: %s", path,
                         strerror(errno));
     if (rc != EF_OK && tmp[0]) unlink(tmp);
+    if (rc == EF_OK) warn_effective_mc(ctx, d);
   }
   if (comm != MPI_COMM_NULL) {
     int mine = rc, r0 = rc;

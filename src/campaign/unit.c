@@ -27,7 +27,7 @@ size_t ef_unit_result_len(const ef_inputs *in) {
   size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
   size_t n = (size_t)ef_inputs_n_unbinned(in);
   return ef_unit_loss_offset(in) + 2 * EF_UNIT_LOSS_POINTS + nv + n * (dim_of(in) + 1) +
-         ef_inputs_n_event_weights(in) + (size_t)ef_inputs_n_iterations(in) * nv;
+         ef_inputs_n_event_weights(in) + (size_t)ef_inputs_n_iterations(in) * (nv + 1);
 }
 
 ef_unit_parts ef_unit_row_parts(double *row, const ef_inputs *in) {
@@ -42,7 +42,8 @@ ef_unit_parts ef_unit_row_parts(double *row, const ef_inputs *in) {
                          .own = loss + 2 * EF_UNIT_LOSS_POINTS, .n_unbinned = (int)n,
                          .ux = n ? ux : NULL, .uw = n ? ux + n * dim_of(in) : NULL,
                          .n_events = (int)ne, .ew = ne ? ew : NULL, .n_iter = ni,
-                         .iter_hist = ni ? ew + ne : NULL};
+                         .iter_hist = ni ? ew + ne : NULL,
+                         .iter_ess = ni ? ew + ne + (size_t)ni * nv : NULL};
 }
 
 int ef_method_deterministic(int method) {
@@ -52,8 +53,9 @@ int ef_method_deterministic(int method) {
 
 size_t ef_unit_finite_len(const ef_unit *u, const ef_inputs *in) {
   const ef_method *m = ef_method_get(u->method);
-  return m && m->has_own ? ef_unit_result_len(in)
-                         : ef_unit_loss_offset(in) + 2 * EF_UNIT_LOSS_POINTS;
+  size_t nv = (size_t)ef_binning_count(ef_inputs_vertex_binning(in));
+  size_t unbinned = (size_t)ef_inputs_n_unbinned(in) * (dim_of(in) + 1);
+  return ef_unit_loss_offset(in) + 2 * EF_UNIT_LOSS_POINTS + (m && m->has_own ? nv + unbinned : 0);
 }
 
 void ef_bootstrap_weights(uint64_t seed, uint32_t purpose, int replica, size_t n, double *w) {
@@ -165,6 +167,7 @@ int ef_unit_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef
   if (!m->has_curves) memset(parts.loss_d, 0, 2 * EF_UNIT_LOSS_POINTS * sizeof(double));
   for (size_t i = 0; i < (size_t)parts.n_iter * (size_t)nv; i++) /* beyond its iterations */
     parts.iter_hist[i] = NAN;
+  for (int i = 0; i < parts.n_iter; i++) parts.iter_ess[i] = NAN;
   EF_CHECK(m->run(ctx, cfg, in, u, attempt, ws->ws[u->method], ws->weights, &parts));
   if (parts.n_unbinned > 0 && !m->has_samples) reweight_mc(in, &parts, ws->wsum);
   if (parts.n_events > 0 && !m->event_weights) spread_hist(in, m, &parts, ws->wsum);

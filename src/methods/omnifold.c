@@ -62,7 +62,8 @@ static int of_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const 
   ef_omnifold_problem pb = {.data = data, .mc = mc, .vtx = ef_inputs_vertex_binning(in),
                             .fill_prior = ef_inputs_prior(in, u->fill), .seen = ws->seen,
                             .seed = u->seed,
-                            .attempt = attempt, .iter_hist = out->iter_hist};
+                            .attempt = attempt, .iter_hist = out->iter_hist,
+                            .iter_ess = out->iter_ess};
   if (u->replica > 0) {
     ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP, u->replica, data->n, weights);
     pb.data_weights = weights;

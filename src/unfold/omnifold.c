@@ -280,6 +280,16 @@ static int result(ef_ctx *ctx, const ef_omnifold_ws *ws, const ef_omnifold_probl
   return EF_OK;
 }
 
+/* The current weights' effective size, (sum w)^2 / sum w^2 over the MC
+ * events in the vertex binning (Kish): how many unweighted events they are
+ * worth. An MC that does not cover the data gives a few heavy events. */
+static double effective_size(const ef_omnifold_ws *ws, const ef_omnifold_problem *pb) {
+  double s1 = 0.0, s2 = 0.0;
+  for (size_t e = 0; e < pb->mc->n; e++)
+    if (ws->vbin[e] >= 0) s1 += ws->w[e], s2 += ws->w[e] * ws->w[e];
+  return s2 > 0 ? s1 * s1 / s2 : 0.0;
+}
+
 int ef_omnifold_run(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold_problem *pb,
                     ef_omnifold_ws *ws, double *hist, double *weights) {
   if (pb->data->n > ws->n_data || pb->mc->n != ws->n_mc || !pb->mc->vertex ||
@@ -306,6 +316,7 @@ int ef_omnifold_run(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold
     ef_classifier_init(ws->c2, pb->seed, unit + 1);
     EF_CHECK(step1(ctx, ws, pb, n_dm, &r));
     EF_CHECK(step2(ctx, ws, pb, &r));
+    if (pb->iter_ess) pb->iter_ess[it] = effective_size(ws, pb);
     if (pb->iter_hist && it + 1 < op->iterations) {
       size_t nv = (size_t)ef_binning_count(pb->vtx);
       EF_CHECK(result(ctx, ws, pb, dtotal, pb->iter_hist + (size_t)it * nv, NULL));
