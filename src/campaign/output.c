@@ -898,7 +898,8 @@ static void warn_effective_mc(ef_ctx *ctx, const ef_output_data *d) {
     for (size_t u = 0; u < ef_plan_n_units(p); u++) {
       const ef_unit *x = ef_plan_unit(p, u);
       if (x->method != method || x->fill != fill || d->status[u] != 0) continue;
-      const double *ess = d->results + u * row + row - I; /* the row's last I (unit.h) */
+      /* read only: the row's named parts (unit.h's layout) */
+      const double *ess = ef_unit_row_parts((double *)(d->results + u * row), d->in).iter_ess;
       size_t k = I;
       while (k > 0 && !isfinite(ess[k - 1])) k--;
       if (k == 0) continue;
