@@ -47,8 +47,9 @@ typedef struct {
   int event_weights;   /* fills parts.ew: it reweights the MC's events itself (else the
                         * unit code spreads hist over them bin by bin, or writes NaN for a
                         * method with has_samples: its samples are not the MC's) */
-  int shares_detector; /* the fills of one (method, replica, member) share trained
-                        * detector products: they get an affinity key (plan.h) */
+  int shares_training; /* the fills of one (method, replica, member) share what they
+                        * train (the GANs' networks, OmniFold's iterations): they get an
+                        * affinity key (plan.h), so one rank takes them in a row */
   int learns_efficiency; /* parts.eff comes from its own trained model (summary
                           * checks it against the exact maps); 0: from the MC */
   double cost;         /* relative cost of one unit, for scheduling */

@@ -2,10 +2,8 @@
  * 182001) on the MC's events: iterative classifier reweighting, unbinned,
  * all observables at once (docs/methods.md, "OmniFold").
  *
- * The MC's per-event weights start at the prior: its file weights times
- * the fill model's density over the MC's own, bin by bin in the vertex
- * binning (so the blind region, where the weights stay at the prior,
- * follows the fill model). Each iteration:
+ * The MC's per-event weights start at the prior, the MC as it is (its file
+ * weights; the OmniFold papers' prior). Each iteration:
  *   step 1, detector level: a classifier between the data's measured
  *     events (their weights) and the MC's measured events (current
  *     weights), inputs the seen category's one-hot and the reconstructed
@@ -21,13 +19,17 @@
  *     pulled and with the current weights; an event's new weight is its
  *     current one times exp(logit): smooth in the vertex, it carries the
  *     measured region's information across holes and into open blind
- *     regions as far as the classifier interpolates. With average the
- *     events of bins the detector does not see keep their weight, the
- *     prior (the fill model), as IBU's blind bins do.
+ *     regions as far as the classifier interpolates. With average (and
+ *     interpolate) the events of bins the detector does not see (pb->seen)
+ *     keep their weight.
  * Every ratio is clipped to [1 / clip, clip]. Both classes of a step are
  * drawn by weight (rows of equal weight). The result is the MC's vertex
  * histogram with the final weights, scaled so that its measured events
- * match the data's.
+ * match the data's, in the bins the detector sees; the blind bins take the
+ * fill model's shape, scaled so that blind / seen is the fill's own ratio
+ * (as IBU's and the GAN methods' blind bins). The fill enters nowhere
+ * else: a workspace keeps its last iterations, and a unit that differs
+ * from the last only by the fill model reuses them.
  *
  * Nothing is collective; a workspace is made once per rank and a unit
  * allocates nothing. */
@@ -46,7 +48,7 @@
  * omnifold.unreconstructed. AVERAGE: its vertex bin's mean pull; KEEP: its
  * current weight; INTERPOLATE: none, step 2 learns the pull at vertex level
  * from the measured events alone and applies it to every event. AVERAGE
- * and INTERPOLATE leave the blind bins (pb->seen) at the prior. */
+ * and INTERPOLATE leave the blind bins (pb->seen) out of step 2. */
 enum { EF_OF_AVERAGE = 0, EF_OF_KEEP = 1, EF_OF_INTERPOLATE = 2 };
 
 /* The omnifold.* keys. */
@@ -55,7 +57,7 @@ typedef struct {
   ef_net_params net; /* both classifiers: hidden, layers, steps, batch, lr */
   double clip;       /* each ratio is clipped to [1 / clip, clip] */
   int unreconstructed;     /* EF_OF_AVERAGE, EF_OF_KEEP or EF_OF_INTERPOLATE (above) */
-  double blind_efficiency; /* not EF_OF_KEEP: vertex bins below keep the prior */
+  double blind_efficiency; /* vertex bins below are blind (the caller's pb->seen) */
 } ef_omnifold_params;
 
 typedef struct ef_omnifold_ws ef_omnifold_ws;
@@ -74,9 +76,11 @@ typedef struct {
   const ef_events *mc;         /* MC with vertex (the workspace's) */
   const double *mc_weights;    /* (n_mc) extra MC weights (bootstrap), NULL = all 1 */
   const ef_binning *vtx;       /* vertex bins of the result */
-  const double *fill_prior;    /* (n_vertex) the fill model's probability per bin */
+  const double *fill_prior;    /* (n_vertex) the fill model's probability per bin: the
+                                * result's shape in the blind bins */
   const unsigned char *seen;   /* (n_vertex) 1 where the detector sees the bin (MC efficiency
-                                * >= blind_efficiency); not used with EF_OF_KEEP */
+                                * >= blind_efficiency), 0 blind; NULL (EF_OF_KEEP only):
+                                * every bin seen */
   uint64_t seed;               /* the classifiers' initial weights and minibatches */
   int attempt;                 /* > 0: fresh streams for a retry */
   double *iter_hist;           /* (iterations, n_vertex) the result after each iteration,
@@ -86,9 +90,11 @@ typedef struct {
                                 * vertex binning (Kish; events); NULL: not wanted */
 } ef_omnifold_problem;
 
-/* Run the iterations: hist (n_vertex) the unfolded events per vertex bin;
+/* Run the iterations (or reuse the workspace's last ones when only
+ * fill_prior differs): hist (n_vertex) the unfolded events per vertex bin;
  * weights, when not NULL, (n_mc) every MC event's final weight at the
- * result's scale (its histogram is hist). EF_ERR_NUMERIC when a loss turns
+ * result's scale (its histogram is hist; the events of a blind bin share
+ * its content by their weights). EF_ERR_NUMERIC when a loss turns
  * non-finite; EF_ERR_INPUT when there is nothing to train on. */
 int ef_omnifold_run(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold_problem *pb,
                     ef_omnifold_ws *ws, double *hist, double *weights);

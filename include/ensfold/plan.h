@@ -27,7 +27,7 @@ typedef struct {
                      * replica, member), so every fill model of it has the same
                      * seed (common random numbers) */
   double cost;      /* relative cost estimate, for scheduling only */
-  int32_t affinity; /* ef_plan_affinity's key: the detector networks it shares, -1 none */
+  int32_t affinity; /* ef_plan_affinity's key: the training it shares, -1 none */
 } ef_unit;
 
 typedef struct ef_plan ef_plan;
@@ -50,11 +50,11 @@ int32_t ef_plan_unit_id(const ef_plan *p, int method, int fill, int replica, int
 
 /* Units with the same affinity key (>= 0) share work that a rank can keep
  * between them: the GAN methods' detector networks (and outer training),
- * trained once per (method, replica, member) and reused by every fill
- * model of it (gan.share_detector). The key is the (method, replica,
- * member) index of the common random numbers. The coordinator prefers to
- * hand a rank a unit with the key of its previous unit. -1: no shared work
- * (IBU). */
+ * OmniFold's iterations, trained once per (method, replica, member) and
+ * reused by every fill model of it (gan.share_detector). The key is the
+ * (method, replica, member) index of the common random numbers. The
+ * coordinator prefers to hand a rank a unit with the key of its previous
+ * unit. -1: no shared work (IBU). */
 int ef_plan_affinity(const ef_plan *p, int32_t unit);
 /* The seed of a unit's detector products, from the unit's seed (the same
  * for every fill model of a (method, replica, member)). A stream of purpose

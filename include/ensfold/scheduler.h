@@ -3,7 +3,7 @@
  * Every rank is a worker. Rank 0 also runs the coordinator in a second
  * thread (MPI_THREAD_MULTIPLE): it hands out units costliest first, except
  * that a rank whose last unit had an affinity key (ef_plan_affinity: GAN
- * detector networks it keeps) gets the next unit with that key when one is
+ * networks or OmniFold iterations it keeps) gets the next unit with that key when one is
  * near the head of the order (src/campaign/dispatch.h); it collects results
  * as they finish and reports progress. The coordinator sleeps while
  * idle (probe, then a nap of 50 us doubling to 5 ms), so rank 0's worker keeps its core: N ranks

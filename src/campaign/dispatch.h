@@ -2,7 +2,7 @@
  * runner; tests/test_campaign.c tests it without MPI).
  *
  * Units go out in dispatch order, except that a rank whose previous unit had
- * an affinity key >= 0 (ef_plan_affinity: detector products shared by a
+ * an affinity key >= 0 (ef_plan_affinity: training shared by a
  * method's units) gets the first unit not yet handed out with the same key, when
  * one lies within EF_DISPATCH_WINDOW entries of the first unit not yet handed
  * out. Otherwise it gets the first unit within the window whose key no other

@@ -116,7 +116,7 @@ int ef_plan_create(ef_ctx *ctx, ef_plan **out, const ef_config *cfg) {
         *u = (ef_unit){.id = id, .method = m, .fill = p->group_fill[g], .replica = r,
                        .member = k, .seed = ef_plan_unit_seed(cfg->seed, crn),
                        .cost = method_cost(m),
-                       .affinity = ef_method_get(m)->shares_detector ? crn : -1};
+                       .affinity = ef_method_get(m)->shares_training ? crn : -1};
         p->order[id] = id;
       }
   }

@@ -448,13 +448,16 @@ static const key_def schema[] = {
     ENUM("omnifold.unreconstructed", omnifold.unreconstructed, "average|keep|interpolate",
          "average",
          "the pulled weight of an MC event with no reconstruction: average = the mean pull of "
-         "its vertex bin's measured events (IBU's update; bins the detector does not see keep "
-         "the prior), keep = its current weight (converges slowly where the efficiency is low), "
-         "interpolate = none: step 2 learns the pull at vertex level from the measured events "
-         "and applies it to all (unbinned; blind bins keep the prior; docs/methods.md)"),
+         "its vertex bin's measured events (IBU's update; bins the detector does not see are "
+         "left out of step 2), keep = its current weight (converges slowly where the "
+         "efficiency is low), interpolate = none: step 2 learns the pull at vertex level from "
+         "the measured events and applies it to all but the blind bins (unbinned; "
+         "docs/methods.md)"),
     REAL("omnifold.blind_efficiency", omnifold.blind_efficiency, 0.05, 0.0, 1.0, "",
-         "with unreconstructed: average or interpolate, vertex bins whose efficiency (from the "
-         "MC) is below this keep the prior, the fill model"),
+         "vertex bins whose efficiency (from the MC) is below this are blind: the fill model's "
+         "shape there, scaled to the unfolded seen bins by the fill's own ratio (the fill "
+         "enters nowhere else); with unreconstructed: average or interpolate step 2 leaves "
+         "them out"),
     STR("output", output, "ensfold-results.h5",
         "campaign result file (the -o option overrides); relative to the working directory"),
 };

@@ -123,5 +123,5 @@ static int bbb_check_inputs(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *
 
 const ef_method ef_method_bin_by_bin = {
     .name = "bin-by-bin", .deterministic = 1, .has_own = 0, .has_curves = 0,
-    .shares_detector = 0, .learns_efficiency = 0, .cost = 1.0, .ws_create = bbb_ws_create,
+    .shares_training = 0, .learns_efficiency = 0, .cost = 1.0, .ws_create = bbb_ws_create,
     .ws_destroy = bbb_ws_destroy, .check_inputs = bbb_check_inputs, .run = bbb_run};

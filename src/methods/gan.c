@@ -64,12 +64,12 @@ static int gan_check_inputs(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *
 
 const ef_method ef_method_gan_topo = {
     .name = "gan-topo", .deterministic = 0, .has_own = 1, .has_curves = 1,
-    .shares_detector = 1, .learns_efficiency = 1, .has_samples = 1, .cost = 1000.0,
+    .shares_training = 1, .learns_efficiency = 1, .has_samples = 1, .cost = 1000.0,
     .ws_create = gan_ws_create, .ws_destroy = gan_ws_destroy, .check_inputs = gan_check_inputs,
     .run = gan_run};
 
 const ef_method ef_method_gan_mixed = {
     .name = "gan-mixed", .deterministic = 0, .has_own = 1, .has_curves = 1,
-    .shares_detector = 1, .learns_efficiency = 1, .has_samples = 1, .cost = 1000.0,
+    .shares_training = 1, .learns_efficiency = 1, .has_samples = 1, .cost = 1000.0,
     .ws_create = gan_ws_create, .ws_destroy = gan_ws_destroy, .check_inputs = gan_check_inputs,
     .run = gan_run};

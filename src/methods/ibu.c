@@ -148,7 +148,7 @@ static void ibu_describe(const ef_config *cfg, char *buf, size_t len) {
 }
 
 const ef_method ef_method_ibu = {
-    .name = "ibu", .deterministic = 1, .has_own = 0, .has_curves = 0, .shares_detector = 0,
+    .name = "ibu", .deterministic = 1, .has_own = 0, .has_curves = 0, .shares_training = 0,
     .learns_efficiency = 0,
     .cost = 1.0, .ws_create = ibu_ws_create, .ws_destroy = ibu_ws_destroy,
     .check_inputs = ibu_check_inputs, .run = ibu_run, .describe = ibu_describe};

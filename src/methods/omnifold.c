@@ -90,23 +90,24 @@ static void of_describe(const ef_config *cfg, char *buf, size_t len) {
   const ef_omnifold_params *o = &cfg->omnifold;
   snprintf(buf, len, "omnifold.iterations %d; both classifiers: hidden %d, layers %d, steps %d, "
            "batch %d, lr %g; ratios clipped to [1/%g, %g]; unreconstructed events: %s; the "
-           "prior: the MC reweighted to the fill model bin by bin; classifier seeds from "
-           "/units/seed (docs/methods.md)",
+           "prior: the MC itself; bins with MC efficiency below omnifold.blind_efficiency "
+           "(%g) take the fill model's shape, scaled to the unfolded seen bins by the fill's "
+           "own ratio; classifier seeds from /units/seed (docs/methods.md)",
            o->iterations, o->net.hidden, o->net.layers, o->net.steps, o->net.batch, o->net.lr,
            o->clip, o->clip,
            o->unreconstructed == EF_OF_AVERAGE
-               ? "the mean pull of their vertex bin's measured events; bins with MC efficiency "
-                 "below omnifold.blind_efficiency keep the prior"
+               ? "the mean pull of their vertex bin's measured events; blind bins out of step 2"
            : o->unreconstructed == EF_OF_INTERPOLATE
-               ? "step 2's ratio, learnt from the measured events alone; bins with MC "
-                 "efficiency below omnifold.blind_efficiency keep the prior"
-               : "their current weight through step 1");
+               ? "step 2's ratio, learnt from the measured events alone; blind bins out of "
+                 "step 2"
+               : "their current weight through step 1",
+           o->blind_efficiency);
 }
 
 static int of_iterations(const ef_config *cfg) { return cfg->omnifold.iterations; }
 
 const ef_method ef_method_omnifold = {
     .name = "omnifold", .deterministic = 0, .has_own = 0, .has_curves = 0,
-    .has_samples = 1, .event_weights = 1, .shares_detector = 0, .learns_efficiency = 0, .cost = 500.0,
+    .has_samples = 1, .event_weights = 1, .shares_training = 1, .learns_efficiency = 0, .cost = 500.0,
     .ws_create = of_ws_create, .ws_destroy = of_ws_destroy, .run = of_run,
     .describe = of_describe, .n_iterations = of_iterations};

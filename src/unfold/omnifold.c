@@ -32,6 +32,11 @@ struct ef_omnifold_ws {
   int32_t *tidx;            /* (n_mc) step 2's training events (not EF_OF_KEEP: none in
                              * blind bins; EF_OF_INTERPOLATE: measured ones); n_tidx */
   size_t n_tidx;
+  double *isum;             /* (iterations, n_vertex) the current weights' sum per vertex
+                             * bin after each iteration (unscaled) */
+  double *imeas, *iess;     /* (iterations) the MC's measured weight; effective size */
+  int have;                 /* the iterations above are of the problem keyed below */
+  uint64_t key[6];          /* problem_key's */
   double *cdf0, *cdf1;      /* (n_mc) running sums for drawing by weight */
   float *x, *rw, *lg;       /* (rows, IN1), (rows), (rows) classifier rows, weights, logits */
 };
@@ -42,7 +47,7 @@ void ef_omnifold_ws_destroy(ef_omnifold_ws *ws) {
   ef_classifier_destroy(ws->c2);
   ef_featmap_destroy(ws->fm);
   void *b[] = {ws->vbin, ws->mmeas, ws->dmeas, ws->dcdf, ws->w, ws->wpull, ws->bsum, ws->tidx,
-               ws->cdf0, ws->cdf1, ws->x, ws->rw, ws->lg};
+               ws->cdf0, ws->cdf1, ws->x, ws->rw, ws->lg, ws->isum, ws->imeas, ws->iess};
   for (size_t i = 0; i < sizeof b / sizeof *b; i++) free(b[i]);
   free(ws);
 }
@@ -62,8 +67,13 @@ static int alloc_buffers(ef_ctx *ctx, ef_omnifold_ws *ws) {
   ws->x = malloc(R * (size_t)ws->IN1 * sizeof *ws->x);
   ws->rw = malloc(R * sizeof *ws->rw);
   ws->lg = malloc(R * sizeof *ws->lg);
+  size_t I = (size_t)ws->op.iterations;
+  ws->isum = malloc(I * (ws->n_vertex ? ws->n_vertex : 1) * sizeof *ws->isum);
+  ws->imeas = malloc(I * sizeof *ws->imeas);
+  ws->iess = malloc(I * sizeof *ws->iess);
   if (!ws->vbin || !ws->mmeas || !ws->dmeas || !ws->dcdf || !ws->w || !ws->wpull ||
-      !ws->bsum || !ws->tidx || !ws->cdf0 || !ws->cdf1 || !ws->x || !ws->rw || !ws->lg)
+      !ws->bsum || !ws->tidx || !ws->cdf0 || !ws->cdf1 || !ws->x || !ws->rw || !ws->lg ||
+      !ws->isum || !ws->imeas || !ws->iess)
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the OmniFold workspace "
                         "(%zu MC events)", ws->n_mc);
   return EF_OK;
@@ -143,11 +153,9 @@ static double data_setup(ef_omnifold_ws *ws, const ef_omnifold_problem *pb, size
 }
 
 /* The MC index (once per sample: vertex bins, measured events) and the
- * prior weights: file (and bootstrap) weights times the fill model's
- * density over the MC's, bin by bin (1 outside the binning). */
-static void mc_setup(ef_omnifold_ws *ws, const ef_omnifold_problem *pb, double *mcd) {
+ * prior weights: the MC as it is, its file (and bootstrap) weights. */
+static void mc_setup(ef_omnifold_ws *ws, const ef_omnifold_problem *pb) {
   const ef_events *mc = pb->mc;
-  int nv = ef_binning_count(pb->vtx);
   if (ws->mc != mc) {
     ws->n_mmeas = 0;
     for (size_t e = 0; e < mc->n; e++) {
@@ -156,17 +164,8 @@ static void mc_setup(ef_omnifold_ws *ws, const ef_omnifold_problem *pb, double *
     }
     ws->mc = mc;
   }
-  double sm = 0.0, sf = 0.0;
-  memset(mcd, 0, (size_t)nv * sizeof *mcd);
-  for (size_t e = 0; e < mc->n; e++) {
+  for (size_t e = 0; e < mc->n; e++)
     ws->w[e] = (mc->weight ? mc->weight[e] : 1.0) * (pb->mc_weights ? pb->mc_weights[e] : 1.0);
-    if (ws->vbin[e] >= 0) mcd[ws->vbin[e]] += ws->w[e], sm += ws->w[e];
-  }
-  for (int k = 0; k < nv; k++) sf += mcd[k] > 0 ? pb->fill_prior[k] : 0.0;
-  for (size_t e = 0; e < mc->n; e++) {
-    int k = ws->vbin[e];
-    if (k >= 0 && sf > 0) ws->w[e] *= (pb->fill_prior[k] / sf) / (mcd[k] / sm);
-  }
   ws->n_tidx = 0;
   int interp = ws->op.unreconstructed == EF_OF_INTERPOLATE;
   if (ws->op.unreconstructed != EF_OF_KEEP)
@@ -262,32 +261,101 @@ static int step2(ef_ctx *ctx, ef_omnifold_ws *ws, const ef_omnifold_problem *pb,
   return EF_OK;
 }
 
-/* The result at the current weights: hist (n_vertex) and, when not NULL,
- * weights (n_mc), scaled so that the MC's measured events, weighted, are the
- * data's (dtotal). */
-static int result(ef_ctx *ctx, const ef_omnifold_ws *ws, const ef_omnifold_problem *pb,
-                  double dtotal, double *hist, double *weights) {
-  double mtotal = 0.0;
+/* After iteration it: the current weights' sum per vertex bin, the MC's
+ * measured weight (the result's scale) and the weights' effective size,
+ * (sum w)^2 / sum w^2 over the MC events in the vertex binning (Kish: how
+ * many unweighted events they are worth; an MC that does not cover the
+ * data gives a few heavy events). */
+static int record(ef_ctx *ctx, ef_omnifold_ws *ws, const ef_omnifold_problem *pb, int it) {
+  double *bs = ws->isum + (size_t)it * ws->n_vertex, mtotal = 0.0, s1 = 0.0, s2 = 0.0;
+  memset(bs, 0, ws->n_vertex * sizeof *bs);
   for (size_t j = 0; j < ws->n_mmeas; j++) mtotal += ws->w[ws->mmeas[j]];
+  for (size_t e = 0; e < pb->mc->n; e++) {
+    if (ws->vbin[e] < 0) continue;
+    bs[ws->vbin[e]] += ws->w[e];
+    s1 += ws->w[e], s2 += ws->w[e] * ws->w[e];
+  }
   if (!(mtotal > 0))
     return ef_error_set(ctx, EF_ERR_NUMERIC, "omnifold: the MC's measured weight vanished");
-  double s = dtotal / mtotal;
-  memset(hist, 0, (size_t)ef_binning_count(pb->vtx) * sizeof *hist);
-  for (size_t e = 0; e < pb->mc->n; e++) {
-    if (ws->vbin[e] >= 0) hist[ws->vbin[e]] += s * ws->w[e];
-    if (weights) weights[e] = s * ws->w[e];
-  }
+  ws->imeas[it] = mtotal;
+  ws->iess[it] = s2 > 0 ? s1 * s1 / s2 : 0.0;
   return EF_OK;
 }
 
-/* The current weights' effective size, (sum w)^2 / sum w^2 over the MC
- * events in the vertex binning (Kish): how many unweighted events they are
- * worth. An MC that does not cover the data gives a few heavy events. */
-static double effective_size(const ef_omnifold_ws *ws, const ef_omnifold_problem *pb) {
-  double s1 = 0.0, s2 = 0.0;
-  for (size_t e = 0; e < pb->mc->n; e++)
-    if (ws->vbin[e] >= 0) s1 += ws->w[e], s2 += ws->w[e] * ws->w[e];
-  return s2 > 0 ? s1 * s1 / s2 : 0.0;
+/* The result after iteration it, hist (n_vertex): the bins the detector
+ * sees at the scale that makes the MC's measured events, weighted, the
+ * data's (dtotal); the blind bins (pb->seen 0) that hold MC weight take the
+ * fill model's shape, scaled so that blind / seen is the fill's own ratio
+ * (as the GAN methods' and IBU's blind bins). */
+static void assemble(const ef_omnifold_ws *ws, const ef_omnifold_problem *pb, int it,
+                     double dtotal, double *hist) {
+  const double *bs = ws->isum + (size_t)it * ws->n_vertex;
+  double s = dtotal / ws->imeas[it], seen = 0.0, fill_seen = 0.0;
+  for (size_t k = 0; k < ws->n_vertex; k++) {
+    int blind = pb->seen && !pb->seen[k];
+    hist[k] = blind ? 0.0 : s * bs[k];
+    if (!blind) seen += hist[k], fill_seen += pb->fill_prior[k];
+  }
+  if (!pb->seen || !(fill_seen > 0)) return;
+  for (size_t k = 0; k < ws->n_vertex; k++)
+    if (!pb->seen[k] && bs[k] > 0) hist[k] = seen * pb->fill_prior[k] / fill_seen;
+}
+
+/* Every MC event's final weight (n_mc) at the scale of hist, the last
+ * iteration's result: its histogram is hist (a blind bin's events share
+ * the bin's content in proportion to their current weights). */
+static void final_weights(const ef_omnifold_ws *ws, const ef_omnifold_problem *pb,
+                          double dtotal, const double *hist, double *weights) {
+  int last = ws->op.iterations - 1;
+  const double *bs = ws->isum + (size_t)last * ws->n_vertex;
+  double s = dtotal / ws->imeas[last];
+  for (size_t e = 0; e < pb->mc->n; e++) {
+    int32_t k = ws->vbin[e];
+    weights[e] = k >= 0 && pb->seen && !pb->seen[k] ? (bs[k] > 0 ? hist[k] * ws->w[e] / bs[k] : 0.0)
+                                                    : s * ws->w[e];
+  }
+}
+
+/* A 64-bit hash of n doubles (NULL: none), for the key of the iterations. */
+static uint64_t hash_doubles(const double *x, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  if (!x) return h;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t b;
+    memcpy(&b, &x[i], sizeof b);
+    h = (h ^ b) * 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+  return h;
+}
+
+/* What the iterations depend on: the seed and attempt (the classifiers'
+ * streams), the data and its weights, the MC's weights (the MC itself is
+ * the workspace's), the blind bins. Not the fill model: units that differ
+ * only by the fill (common random numbers: the same seed) run them once on
+ * a rank and differ in their blind bins alone. */
+static void problem_key(const ef_omnifold_problem *pb, uint64_t key[6]) {
+  key[0] = pb->seed;
+  key[1] = (uint64_t)pb->attempt;
+  key[2] = hash_doubles(pb->data_weights, pb->data->n);
+  key[3] = hash_doubles(pb->mc_weights, pb->mc->n);
+  key[4] = (uint64_t)(uintptr_t)pb->data;
+  key[5] = (uint64_t)(uintptr_t)pb->seen;
+}
+
+static int iterate(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold_problem *pb,
+                   ef_omnifold_ws *ws, size_t n_dm) {
+  ef_rng r;
+  ef_rng_init(&r, pb->seed, EF_RNG_NN_TRAIN, STREAM_TRAIN + (uint32_t)pb->attempt);
+  for (int it = 0; it < op->iterations; it++) {
+    uint32_t unit = (uint32_t)(pb->attempt * 2 * op->iterations + 2 * it);
+    ef_classifier_init(ws->c1, pb->seed, unit);
+    ef_classifier_init(ws->c2, pb->seed, unit + 1);
+    EF_CHECK(step1(ctx, ws, pb, n_dm, &r));
+    EF_CHECK(step2(ctx, ws, pb, &r));
+    EF_CHECK(record(ctx, ws, pb, it));
+  }
+  return EF_OK;
 }
 
 int ef_omnifold_run(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold_problem *pb,
@@ -300,7 +368,10 @@ int ef_omnifold_run(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold
     return ef_error_set(ctx, EF_ERR_INTERNAL, "OmniFold workspace not made for this problem");
   size_t n_dm;
   double dtotal = data_setup(ws, pb, &n_dm);
-  mc_setup(ws, pb, hist); /* hist: scratch for the MC's density until the result */
+  uint64_t key[6];
+  problem_key(pb, key);
+  int reuse = ws->have && ws->mc == pb->mc && memcmp(key, ws->key, sizeof key) == 0;
+  if (!reuse) ws->have = 0, mc_setup(ws, pb);
   if (n_dm == 0 || ws->n_mmeas == 0)
     return ef_error_set(ctx, EF_ERR_INPUT, "omnifold: no measured %s events",
                         n_dm == 0 ? "data" : "MC");
@@ -308,24 +379,17 @@ int ef_omnifold_run(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold
     return ef_error_set(ctx, EF_ERR_INPUT, "omnifold: no MC events outside the blind bins "
                         "(efficiency below omnifold.blind_efficiency %g) for step 2",
                         op->blind_efficiency);
-  ef_rng r;
-  ef_rng_init(&r, pb->seed, EF_RNG_NN_TRAIN, STREAM_TRAIN + (uint32_t)pb->attempt);
+  if (!reuse) {
+    EF_CHECK(iterate(ctx, op, pb, ws, n_dm));
+    memcpy(ws->key, key, sizeof key);
+    ws->have = 1;
+  }
+  size_t nv = ws->n_vertex;
   for (int it = 0; it < op->iterations; it++) {
-    uint32_t unit = (uint32_t)(pb->attempt * 2 * op->iterations + 2 * it);
-    ef_classifier_init(ws->c1, pb->seed, unit);
-    ef_classifier_init(ws->c2, pb->seed, unit + 1);
-    EF_CHECK(step1(ctx, ws, pb, n_dm, &r));
-    EF_CHECK(step2(ctx, ws, pb, &r));
-    if (pb->iter_ess) pb->iter_ess[it] = effective_size(ws, pb);
-    if (pb->iter_hist && it + 1 < op->iterations) {
-      size_t nv = (size_t)ef_binning_count(pb->vtx);
-      EF_CHECK(result(ctx, ws, pb, dtotal, pb->iter_hist + (size_t)it * nv, NULL));
-    }
+    if (pb->iter_ess) pb->iter_ess[it] = ws->iess[it];
+    if (pb->iter_hist) assemble(ws, pb, it, dtotal, pb->iter_hist + (size_t)it * nv);
   }
-  EF_CHECK(result(ctx, ws, pb, dtotal, hist, weights));
-  if (pb->iter_hist) {
-    size_t nv = (size_t)ef_binning_count(pb->vtx);
-    memcpy(pb->iter_hist + (size_t)(op->iterations - 1) * nv, hist, nv * sizeof *hist);
-  }
+  assemble(ws, pb, op->iterations - 1, dtotal, hist);
+  if (weights) final_weights(ws, pb, dtotal, hist, weights);
   return EF_OK;
 }
