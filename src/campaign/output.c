@@ -392,7 +392,8 @@ static int event_weights_attrs(writer *w, hid_t g, const ef_output_data *d) {
                     "replicas, member the ensemble member (docs/formats.md)"));
   EF_CHECK(attr_str(w, g, "normalisation", "events: the weights of a unit sum to its unfolded "
                     "events (MC events outside the vertex binning keep theirs but are in no "
-                    "bin); they include mc_weight, the MC file's own weights"));
+                    "bin; OmniFold: a blind bin's events share the fill model's content by "
+                    "their weights); they include mc_weight, the MC file's own weights"));
   for (int id = 0; id < ef_method_count(); id++) {
     const ef_method *m = ef_method_get(id);
     if (!(d->cfg->campaign.methods >> id & 1u) || !m->describe) continue;

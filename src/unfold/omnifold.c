@@ -36,7 +36,7 @@ struct ef_omnifold_ws {
                              * bin after each iteration (unscaled) */
   double *imeas, *iess;     /* (iterations) the MC's measured weight; effective size */
   int have;                 /* the iterations above are of the problem keyed below */
-  uint64_t key[6];          /* problem_key's */
+  uint64_t key[7];          /* problem_key's */
   double *cdf0, *cdf1;      /* (n_mc) running sums for drawing by weight */
   float *x, *rw, *lg;       /* (rows, IN1), (rows), (rows) classifier rows, weights, logits */
 };
@@ -330,17 +330,20 @@ static uint64_t hash_doubles(const double *x, size_t n) {
 }
 
 /* What the iterations depend on: the seed and attempt (the classifiers'
- * streams), the data and its weights, the MC's weights (the MC itself is
- * the workspace's), the blind bins. Not the fill model: units that differ
- * only by the fill (common random numbers: the same seed) run them once on
- * a rank and differ in their blind bins alone. */
-static void problem_key(const ef_omnifold_problem *pb, uint64_t key[6]) {
+ * streams), the data (its reconstructed points, weights and bootstrap
+ * weights), the MC's weights (the MC itself is the workspace's), the blind
+ * bins. Not the fill model: units that differ only by the fill (common
+ * random numbers: the same seed) run them once on a rank and differ in
+ * their blind bins alone. */
+static void problem_key(const ef_omnifold_problem *pb, uint64_t key[7]) {
+  const ef_events *d = pb->data;
   key[0] = pb->seed;
   key[1] = (uint64_t)pb->attempt;
-  key[2] = hash_doubles(pb->data_weights, pb->data->n);
+  key[2] = hash_doubles(pb->data_weights, d->n);
   key[3] = hash_doubles(pb->mc_weights, pb->mc->n);
-  key[4] = (uint64_t)(uintptr_t)pb->data;
-  key[5] = (uint64_t)(uintptr_t)pb->seen;
+  key[4] = hash_doubles(d->reco, d->n * (size_t)d->space.dim) ^ hash_doubles(d->weight, d->n);
+  key[5] = (uint64_t)(uintptr_t)d ^ ((uint64_t)d->n << 1);
+  key[6] = (uint64_t)(uintptr_t)pb->seen;
 }
 
 static int iterate(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold_problem *pb,
@@ -368,7 +371,7 @@ int ef_omnifold_run(ef_ctx *ctx, const ef_omnifold_params *op, const ef_omnifold
     return ef_error_set(ctx, EF_ERR_INTERNAL, "OmniFold workspace not made for this problem");
   size_t n_dm;
   double dtotal = data_setup(ws, pb, &n_dm);
-  uint64_t key[6];
+  uint64_t key[7];
   problem_key(pb, key);
   int reuse = ws->have && ws->mc == pb->mc && memcmp(key, ws->key, sizeof key) == 0;
   if (!reuse) ws->have = 0, mc_setup(ws, pb);
