@@ -111,6 +111,32 @@ for g in ("ibu_mc", "ibu_alt"):
         sys.exit("FAIL: marginal-closure %s: %r, expected %d bins, %.3g" % (g, blk[4], ok.sum(), c2))
 print("marginal-closure: marginals and pair of both groups, all-bins chi2/ndf as computed here")
 PY
+#     --chance: the simulated chance of an unbiased result's chi2/ndf per marginal. Its
+#     simulator against the exact law: 4 uncorrelated bins with a sigma known from 2000
+#     replicas give chi2_4 / 4, P(> 2) = 0.0916 (seen 0.089 with the tool's fixed seed);
+#     with the sigma from 20 replicas the tail is heavier (seen 0.130; 0.086 if the sigma
+#     were not estimated, which fails here). On the file: one line per group, every
+#     probability in [0, 1].
+"$(dirname "$0")/../tools/marginal-closure" "$tmp/ibu2.h5" --chance 500 >"$tmp/ch.txt" ||
+  { echo "FAIL: marginal-closure --chance:"; cat "$tmp/ch.txt"; exit 1; }
+/usr/bin/python3 - "$(dirname "$0")/../tools/marginal-closure" "$tmp/ch.txt" <<'PY'
+import re, sys, importlib.machinery, importlib.util, numpy as np
+loader = importlib.machinery.SourceFileLoader("mclosure", sys.argv[1])
+spec = importlib.util.spec_from_loader("mclosure", loader)
+mc = importlib.util.module_from_spec(spec)
+loader.exec_module(mc)
+known = np.mean(mc.chance(np.eye(4), [slice(0, 4)], 1.0, 2000, 4000)[:, 0] > 2)
+est = np.mean(mc.chance(np.eye(4), [slice(0, 4)], 1.0, 20, 4000)[:, 0] > 2)
+if abs(known - 0.0916) > 0.02 or not est > known + 0.02:
+    sys.exit("FAIL: marginal-closure chance(): P(chi2/ndf > 2) %.4f with 2000 replicas (exact "
+             "0.0916), %.4f with 20 (expected heavier)" % (known, est))
+lines = [l for l in open(sys.argv[2]) if "if unbiased at this sigma" in l]
+probs = [float(x) for l in lines for x in re.findall(r"(?:x\d |<= 2\) |\) )([01]\.\d+)", l)]
+if len(lines) != 2 or len(probs) != 2 * 4 or not all(0 <= p <= 1 for p in probs):
+    sys.exit("FAIL: marginal-closure --chance lines %r, probabilities %r" % (lines, probs))
+print("marginal-closure --chance: P(chi2/ndf > 2) %.4f (exact 0.0916), %.4f from 20 replicas"
+      % (known, est))
+PY
 "$exe" run "$tmp/g2gen.yaml" -o "$tmp/gan2.h5" --quiet --set 'campaign.methods=[gan-topo, gan-mixed]' \
   --set campaign.replicas=1 --set gan.steps=300 --set gan.hidden=32 --set gan.samples=20000 \
   --set gan.efficiency.steps=300 --set gan.smearing.steps=200 --set gan.refine.steps=50 \
