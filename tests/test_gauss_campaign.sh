@@ -125,8 +125,8 @@ loader = importlib.machinery.SourceFileLoader("mclosure", sys.argv[1])
 spec = importlib.util.spec_from_loader("mclosure", loader)
 mc = importlib.util.module_from_spec(spec)
 loader.exec_module(mc)
-known = np.mean(mc.chance(np.eye(4), [slice(0, 4)], 1.0, 2000, 4000)[:, 0] > 2)
-est = np.mean(mc.chance(np.eye(4), [slice(0, 4)], 1.0, 20, 4000)[:, 0] > 2)
+known = np.mean(mc.chance(np.eye(4), [slice(0, 4)], 2000, 4000)[:, 0] > 2)
+est = np.mean(mc.chance(np.eye(4), [slice(0, 4)], 20, 4000)[:, 0] > 2)
 if abs(known - 0.0916) > 0.02 or not est > known + 0.02:
     sys.exit("FAIL: marginal-closure chance(): P(chi2/ndf > 2) %.4f with 2000 replicas (exact "
              "0.0916), %.4f with 20 (expected heavier)" % (known, est))
