@@ -7,7 +7,9 @@
  * lie in range; the efficiency maps against the toy's exact P(T | v); the
  * backward pass against finite differences of the forward pass; a key
  * keeps a training and a negative key never does; a category that loses an
- * observable; an unknown kind and an MC without vertices are refused. */
+ * observable; MC multiplicities (a bootstrap replica of the MC) train as
+ * the replica written out; an unknown kind and an MC without vertices are
+ * refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -169,7 +171,7 @@ static void run_kind(ef_surrogate_kind kind, int per_topology, double tol, const
   sp.own_trunk = per_topology >> 1; /* 2, 3: the P head a network of its own */
   ef_surrogate *s = NULL;
   assert_int_equal(ef_surrogate_create(ctx, &s, kind, &sp, fm, ROWS, mc.n), EF_OK);
-  assert_int_equal(ef_surrogate_train(ctx, s, &mc, 11, 0, 5), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, &mc, NULL, 11, 0, 5), EF_OK);
   /* ranges */
   float v[2 * ROWS], feat[ROWS * EF_FEAT_KIN], prob[4 * ROWS], reco[3 * ROWS * 2];
   ef_rng r;
@@ -190,12 +192,12 @@ static void run_kind(ef_surrogate_kind kind, int per_topology, double tol, const
   double m1[4 * NV], m2[4 * NV];
   ef_rng_init(&r, 1, EF_RNG_TEST, 2);
   ef_surrogate_map(s, vtx, &r, ROWS, m1);
-  assert_int_equal(ef_surrogate_train(ctx, s, &mc, 99, 0, 5), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, &mc, NULL, 99, 0, 5), EF_OK);
   ef_rng_init(&r, 1, EF_RNG_TEST, 2);
   ef_surrogate_map(s, vtx, &r, ROWS, m2);
   assert_memory_equal(m1, m2, sizeof m1);
   /* a negative key trains again: seed 99 gives other networks */
-  assert_int_equal(ef_surrogate_train(ctx, s, &mc, 99, 0, -1), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, &mc, NULL, 99, 0, -1), EF_OK);
   ef_rng_init(&r, 1, EF_RNG_TEST, 2);
   ef_surrogate_map(s, vtx, &r, ROWS, m2);
   assert_true(memcmp(m1, m2, sizeof m1) != 0);
@@ -252,7 +254,7 @@ static void test_mixed_per_topology(void **state) {
     sp.per_topology = pt, sp.moments = 10.0;
     ef_surrogate *s = NULL;
     assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_MIXED, &sp, fm, ROWS, mc.n), EF_OK);
-    assert_int_equal(ef_surrogate_train(ctx, s, &mc, 11, 0, -1), EF_OK);
+    assert_int_equal(ef_surrogate_train(ctx, s, &mc, NULL, 11, 0, -1), EF_OK);
     channel_widths(s, 1, w[pt]);
     ef_surrogate_destroy(s);
   }
@@ -274,7 +276,7 @@ static void test_mixed_own_trunk(void **state) {
   ef_surrogate *s = NULL;
   double w[3];
   assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_MIXED, &sp, fm, ROWS, mc.n), EF_OK);
-  assert_int_equal(ef_surrogate_train(ctx, s, &mc, 11, 0, -1), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, &mc, NULL, 11, 0, -1), EF_OK);
   channel_widths(s, 1, w);
   ef_surrogate_destroy(s);
   printf("# own trunk, per topology: phi rms (rad) T2 %.4f, T3 %.4f (MC 0.09, 0.03)\n", w[1], w[2]);
@@ -300,7 +302,7 @@ static void test_lost_observable(void **state) {
   ef_surrogate *s = NULL;
   double w[3];
   assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_MIXED, &sp, fm, ROWS, mc.n), EF_OK);
-  assert_int_equal(ef_surrogate_train(ctx, s, &lossy, 11, 0, -1), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, &lossy, NULL, 11, 0, -1), EF_OK);
   channel_widths(s, 1, w);
   printf("# T2 loses phi*: phi rms (rad) T3 %.4f (MC 0.03); T2's reco - 0.5: %.4f (0.25 exactly)\n",
          w[2], w[1]);
@@ -323,7 +325,7 @@ static void test_lost_observable(void **state) {
    * (MC 0.06, 3 x T3's 0.02): until the fix it never trained (its events
    * were left out as from a shared residual) and gave none (rms ~0.001) */
   assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_TOPO, &sp, fm, ROWS, mc.n), EF_OK);
-  assert_int_equal(ef_surrogate_train(ctx, s, &lossy, 11, 0, -1), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, &lossy, NULL, 11, 0, -1), EF_OK);
   double wc[3];
   channel_widths(s, 0, wc);
   channel_widths(s, 1, w);
@@ -392,7 +394,7 @@ static double trained_error(const ef_events *ev, double w, double wt, int ns, in
   sp.moments = w, sp.trend = wt;
   ef_surrogate *s = NULL;
   assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_TOPO, &sp, fm, ROWS, ev->n), EF_OK);
-  assert_int_equal(ef_surrogate_train(ctx, s, ev, 11, 0, -1), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, ev, NULL, 11, 0, -1), EF_OK);
   printf("# topo, moments %g, trend %g:\n", w, wt);
   double err = fold_rms_error(s, ev, ns, chunks);
   ef_surrogate_destroy(s);
@@ -432,6 +434,84 @@ static void test_trend(void **state) {
   assert_true(err[1] < err[0]);
 }
 
+/* Map and folded points of s at fixed points and noise: out (4 NV + 3 ROWS 2). */
+static void response_of(ef_surrogate *s, double *out) {
+  float v[2 * ROWS], feat[ROWS * EF_FEAT_KIN], prob[4 * ROWS], reco[3 * ROWS * 2];
+  ef_rng r;
+  ef_rng_init(&r, 1, EF_RNG_TEST, 2);
+  ef_surrogate_map(s, vtx, &r, ROWS, out);
+  points(&r, ROWS, v, feat);
+  ef_surrogate_forward(s, v, feat, ROWS, &r, prob, reco);
+  for (int i = 0; i < 3 * ROWS * 2; i++) out[4 * NV + i] = reco[i];
+}
+
+/* kind trained on mc with multiplicities w (NULL: once each): its response. */
+static void trained_response(ef_surrogate_kind kind, const ef_events *ev, const double *w,
+                             double *out) {
+  ef_surrogate_params sp = params();
+  ef_surrogate *s = NULL;
+  assert_int_equal(ef_surrogate_create(ctx, &s, kind, &sp, fm, ROWS, ev->n), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, ev, w, 11, 0, -1), EF_OK);
+  response_of(s, out);
+  ef_surrogate_destroy(s);
+}
+
+/* MC multiplicities (campaign.bootstrap_mc's Poisson(1) replica): training
+ * on mc with them gives the same bits as training on the replica written
+ * out (event i copied w_i times, in order), for both kinds; multiplicities
+ * of 1 give the unweighted training's bits; the replica's networks differ
+ * from the nominal's. */
+static void test_multiplicities(void **state) {
+  (void)state;
+  enum { NR = 4 * NV + 3 * ROWS * 2 };
+  double *w = malloc(mc.n * sizeof *w), *ones = malloc(mc.n * sizeof *ones);
+  double *a = malloc(4 * NR * sizeof *a), *b = a + NR, *c = b + NR, *d = c + NR;
+  assert_true(w && ones && a);
+  ef_rng r;
+  ef_rng_init(&r, 77, EF_RNG_TEST, 8);
+  size_t n = 0;
+  for (size_t i = 0; i < mc.n; i++) n += (size_t)(w[i] = ef_rng_poisson(&r, 1.0)), ones[i] = 1.0;
+  ef_events rep;
+  assert_int_equal(ef_events_alloc(ctx, &rep, &pi0, n, EF_KIND_MC,
+                                   EF_EVENTS_VERTEX | EF_EVENTS_PROB), EF_OK);
+  for (size_t i = 0, j = 0; i < mc.n; i++)
+    for (int k = 0; k < (int)w[i]; k++, j++) {
+      memcpy(rep.vertex + 2 * j, mc.vertex + 2 * i, 2 * sizeof *rep.vertex);
+      memcpy(rep.reco + 2 * j, mc.reco + 2 * i, 2 * sizeof *rep.reco);
+      memcpy(rep.prob + 4 * j, mc.prob + 4 * i, 4 * sizeof *rep.prob);
+      rep.topology[j] = mc.topology[i];
+    }
+  for (int kind = 0; kind < 2; kind++) {
+    trained_response((ef_surrogate_kind)kind, &mc, w, a);
+    trained_response((ef_surrogate_kind)kind, &rep, NULL, b);
+    trained_response((ef_surrogate_kind)kind, &mc, ones, c);
+    trained_response((ef_surrogate_kind)kind, &mc, NULL, d);
+    assert_memory_equal(a, b, NR * sizeof *a);
+    assert_memory_equal(c, d, NR * sizeof *a);
+    assert_true(memcmp(a, d, NR * sizeof *a) != 0);
+  }
+  printf("# multiplicities: a replica of %zu from %zu events trains as that replica written out\n",
+         n, mc.n);
+  ef_events_free(&rep);
+  /* not multiplicities: refused */
+  ef_surrogate_params sp = params();
+  ef_surrogate *s = NULL;
+  assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_TOPO, &sp, fm, ROWS, mc.n), EF_OK);
+  ones[3] = 0.5;
+  assert_int_equal(ef_surrogate_train(ctx, s, &mc, ones, 1, 0, -1), EF_ERR_INTERNAL);
+  assert_non_null(strstr(ef_error_message(ctx), "multiplicity 0.5"));
+  memset(ones, 0, mc.n * sizeof *ones);
+  assert_int_equal(ef_surrogate_train(ctx, s, &mc, ones, 1, 0, -1), EF_ERR_INPUT);
+  assert_non_null(strstr(ef_error_message(ctx), "no events"));
+  ones[0] = 1e9; /* beyond the room of a bootstrap replica */
+  assert_int_equal(ef_surrogate_train(ctx, s, &mc, ones, 1, 0, -1), EF_ERR_INTERNAL);
+  assert_non_null(strstr(ef_error_message(ctx), "room"));
+  ef_surrogate_destroy(s);
+  free(w);
+  free(ones);
+  free(a);
+}
+
 static void test_refusals(void **state) {
   (void)state;
   ef_surrogate_params sp = params();
@@ -442,17 +522,17 @@ static void test_refusals(void **state) {
   assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_TOPO, &sp, fm, ROWS, mc.n), EF_OK);
   ef_events bare = mc;
   bare.vertex = NULL;
-  assert_int_equal(ef_surrogate_train(ctx, s, &bare, 1, 0, -1), EF_ERR_INPUT);
+  assert_int_equal(ef_surrogate_train(ctx, s, &bare, NULL, 1, 0, -1), EF_ERR_INPUT);
   assert_non_null(strstr(ef_error_message(ctx), "vertex"));
   ef_events none = mc;
   none.n = 0;
-  assert_int_equal(ef_surrogate_train(ctx, s, &none, 1, 0, -1), EF_ERR_INPUT);
+  assert_int_equal(ef_surrogate_train(ctx, s, &none, NULL, 1, 0, -1), EF_ERR_INPUT);
   assert_non_null(strstr(ef_error_message(ctx), "no events"));
   ef_surrogate_destroy(s);
   /* made for 8 rows, it still trains with its 256-event batches (its buffers
    * take them in: the sanitizer build checks the accesses) */
   assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_MIXED, &sp, fm, 8, mc.n), EF_OK);
-  assert_int_equal(ef_surrogate_train(ctx, s, &mc, 1, 0, -1), EF_OK);
+  assert_int_equal(ef_surrogate_train(ctx, s, &mc, NULL, 1, 0, -1), EF_OK);
   ef_surrogate_destroy(s);
   ef_surrogate_destroy(NULL);
 }
@@ -467,6 +547,7 @@ int main(void) {
       cmocka_unit_test(test_lost_observable),
       cmocka_unit_test(test_moments),
       cmocka_unit_test(test_trend),
+      cmocka_unit_test(test_multiplicities),
       cmocka_unit_test(test_refusals),
   };
   vtx = ef_test_binning(EF_BIN_COS_PHI, 6, 6);

@@ -189,7 +189,7 @@ static int run(ef_ctx *ctx, int argc, char **argv, ef_config *cfg, ef_events *mc
   if (rc == EF_OK)
     rc = ef_surrogate_create(ctx, &s, topo ? EF_SURROGATE_TOPO : EF_SURROGATE_MIXED,
                              &cfg->gan.detector, fm, ROWS, mc->n);
-  if (rc == EF_OK) rc = ef_surrogate_train(ctx, s, mc, strtoull(argv[4], NULL, 10), 0, -1);
+  if (rc == EF_OK) rc = ef_surrogate_train(ctx, s, mc, NULL, strtoull(argv[4], NULL, 10), 0, -1);
   const int D = mc->space.dim, ns = rc == EF_OK ? ef_featmap_n_seen(fm) : 0;
   float *v = malloc(sizeof(float) * ROWS * D), *prob = malloc(sizeof(float) * ROWS * mc->space.n_cat),
         *feat = fm ? malloc(sizeof(float) * ROWS * ef_featmap_n_feat(fm)) : NULL,

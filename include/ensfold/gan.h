@@ -56,6 +56,10 @@ typedef struct {
   const ef_events *data;       /* measured events: category, reco (weight optional) */
   const double *data_weights;  /* (n_data) bootstrap weights, NULL = all 1 */
   const ef_events *mc;         /* MC with vertex and prob */
+  const double *mc_weights;    /* (n_mc) the MC's bootstrap multiplicities (non-negative
+                                * integers; campaign.bootstrap_mc): the detector networks
+                                * train on that replica of the MC. NULL = each event once.
+                                * det_key must differ where they do. */
   const ef_binning *vtx;       /* vertex bins of the result */
   const double *efficiency;    /* (n_vertex) total efficiency per bin (the response's) */
   const double *fill_prior;    /* (n_vertex) the fill model's probability per bin */

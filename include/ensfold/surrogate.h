@@ -62,12 +62,16 @@ void ef_surrogate_destroy(ef_surrogate *s); /* accepts NULL */
 
 /* Train on mc (vertex, reco, topology, prob; the feature map's space), from
  * seed and the streams stream .. stream + 4 (beyond three seen categories
- * also stream + 256 + j; critics: + 100). A key >= 0
- * equal to the key of the last training keeps the networks as they are
- * (units that share a detector); a negative key always trains. A loss that
- * turns non-finite returns EF_ERR_NUMERIC. */
-int ef_surrogate_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64_t seed,
-                       uint32_t stream, int64_t key);
+ * also stream + 256 + j; critics: + 100). mc_weights (n_mc), NULL = each
+ * event once, are multiplicities (non-negative integers: a bootstrap
+ * replica of the MC, campaign.bootstrap_mc): every batch is drawn from the
+ * sample in which event i appears mc_weights[i] times, so the networks
+ * learn that replica's detector. A key >= 0 equal to the key of the last
+ * training keeps the networks as they are (units that share a detector:
+ * the caller's key must differ where mc or mc_weights do); a negative key
+ * always trains. A loss that turns non-finite returns EF_ERR_NUMERIC. */
+int ef_surrogate_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const double *mc_weights,
+                       uint64_t seed, uint32_t stream, int64_t key);
 
 /* The response of n <= max_rows vertices v (n, D) with detector features
  * feat (n, n_feat): prob (n, K) = P(category | v) and, with reco not NULL,

@@ -1,34 +1,57 @@
 /* The GAN methods as campaign methods (include/ensfold/method.h): the
- * replica's bootstrap weights and the unit's seeds into an ef_gan_problem,
- * then ef_gan_unit_run (src/unfold/gan.c). gan-topo and gan-mixed share one
+ * replica's bootstrap weights (the data's, and the MC's with
+ * campaign.bootstrap_mc) and the unit's seeds into an ef_gan_problem, then
+ * ef_gan_unit_run (src/unfold/gan.c). gan-topo and gan-mixed share one
  * workspace per rank. */
+#include <stdlib.h>
+
 #include "ensfold/gan.h"
 #include "ensfold/rng.h"
 #include "ensfold/unit.h"
 #include "ensfold/method.h"
+
+typedef struct {
+  ef_gan_ws *gan;
+  double *mcw; /* (n_mc) the replica's MC multiplicities (campaign.bootstrap_mc), else NULL */
+} gan_ws;
 
 /* The detector surrogate each method folds through. */
 static ef_surrogate_kind detector_of(int method) {
   return method == EF_METHOD_GAN_MIXED ? EF_SURROGATE_MIXED : EF_SURROGATE_TOPO;
 }
 
+static void gan_ws_destroy(void *p) {
+  gan_ws *ws = p;
+  if (!ws) return;
+  ef_gan_ws_destroy(ws->gan);
+  free(ws->mcw);
+  free(ws);
+}
+
 static int gan_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef_inputs *in) {
-  ef_gan_ws *ws;
+  const ef_events *mc = ef_inputs_mc(in);
   unsigned detectors = 0;
   for (int m = EF_METHOD_GAN_TOPO; m <= EF_METHOD_GAN_MIXED; m++)
     if (cfg->campaign.methods >> m & 1u) detectors |= 1u << detector_of(m);
-  EF_CHECK(ef_gan_ws_create(ctx, &ws, &cfg->gan, detectors, ef_inputs_mc(in),
-                            cfg->physics.beam_energy,
+  gan_ws *ws = calloc(1, sizeof *ws);
+  if (!ws) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the GAN workspace");
+  int rc = ef_gan_ws_create(ctx, &ws->gan, &cfg->gan, detectors, mc, cfg->physics.beam_energy,
                             ef_binning_count(ef_inputs_vertex_binning(in)),
-                            ef_inputs_data(in)->n));
+                            ef_inputs_data(in)->n);
+  if (rc == EF_OK && cfg->campaign.bootstrap_mc &&
+      !(ws->mcw = malloc((mc->n ? mc->n : 1) * sizeof *ws->mcw)))
+    rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the MC's bootstrap weights");
+  if (rc != EF_OK) {
+    gan_ws_destroy(ws);
+    return rc;
+  }
   *out = ws;
   return EF_OK;
 }
 
-static void gan_ws_destroy(void *ws) { ef_gan_ws_destroy(ws); }
-
 static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef_unit *u,
-                   int attempt, void *ws, double *weights, ef_unit_parts *out) {
+                   int attempt, void *p, double *weights, ef_unit_parts *out) {
+  gan_ws *ws = p;
   if (!ws) return ef_error_set(ctx, EF_ERR_INTERNAL, "unit %d: no GAN workspace", u->id);
   ef_gan_problem pb = {
       .detector = detector_of(u->method), .data = ef_inputs_data(in), .mc = ef_inputs_mc(in),
@@ -40,14 +63,19 @@ static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
   if (u->replica > 0) {
     ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP, u->replica, pb.data->n, weights);
     pb.data_weights = weights;
+    if (ws->mcw) { /* the same multiplicities IBU, bin-by-bin and OmniFold give the MC */
+      ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP_MC, u->replica, pb.mc->n, ws->mcw);
+      pb.mc_weights = ws->mcw;
+    }
   }
   /* detector networks: one stream per (method, replica, member), the
    * unit's common-random-number seed, so every fill model of a member sees
    * the same networks and members differ in them (their training noise is
-   * training noise, not statistics); shared: trained once and kept */
+   * training noise, not statistics); shared: trained once and kept (the
+   * key is per replica, so it also follows the MC's replica) */
   pb.det_seed = ef_plan_detector_seed(u->seed, u->method);
   pb.det_key = cfg->gan.share_detector ? u->affinity : -1 - (int64_t)u->id;
-  return ef_gan_unit_run(ctx, &cfg->gan, &pb, ws, out->hist, out->own, out->eff,
+  return ef_gan_unit_run(ctx, &cfg->gan, &pb, ws->gan, out->hist, out->own, out->eff,
                          EF_UNIT_LOSS_POINTS, out->loss_d, out->loss_g, out->n_unbinned, out->ux,
                          out->uw);
 }

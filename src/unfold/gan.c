@@ -752,7 +752,8 @@ int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *
     return ef_error_set(ctx, EF_ERR_INTERNAL, "GAN workspace not made for this problem");
   uint32_t s0 = (uint32_t)pb->attempt * N_ROLES;
   int64_t key = pb->det_key >= 0 ? pb->det_key * 64 + pb->attempt : -1;
-  EF_CHECK(ef_surrogate_train(ctx, det, pb->mc, pb->det_seed, s0 + ROLE_DETECTOR, key));
+  EF_CHECK(ef_surrogate_train(ctx, det, pb->mc, pb->mc_weights, pb->det_seed, s0 + ROLE_DETECTOR,
+                              key));
   outer_setup os = {0, 0.0, 0};
   double fill_blind, fill_meas;
   moments mo;

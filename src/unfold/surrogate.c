@@ -9,6 +9,11 @@
 
 #define GRID_POINTS 64 /* efficiency-map points per vertex bin: a grid of g^D <= 64 */
 
+/* Room for an MC bootstrap replica of n events: the sum of n Poisson(1)
+ * multiplicities stays below n + 8 sqrt(n) + 64 but for a chance under
+ * 1e-15 (a larger sum is refused with its number). */
+static size_t pool_cap(size_t n) { return n + (size_t)(8.0 * sqrt((double)n)) + 64; }
+
 int ef_surrogate_create(ef_ctx *ctx, ef_surrogate **out, ef_surrogate_kind kind,
                         const ef_surrogate_params *sp, const ef_featmap *fm, int max_rows,
                         size_t n_mc) {
@@ -27,11 +32,12 @@ void ef_surrogate_destroy(ef_surrogate *s) {
   s->ops->destroy(s); /* frees s's own part, then calls sg_base_free and free(s) */
 }
 
-/* The shared part's plain buffers into out (room for 18); their number.
+/* The shared part's plain buffers into out (room for 19); their number.
  * One list for the allocation check and for freeing. */
 static size_t base_buffers(const ef_surrogate *s, void **out) {
-  void *b[] = {s->order, s->xin, s->xd,  s->ddx, s->dlogit, s->dout, s->tgt,   s->lg,   s->dlg,
-               s->w,     s->pavg, s->idx, s->arow, s->mv,   s->mfeat, s->mprob, s->full, s->dreco};
+  void *b[] = {s->order, s->xin,  s->xd,  s->ddx,  s->dlogit, s->dout,  s->tgt,
+               s->lg,    s->dlg,  s->w,   s->pavg, s->idx,    s->arow,  s->mv,
+               s->mfeat, s->mprob, s->full, s->dreco, s->pool};
   memcpy(out, b, sizeof b);
   return sizeof b / sizeof b[0];
 }
@@ -50,6 +56,7 @@ int sg_base_init(ef_ctx *ctx, ef_surrogate *s, const sg_ops *ops, const ef_surro
   s->nin = s->nf + s->k;
   s->rows = rows;
   s->n_mc = n_mc;
+  s->cap = pool_cap(n_mc);
   s->key = INT64_MIN;
   size_t r = (size_t)rows, nin = (size_t)s->nin;
   s->crit_w = s->nf + s->D + (sp->per_topology ? s->ns : 0);
@@ -57,7 +64,8 @@ int sg_base_init(ef_ctx *ctx, ef_surrogate *s, const sg_ops *ops, const ef_surro
                                sp->smearing.layers, 1, 2 * rows));
   EF_CHECK(ef_adam_create_lr(ctx, &s->adam_critic, ef_mlp_n_params(s->critic), sp->smearing.lr,
                              0.5f));
-  s->order = malloc((n_mc ? n_mc : 1) * sizeof *s->order);
+  s->pool = malloc(s->cap * sizeof *s->pool);
+  s->order = malloc(s->cap * sizeof *s->order);
   s->xin = malloc(r * nin * sizeof(float));
   s->xd = malloc(2 * r * (size_t)s->crit_w * sizeof(float));
   s->ddx = malloc(r * (size_t)s->crit_w * sizeof(float));
@@ -74,9 +82,9 @@ int sg_base_init(ef_ctx *ctx, ef_surrogate *s, const sg_ops *ops, const ef_surro
   s->mv = malloc(r * D * sizeof(float));
   s->mfeat = malloc(r * (size_t)s->nf * sizeof(float));
   s->mprob = malloc(r * K * sizeof(float));
-  s->full = malloc((n_mc ? n_mc : 1) * sizeof *s->full);
+  s->full = malloc(s->cap * sizeof *s->full);
   s->dreco = malloc((size_t)s->ns * r * D * sizeof(float));
-  void *bufs[18];
+  void *bufs[19];
   for (size_t i = 0, n = base_buffers(s, bufs); i < n; i++)
     if (!bufs[i]) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a detector surrogate");
   return EF_OK;
@@ -85,7 +93,7 @@ int sg_base_init(ef_ctx *ctx, ef_surrogate *s, const sg_ops *ops, const ef_surro
 void sg_base_free(ef_surrogate *s) {
   ef_mlp_destroy(s->critic);
   ef_adam_destroy(s->adam_critic);
-  void *bufs[18];
+  void *bufs[19];
   for (size_t i = 0, n = base_buffers(s, bufs); i < n; i++) free(bufs[i]);
 }
 
@@ -127,24 +135,37 @@ static void find_lost(ef_surrogate *s, const ef_events *mc) {
   }
 }
 
-/* Group the MC's indices (mc_group); once per MC sample (the campaign's
- * never changes). */
-static void mc_index(ef_surrogate *s, const ef_events *mc) {
-  if (s->indexed_mc == mc && s->indexed_n == mc->n) return;
+/* The pool a training draws from (event i w_i times; once each without
+ * weights) and its grouping by mc_group, ascending within a group. */
+static int mc_index(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const double *w) {
+  size_t n = 0;
+  for (size_t i = 0; i < mc->n; i++) {
+    double m = w ? w[i] : 1.0;
+    if (!(m >= 0.0 && m == floor(m)))
+      return ef_error_set(ctx, EF_ERR_INTERNAL, "detector surrogate: MC event %zu has "
+                          "multiplicity %g (a non-negative integer expected)", i, m);
+    if (m > (double)(s->cap - n))
+      return ef_error_set(ctx, EF_ERR_INTERNAL, "detector surrogate: the MC's multiplicities "
+                          "add up to more than its room (%zu for %zu events)", s->cap, mc->n);
+    for (size_t k = 0; k < (size_t)m; k++) s->pool[n++] = (int32_t)i;
+  }
+  if (n == 0)
+    return ef_error_set(ctx, EF_ERR_INPUT, "detector surrogate: the MC replica has no events "
+                        "(every multiplicity 0)");
+  s->n_pool = n;
   int G = 1 + s->ns;
   size_t count[EF_SPACE_MAX_CAT + 1] = {0}, pos[EF_SPACE_MAX_CAT + 1];
-  for (size_t i = 0; i < mc->n; i++) count[mc_group(mc, i)]++;
+  for (size_t q = 0; q < n; q++) count[mc_group(mc, (size_t)s->pool[q])]++;
   s->off[0] = 0;
   for (int g = 0; g < G; g++) s->off[g + 1] = s->off[g] + count[g];
   for (int g = 0; g < G; g++) pos[g] = s->off[g];
-  for (size_t i = 0; i < mc->n; i++) s->order[pos[mc_group(mc, i)]++] = (int32_t)i;
+  for (size_t q = 0; q < n; q++) s->order[pos[mc_group(mc, (size_t)s->pool[q])]++] = s->pool[q];
   find_lost(s, mc);
-  s->indexed_mc = mc;
-  s->indexed_n = mc->n;
+  return EF_OK;
 }
 
-int ef_surrogate_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64_t seed,
-                       uint32_t stream, int64_t key) {
+int ef_surrogate_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const double *mc_weights,
+                       uint64_t seed, uint32_t stream, int64_t key) {
   if (!mc->vertex || !mc->prob)
     return ef_error_set(ctx, EF_ERR_INPUT, "detector surrogate: the MC needs vertex and prob");
   if (mc->n == 0)
@@ -155,9 +176,9 @@ int ef_surrogate_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64
   if (!ef_space_same(&mc->space, ef_featmap_space(s->fm)))
     return ef_error_set(ctx, EF_ERR_INTERNAL, "detector surrogate: the MC's event space is not "
                         "the one it was made for");
-  mc_index(s, mc);
   if (s->have && s->key == key && key >= 0) return EF_OK;
   s->have = 0;
+  EF_CHECK(mc_index(ctx, s, mc, mc_weights));
   EF_CHECK(s->ops->train(ctx, s, mc, seed, stream));
   s->have = 1;
   s->key = key;
@@ -281,7 +302,7 @@ int sg_train_classifier(ef_ctx *ctx, ef_surrogate *s, ef_mlp *m, ef_adam *adam,
   float *feat = s->mfeat; /* (B, nf) */
   for (int step = 0; step < np->steps; step++) {
     for (int i = 0; i < B; i++) {
-      size_t e = ef_rng_below(&r, (uint32_t)mc->n);
+      size_t e = (size_t)s->pool[ef_rng_below(&r, (uint32_t)s->n_pool)];
       ef_featmap_feat(s->fm, mc->vertex + (size_t)D * e, feat + (size_t)i * nf, NULL);
       for (int t = 0; t < K; t++) s->tgt[K * i + t] = mc->prob[(size_t)K * e + t];
       s->w[i] = mc->weight ? (float)mc->weight[e] : 1.0f;

@@ -29,13 +29,15 @@ struct ef_surrogate {
   int max_out;      /* widest network output: D ns residuals + K logits */
   int64_t key;      /* the last training's key; meaningful when have */
   int have;
-  /* MC indices by topology (built on first use; the MC never changes) */
-  int32_t *order;   /* (n_mc): indices grouped: not measured, then each seen
-                     * category in order (pi0: T0, T1, T2, T3) */
+  /* The MC sample a training draws from, rebuilt by each training: event i
+   * appears w_i times (its bootstrap multiplicity; once without weights) */
+  int32_t *pool;    /* (cap) event indices, ascending (0 .. n-1 without weights) */
+  size_t n_pool;
+  int32_t *order;   /* (cap) pool grouped: not measured, then each seen category
+                     * in order (pi0: T0, T1, T2, T3), ascending within a group */
   size_t off[EF_SPACE_MAX_CAT + 2]; /* group g is order[off[g] .. off[g + 1]) */
-  size_t n_mc;
-  const ef_events *indexed_mc; /* the MC sample the index is of (NULL: none yet), its size */
-  size_t indexed_n;
+  size_t n_mc;      /* the most MC events */
+  size_t cap;       /* room in pool, order and full: n_mc and its bootstrap's excess */
   /* Lost observables: in the MC, seen category j records observable a as
    * one constant (gauss's partial category: xD = 0): lost[j D + a] = 1 and
    * lost_val its value. A surrogate's reco there is that value, with no
@@ -46,7 +48,7 @@ struct ef_surrogate {
   float lost_val[EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM];
   int any_lost;
   unsigned char skip[EF_SPACE_MAX_CAT]; /* 1: seen category j is not in full */
-  int32_t *full;    /* (n_mc) measured events of the categories that lose nothing */
+  int32_t *full;    /* (cap) measured events of the categories that lose nothing */
   size_t n_full;
   float *dreco;     /* (ns, rows, D) the reco gradient with the lost entries zeroed */
   /* the conditional-GAN trainer: a critic and its batch buffers */

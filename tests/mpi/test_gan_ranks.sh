@@ -4,7 +4,11 @@
 # the rank that trained them or on which units a rank kept networks for),
 # with the per-unit efficiency maps and loss curves in the file; and with
 # shared detector networks a rank trains each (method, replica, member) key
-# at most once, so ranks keep and reuse them (the affinity dispatch).
+# at most once, so ranks keep and reuse them (the affinity dispatch). With
+# campaign.bootstrap_mc the detector networks train on the replica's MC:
+# -n 1 and -n 2 still agree bit for bit, replica 0 is the run without it,
+# every later replica's result and efficiency map differ from it, and the
+# fills of a (method, replica) still share one efficiency map.
 set -euo pipefail
 exe=${ENSFOLD_EXE:?}
 src=${ENSFOLD_SOURCE_ROOT:?}
@@ -48,5 +52,28 @@ spread = sum(len(v) for v in keys.values())
 print("# -n 3: %d (method, replica, member) keys, %d (key, rank) pairs over %d first-try units "
       "(%d retried)" % (len(keys), spread, int((tries == 1).sum()), int((tries > 1).sum())))
 assert spread <= len(keys) + 2, keys
+PY
+for n in 1 2; do
+  mpirun -n $n "$exe" run "$cfg" -o "$tmp/b$n.h5" --quiet --set campaign.bootstrap_mc=true
+done
+/usr/bin/python3 "$src/tests/mpi/compare_results.py" "$tmp/b1.h5" "$tmp/b2.h5"
+/usr/bin/python3 - "$tmp/r1.h5" "$tmp/b1.h5" <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r")["units"], h5py.File(sys.argv[2], "r")["units"]
+rep, method, fill = b["replica"][()], b["method"][()], b["fill_model"][()]
+assert (b["status"][()] == 0).all(), b["status"][()]
+for name in ("hist", "efficiency"):
+    x, y = a[name][()], b[name][()]
+    same = np.array([np.array_equal(x[i], y[i]) for i in range(len(rep))])
+    assert same[rep == 0].all() and not same[rep > 0].any(), (name, same, rep)
+eff = b["efficiency"][()]
+for m in set(method.tolist()):
+    for r in set(rep.tolist()):
+        rows = np.flatnonzero((method == m) & (rep == r))
+        assert len(set(fill[rows].tolist())) > 1
+        for i in rows[1:]:
+            assert np.array_equal(eff[i], eff[rows[0]]), (m, r)
+print("# bootstrap_mc: replica 0 unchanged, %d later units differ, fills share their maps"
+      % int((rep > 0).sum()))
 PY
 echo "gan ranks test passed"
