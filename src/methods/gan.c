@@ -63,7 +63,7 @@ static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
   if (u->replica > 0) {
     ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP, u->replica, pb.data->n, weights);
     pb.data_weights = weights;
-    if (ws->mcw) { /* the same multiplicities IBU, bin-by-bin and OmniFold give the MC */
+    if (ws->mcw) { /* the stream every method draws the MC replica from */
       ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP_MC, u->replica, pb.mc->n, ws->mcw);
       pb.mc_weights = ws->mcw;
     }
