@@ -5,7 +5,8 @@
  * category and observable, the mean and rms of reco - vertex of the MC and
  * of the surrogate and the ratio of the rms (1 is right), over every event
  * of the category, over those with |vertex| > 1.5 in that observable and
- * per bin of the config's vertex binning in that observable;
+ * per bin of the config's vertex binning in that observable, and the
+ * largest correlation between two observables' residuals;
  * then, per observable and bin of the config's vertex binning, the mean
  * probability to be seen (any seen category) the surrogate gives the MC's
  * vertices against their exact one (the efficiency the methods fold with;
@@ -38,6 +39,7 @@ typedef struct {
   /* the same per bin of the vertex binning's axis d (the first MAX_BINS) */
   double b1[2][EF_SPACE_MAX_DIM][MAX_BINS], b2[2][EF_SPACE_MAX_DIM][MAX_BINS];
   double bn[EF_SPACE_MAX_DIM][MAX_BINS];
+  double cx[2][EF_SPACE_MAX_DIM][EF_SPACE_MAX_DIM]; /* [MC|surrogate] sums of r_a r_b, all events */
 } moments;
 
 static void add(moments *m, int d, int tail, int bin, double rm, double rs) {
@@ -78,12 +80,18 @@ static void fold_category(ef_surrogate *s, const ef_featmap *fm, const ef_events
       ef_featmap_feat(fm, x, feat + (size_t)i * nf, NULL);
     }
     ef_surrogate_forward(s, v, feat, n, r, prob, reco);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+      double rr[2][EF_SPACE_MAX_DIM];
       for (int d = 0; d < D; d++) {
         double x = mc->vertex[ids[i] * D + d];
-        add(m, d, fabs(x) > 1.5, axis_bin(vb, d, x), mc->reco[ids[i] * D + d] - x,
-            reco[((size_t)j * n + i) * D + d] - v[i * D + d]);
+        rr[0][d] = mc->reco[ids[i] * D + d] - x;
+        rr[1][d] = reco[((size_t)j * n + i) * D + d] - v[i * D + d];
+        add(m, d, fabs(x) > 1.5, axis_bin(vb, d, x), rr[0][d], rr[1][d]);
       }
+      for (int w = 0; w < 2; w++)
+        for (int a = 0; a < D; a++)
+          for (int b = 0; b < D; b++) m->cx[w][a][b] += rr[w][a] * rr[w][b];
+    }
     done += (size_t)n;
   }
 }
@@ -110,6 +118,29 @@ static void print_category(const ef_events *mc, int cat, const moments *m, const
                mc->space.axis[d].name, g ? "|v|>1.5" : "all");
       print_line(head, m->n[g][d], s1, s2);
     }
+}
+
+/* The largest correlation between two observables' residuals (reco -
+ * vertex) in the category, the MC's and the surrogate's: gauss smears each
+ * observable independently, and a fold made from fewer noise inputs than
+ * observables cannot. */
+static void print_corr(const ef_events *mc, int cat, const moments *m, const char *kind) {
+  const int D = mc->space.dim;
+  double worst[2] = {0, 0};
+  int pa[2] = {0, 0}, pb[2] = {0, 0};
+  for (int w = 0; w < 2; w++)
+    for (int a = 0; a < D; a++)
+      for (int b = a + 1; b < D; b++) {
+        double c = m->n[0][a], ma = m->s1[w][0][a] / c, mb = m->s1[w][0][b] / c;
+        double va = m->s2[w][0][a] / c - ma * ma, vb = m->s2[w][0][b] / c - mb * mb;
+        if (!(va > 1e-12 && vb > 1e-12)) continue;
+        double r = (m->cx[w][a][b] / c - ma * mb) / sqrt(va * vb);
+        if (fabs(r) > fabs(worst[w])) worst[w] = r, pa[w] = a, pb[w] = b;
+      }
+  printf("%-6s %-10s residual correlation, largest: MC %+.4f (%s:%s) | surrogate %+.4f (%s:%s)\n",
+         kind, mc->space.cat[cat].name, worst[0], mc->space.axis[pa[0]].name,
+         mc->space.axis[pb[0]].name, worst[1], mc->space.axis[pa[1]].name,
+         mc->space.axis[pb[1]].name);
 }
 
 static void print_bins(const ef_events *mc, int cat, const moments *m, const ef_binning *vb,
@@ -207,6 +238,7 @@ static int run(ef_ctx *ctx, int argc, char **argv, ef_config *cfg, ef_events *mc
     memset(m, 0, sizeof *m);
     fold_category(s, fm, mc, vb, j, &r, v, feat, prob, reco, m);
     print_category(mc, ef_featmap_seen(fm, j), m, argv[3]);
+    print_corr(mc, ef_featmap_seen(fm, j), m, argv[3]);
     print_bins(mc, ef_featmap_seen(fm, j), m, vb, argv[3]);
   }
   free(m);

@@ -46,6 +46,8 @@ typedef struct {
                               * networks' loss (0: adversarial alone) */
   double trend;              /* weight of the trend match (the residual's mean and
                               * spread against each vertex coordinate; 0: off) */
+  double covariance;         /* weight of the covariance match (the residuals' covariance
+                              * between observables; 0: off) */
 } ef_surrogate_params;
 
 typedef enum { EF_SURROGATE_TOPO = 0, EF_SURROGATE_MIXED = 1 } ef_surrogate_kind;

@@ -403,6 +403,11 @@ static const key_def schema[] = {
          "vertex coordinate the squared differences of the batch's mean of residual x "
          "coordinate and residual^2 x coordinate (standardised), generated against the MC's "
          "(0: off)"),
+    REAL("gan.smearing.covariance", gan.detector.covariance, 0.0, 0.0, 1000.0, "",
+         "weight of the covariance match in the smearing networks' loss: per pair of "
+         "observables the squared difference of the batch's covariance of their residuals, "
+         "generated against the MC's (0: off; in many observables the networks otherwise "
+         "correlate the residuals, docs/methods.md)"),
     BOOL("gan.smearing.own_trunk", gan.detector.own_trunk, 1,
          "gan-mixed: the DS-GAN's P head gets a network of its own, trained as the efficiency "
          "classifier, beside the residual's network (false: one trunk for both)"),
