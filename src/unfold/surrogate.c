@@ -365,125 +365,147 @@ static int residual_of(const ef_surrogate *s, const ef_events *mc, const sg_cgan
   return g->n_res > 1 ? ef_space_seen_index(&mc->space, mc->topology[e]) : 0;
 }
 
+/* The batch matches below (moments, covariance, trend) each compare a
+ * statistic of the batch's generated residuals with that of its MC
+ * residuals. A squared difference over one batch is biased: its mean holds
+ * the fake statistic's own variance, which a narrower fold makes smaller,
+ * so it pulls the fold narrow by O(1 / rows) (gauss D = 6, 512 rows: widths
+ * 0.98-0.99 of the MC's, a low-efficiency bin then 8-15 % high). So the
+ * measured rows are split in two halves (row j in half j & 1) and the loss
+ * is the product of the halves' differences, w Delta_0 Delta_1: independent
+ * halves, so its mean is w (E Delta)^2 exactly, and a row of half h gets
+ * w Delta_{1-h} d Delta_h / d f (the same scale as the squared difference's
+ * gradient over the whole batch). */
+
 /* The moment match (weight w): per residual block q and kept observable d,
- * L = w [(mean_f - mean_r)^2 + (var_f - var_r)^2] over the batch's m
- * measured rows (real r in s->xd rows 0..m-1, fake f in rows m..2m-1, the
- * residual at column R); its gradient wrt f is added to s->dout. The true
- * smearing matches both moments of any batch in expectation, so the term
- * pins the fold's width without favouring anything else. */
+ * Delta = (mean_f - mean_r, var_f - var_r) over a half's rows of the block
+ * (real r in s->xd rows 0..m-1, fake f in rows m..2m-1, the residual at
+ * column R); its gradient wrt f is added to s->dout. The true smearing
+ * matches both moments in expectation, so the term pins the fold's width and
+ * offset without favouring anything else. */
 static void cgan_moments(ef_surrogate *s, const ef_events *mc, const sg_cgan *g, int m, int W,
                          int R, double w) {
   enum { MAXB = EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM };
   const int D = s->D, outw = g->outw;
-  double n[EF_SPACE_MAX_CAT] = {0}, s1[2][MAXB] = {{0}}, s2[2][MAXB] = {{0}};
+  double n[2][EF_SPACE_MAX_CAT] = {{0}}; /* [half][block] */
+  double s1[2][2][MAXB] = {{{0}}}, s2[2][2][MAXB] = {{{0}}}; /* [half][real|fake][q D + d] */
   for (int j = 0; j < m; j++) {
-    int q = residual_of(s, mc, g, (size_t)s->idx[s->arow[j]]);
-    n[q]++;
+    int h = j & 1, q = residual_of(s, mc, g, (size_t)s->idx[s->arow[j]]);
+    n[h][q]++;
     for (int d = 0; d < D; d++)
       for (int k = 0; k < 2; k++) {
         double x = s->xd[(size_t)(k * m + j) * W + R + d];
-        s1[k][q * D + d] += x, s2[k][q * D + d] += x * x;
+        s1[h][k][q * D + d] += x, s2[h][k][q * D + d] += x * x;
       }
   }
   for (int j = 0; j < m; j++) {
-    int i = s->arow[j], q = residual_of(s, mc, g, (size_t)s->idx[i]);
+    int i = s->arow[j], h = j & 1, o = h ^ 1, q = residual_of(s, mc, g, (size_t)s->idx[i]);
+    if (n[h][q] < 1 || n[o][q] < 1) continue;
     for (int d = 0; d < D; d++) {
       int b = q * D + d;
-      double mr = s1[0][b] / n[q], mf = s1[1][b] / n[q];
-      double vr = s2[0][b] / n[q] - mr * mr, vf = s2[1][b] / n[q] - mf * mf;
-      double f = s->xd[(size_t)(m + j) * W + R + d];
-      double gr = 2.0 * w * ((mf - mr) + 2.0 * (vf - vr) * (f - mf)) / n[q];
+      double mr = s1[o][0][b] / n[o][q], mf = s1[o][1][b] / n[o][q];
+      double dv = (s2[o][1][b] / n[o][q] - mf * mf) - (s2[o][0][b] / n[o][q] - mr * mr);
+      double f = s->xd[(size_t)(m + j) * W + R + d], mh = s1[h][1][b] / n[h][q];
+      double gr = w * ((mf - mr) + 2.0 * dv * (f - mh)) / n[h][q];
       s->dout[(size_t)i * outw + b] += (float)gr; /* a lost observable: 0 (r = f = 0) */
     }
   }
 }
 
 /* The covariance match (weight w): per residual block q and pair of
- * observables d < e, L = w (cov_f(d, e) - cov_r(d, e))^2 over the batch's
- * measured rows of the block (as cgan_moments). The moment match pins each
- * observable's residual alone; a network that draws D residuals from a few
- * noise inputs correlates them (gauss D = 6: correlations to -0.96 where
- * the MC's are 0), which folds the generator with the wrong correlations.
- * Its gradient wrt f is added to s->dout (a lost observable: 0). */
+ * observables d < e, Delta = cov_f(d, e) - cov_r(d, e) over a half's
+ * measured rows of the block. The moment match pins each observable's
+ * residual alone; a network that draws D residuals from a few noise inputs
+ * correlates them (gauss D = 6: correlations to -0.96 where the MC's are 0),
+ * which folds the generator with the wrong correlations. Its gradient wrt f
+ * is added to s->dout (a lost observable: 0). */
 static void cgan_covariance(ef_surrogate *s, const ef_events *mc, const sg_cgan *g, int m, int W,
                             int R, double w) {
   enum { DM = EF_SPACE_MAX_DIM };
   const int D = s->D, outw = g->outw;
   for (int q = 0; q < g->n_res; q++) {
-    double n = 0, mu[2][DM] = {{0}}, c[2][DM][DM] = {{{0}}}; /* [real|fake] */
+    double n[2] = {0}, mu[2][2][DM] = {{{0}}}, c[2][2][DM][DM] = {{{{0}}}}; /* [half][real|fake] */
     for (int j = 0; j < m; j++) {
       if (residual_of(s, mc, g, (size_t)s->idx[s->arow[j]]) != q) continue;
-      n++;
+      int h = j & 1;
+      n[h]++;
       for (int k = 0; k < 2; k++) {
         const float *x = s->xd + (size_t)(k * m + j) * W + R;
         for (int d = 0; d < D; d++) {
-          mu[k][d] += x[d];
-          for (int e = 0; e < D; e++) c[k][d][e] += (double)x[d] * x[e];
+          mu[h][k][d] += x[d];
+          for (int e = d + 1; e < D; e++) c[h][k][d][e] += (double)x[d] * x[e];
         }
       }
     }
-    if (n < 2) continue;
-    double delta[DM][DM];
-    for (int d = 0; d < D; d++) mu[0][d] /= n, mu[1][d] /= n;
-    for (int d = 0; d < D; d++)
-      for (int e = 0; e < D; e++)
-        delta[d][e] = (c[1][d][e] / n - mu[1][d] * mu[1][e]) - (c[0][d][e] / n - mu[0][d] * mu[0][e]);
+    if (n[0] < 2 || n[1] < 2) continue;
+    double delta[2][DM][DM] = {{{0}}};
+    for (int h = 0; h < 2; h++) {
+      for (int k = 0; k < 2; k++)
+        for (int d = 0; d < D; d++) mu[h][k][d] /= n[h];
+      for (int d = 0; d < D; d++)
+        for (int e = d + 1; e < D; e++)
+          delta[h][d][e] = delta[h][e][d] =
+              (c[h][1][d][e] / n[h] - mu[h][1][d] * mu[h][1][e]) -
+              (c[h][0][d][e] / n[h] - mu[h][0][d] * mu[h][0][e]);
+    }
     for (int j = 0; j < m; j++) {
       if (residual_of(s, mc, g, (size_t)s->idx[s->arow[j]]) != q) continue;
+      int h = j & 1, o = h ^ 1;
       const float *f = s->xd + (size_t)(m + j) * W + R;
       for (int d = 0; d < D; d++) {
         double gr = 0.0;
-        for (int e = 0; e < D; e++)
-          if (e != d) gr += delta[d][e] * (f[e] - mu[1][e]);
-        s->dout[(size_t)s->arow[j] * outw + q * D + d] += (float)(2.0 * w * gr / n);
+        for (int e = 0; e < D; e++) gr += delta[o][d][e] * (f[e] - mu[h][1][e]); /* [d][d] = 0 */
+        s->dout[(size_t)s->arow[j] * outw + q * D + d] += (float)(w * gr / n[h]);
       }
     }
   }
 }
 
 /* The trend match (weight w): per residual block q, kept observable d and
- * vertex coordinate k, L = w [(A_f - A_r)^2 + (B_f - B_r)^2] with A the mean
- * of r_d u_k and B that of r_d^2 u_k over the block's rows, u_k the vertex
- * coordinate k standardised over those rows. Real and fake rows share their
- * vertices, so the true smearing matches A and B in expectation whatever its
- * dependence on v: the term pins the first-order trend of the residual's
- * mean and spread with v, which the batch-wide moment match leaves to the
+ * vertex coordinate k, Delta = (A_f - A_r, B_f - B_r) with A the mean of
+ * r_d u_k and B that of r_d^2 u_k over a half's rows of the block, u_k the
+ * vertex coordinate k standardised over the block's rows. Real and fake rows
+ * share their vertices, so the true smearing matches A and B in expectation
+ * whatever its dependence on v: the term pins the first-order trend of the
+ * residual's mean and spread with v, which the moment match leaves to the
  * critic. Its gradient wrt f is added to s->dout. */
 static void cgan_trend(ef_surrogate *s, const ef_events *mc, const sg_cgan *g, int m, int W,
                        int R, double w) {
   enum { DM = EF_SPACE_MAX_DIM };
   const int D = s->D, outw = g->outw;
   for (int q = 0; q < g->n_res; q++) {
-    double n = 0, mu[DM] = {0}, inv[DM] = {0};
-    double a[2][DM][DM] = {{{0}}}, b[2][DM][DM] = {{{0}}}; /* [real|fake][d][k] */
+    double n[2] = {0}, mu[DM] = {0}, inv[DM] = {0};
+    double a[2][2][DM][DM] = {{{{0}}}}, b[2][2][DM][DM] = {{{{0}}}}; /* [half][real|fake][d][k] */
     for (int j = 0; j < m; j++) {
       const double *v = mc->vertex + (size_t)s->idx[s->arow[j]] * D;
       if (residual_of(s, mc, g, (size_t)s->idx[s->arow[j]]) != q) continue;
-      n++;
+      n[j & 1]++;
       for (int k = 0; k < D; k++) mu[k] += v[k], inv[k] += v[k] * v[k];
     }
-    if (n < 2) continue;
+    if (n[0] < 1 || n[1] < 1) continue;
     for (int k = 0; k < D; k++) {
-      mu[k] /= n;
-      double var = inv[k] / n - mu[k] * mu[k];
+      mu[k] /= n[0] + n[1];
+      double var = inv[k] / (n[0] + n[1]) - mu[k] * mu[k];
       inv[k] = var > 1e-12 ? 1.0 / sqrt(var) : 0.0; /* a constant coordinate: no trend */
     }
-    for (int pass = 0; pass < 2; pass++) /* 0: the means A and B; 1: the gradient */
+    for (int pass = 0; pass < 2; pass++) /* 0: the halves' A and B; 1: the gradient */
       for (int j = 0; j < m; j++) {
         const double *v = mc->vertex + (size_t)s->idx[s->arow[j]] * D;
         if (residual_of(s, mc, g, (size_t)s->idx[s->arow[j]]) != q) continue;
+        int h = j & 1, o = h ^ 1;
         double u[DM];
         for (int k = 0; k < D; k++) u[k] = (v[k] - mu[k]) * inv[k];
         for (int d = 0; d < D; d++) {
           double r = s->xd[(size_t)j * W + R + d], f = s->xd[(size_t)(m + j) * W + R + d], gr = 0;
           for (int k = 0; k < D && pass == 0; k++) {
-            a[0][d][k] += r * u[k] / n, b[0][d][k] += r * r * u[k] / n;
-            a[1][d][k] += f * u[k] / n, b[1][d][k] += f * f * u[k] / n;
+            a[h][0][d][k] += r * u[k] / n[h], b[h][0][d][k] += r * r * u[k] / n[h];
+            a[h][1][d][k] += f * u[k] / n[h], b[h][1][d][k] += f * f * u[k] / n[h];
           }
           for (int k = 0; k < D && pass == 1; k++)
-            gr += ((a[1][d][k] - a[0][d][k]) + 2.0 * (b[1][d][k] - b[0][d][k]) * f) * u[k];
+            gr += ((a[o][1][d][k] - a[o][0][d][k]) + 2.0 * (b[o][1][d][k] - b[o][0][d][k]) * f) *
+                  u[k];
           if (pass == 1) /* a lost observable: 0 (r = f = 0) */
-            s->dout[(size_t)s->arow[j] * outw + q * D + d] += (float)(2.0 * w * gr / n);
+            s->dout[(size_t)s->arow[j] * outw + q * D + d] += (float)(w * gr / n[h]);
         }
       }
   }
