@@ -1416,10 +1416,19 @@ static void format_value(char *out, size_t len, const key_def *k, const ef_confi
     mask_text(cfg->process, *(const unsigned *)((const char *)cfg + k->aux), out, len);
     if (strcmp(k->path, "campaign.fill_models")) break;
     size_t u = strlen(out) - 1; /* over the "]" */
-    for (int j = 0; j < cfg->campaign.n_fill_files && u < len; j++)
-      u += (size_t)snprintf(out + u, len - u, "%s\"%s\"", out[u - 1] == '[' ? "" : ", ",
-                            cfg->campaign.fill_file[j]);
-    if (u < len) snprintf(out + u, len - u, "]");
+    for (int j = 0; j < cfg->campaign.n_fill_files && u + 4 < len; j++) {
+      u += (size_t)snprintf(out + u, len - u, "%s\"", out[u - 1] == '[' ? "" : ", ");
+      for (const char *c = cfg->campaign.fill_file[j]; *c && u + 8 < len; c++) {
+        if ((unsigned char)*c < 0x20) { /* escaped as the dump's strings */
+          u += (size_t)snprintf(out + u, len - u, "\\x%02x", (unsigned char)*c);
+          continue;
+        }
+        if (*c == '"' || *c == '\\') out[u++] = '\\';
+        out[u++] = *c;
+      }
+      out[u++] = '"', out[u] = '\0';
+    }
+    if (u + 1 < len) snprintf(out + u, len - u, "]");
     break;
   }
   case K_STRING: case K_ENUM_SET: break; /* written by ef_config_dump */
@@ -1448,7 +1457,9 @@ int ef_config_dump(ef_ctx *ctx, const ef_config *cfg, char **out) {
       s = dot + 1;
       d++;
     }
-    char val[64];
+    /* a value: a number or name, or the fill models with up to EF_FILL_FILES_MAX
+     * paths, each escaped (at most four times its length) and quoted */
+    char val[EF_FILL_FILES_MAX * (4 * EF_PATH_MAX + 4) + 256];
     if (schema[i].type == K_STRING) {
       sb_printf(&sb, "%*s%s: \"", (int)(2 * d), "", s);
       for (const char *c = (const char *)cfield(cfg, &schema[i]); *c; c++) {
