@@ -87,6 +87,7 @@ struct ef_gan_ws {
   float *pool_p0;  /* (samples) P(blind | v) (pi0: P(T0 | v)) */
   float *pool_nu;  /* (samples) refinement weights */
   long long pool_n;
+  double pool_out;  /* summed P(seen | v) of the samples outside the vertex binning */
   ef_refine *refine; /* gan.refine (NULL: no refinement) */
   /* The last outer training on this rank. A unit that differs from it only
    * by the fill model, with the fill not entering training, reuses it: the
@@ -513,7 +514,9 @@ static void add_moments(const ef_gan_ws *ws, const float *v, moments *mo) {
 }
 
 /* Pool n samples of the current G (those inside the vertex binning) with
- * their P(blind | v); accumulate their moments. */
+ * their P(blind | v); accumulate their moments. A sample outside the
+ * binning is in no bin, but the data hold the events such vertices
+ * produce: its P(seen | v) goes into ws->pool_out for the normalisation. */
 static void sample_generator(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r, long long n,
                              moments *mo) {
   const int D = ws->D, K = ws->K, NF = ws->NF, NG = ws->NG;
@@ -532,7 +535,10 @@ static void sample_generator(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r,
     ef_surrogate_forward(det, ws->v, ws->feat, m, r, ws->prob, NULL);
     for (int s = 0; s < m; s++) {
       const float *v = ws->v + (size_t)D * s;
-      if (ef_binning_index_f(pb->vtx, v) < 0) continue;
+      if (ef_binning_index_f(pb->vtx, v) < 0) {
+        ws->pool_out += 1.0 - p_blind(ws, ws->prob + (size_t)K * s);
+        continue;
+      }
       memcpy(ws->pool_v + (size_t)D * ws->pool_n, v, (size_t)D * sizeof(float));
       ws->pool_p0[ws->pool_n++] = p_blind(ws, ws->prob + (size_t)K * s);
       add_moments(ws, v, mo);
@@ -607,6 +613,7 @@ static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_proble
   int steps = gp->outer.steps;
   for (int p = 0; p < n_loss; p++) loss_d[p] = loss_g[p] = 0.0;
   ws->pool_n = 0;
+  ws->pool_out = 0.0;
   /* the result: samples of G at n_snap snapshots over the last part of
    * the training, pooled (a GAN's generator oscillates around the
    * solution; pooling snapshots averages that out at the level of the
@@ -641,7 +648,8 @@ static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_proble
  * rule: nothing of G's there enters the result; own gets G's answer in
  * every bin, blind ones included, at the same scale); everything is scaled so
  * that G itself, folded with its efficiency, predicts the data (G's own
- * blind-bin mass included), so the measured bins do not depend on the
+ * blind-bin mass and its samples outside the binning included: the data
+ * hold the events those make), so the measured bins do not depend on the
  * fill model. */
 static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, double total,
                     double fill_blind, double fill_meas, const moments *mo, double *hist,
@@ -653,6 +661,7 @@ static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, 
     if (!ws->blind[kb]) hm += ws->hsum[kb];
     folded += ws->esum[kb]; /* sum over G's samples of their efficiency */
   }
+  folded += ws->pool_out; /* and over those outside the binning (unrefined) */
   if (hm <= 0)
     return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: no generated event in a measured bin");
   if (!(folded > 0))
