@@ -1412,27 +1412,35 @@ static void format_value(char *out, size_t len, const key_def *k, const ef_confi
     snprintf(out, len, "%s",
              ef_process_kind_model_name(cfg->process, *(const int *)((const char *)cfg + k->aux)));
     break;
-  case K_MODEL_SET: {
+  case K_MODEL_SET:
     mask_text(cfg->process, *(const unsigned *)((const char *)cfg + k->aux), out, len);
-    if (strcmp(k->path, "campaign.fill_models")) break;
-    size_t u = strlen(out) - 1; /* over the "]" */
-    for (int j = 0; j < cfg->campaign.n_fill_files && u + 4 < len; j++) {
-      u += (size_t)snprintf(out + u, len - u, "%s\"", out[u - 1] == '[' ? "" : ", ");
-      for (const char *c = cfg->campaign.fill_file[j]; *c && u + 8 < len; c++) {
-        if ((unsigned char)*c < 0x20) { /* escaped as the dump's strings */
-          u += (size_t)snprintf(out + u, len - u, "\\x%02x", (unsigned char)*c);
-          continue;
-        }
-        if (*c == '"' || *c == '\\') out[u++] = '\\';
-        out[u++] = *c;
-      }
-      out[u++] = '"', out[u] = '\0';
-    }
-    if (u + 1 < len) snprintf(out + u, len - u, "]");
-    break;
-  }
+    break; /* campaign.fill_models' files: ef_config_dump adds them */
   case K_STRING: case K_ENUM_SET: break; /* written by ef_config_dump */
   }
+}
+
+/* s double-quoted, '"' and '\\' escaped by a backslash, control characters
+ * as \xNN (the config parser reads them back). */
+static void sb_quoted(strbuf *sb, const char *s) {
+  sb_printf(sb, "\"");
+  for (const char *c = s; *c; c++) {
+    if (*c == '"' || *c == '\\') sb_printf(sb, "\\%c", *c);
+    else if ((unsigned char)*c < 0x20) sb_printf(sb, "\\x%02x", (unsigned char)*c);
+    else sb_printf(sb, "%c", *c);
+  }
+  sb_printf(sb, "\"");
+}
+
+/* campaign.fill_models: the built-in models' list val ("[PS, M2]"), then
+ * the fill-model files, quoted. */
+static void sb_fill_models(strbuf *sb, const ef_config *cfg, const char *val) {
+  size_t n = strlen(val) - 1; /* up to the "]" */
+  sb_printf(sb, "%.*s", (int)n, val);
+  for (int j = 0; j < cfg->campaign.n_fill_files; j++) {
+    if (j || n > 1) sb_printf(sb, ", ");
+    sb_quoted(sb, cfg->campaign.fill_file[j]);
+  }
+  sb_printf(sb, "]");
 }
 
 int ef_config_dump(ef_ctx *ctx, const ef_config *cfg, char **out) {
@@ -1457,17 +1465,10 @@ int ef_config_dump(ef_ctx *ctx, const ef_config *cfg, char **out) {
       s = dot + 1;
       d++;
     }
-    /* a value: a number or name, or the fill models with up to EF_FILL_FILES_MAX
-     * paths, each escaped (at most four times its length) and quoted */
-    char val[EF_FILL_FILES_MAX * (4 * EF_PATH_MAX + 4) + 256];
+    char val[256]; /* a number or a name, or a list of names */
     if (schema[i].type == K_STRING) {
-      sb_printf(&sb, "%*s%s: \"", (int)(2 * d), "", s);
-      for (const char *c = (const char *)cfield(cfg, &schema[i]); *c; c++) {
-        if (*c == '"' || *c == '\\') sb_printf(&sb, "\\%c", *c);
-        else if ((unsigned char)*c < 0x20) sb_printf(&sb, "\\x%02x", (unsigned char)*c);
-        else sb_printf(&sb, "%c", *c);
-      }
-      sb_printf(&sb, "\"");
+      sb_printf(&sb, "%*s%s: ", (int)(2 * d), "", s);
+      sb_quoted(&sb, (const char *)cfield(cfg, &schema[i]));
     } else if (schema[i].type == K_ENUM_SET) {
       unsigned mask = *(const unsigned *)cfield(cfg, &schema[i]);
       sb_printf(&sb, "%*s%s: [", (int)(2 * d), "", s);
@@ -1490,7 +1491,12 @@ int ef_config_dump(ef_ctx *ctx, const ef_config *cfg, char **out) {
       sb_printf(&sb, "]");
     } else {
       format_value(val, sizeof val, &schema[i], cfg, 0);
-      sb_printf(&sb, "%*s%s: %s", (int)(2 * d), "", s, val);
+      if (!strcmp(p, "campaign.fill_models")) {
+        sb_printf(&sb, "%*s%s: ", (int)(2 * d), "", s);
+        sb_fill_models(&sb, cfg, val);
+      } else {
+        sb_printf(&sb, "%*s%s: %s", (int)(2 * d), "", s, val);
+      }
     }
     if (*schema[i].unit) sb_printf(&sb, "  # %s", schema[i].unit);
     sb_printf(&sb, "\n");
