@@ -1,7 +1,7 @@
 /* Iterative Bayesian unfolding: a hand-computed two-bin case, closure of
  * M1 pseudo-data unfolded with a PS response and prior, the contract on
- * scratch space and empty data, and 2,160 vertex bins with a sparse
- * response. */
+ * scratch space and empty data, 2,160 vertex bins with a sparse response,
+ * and MC outside the vertex binning. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -175,10 +175,10 @@ static void test_hand(void **state) {
    *      = (50/7 + 34) / 0.6 = 480/7
    * and eps . n = (412 + 288)/7 = 100 (all bins measured: the data). */
   const double flat[2] = {2, 2};
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, flat, 0, eff_mask(r, 0.01), work, out), EF_OK);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, flat, 0, eff_mask(r, 0.01), NULL, work, out), EF_OK);
   assert_close(out[0], 100 / 1.4, 1e-12);
   assert_close(out[1], 100 / 1.4, 1e-12);
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, flat, 1, eff_mask(r, 0.01), work, out), EF_OK);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, flat, 1, eff_mask(r, 0.01), NULL, work, out), EF_OK);
   printf("# hand: one iteration (%.15g, %.15g), expected (515/7, 480/7)\n", out[0], out[1]);
   assert_close(out[0], 515.0 / 7, 1e-12);
   assert_close(out[1], 480.0 / 7, 1e-12);
@@ -194,7 +194,7 @@ static void test_hand(void **state) {
    *   n0 = (1/0.8) (0.6 x 50 / 0.9 + 0.2 x 40 / 1.1) = 1.25 (100/3 + 80/11)
    *      = 1675/33,  n1 = 3 x n0 / 1 = 5025/33. */
   const double slope[2] = {1, 3};
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, slope, 1, eff_mask(r, 0.7), work, out), EF_OK);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, slope, 1, eff_mask(r, 0.7), NULL, work, out), EF_OK);
   printf("# hand: kept bin (%.15g, %.15g), expected (1675/33, 5025/33)\n", out[0], out[1]);
   assert_close(out[0], 1675.0 / 33, 1e-12);
   assert_close(out[1], 5025.0 / 33, 1e-12);
@@ -203,7 +203,7 @@ static void test_hand(void **state) {
     double ref[2];
     for (int k = 0; k < 2; k++) {
       double emin = k ? 0.7 : 0.01;
-      assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, k ? slope : flat, it, eff_mask(r, emin), work, out), EF_OK);
+      assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, k ? slope : flat, it, eff_mask(r, emin), NULL, work, out), EF_OK);
       dense_ibu(R_ref, 6, 2, d, k ? slope : flat, it, emin, ref);
       assert_close(out[0], ref[0], 1e-12 * ref[0]);
       assert_close(out[1], ref[1], 1e-12 * ref[1]);
@@ -253,7 +253,7 @@ static void test_contract(void **state) {
   const double prior[2] = {1, 1};
   counting = 1;
   n_alloc = 0;
-  int rc = ef_ibu_unfold(fx.ctx, r, d, prior, 10, eff_mask(r, 0.01), buf + GUARD, out);
+  int rc = ef_ibu_unfold(fx.ctx, r, d, prior, 10, eff_mask(r, 0.01), NULL, buf + GUARD, out);
   counting = 0;
   assert_int_equal(rc, EF_OK);
   printf("# allocations inside ef_ibu_unfold: %ld (counter %s)\n", n_alloc,
@@ -267,27 +267,27 @@ static void test_contract(void **state) {
 
   /* empty data, and data only where the response does not reach (T1, j = 0) */
   double empty[6] = {0};
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, empty, prior, 4, eff_mask(r, 0.01), buf + GUARD, out),
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, empty, prior, 4, eff_mask(r, 0.01), NULL, buf + GUARD, out),
                    EF_ERR_NUMERIC);
   printf("# empty data: %s\n", ef_error_message(fx.ctx));
   double unreached[6] = {5, 0, 0, 0, 0, 0};
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, unreached, prior, 4, eff_mask(r, 0.01), buf + GUARD, out),
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, unreached, prior, 4, eff_mask(r, 0.01), NULL, buf + GUARD, out),
                    EF_ERR_NUMERIC);
   /* no bin above eps_min; a prior that is zero on every measured bin */
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, prior, 4, eff_mask(r, 0.9), buf + GUARD, out), EF_ERR_NUMERIC);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, prior, 4, eff_mask(r, 0.9), NULL, buf + GUARD, out), EF_ERR_NUMERIC);
   const double zero_meas[2] = {0, 1};
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, zero_meas, 4, eff_mask(r, 0.7), buf + GUARD, out),
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, zero_meas, 4, eff_mask(r, 0.7), NULL, buf + GUARD, out),
                    EF_ERR_NUMERIC);
   /* bad input */
   const double neg[2] = {1, -1};
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, neg, 4, eff_mask(r, 0.01), buf + GUARD, out), EF_ERR_INPUT);
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, prior, -1, eff_mask(r, 0.01), buf + GUARD, out), EF_ERR_INPUT);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, neg, 4, eff_mask(r, 0.01), NULL, buf + GUARD, out), EF_ERR_INPUT);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, prior, -1, eff_mask(r, 0.01), NULL, buf + GUARD, out), EF_ERR_INPUT);
   /* an empty data sample histograms to zeros and is refused the same way */
   ef_events none = {0};
   none.n = 0;
   ef_ibu_data_histogram(hand_bins, &none, NULL, empty);
   for (int j = 0; j < 6; j++) assert_close(empty[j], 0, 0);
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, empty, prior, 4, eff_mask(r, 0.01), buf + GUARD, out),
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, empty, prior, 4, eff_mask(r, 0.01), NULL, buf + GUARD, out),
                    EF_ERR_NUMERIC);
   /* the histogram skips T0 and uses the weights */
   double hist[6], w[20];
@@ -326,7 +326,7 @@ static void unfold_once(const ef_binning *vb, const ef_binning *db, const double
   double *d = malloc((size_t)nd * sizeof *d), *work = malloc(ef_ibu_work_size(r) * sizeof *work);
   assert_true(d && work);
   ef_ibu_data_histogram(db, &fx.data, dw, d);
-  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, prior, 4, eff_mask(r, eps_min), work, out), EF_OK);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, prior, 4, eff_mask(r, eps_min), NULL, work, out), EF_OK);
   free(d);
   free(work);
   if (keep)
@@ -497,9 +497,11 @@ static void test_many_bins(void **state) {
       "the dense %.0f\n",
       nnz, detected, ef_response_bytes(r), 100.0 * ef_response_bytes(r) / dense, dense);
   /* memory follows the filled pairs: at most one pair per detected event,
-   * 12 bytes per pair plus per-column overhead */
+   * 12 bytes per pair plus per-vertex-bin overhead (the column pointers
+   * and efficiencies of the bin and its twin outside the binning, the
+   * twin's MC weight) */
   assert_true(nnz <= detected);
-  assert_true(ef_response_bytes(r) <= 12 * nnz + 16 * (size_t)ef_response_n_vertex(r) + 4096);
+  assert_true(ef_response_bytes(r) <= 12 * nnz + 40 * (size_t)ef_response_n_vertex(r) + 4096);
   ef_response_destroy(r);
   /* Three 3-degree vertex bins share each 10-degree detector bin, so the
    * split inside a detector bin follows the prior and neighbours are
@@ -513,6 +515,94 @@ static void test_many_bins(void **state) {
   assert_true(fabs(res.tot - res.tot_truth) < 3 * res.tot_sigma);
 }
 
+/* ---- (e) MC outside the vertex binning --------------------------------
+ * D = 1 (x unbounded), categories seen and lost (blind). Vertex binning 2
+ * bins on [0, 2], detector binning 3 bins on [-1, 2]: j0 [-1, 0), j1
+ * [0, 1), j2 [1, 2]. MC: 4 events at v = 0.5 reconstructed in j1 and 1
+ * lost; 4 at v = 1.5 in j2; 4 outside at v = -0.5 (the twin of bin 0),
+ * 2 in j0 and 2 in j1. R: bin 0 {j1: 0.8}, bin 1 {j2: 1}, the twin {j0:
+ * 0.5, j1: 0.5}. The data are the MC's reconstructions (2, 6, 4) and the
+ * prior its truth in the binning (5, 4): the twin's prior is 4 x 9 / 9, the
+ * fold (2, 6, 4) equals the data and IBU stays at (5, 4). Without the twin
+ * the 2 outside events in j1 are unfolded into bin 0: (7.5, 4) after one
+ * iteration. */
+static void test_outside(void **state) {
+  (void)state;
+  ef_space sp = {.dim = 1, .n_cat = 2};
+  snprintf(sp.axis[0].name, sizeof sp.axis[0].name, "x");
+  sp.axis[0].kind = EF_AXIS_UNBOUNDED;
+  sp.axis[0].lo = -INFINITY;
+  sp.axis[0].hi = INFINITY;
+  snprintf(sp.cat[0].name, sizeof sp.cat[0].name, "seen");
+  snprintf(sp.cat[1].name, sizeof sp.cat[1].name, "lost");
+  sp.cat[1].blind = 1;
+  const ef_bin_axis va = {.scale = EF_BIN_LINEAR, .n = 2, .lo = 0, .hi = 2};
+  const ef_bin_axis da = {.scale = EF_BIN_LINEAR, .n = 3, .lo = -1, .hi = 2};
+  ef_binning *vb = NULL, *db = NULL;
+  assert_int_equal(ef_binning_make(fx.ctx, &vb, 1, &va, "vertex"), EF_OK);
+  assert_int_equal(ef_binning_make(fx.ctx, &db, 1, &da, "detector"), EF_OK);
+  ef_events ev;
+  assert_int_equal(ef_events_alloc(fx.ctx, &ev, &sp, 13, EF_KIND_MC, EF_EVENTS_VERTEX), EF_OK);
+  static const double spec[13][3] = {/* {vertex, category, reco} */
+                                     {0.5, 0, 0.5},  {0.5, 0, 0.5},  {0.5, 0, 0.5},  {0.5, 0, 0.5},
+                                     {0.5, 1, NAN},  {1.5, 0, 1.5},  {1.5, 0, 1.5},  {1.5, 0, 1.5},
+                                     {1.5, 0, 1.5},  {-0.5, 0, -0.5}, {-0.5, 0, -0.5}, {-0.5, 0, 0.5},
+                                     {-0.5, 0, 0.5}};
+  for (int e = 0; e < 13; e++) {
+    ev.vertex[e] = spec[e][0];
+    ev.topology[e] = (int8_t)spec[e][1];
+    ev.reco[e] = spec[e][2];
+  }
+  ef_response *r;
+  assert_int_equal(ef_response_build(fx.ctx, &r, vb, db, &ev, NULL), EF_OK);
+  assert_int_equal((int)ef_response_nnz(r), 2); /* the twin's entries are not the bins' */
+  assert_close(ef_response_efficiency(r)[0], 0.8, 1e-15);
+  double d[3], out[2], work[3 + 4];
+  assert_true(ef_ibu_work_size(r) <= 3 + 4);
+  ef_ibu_data_histogram(db, &ev, NULL, d);
+  assert_close(d[0], 2, 0);
+  assert_close(d[1], 6, 0);
+  const double prior[2] = {5, 4};
+  /* the twin of bin 0 is unfolded when one Bayes step attributes it >=
+   * min_expected events (here 4) and its efficiency (1) is >= eps_min */
+  unsigned char twins[2] = {7, 7}, none[2] = {0, 0};
+  ef_ibu_choose_twins(r, d, prior, 0.01, 4.0, work, twins);
+  assert_int_equal(twins[0], 1);
+  assert_int_equal(twins[1], 0); /* bin 1 has no MC outside */
+  ef_ibu_choose_twins(r, d, prior, 0.01, 4.5, work, none);
+  assert_int_equal(none[0], 0);
+  for (int it = 0; it <= 5; it += 5) {
+    assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, prior, it, eff_mask(r, 0.01), twins, work, out),
+                     EF_OK);
+    printf("# outside: %d iterations (%.15g, %.15g), expected (5, 4)\n", it, out[0], out[1]);
+    assert_close(out[0], 5, 1e-12);
+    assert_close(out[1], 4, 1e-12);
+  }
+  /* without the twin (NULL): scaled to the 10 events of j1, j2 (x 1.25),
+   * then bin 0 takes j1's 2 events from outside, (7.5, 4) */
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, prior, 1, eff_mask(r, 0.01), NULL, work, out),
+                   EF_OK);
+  assert_close(out[0], 7.5, 1e-12);
+  assert_close(out[1], 4, 1e-12);
+  /* one Bayes step attributes the 8 data events of the bins, not the 4 of the twin */
+  ef_ibu_attribute(r, d, prior, work, out);
+  assert_close(out[0], 4, 1e-12);
+  assert_close(out[1], 4, 1e-12);
+  /* a flat prior: the twin starts at 4 x 2 / 9 and is unfolded too; bin 0
+   * ends where the data put it (5: 0.8 x 5 + 0.5 x 4 = 6 in j1, the twin
+   * fixed at 4 by j0) */
+  const double flat[2] = {1, 1};
+  assert_int_equal(ef_ibu_unfold(fx.ctx, r, d, flat, 2000, eff_mask(r, 0.01), twins, work, out),
+                   EF_OK);
+  printf("# outside, flat prior: (%.6f, %.6f)\n", out[0], out[1]);
+  assert_close(out[0], 5, 1e-6);
+  assert_close(out[1], 4, 1e-6);
+  ef_response_destroy(r);
+  ef_events_free(&ev);
+  ef_binning_free(vb);
+  ef_binning_free(db);
+}
+
 int main(void) {
   ef_space_pi0(&pi0);
   hand_bins = ef_test_binning(EF_BIN_COS_PHI, 1, 2);
@@ -522,6 +612,7 @@ int main(void) {
       cmocka_unit_test(test_contract),
       cmocka_unit_test(test_closure),
       cmocka_unit_test(test_many_bins),
+      cmocka_unit_test(test_outside),
   };
   int rc = cmocka_run_group_tests(tests, setup, teardown);
   ef_binning_free(hand_bins);

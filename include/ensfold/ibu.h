@@ -31,7 +31,12 @@ typedef struct ef_response ef_response;
  * mc->weight is not read (a caller with weighted MC passes the product).
  * R_ji = (weight of events in vertex bin i reconstructed in j) / (weight of
  * all events in vertex bin i, T0 included); vertex bins without MC get
- * eps = 0. Events are summed in event order (bit-reproducible). Not
+ * eps = 0. The MC events with a vertex outside the vertex binning go to
+ * the twin of the bin nearest to them (the vertex clamped into the box):
+ * n_vertex more columns, used only inside ef_ibu_attribute,
+ * ef_ibu_choose_twins and ef_ibu_unfold (the data hold their
+ * reconstructions too; nnz, the triplets and the dense copy are the bins'
+ * alone). Events are summed in event order (bit-reproducible). Not
  * collective. EF_ERR_INPUT for a missing or NaN vertex, a category outside
  * 0..K-1 or a negative / non-finite weight. */
 int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
@@ -70,15 +75,34 @@ void ef_ibu_data_histogram(const ef_binning *detector, const ef_events *data,
 void ef_ibu_mask_efficiency(const ef_response *r, double eps_min, unsigned char *unfold);
 
 /* One Bayes step: the data (n_detector) attributed to each vertex bin,
- * out_i = prior_i sum_j R_ji d_j / nu_j with nu = R prior (detector bins
- * with nu_j = 0 skipped). Sums to the data the response reaches: out_i is
- * the number of measured events that came from vertex bin i if the prior
- * has the right shape. work: ef_ibu_work_size doubles. Not collective. */
+ * out_i = prior_i sum_j R_ji d_j / nu_j with nu = R prior plus every twin's
+ * column times its prior (ef_ibu_unfold; detector bins with nu_j = 0
+ * skipped). With the twins' share it sums to the data the response
+ * reaches: out_i is the number of measured events that came from vertex
+ * bin i if the prior has the right shape. work: ef_ibu_work_size doubles. Not collective. */
 void ef_ibu_attribute(const ef_response *r, const double *data, const double *prior, double *work,
                       double *out);
 
+/* The twins (outside the vertex binning, ef_response_build) to unfold:
+ * twins (n_vertex) gets 1 for twin k if its efficiency is > 0 and >=
+ * eps_min and one Bayes step with prior attributes >= min_expected data
+ * events to it (the rule of the bins, ef_ibu_attribute), else 0. work:
+ * ef_ibu_work_size doubles. */
+void ef_ibu_choose_twins(const ef_response *r, const double *data, const double *prior,
+                         double eps_min, double min_expected, double *work, unsigned char *twins);
+
 /* Unfold data (n_detector) with prior shape prior (n_vertex, any
- * normalisation). The prior is first scaled so that folding it predicts the
+ * normalisation). The region outside the vertex binning enters as the
+ * bins' twins (ef_response_build): folded with their columns, never
+ * returned, so the data their vertices make are not unfolded into the
+ * binned range. A twin's prior is its MC weight times (the sum of prior /
+ * the MC's weight inside the binning), the same for every prior shape. The
+ * twins marked in twins (n_vertex, ef_ibu_choose_twins; NULL: none) are
+ * updated like unfolded bins; the others take no part (0), so the few data
+ * events they would hold are unfolded into the binned range (kept at the
+ * MC's share they could empty a border bin whose MC reaches far further
+ * outside than the data). Without MC outside the binning the twins play no
+ * part. The prior is first scaled so that folding it predicts the
  * observed number of events. Each iteration:
  *   nu_j = sum_i R_ji p_i;  n_i = (1/eps_i) sum_j R_ji p_i d_j / nu_j
  * for the unfolded bins (unfold[i] != 0 and eps_i > 0 in this response);
@@ -98,6 +122,7 @@ void ef_ibu_attribute(const ef_response *r, const double *data, const double *pr
  * or iterations < 0. Not collective. */
 size_t ef_ibu_work_size(const ef_response *r);
 int ef_ibu_unfold(ef_ctx *ctx, const ef_response *r, const double *data, const double *prior,
-                  int iterations, const unsigned char *unfold, double *work, double *out);
+                  int iterations, const unsigned char *unfold, const unsigned char *twins,
+                  double *work, double *out);
 
 #endif

@@ -69,6 +69,9 @@ const unsigned char *ef_inputs_unfolded(const ef_inputs *in);
 /* Measured data events attributed to each vertex bin by one Bayes step with
  * the MC's vertex distribution as prior (n_vertex; ef_ibu_attribute). */
 const double *ef_inputs_attributed(const ef_inputs *in);
+/* The twins outside the vertex binning that IBU unfolds (n_vertex; the same
+ * rule, ef_ibu_choose_twins). */
+const unsigned char *ef_inputs_unfolded_twins(const ef_inputs *in);
 /* "data.file: PATH" / "mc.file: PATH", or "generated data" / "generated
  * MC": how messages name a sample. */
 void ef_inputs_name(const ef_config *cfg, int mc, char *out, size_t len);

@@ -30,6 +30,7 @@ struct ef_inputs {
   double *mc_vertex;          /* (n_vtx) MC weight per vertex bin */
   double *attributed;         /* (n_vtx) measured data events attributed per vertex bin */
   unsigned char *unfolded;    /* (n_vtx) 1: bins IBU unfolds, the "measured" bins */
+  unsigned char *twins;       /* (n_vtx) 1: twins outside the binning IBU unfolds */
   ef_response *response;
 };
 
@@ -68,6 +69,7 @@ const double *ef_inputs_mc_efficiency(const ef_inputs *in) { return in->mc_eff; 
 const double *ef_inputs_exact_efficiency(const ef_inputs *in) { return in->exact_eff; }
 const unsigned char *ef_inputs_unfolded(const ef_inputs *in) { return in->unfolded; }
 const double *ef_inputs_attributed(const ef_inputs *in) { return in->attributed; }
+const unsigned char *ef_inputs_unfolded_twins(const ef_inputs *in) { return in->twins; }
 
 void ef_inputs_destroy(ef_inputs *in) {
   if (!in) return;
@@ -84,6 +86,7 @@ void ef_inputs_destroy(ef_inputs *in) {
   free(in->exact_eff);
   free(in->mc_vertex);
   free(in->attributed);
+  free(in->twins);
   free(in->unfolded);
   ef_response_destroy(in->response);
   ef_binning_free(in->vtx);
@@ -304,14 +307,16 @@ static int mc_efficiency(ef_ctx *ctx, ef_inputs *in) {
  * Gaussian and IBU's multiplicative update drives a bin whose detector
  * bins happen to be empty geometrically to 0 (docs/methods.md). Computed
  * once from the nominal data and response, so every replica and fill
- * model unfolds the same bins. */
+ * model unfolds the same bins. The bins' twins outside the binning
+ * (ef_ibu_choose_twins) follow the same rule. */
 static int unfolded_bins(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
   int nv = ef_binning_count(in->vtx), nd = ef_response_n_detector(in->response);
   size_t nw = ef_ibu_work_size(in->response);
   in->attributed = calloc((size_t)nv, sizeof(double));
   in->unfolded = calloc((size_t)nv, 1);
+  in->twins = calloc((size_t)nv, 1);
   double *buf = calloc((size_t)nd + nw, sizeof(double)); /* (nd) data, then work */
-  if (!in->attributed || !in->unfolded || !buf) {
+  if (!in->attributed || !in->unfolded || !in->twins || !buf) {
     free(buf);
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory choosing the unfolded bins");
   }
@@ -321,6 +326,8 @@ static int unfolded_bins(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
   ef_ibu_mask_efficiency(in->response, cfg->ibu.min_efficiency, in->unfolded);
   for (int k = 0; k < nv; k++)
     in->unfolded[k] = in->unfolded[k] && in->attributed[k] >= cfg->ibu.min_expected;
+  ef_ibu_choose_twins(in->response, buf, in->mc_vertex, cfg->ibu.min_efficiency,
+                      cfg->ibu.min_expected, buf + nd, in->twins);
   free(buf);
   return EF_OK;
 }

@@ -852,6 +852,9 @@ static int write_file(writer *w, hid_t file, const ef_output_data *d, const ef_g
     rc = PUT_I(w, file, "measured", (hsize_t)nv, mi);
     for (int i = 0; i < nv; i++) mi[i] = cls[i];
     if (rc == EF_OK) rc = PUT_I(w, file, "unmeasured_class", (hsize_t)nv, mi);
+    const unsigned char *twins = ef_inputs_unfolded_twins(d->in);
+    for (int i = 0; i < nv; i++) mi[i] = twins[i];
+    if (rc == EF_OK) rc = PUT_I(w, file, "inputs/unfolded_twins", (hsize_t)nv, mi);
     free(mi);
     if (rc != EF_OK) return rc;
   }

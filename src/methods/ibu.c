@@ -67,7 +67,8 @@ static int ibu_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
     resp = boot;
   }
   int rc = ef_ibu_unfold(ctx, resp, ws->data, ef_inputs_prior(in, u->fill), cfg->ibu.iterations,
-                         ef_inputs_unfolded(in), ws->work, out->hist);
+                         ef_inputs_unfolded(in), ef_inputs_unfolded_twins(in), ws->work,
+                         out->hist);
   ef_response_destroy(boot);
   return rc;
 }

@@ -6,7 +6,17 @@
  * from them, so one layout serves both and memory is ~ the filled (j, i)
  * pairs. The build sorts the MC entries by (vertex bin, detector bin) with
  * two stable counting sorts, so equal pairs are summed in event order and
- * the response is bit-reproducible. */
+ * the response is bit-reproducible.
+ *
+ * The MC events whose vertex lies outside the vertex binning are in columns
+ * of their own: n_vertex + k holds those whose nearest bin is the border bin
+ * k (the vertex clamped into the binning's box), the "twin" of k. Their
+ * reconstructions are in the data too, so IBU unfolds the twins that hold
+ * enough data (ef_ibu_choose_twins) like bins and does not push those
+ * events into the binned range. A twin's prior is its MC weight times (the
+ * prior's sum / the MC's weight inside the binning): the same start for
+ * every fill model. Without MC outside the binning the twins are empty and
+ * nothing changes. */
 #include "ensfold/ibu.h"
 
 #include <math.h>
@@ -16,11 +26,15 @@
 
 struct ef_response {
   int n_vertex, n_detector;
-  size_t nnz;
-  size_t *col_ptr; /* (n_vertex + 1): column i is entries col_ptr[i] .. col_ptr[i+1] */
-  int *row;        /* (nnz) detector bin j, increasing within a column */
-  double *val;     /* (nnz) R_ji = P(detector bin j | vertex bin i) */
-  double *eps;     /* (n_vertex) sum_j R_ji */
+  size_t nnz;        /* entries of the n_vertex binned columns */
+  size_t *col_ptr;   /* (2 n_vertex + 1): column i is entries col_ptr[i] .. col_ptr[i+1];
+                        columns n_vertex.. are the twins */
+  int *row;          /* (col_ptr[2 n_vertex]) detector bin j, increasing within a column */
+  double *val;       /* (same) R_ji = P(detector bin j | vertex bin i) */
+  double *eps;       /* (2 n_vertex) sum_j R_ji */
+  double *w_twin;    /* (n_vertex) MC weight per twin (outside the binning, nearest bin k) */
+  double w_outside;  /* MC weight with a vertex outside the vertex binning */
+  double w_inside;   /* MC weight with a vertex inside it */
 };
 
 /* copies: the seen categories (one copy of the detector binning each). */
@@ -47,7 +61,8 @@ int ef_ibu_detector_bin(const ef_binning *detector, const ef_space *space, int c
  * measured, weight > 0) its vertex bin, detector bin and weight, and the
  * buffers of the counting sort. */
 typedef struct {
-  double *denom;          /* (nv) weight of all MC events per vertex bin, T0 included */
+  double *denom;          /* (2 nv) weight of all MC events per vertex bin, T0 included;
+                             [nv + k] the twin of bin k */
   int32_t *ev_i, *ev_j;   /* (n) vertex and detector bin of kept event q */
   double *ev_w;           /* (n) its weight */
   int32_t *by_j, *order;  /* (n) the sort by j, then the (i, j, event) order */
@@ -67,8 +82,8 @@ static void scratch_free(build_scratch *b) {
 
 static int scratch_alloc(ef_ctx *ctx, build_scratch *b, size_t n, int nv, int nd) {
   size_t n1 = n ? n : 1;
-  b->nb = (size_t)(nd > nv ? nd : nv) + 1;
-  b->denom = calloc((size_t)nv, sizeof *b->denom);
+  b->nb = (size_t)(nd > 2 * nv ? nd : 2 * nv) + 1;
+  b->denom = calloc(2 * (size_t)nv, sizeof *b->denom);
   b->ev_i = malloc(n1 * sizeof *b->ev_i);
   b->ev_j = malloc(n1 * sizeof *b->ev_j);
   b->ev_w = malloc(n1 * sizeof *b->ev_w);
@@ -80,11 +95,22 @@ static int scratch_alloc(ef_ctx *ctx, build_scratch *b, size_t n, int nv, int nd
   return EF_OK;
 }
 
+/* The bin nearest to v, a point outside the binning's box (v clamped into
+ * it; the last bin of an axis holds its upper end). */
+static int border_bin(const ef_binning *b, const double *v) {
+  double c[EF_SPACE_MAX_DIM];
+  for (int a = 0; a < ef_binning_dim(b); a++) {
+    const ef_bin_axis *ax = ef_binning_axis(b, a);
+    c[a] = v[a] < ax->lo ? ax->lo : v[a] > ax->hi ? ax->hi : v[a];
+  }
+  return ef_binning_index(b, c);
+}
+
 /* Vertex and detector bin per event; denominators over every event (T0
  * included: eps is the probability to land in any detector bin). */
 static int collect_entries(ef_ctx *ctx, const ef_binning *vertex, const ef_binning *detector,
                            const ef_events *mc, const double *weights, build_scratch *b) {
-  int nd1 = ef_binning_count(detector), D = mc->space.dim;
+  int nd1 = ef_binning_count(detector), nv = ef_binning_count(vertex), D = mc->space.dim;
   b->m = 0;
   for (size_t e = 0; e < mc->n; e++) {
     double w = weights ? weights[e] : 1.0;
@@ -102,7 +128,9 @@ static int collect_entries(ef_ctx *ctx, const ef_binning *vertex, const ef_binni
       for (int d = 0; d < D; d++)
         if (isnan(v[d]))
           return ef_error_set(ctx, EF_ERR_INPUT, "response: MC event %zu has a NaN vertex", e);
-      continue; /* outside the vertex binning's range: in no column */
+      int k = border_bin(vertex, v); /* outside the binning: the nearest bin's twin */
+      if (k < 0) continue;
+      i = nv + k;
     }
     b->denom[i] += w;
     int j = detector_bin(detector, nd1, &mc->space, t, mc->reco + (size_t)D * e);
@@ -129,11 +157,11 @@ static void sort_entries(build_scratch *b) {
   for (size_t q = 0; q < m; q++) b->order[cnt[b->ev_i[b->by_j[q]]]++] = b->by_j[q];
 }
 
-/* The sorted entries summed per (i, j) into r's columns, divided by the
- * vertex bin's weight; eps_i the column sums. */
+/* The sorted entries summed per (i, j) into r's columns (the twins after
+ * the bins), divided by the column's weight; eps_i the column sums. */
 static int fill_columns(ef_ctx *ctx, ef_response *r, const build_scratch *b) {
   const int32_t *order = b->order, *ev_i = b->ev_i, *ev_j = b->ev_j;
-  int nv = r->n_vertex;
+  int nv = 2 * r->n_vertex;
   size_t nnz = 0;
   for (size_t q = 0; q < b->m; q++)
     if (q == 0 || ev_i[order[q]] != ev_i[order[q - 1]] || ev_j[order[q]] != ev_j[order[q - 1]])
@@ -142,7 +170,8 @@ static int fill_columns(ef_ctx *ctx, ef_response *r, const build_scratch *b) {
   r->row = malloc((nnz ? nnz : 1) * sizeof *r->row);
   r->val = malloc((nnz ? nnz : 1) * sizeof *r->val);
   r->eps = calloc((size_t)nv, sizeof *r->eps);
-  if (!r->col_ptr || !r->row || !r->val || !r->eps)
+  r->w_twin = malloc((size_t)r->n_vertex * sizeof *r->w_twin);
+  if (!r->col_ptr || !r->row || !r->val || !r->eps || !r->w_twin)
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the response");
   size_t z = 0;
   for (size_t q = 0; q < b->m; q++) {
@@ -155,8 +184,14 @@ static int fill_columns(ef_ctx *ctx, ef_response *r, const build_scratch *b) {
     }
     r->val[z] += b->ev_w[p];
   }
-  r->nnz = nnz;
   for (int i = 0; i < nv; i++) r->col_ptr[i + 1] += r->col_ptr[i];
+  r->nnz = r->col_ptr[r->n_vertex];
+  r->w_outside = r->w_inside = 0.0;
+  for (int i = 0; i < r->n_vertex; i++) {
+    r->w_twin[i] = b->denom[r->n_vertex + i];
+    r->w_inside += b->denom[i];
+    r->w_outside += r->w_twin[i];
+  }
   for (int i = 0; i < nv; i++) {
     double s = 0.0;
     for (size_t q = r->col_ptr[i]; q < r->col_ptr[i + 1]; q++) {
@@ -176,6 +211,10 @@ int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
     return ef_error_set(ctx, EF_ERR_INPUT,
                         "response: binnings of %d and %d axes for %d observables",
                         ef_binning_dim(vertex), ef_binning_dim(detector), mc->space.dim);
+  if (!binning_ok(vertex, 2))
+    return ef_error_set(ctx, EF_ERR_INPUT, "response: %d vertex bins exceed %d (half the "
+                        "columns are the bins' twins outside the binning)",
+                        ef_binning_count(vertex), INT32_MAX / 2);
   if (!binning_ok(detector, seen)) {
     char dd[96];
     ef_binning_describe(detector, dd, sizeof dd);
@@ -217,6 +256,7 @@ void ef_response_destroy(ef_response *r) {
   free(r->row);
   free(r->val);
   free(r->eps);
+  free(r->w_twin);
   free(r);
 }
 
@@ -226,8 +266,9 @@ const double *ef_response_efficiency(const ef_response *r) { return r->eps; }
 size_t ef_response_nnz(const ef_response *r) { return r->nnz; }
 
 size_t ef_response_bytes(const ef_response *r) {
-  return sizeof *r + ((size_t)r->n_vertex + 1) * sizeof *r->col_ptr +
-         r->nnz * (sizeof *r->row + sizeof *r->val) + (size_t)r->n_vertex * sizeof *r->eps;
+  size_t nv = (size_t)r->n_vertex, entries = r->col_ptr[2 * nv];
+  return sizeof *r + (2 * nv + 1) * sizeof *r->col_ptr +
+         entries * (sizeof *r->row + sizeof *r->val) + 3 * nv * sizeof *r->eps;
 }
 
 void ef_response_dense(const ef_response *r, double *out) {
@@ -244,6 +285,38 @@ void ef_response_fold(const ef_response *r, const double *x, double *out) {
     for (size_t q = r->col_ptr[i]; q < r->col_ptr[i + 1]; q++) out[r->row[q]] += r->val[q] * x[i];
 }
 
+/* out (n_detector) += the twins' columns x x_out (n_vertex); the empty
+ * ones add nothing. */
+static void fold_twins(const ef_response *r, const double *x_out, double *out) {
+  int nv = r->n_vertex;
+  if (!(r->w_outside > 0.0)) return;
+  for (int k = 0; k < nv; k++)
+    for (size_t q = r->col_ptr[nv + k]; q < r->col_ptr[nv + k + 1]; q++)
+      out[r->row[q]] += r->val[q] * x_out[k];
+}
+
+/* The twins' prior is their MC weight times c = (the prior's sum / the
+ * MC's weight inside the binning); x_out (n_vertex) gets it for the twins
+ * marked in twins (NULL: every twin), 0 for the others. */
+static double twin_scale(const ef_response *r, const double *prior) {
+  double s = 0.0;
+  for (int i = 0; i < r->n_vertex; i++) s += prior[i];
+  return r->w_inside > 0.0 ? s / r->w_inside : 0.0;
+}
+
+static void twin_prior(const ef_response *r, const double *prior, const unsigned char *twins,
+                       double *x_out) {
+  double c = twin_scale(r, prior);
+  for (int k = 0; k < r->n_vertex; k++) x_out[k] = !twins || twins[k] ? r->w_twin[k] * c : 0.0;
+}
+
+/* sum_j R_ji q_j over column i (i >= n_vertex: a twin). */
+static double gather(const ef_response *r, int i, const double *q) {
+  double s = 0.0;
+  for (size_t k = r->col_ptr[i]; k < r->col_ptr[i + 1]; k++) s += r->val[k] * q[r->row[k]];
+  return s;
+}
+
 void ef_ibu_data_histogram(const ef_binning *detector, const ef_events *data, const double *weights,
                            double *out) {
   int nd1 = ef_binning_count(detector), D = data->space.dim;
@@ -256,7 +329,7 @@ void ef_ibu_data_histogram(const ef_binning *detector, const ef_events *data, co
 }
 
 size_t ef_ibu_work_size(const ef_response *r) {
-  return (size_t)r->n_detector + (size_t)r->n_vertex;
+  return (size_t)r->n_detector + 2 * (size_t)r->n_vertex;
 }
 
 /* Bin i is unfolded (not kept at the scaled prior): chosen, and reached
@@ -269,49 +342,80 @@ void ef_ibu_mask_efficiency(const ef_response *r, double eps_min, unsigned char 
   for (int i = 0; i < r->n_vertex; i++) unfold[i] = r->eps[i] > 0.0 && r->eps[i] >= eps_min;
 }
 
+/* work's first n_detector values = d_j / nu_j for the prior's fold with
+ * its twins; the twins' prior follows them (n_vertex). */
+static void bayes_ratio(const ef_response *r, const double *data, const double *prior,
+                        double *work) {
+  double *q = work, *x_out = work + r->n_detector;
+  twin_prior(r, prior, NULL, x_out);
+  ef_response_fold(r, prior, q);
+  fold_twins(r, x_out, q);
+  for (int j = 0; j < r->n_detector; j++) q[j] = q[j] > 0.0 ? data[j] / q[j] : 0.0;
+}
+
 void ef_ibu_attribute(const ef_response *r, const double *data, const double *prior, double *work,
                       double *out) {
-  double *q = work; /* (nd) d_j / nu_j */
-  ef_response_fold(r, prior, q);
-  for (int j = 0; j < r->n_detector; j++) q[j] = q[j] > 0.0 ? data[j] / q[j] : 0.0;
-  for (int i = 0; i < r->n_vertex; i++) {
-    double s = 0.0;
-    for (size_t k = r->col_ptr[i]; k < r->col_ptr[i + 1]; k++) s += r->val[k] * q[r->row[k]];
-    out[i] = prior[i] * s;
+  bayes_ratio(r, data, prior, work);
+  for (int i = 0; i < r->n_vertex; i++) out[i] = prior[i] * gather(r, i, work);
+}
+
+void ef_ibu_choose_twins(const ef_response *r, const double *data, const double *prior,
+                         double eps_min, double min_expected, double *work, unsigned char *twins) {
+  int nv = r->n_vertex;
+  bayes_ratio(r, data, prior, work);
+  const double *x_out = work + r->n_detector;
+  for (int k = 0; k < nv; k++) {
+    double e = r->eps[nv + k];
+    twins[k] = e > 0.0 && e >= eps_min && x_out[k] * gather(r, nv + k, work) >= min_expected;
   }
 }
 
-int ef_ibu_unfold(ef_ctx *ctx, const ef_response *r, const double *data, const double *prior,
-                  int iterations, const unsigned char *unfold, double *work, double *out) {
-  int nv = r->n_vertex, nd = r->n_detector;
-  double *nu = work;     /* (nd) folded prediction, then d_j / nu_j */
-  double *p = work + nd; /* (nv) current estimate */
+/* Validate the unfolding's inputs; *prior_meas = sum of the prior over the
+ * unfolded bins. */
+static int check_unfold_inputs(ef_ctx *ctx, const ef_response *r, const double *data,
+                               const double *prior, int iterations, const unsigned char *unfold,
+                               double *prior_meas) {
+  int n_meas = 0;
+  *prior_meas = 0.0;
   if (iterations < 0)
     return ef_error_set(ctx, EF_ERR_INPUT, "ibu: iterations %d must be >= 0", iterations);
-  double prior_meas = 0.0; /* sum of the prior over the unfolded bins */
-  int n_meas = 0;
-  for (int i = 0; i < nv; i++) {
+  for (int i = 0; i < r->n_vertex; i++) {
     if (!(prior[i] >= 0.0) || isinf(prior[i]))
       return ef_error_set(ctx, EF_ERR_INPUT, "ibu: prior[%d] = %g is not finite and >= 0", i,
                           prior[i]);
     if (measured(r, i, unfold)) {
-      prior_meas += prior[i];
+      *prior_meas += prior[i];
       n_meas++;
     }
   }
-  for (int j = 0; j < nd; j++)
+  for (int j = 0; j < r->n_detector; j++)
     if (!(data[j] >= 0.0) || isinf(data[j]))
       return ef_error_set(ctx, EF_ERR_INPUT, "ibu: data[%d] = %g is not finite and >= 0", j,
                           data[j]);
   if (n_meas == 0)
     return ef_error_set(ctx, EF_ERR_NUMERIC,
                         "ibu: no vertex bin is unfolded (none chosen with efficiency > 0)");
-  if (!(prior_meas > 0.0))
+  if (!(*prior_meas > 0.0))
     return ef_error_set(ctx, EF_ERR_NUMERIC, "ibu: the prior is zero in every unfolded bin");
+  return EF_OK;
+}
 
+int ef_ibu_unfold(ef_ctx *ctx, const ef_response *r, const double *data, const double *prior,
+                  int iterations, const unsigned char *unfold, const unsigned char *twins,
+                  double *work, double *out) {
+  int nv = r->n_vertex, nd = r->n_detector;
+  double *nu = work;     /* (nd) folded prediction, then d_j / nu_j */
+  double *p = work + nd; /* (2 nv) current estimate: the bins, then their twins */
+  double prior_meas;
+  EF_CHECK(check_unfold_inputs(ctx, r, data, prior, iterations, unfold, &prior_meas));
+  if (twins)
+    twin_prior(r, prior, twins, p + nv);
+  else
+    memset(p + nv, 0, (size_t)nv * sizeof *p);
   /* Scale the prior so that the fold predicts the data seen in the detector
    * bins the (prior-weighted) response reaches. */
   ef_response_fold(r, prior, nu);
+  fold_twins(r, p + nv, nu);
   double folded = 0.0, seen = 0.0;
   for (int j = 0; j < nd; j++)
     if (nu[j] > 0.0) {
@@ -323,6 +427,7 @@ int ef_ibu_unfold(ef_ctx *ctx, const ef_response *r, const double *data, const d
                         "ibu: no data event falls in a detector bin the response reaches");
   double scale = seen / folded;
   for (int i = 0; i < nv; i++) p[i] = prior[i] * scale;
+  for (int k = 0; k < nv; k++) p[nv + k] *= scale;
   double ratio = scale; /* kept bins = prior * ratio */
   if (iterations == 0) {
     memcpy(out, p, (size_t)nv * sizeof *out);
@@ -331,16 +436,18 @@ int ef_ibu_unfold(ef_ctx *ctx, const ef_response *r, const double *data, const d
 
   for (int it = 0; it < iterations; it++) {
     ef_response_fold(r, p, nu);
+    fold_twins(r, p + nv, nu);
     for (int j = 0; j < nd; j++) nu[j] = nu[j] > 0.0 ? data[j] / nu[j] : 0.0;
     double sum_meas = 0.0;
     for (int i = 0; i < nv; i++) {
       if (!measured(r, i, unfold)) continue;
-      double s = 0.0;
-      for (size_t q = r->col_ptr[i]; q < r->col_ptr[i + 1]; q++) s += r->val[q] * nu[r->row[q]];
-      out[i] = p[i] * s / r->eps[i];
+      out[i] = p[i] * gather(r, i, nu) / r->eps[i];
       sum_meas += out[i];
     }
     ratio = sum_meas / prior_meas;
+    for (int k = 0; twins && r->w_outside > 0.0 && k < nv; k++)
+      if (twins[k] && r->eps[nv + k] > 0.0)
+        p[nv + k] = p[nv + k] * gather(r, nv + k, nu) / r->eps[nv + k];
     for (int i = 0; i < nv; i++) {
       if (!measured(r, i, unfold)) out[i] = prior[i] * ratio;
       p[i] = out[i];
