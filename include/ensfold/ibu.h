@@ -38,7 +38,8 @@ typedef struct ef_response ef_response;
  * reconstructions too; nnz, the triplets and the dense copy are the bins'
  * alone). Events are summed in event order (bit-reproducible). Not
  * collective. EF_ERR_INPUT for a missing or NaN vertex, a category outside
- * 0..K-1 or a negative / non-finite weight. */
+ * 0..K-1, a negative / non-finite weight, or more than INT32_MAX / 2
+ * vertex bins (with their twins, twice as many columns). */
 int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
                       const ef_binning *detector, const ef_events *mc,
                       const double *weights);
@@ -104,14 +105,15 @@ void ef_ibu_choose_twins(const ef_response *r, const double *data, const double 
  * outside than the data). Without MC outside the binning the twins play no
  * part. The prior is first scaled so that folding it predicts the
  * observed number of events. Each iteration:
- *   nu_j = sum_i R_ji p_i;  n_i = (1/eps_i) sum_j R_ji p_i d_j / nu_j
+ *   nu_j = sum_i R_ji p_i (+ the chosen twins' columns x their p);
+ *   n_i = (1/eps_i) sum_j R_ji p_i d_j / nu_j
  * for the unfolded bins (unfold[i] != 0 and eps_i > 0 in this response);
  * the others keep the prior, scaled by the ratio (sum of n over unfolded
  * bins) / (sum of prior over unfolded bins).
  * work: scratch of ef_ibu_work_size doubles (no allocation inside).
  * out: (n_vertex), must not overlap data, prior or work.
  * Details: the fold nu runs over all vertex bins (kept bins at their scaled
- * prior); the observed number is the data in detector bins where the
+ * prior) and the chosen twins, in the scaling too; the observed number is the data in detector bins where the
  * folded prior is > 0 (data elsewhere cannot be explained and is ignored);
  * detector bins with nu_j = 0 are skipped in the update. The ratio uses the
  * prior as passed, so kept bins end exactly at prior_i * (sum of out over

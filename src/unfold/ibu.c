@@ -96,12 +96,17 @@ static int scratch_alloc(ef_ctx *ctx, build_scratch *b, size_t n, int nv, int nd
 }
 
 /* The bin nearest to v, a point outside the binning's box (v clamped into
- * it; the last bin of an axis holds its upper end). */
+ * it; the last bin of an axis holds its upper end). A periodic or clamping
+ * axis is never outside: its value goes as it is, wrapped or clamped by
+ * ef_binning_index. */
 static int border_bin(const ef_binning *b, const double *v) {
   double c[EF_SPACE_MAX_DIM];
   for (int a = 0; a < ef_binning_dim(b); a++) {
     const ef_bin_axis *ax = ef_binning_axis(b, a);
-    c[a] = v[a] < ax->lo ? ax->lo : v[a] > ax->hi ? ax->hi : v[a];
+    c[a] = ax->periodic || ax->clamp ? v[a]
+           : v[a] < ax->lo           ? ax->lo
+           : v[a] > ax->hi           ? ax->hi
+                                     : v[a];
   }
   return ef_binning_index(b, c);
 }
