@@ -438,6 +438,16 @@ done:
  * histogram, attributed data, the fill models' priors) and the thresholds
  * that chose /measured. Files written before this group had its name kept
  * it under /ibu; readers fall back to that (docs/formats.md). Collective. */
+/* The twins IBU unfolds (ibu.h: ef_ibu_choose_twins), 0 / 1 per vertex bin. */
+static int write_twins(writer *w, hid_t g, int nv, const unsigned char *twins) {
+  int32_t *mi = malloc((size_t)nv * sizeof *mi + 1);
+  if (!mi) return ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
+  for (int i = 0; i < nv; i++) mi[i] = twins[i];
+  int rc = PUT_I(w, g, "unfolded_twins", (hsize_t)nv, mi);
+  free(mi);
+  return rc;
+}
+
 static int write_inputs(writer *w, hid_t file, const ef_output_data *d) {
   const ef_response *r = ef_inputs_response(d->in);
   int nv = ef_response_n_vertex(r), nd = ef_response_n_detector(r);
@@ -479,6 +489,7 @@ static int write_inputs(writer *w, hid_t file, const ef_output_data *d) {
   EF_GOTO(rc, PUT_D(w, g, "efficiency", (hsize_t)nv, 1, 1, ef_response_efficiency(r)), done);
   EF_GOTO(rc, PUT_D(w, g, "data_hist", (hsize_t)nd, 1, 1, data), done);
   EF_GOTO(rc, PUT_D(w, g, "attributed", (hsize_t)nv, 1, 1, ef_inputs_attributed(d->in)), done);
+  EF_GOTO(rc, write_twins(w, g, nv, ef_inputs_unfolded_twins(d->in)), done);
   EF_GOTO(rc, group(w, g, "prior", &gp), done);
   for (int f = 0; f < EF_N_FILLS; f++)
     if (ef_inputs_prior(d->in, f))
@@ -852,9 +863,6 @@ static int write_file(writer *w, hid_t file, const ef_output_data *d, const ef_g
     rc = PUT_I(w, file, "measured", (hsize_t)nv, mi);
     for (int i = 0; i < nv; i++) mi[i] = cls[i];
     if (rc == EF_OK) rc = PUT_I(w, file, "unmeasured_class", (hsize_t)nv, mi);
-    const unsigned char *twins = ef_inputs_unfolded_twins(d->in);
-    for (int i = 0; i < nv; i++) mi[i] = twins[i];
-    if (rc == EF_OK) rc = PUT_I(w, file, "inputs/unfolded_twins", (hsize_t)nv, mi);
     free(mi);
     if (rc != EF_OK) return rc;
   }
