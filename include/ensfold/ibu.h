@@ -113,9 +113,10 @@ void ef_ibu_choose_twins(const ef_response *r, const double *data, const double 
  * work: scratch of ef_ibu_work_size doubles (no allocation inside).
  * out: (n_vertex), must not overlap data, prior or work.
  * Details: the fold nu runs over all vertex bins (kept bins at their scaled
- * prior) and the chosen twins, in the scaling too; the observed number is the data in detector bins where the
- * folded prior is > 0 (data elsewhere cannot be explained and is ignored);
- * detector bins with nu_j = 0 are skipped in the update. The ratio uses the
+ * prior) and the chosen twins, in the scaling too; the observed number is
+ * the data in detector bins where the folded prior is > 0 (data elsewhere
+ * cannot be explained and is ignored); detector bins with nu_j = 0 are
+ * skipped in the update. The ratio uses the
  * prior as passed, so kept bins end exactly at prior_i * (sum of out over
  * unfolded bins) / (sum of prior over unfolded bins). iterations = 0
  * returns the scaled prior. Returns EF_ERR_NUMERIC if no data event falls

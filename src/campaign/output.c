@@ -434,10 +434,6 @@ done:
   return rc;
 }
 
-/* /inputs: what every method unfolds from (the response, efficiency, data
- * histogram, attributed data, the fill models' priors) and the thresholds
- * that chose /measured. Files written before this group had its name kept
- * it under /ibu; readers fall back to that (docs/formats.md). Collective. */
 /* The twins IBU unfolds (ibu.h: ef_ibu_choose_twins), 0 / 1 per vertex bin. */
 static int write_twins(writer *w, hid_t g, int nv, const unsigned char *twins) {
   int32_t *mi = malloc((size_t)nv * sizeof *mi + 1);
@@ -448,6 +444,10 @@ static int write_twins(writer *w, hid_t g, int nv, const unsigned char *twins) {
   return rc;
 }
 
+/* /inputs: what every method unfolds from (the response, efficiency, data
+ * histogram, attributed data, the fill models' priors) and the thresholds
+ * that chose /measured. Files written before this group had its name kept
+ * it under /ibu; readers fall back to that (docs/formats.md). Collective. */
 static int write_inputs(writer *w, hid_t file, const ef_output_data *d) {
   const ef_response *r = ef_inputs_response(d->in);
   int nv = ef_response_n_vertex(r), nd = ef_response_n_detector(r);
