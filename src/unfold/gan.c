@@ -23,10 +23,11 @@
 
 
 /* Roles of networks in seeds: distinct init/training streams per role; a
- * detector surrogate takes the five from ROLE_DETECTOR on. The refinement's
+ * detector surrogate takes the five from ROLE_DETECTOR on; ROLE_PSEUDO is
+ * gan.bias_correction's pseudo-data and subsample stream. The refinement's
  * two classifiers take units REFINE_UNIT + 2 attempt and + 1, above every
  * attempt's roles. */
-enum { ROLE_G = 0, ROLE_D, ROLE_DETECTOR, N_ROLES = 8 };
+enum { ROLE_G = 0, ROLE_D, ROLE_DETECTOR, ROLE_PSEUDO = 7, N_ROLES = 8 };
 #define REFINE_UNIT (1u << 20)
 
 #define OUTER_LOSS_MAX 64 /* loss points a shared outer training keeps */
@@ -89,6 +90,17 @@ struct ef_gan_ws {
   long long pool_n;
   double pool_out;  /* summed P(seen | v) of the samples outside the vertex binning */
   ef_refine *refine; /* gan.refine (NULL: no refinement) */
+  /* gan.bias_correction (NULL / empty without): the first training's
+   * samples outside the vertex binning, the pseudo-data folded from its
+   * samples, the second training's pool (swapped in while it runs) and the
+   * first training's sums */
+  float *out_v;      /* (n_data, D) a uniform subsample of the samples outside the binning */
+  long long out_n;   /* samples outside the binning seen (out_v holds min(out_n, n_data)) */
+  int collect_out;   /* sample_generator keeps them (the first training only) */
+  ef_rng out_rng;    /* the subsample's and the pseudo-data's stream (not the training's) */
+  ef_events pseudo;  /* (n_data) reco, topology, weight */
+  float *pool2_v, *pool2_p0, *pool2_nu; /* (samples, D), (samples), (samples) */
+  double *hraw;      /* (2 nv_cap) the first training's hsum, then esum */
   /* The last outer training on this rank. A unit that differs from it only
    * by the fill model, with the fill not entering training, reuses it: the
    * sums above are still its own (nothing else writes them). */
@@ -126,6 +138,12 @@ void ef_gan_ws_destroy(ef_gan_ws *ws) {
   ef_adam_destroy(ws->adam_d);
   for (int k = 0; k < 2; k++) ef_surrogate_destroy(ws->det[k]);
   ef_refine_destroy(ws->refine);
+  ef_events_free(&ws->pseudo);
+  free(ws->out_v);
+  free(ws->pool2_v);
+  free(ws->pool2_p0);
+  free(ws->pool2_nu);
+  free(ws->hraw);
   void *bufs[40];
   for (size_t i = 0, n = ws_buffers(ws, bufs); i < n; i++) free(bufs[i]);
   ef_featmap_destroy(ws->fm);
@@ -178,6 +196,21 @@ static int alloc_buffers(ef_ctx *ctx, ef_gan_ws *ws) {
   return EF_OK;
 }
 
+/* gan.bias_correction's buffers: the pseudo-data of n_data events (the
+ * data's space), the outside subsample, a second pool, the first sums. */
+static int alloc_bias(ef_ctx *ctx, ef_gan_ws *ws, const ef_space *space) {
+  size_t nd = ws->n_data ? ws->n_data : 1, S = (size_t)ws->samples, D = (size_t)ws->D;
+  EF_CHECK(ef_events_alloc(ctx, &ws->pseudo, space, nd, EF_KIND_DATA, EF_EVENTS_WEIGHT));
+  ws->out_v = falloc(nd * D);
+  ws->pool2_v = falloc(S * D);
+  ws->pool2_p0 = falloc(S);
+  ws->pool2_nu = falloc(S);
+  ws->hraw = malloc(2 * (size_t)ws->nv_cap * sizeof(double));
+  if (!ws->out_v || !ws->pool2_v || !ws->pool2_p0 || !ws->pool2_nu || !ws->hraw)
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for gan.bias_correction's buffers");
+  return EF_OK;
+}
+
 /* The widths of ws->fm's space. */
 static void set_widths(ef_gan_ws *ws) {
   const ef_featmap *fm = ws->fm;
@@ -222,6 +255,7 @@ int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp, unsi
   if (gp->refine.iterations > 0)
     EF_GOTO(rc, ef_refine_create(ctx, &ws->refine, &gp->refine, ws->fm, ws->bo), fail);
   EF_GOTO(rc, alloc_buffers(ctx, ws), fail);
+  if (gp->bias_correction) EF_GOTO(rc, alloc_bias(ctx, ws, &mc->space), fail);
   *out = ws;
   return EF_OK;
 fail:
@@ -513,6 +547,18 @@ static void add_moments(const ef_gan_ws *ws, const float *v, moments *mo) {
   }
 }
 
+/* A sample outside the vertex binning into ws->out_v: a uniform subsample
+ * of them all (reservoir sampling, on its own stream). */
+static void keep_outside(ef_gan_ws *ws, const float *v) {
+  size_t cap = ws->n_data ? ws->n_data : 1;
+  long long j = ws->out_n++;
+  if ((size_t)j >= cap) {
+    j = (long long)(ef_rng_uniform(&ws->out_rng) * (double)ws->out_n);
+    if ((size_t)j >= cap) return;
+  }
+  memcpy(ws->out_v + (size_t)ws->D * (size_t)j, v, (size_t)ws->D * sizeof(float));
+}
+
 /* Pool n samples of the current G (those inside the vertex binning) with
  * their P(blind | v); accumulate their moments. A sample outside the
  * binning is in no bin, but the data hold the events such vertices
@@ -537,6 +583,7 @@ static void sample_generator(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r,
       const float *v = ws->v + (size_t)D * s;
       if (ef_binning_index_f(pb->vtx, v) < 0) {
         ws->pool_out += 1.0 - p_blind(ws, ws->prob + (size_t)K * s);
+        if (ws->collect_out) keep_outside(ws, v);
         continue;
       }
       memcpy(ws->pool_v + (size_t)D * ws->pool_n, v, (size_t)D * sizeof(float));
@@ -735,17 +782,156 @@ static void keep_outer(ef_gan_ws *ws, const ef_gan_params *gp, const ef_gan_prob
   memcpy(ws->outer_loss[1], loss_g, (size_t)n_loss * sizeof *loss_g);
 }
 
+/* ---- gan.bias_correction -------------------------------------------------- */
+
+/* Pooled sample i's weight in the result (the refinement's, else 1). */
+static double pool_weight(const ef_gan_params *gp, const ef_gan_ws *ws, long long i) {
+  return gp->refine.iterations > 0 ? ws->pool_nu[i] : 1.0;
+}
+
+/* One vertex of the first training's answer into v (D): a pooled sample
+ * (by its weight, rejection against nu_max) with probability
+ * sum_nu / (sum_nu + out_n), else one of the samples outside the binning
+ * (weight 1, as in the normalisation). */
+static void pseudo_vertex(const ef_gan_params *gp, const ef_gan_ws *ws, ef_rng *r, double sum_nu,
+                          double nu_max, float *v) {
+  size_t keep = (size_t)ws->out_n < ws->n_data ? (size_t)ws->out_n : ws->n_data;
+  const float *src;
+  if (keep > 0 && ef_rng_uniform(r) * (sum_nu + (double)ws->out_n) >= sum_nu) {
+    src = ws->out_v + (size_t)ws->D * ef_rng_below(r, (uint32_t)keep);
+  } else {
+    long long i;
+    do i = (long long)ef_rng_below(r, (uint32_t)ws->pool_n);
+    while (ef_rng_uniform(r) * nu_max > pool_weight(gp, ws, i));
+    src = ws->pool_v + (size_t)ws->D * (size_t)i;
+  }
+  memcpy(v, src, (size_t)ws->D * sizeof(float));
+}
+
+/* The pseudo-data: round(total) seen events (at most n_data, each weighing
+ * total / their number) folded from the first training's answer through the
+ * unit's detector networks: vertex, category drawn from P(category | v), its
+ * reconstructed point; blind draws are not seen and are drawn again. */
+static int make_pseudo(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
+                       ef_gan_ws *ws, double total, ef_rng *r) {
+  const int D = ws->D, K = ws->K, NF = ws->NF;
+  ef_events *ps = &ws->pseudo;
+  double want = floor(total + 0.5), sum_nu = 0.0, nu_max = 0.0;
+  size_t n = want < 1 ? 1 : want > (double)ws->n_data ? ws->n_data : (size_t)want, got = 0;
+  for (long long i = 0; i < ws->pool_n; i++) {
+    double nu = pool_weight(gp, ws, i);
+    sum_nu += nu;
+    nu_max = nu > nu_max ? nu : nu_max;
+  }
+  if (!(nu_max > 0))
+    return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: no pooled sample to fold into the "
+                        "pseudo-data of gan.bias_correction");
+  ef_surrogate *det = ws->det[pb->detector];
+  for (size_t drawn = 0; got < n; drawn += (size_t)ws->bo) {
+    int m = ws->bo;
+    if (drawn > 1000 * n + 1000000)
+      return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: gan.bias_correction drew %zu "
+                          "vertices from G for %zu seen pseudo-data events and saw %zu", drawn,
+                          n, got);
+    for (int s = 0; s < m; s++) {
+      double x[EF_SPACE_MAX_DIM];
+      pseudo_vertex(gp, ws, r, sum_nu, nu_max, ws->v + (size_t)D * s);
+      to_double(D, ws->v + (size_t)D * s, x);
+      ef_featmap_feat(ws->fm, x, ws->feat + (size_t)s * NF, NULL);
+    }
+    ef_surrogate_forward(det, ws->v, ws->feat, m, r, ws->prob, ws->reco);
+    for (int s = 0; s < m && got < n; s++) {
+      const float *pr = ws->prob + (size_t)K * s;
+      double u = ef_rng_uniform(r), acc = 0.0;
+      int c = K - 1;
+      for (int k = 0; k < K; k++)
+        if (u < (acc += pr[k])) { c = k; break; }
+      if (ef_featmap_blind(ws->fm, c)) continue;
+      int t = ef_space_seen_index(&ps->space, c);
+      const float *rc = ws->reco + ((size_t)t * m + s) * D;
+      for (int d = 0; d < D; d++) ps->reco[got * D + d] = rc[d];
+      ps->topology[got] = (int8_t)c;
+      ps->weight[got++] = total / (double)n;
+    }
+  }
+  ps->n = n;
+  return EF_OK;
+}
+
+/* Swap the pool with the second training's. */
+static void swap_pools(ef_gan_ws *ws) {
+  float *t;
+  t = ws->pool_v, ws->pool_v = ws->pool2_v, ws->pool2_v = t;
+  t = ws->pool_p0, ws->pool_p0 = ws->pool2_p0, ws->pool2_p0 = t;
+  t = ws->pool_nu, ws->pool_nu = ws->pool2_nu, ws->pool2_nu = t;
+}
+
+/* G's pooled samples' summed efficiency, those outside the binning included
+ * (the normalisation's denominator: assemble). */
+static double folded_sum(const ef_gan_ws *ws, int nv) {
+  double f = ws->pool_out;
+  for (int kb = 0; kb < nv; kb++) f += ws->esum[kb];
+  return f;
+}
+
+/* gan.bias_correction (docs/methods.md): a second G, trained from the same
+ * seed on pseudo-data folded from the first G's answer, measures the
+ * training's bias at that answer; the first G's sums become
+ * hsum = 2 hsum1 - hsum2 f1 / f2 (f: folded_sum), that is result = 2 result1
+ * - result2 at the same total. The first training's pool, esum and pool_out
+ * stay (unbinned output and the normalisation), its hsum goes to hraw. */
+static int correct_bias(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
+                        ef_gan_ws *ws, const outer_setup *os, int n_loss) {
+  int nv = ef_binning_count(pb->vtx);
+  double f1 = folded_sum(ws, nv), pool_out1 = ws->pool_out;
+  long long pool_n1 = ws->pool_n;
+  memcpy(ws->hraw, ws->hsum, (size_t)nv * sizeof(double));
+  memcpy(ws->hraw + nv, ws->esum, (size_t)nv * sizeof(double));
+  ef_rng r; /* train_outer starts it as the first training's */
+  EF_CHECK(make_pseudo(ctx, gp, pb, ws, os->total, &ws->out_rng));
+  ef_gan_problem pb2 = *pb;
+  pb2.data = &ws->pseudo;
+  pb2.data_weights = NULL;
+  outer_setup os2 = {0, 0.0, 0};
+  double fb, fm, ld[OUTER_LOSS_MAX], lg[OUTER_LOSS_MAX];
+  moments mo2;
+  EF_CHECK(setup(ctx, gp, &pb2, ws, &os2, &fb, &fm));
+  ws->collect_out = 0;
+  swap_pools(ws);
+  int n2 = n_loss < OUTER_LOSS_MAX ? n_loss : OUTER_LOSS_MAX; /* its curves are not kept */
+  int rc = train_outer(ctx, gp, &pb2, ws, &os2, &r, n2, ld, lg, &mo2);
+  double f2 = folded_sum(ws, nv);
+  swap_pools(ws);
+  ws->pool_n = pool_n1;
+  ws->pool_out = pool_out1;
+  if (rc != EF_OK) return rc;
+  EF_CHECK(collapse_check(ctx, ws, &mo2));
+  if (!(f2 > 0))
+    return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: gan.bias_correction's second "
+                        "generator predicts no measured event");
+  for (int kb = 0; kb < nv; kb++) {
+    ws->hsum[kb] = 2.0 * ws->hraw[kb] - ws->hsum[kb] * f1 / f2;
+    ws->esum[kb] = ws->hraw[nv + kb];
+  }
+  return EF_OK;
+}
+
 /* n of G's pooled samples, spread over the pool, into x (n, D) with
  * weights w (n) that histogram to own (own = scale x the pool's weighted
- * histogram). */
-static void unbinned(const ef_gan_params *gp, const ef_gan_ws *ws, double scale, int n,
-                     double *x, double *w) {
+ * histogram; with gan.bias_correction each sample's weight is scaled by its
+ * bin's correction, hsum / hraw). */
+static void unbinned(const ef_gan_params *gp, const ef_gan_ws *ws, const ef_binning *vtx,
+                     double scale, int n, double *x, double *w) {
   const int D = ws->D;
   for (int j = 0; j < n; j++) {
     long long i = (long long)j * ws->pool_n / n;
     for (int d = 0; d < D; d++) x[(size_t)D * j + d] = ws->pool_v[(size_t)D * i + d];
-    double nu = gp->refine.iterations > 0 ? ws->pool_nu[i] : 1.0;
+    double nu = pool_weight(gp, ws, i);
     w[j] = nu * scale * (double)ws->pool_n / n;
+    if (gp->bias_correction) {
+      int kb = ef_binning_index_f(vtx, ws->pool_v + (size_t)D * i);
+      w[j] = ws->hraw[kb] > 0 ? w[j] * ws->hsum[kb] / ws->hraw[kb] : 0.0;
+    }
   }
 }
 
@@ -776,14 +962,19 @@ int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *
     memcpy(loss_g, ws->outer_loss[1], (size_t)n_loss * sizeof *loss_g);
   } else {
     ws->outer_valid = 0;
+    ws->out_n = 0;
+    ws->collect_out = gp->bias_correction;
+    if (gp->bias_correction)
+      ef_rng_init(&ws->out_rng, pb->seed, EF_RNG_NN_TRAIN, s0 + ROLE_PSEUDO);
     EF_CHECK(train_outer(ctx, gp, pb, ws, &os, &r, n_loss, loss_d, loss_g, &mo));
     ws->outer_trainings++;
+    if (gp->bias_correction) EF_CHECK(correct_bias(ctx, gp, pb, ws, &os, n_loss));
     if (!os.use_blind && n_loss <= OUTER_LOSS_MAX)
       keep_outer(ws, gp, pb, &os, &r, n_loss, loss_d, loss_g, &mo);
   }
   double scale = 0.0;
   EF_CHECK(assemble(ctx, pb, ws, os.total, fill_blind, fill_meas, &mo, hist, own, &scale));
-  if (n_unb > 0) unbinned(gp, ws, scale, n_unb, ux, uw);
+  if (n_unb > 0) unbinned(gp, ws, pb->vtx, scale, n_unb, ux, uw);
   ef_surrogate_map(det, pb->vtx, &r, ws->bo, eff);
   return EF_OK;
 }
