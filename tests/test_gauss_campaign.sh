@@ -215,12 +215,12 @@ if not np.all(np.abs(ratio - 1) < 0.1):
     sys.exit("FAIL: the GAN's normalisation misses G's samples outside the vertex range")
 PY
 #  d. gan.bias_correction (docs/methods.md): a training too short to reach the data (gan.steps
-#     150) leaves G narrow, and the second training on pseudo-data folded from G shows that bias.
-#     The first training is the same with and without it (loss curves, efficiency maps equal in
-#     the units that ran at their first try: 14-18 of 20 at seeds 5-8),
-#     and per method the median over the units of |width - truth's| drops below 0.7 of the
-#     uncorrected one (measured at seeds 5-8: 0.25-0.63 of it; median widths 0.40-0.74 ->
-#     0.75-0.94).
+#     150) leaves G narrow; a second training on pseudo-data from the MC reweighted to G's
+#     answer shows that bias. The first training is the same with and without it (loss curves,
+#     efficiency maps equal in the units that ran at their first try: 16-20 of 20 at seeds
+#     5-8), and per method the median over the units of |width - truth's| drops below 0.6 of
+#     the uncorrected one (measured at seeds 5-8: 0.08-0.49 of it; median widths 0.40-0.74 ->
+#     0.82-0.96, truth 1.01).
 "$exe" run "$tmp/g1gan.yaml" -o "$tmp/bc0.h5" --quiet --set gan.steps=150 2>"$tmp/bc0.err" ||
   { echo "FAIL: GAN methods at 150 steps:"; cat "$tmp/bc0.err"; exit 1; }
 "$exe" run "$tmp/g1gan.yaml" -o "$tmp/bc1.h5" --quiet --set gan.steps=150 \
@@ -248,7 +248,7 @@ for meth in sorted(set(u["method"][()])):
     d0, d1 = np.nanmedian(np.abs(np.array(off) - st)), np.nanmedian(np.abs(np.array(on) - st))
     print("%s, 150 steps: median |width - truth| %.3f, with gan.bias_correction %.3f (truth %.3f)"
           % (names[str(meth)], d0, d1, st))
-    if not d1 < 0.7 * d0:
+    if not d1 < 0.6 * d0:
         sys.exit("FAIL: gan.bias_correction does not reduce %s's width bias" % names[str(meth)])
 PY
 # 3. closure, D = 1

@@ -47,8 +47,8 @@ typedef struct {
   double instance_noise;    /* sigma of the noise on D's input coordinates at step 0 */
   ef_surrogate_params detector; /* the detector surrogates (gan.efficiency.*, gan.smearing.*) */
   int share_detector;       /* keep detector networks for the fills of a member */
-  int bias_correction;      /* a second training on pseudo-data folded from the first
-                             * measures the training's bias; the result is corrected */
+  int bias_correction;      /* a second training on pseudo-data from the MC reweighted to
+                             * the first's answer measures the bias; the result is corrected */
   ef_refine_params refine;  /* classifier refinement of G's samples (gan.refine.*) */
 } ef_gan_params;
 

@@ -418,9 +418,10 @@ static const key_def schema[] = {
          "train the detector networks once per (method, replica, member) and reuse them for "
          "every fill model (false: every unit trains its own, with the same result)"),
     BOOL("gan.bias_correction", gan.bias_correction, 0,
-         "train G a second time, from the same seed, on pseudo-data folded from the first G "
-         "through the unit's detector networks, and correct the result by the bias that "
-         "training shows (result = 2 first - second; twice the cost, docs/methods.md)"),
+         "train G a second time, from the same seed, on pseudo-data from the MC reweighted "
+         "to the first G's answer, and correct the result by the bias that closure test shows "
+         "(result = first - (second - the pseudo-truth); about twice the cost, "
+         "docs/methods.md)"),
     INT("gan.refine.iterations", gan.refine.iterations, 1, 0, 20,
         "iterations of the classifier refinement of G's pooled samples (OmniFold's two steps "
         "with G as the simulation); 0 = none"),

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ensfold/featmap.h"
+#include "ensfold/mcweight.h"
 #include "ensfold/nn.h"
 #include "ensfold/nn_adam.h"
 #include "ensfold/nn_loss.h"
@@ -31,6 +32,9 @@ enum { ROLE_G = 0, ROLE_D, ROLE_DETECTOR, ROLE_PSEUDO = 7, N_ROLES = 8 };
 #define REFINE_UNIT (1u << 20)
 
 #define OUTER_LOSS_MAX 64 /* loss points a shared outer training keeps */
+/* gan.bias_correction's density ratio of G's answer over the MC is clipped
+ * to [1 / this, this]: in D = 6 it reaches about 35 where G is densest. */
+#define EF_GAN_MCWEIGHT_CLIP 1000.0
 
 /* Moments of G's samples for the collapse check, per observable: sums of
  * x and x^2 (bounded, unbounded), of cos a and sin a (periodic, a the
@@ -99,8 +103,13 @@ struct ef_gan_ws {
   int collect_out;   /* sample_generator keeps them (the first training only) */
   ef_rng out_rng;    /* the subsample's and the pseudo-data's stream (not the training's) */
   ef_events pseudo;  /* (n_data) reco, topology, weight */
+  ef_mcweight *mcwf; /* the MC reweighted to the first training's answer */
+  double *mcw;       /* (n_mc) its weight per MC event */
+  double *mcdf;      /* (n_mc) cumulative weights of the measured MC events */
+  int32_t *mcseen;   /* (n_mc) their indices */
   float *pool2_v, *pool2_p0, *pool2_nu; /* (samples, D), (samples), (samples) */
-  double *hraw;      /* (2 nv_cap) the first training's hsum, then esum */
+  double *hraw;      /* (3 nv_cap) the first training's hsum, its esum, the pseudo-truth's
+                      * share per bin (per seen pseudo-data event) */
   /* The last outer training on this rank. A unit that differs from it only
    * by the fill model, with the fill not entering training, reuses it: the
    * sums above are still its own (nothing else writes them). */
@@ -139,6 +148,10 @@ void ef_gan_ws_destroy(ef_gan_ws *ws) {
   for (int k = 0; k < 2; k++) ef_surrogate_destroy(ws->det[k]);
   ef_refine_destroy(ws->refine);
   ef_events_free(&ws->pseudo);
+  ef_mcweight_destroy(ws->mcwf);
+  free(ws->mcw);
+  free(ws->mcdf);
+  free(ws->mcseen);
   free(ws->out_v);
   free(ws->pool2_v);
   free(ws->pool2_p0);
@@ -197,15 +210,26 @@ static int alloc_buffers(ef_ctx *ctx, ef_gan_ws *ws) {
 }
 
 /* gan.bias_correction's buffers: the pseudo-data of n_data events (the
- * data's space), the outside subsample, a second pool, the first sums. */
-static int alloc_bias(ef_ctx *ctx, ef_gan_ws *ws, const ef_space *space) {
-  size_t nd = ws->n_data ? ws->n_data : 1, S = (size_t)ws->samples, D = (size_t)ws->D;
+ * data's space), the MC's weights, the outside subsample, a second pool,
+ * the first sums. */
+static int alloc_bias(ef_ctx *ctx, ef_gan_ws *ws, const ef_gan_params *gp,
+                      const ef_space *space) {
+  size_t nd = ws->n_data ? ws->n_data : 1, S = (size_t)ws->samples, D = (size_t)ws->D,
+         nm = ws->n_mc ? ws->n_mc : 1;
+  ef_refine_params rp = gp->refine;
+  rp.clip = EF_GAN_MCWEIGHT_CLIP;
   EF_CHECK(ef_events_alloc(ctx, &ws->pseudo, space, nd, EF_KIND_DATA, EF_EVENTS_WEIGHT));
+  EF_CHECK(ef_mcweight_create(ctx, &ws->mcwf, &rp, ws->fm));
+  ws->mcw = malloc(nm * sizeof(double));
+  ws->mcdf = malloc(nm * sizeof(double));
+  ws->mcseen = malloc(nm * sizeof(int32_t));
+  if (!ws->mcw || !ws->mcdf || !ws->mcseen)
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for gan.bias_correction's MC weights");
   ws->out_v = falloc(nd * D);
   ws->pool2_v = falloc(S * D);
   ws->pool2_p0 = falloc(S);
   ws->pool2_nu = falloc(S);
-  ws->hraw = malloc(2 * (size_t)ws->nv_cap * sizeof(double));
+  ws->hraw = malloc(3 * (size_t)ws->nv_cap * sizeof(double));
   if (!ws->out_v || !ws->pool2_v || !ws->pool2_p0 || !ws->pool2_nu || !ws->hraw)
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for gan.bias_correction's buffers");
   return EF_OK;
@@ -255,7 +279,7 @@ int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp, unsi
   if (gp->refine.iterations > 0)
     EF_GOTO(rc, ef_refine_create(ctx, &ws->refine, &gp->refine, ws->fm, ws->bo), fail);
   EF_GOTO(rc, alloc_buffers(ctx, ws), fail);
-  if (gp->bias_correction) EF_GOTO(rc, alloc_bias(ctx, ws, &mc->space), fail);
+  if (gp->bias_correction) EF_GOTO(rc, alloc_bias(ctx, ws, gp, &mc->space), fail);
   *out = ws;
   return EF_OK;
 fail:
@@ -808,51 +832,71 @@ static void pseudo_vertex(const ef_gan_params *gp, const ef_gan_ws *ws, ef_rng *
   memcpy(v, src, (size_t)ws->D * sizeof(float));
 }
 
-/* The pseudo-data: round(total) seen events (at most n_data, each weighing
- * total / their number) folded from the first training's answer through the
- * unit's detector networks: vertex, category drawn from P(category | v), its
- * reconstructed point; blind draws are not seen and are drawn again. */
-static int make_pseudo(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
-                       ef_gan_ws *ws, double total, ef_rng *r) {
-  const int D = ws->D, K = ws->K, NF = ws->NF;
-  ef_events *ps = &ws->pseudo;
-  double want = floor(total + 0.5), sum_nu = 0.0, nu_max = 0.0;
-  size_t n = want < 1 ? 1 : want > (double)ws->n_data ? ws->n_data : (size_t)want, got = 0;
+/* G_1's answer for the MC reweighting's classifier (ef_mcweight_draw). */
+typedef struct {
+  const ef_gan_params *gp;
+  const ef_gan_ws *ws;
+  double sum_nu, nu_max;
+} g1_draw;
+
+static void draw_g1(void *arg, ef_rng *r, float *v) {
+  const g1_draw *a = arg;
+  pseudo_vertex(a->gp, a->ws, r, a->sum_nu, a->nu_max, v);
+}
+
+/* The MC reweighted to G_1's answer (ws->mcw); the measured MC events'
+ * cumulative weights (ws->mcdf, ws->mcseen: *n_seen of them) and the
+ * pseudo-truth's share per vertex bin per seen event (ws->hraw + 2 nv). */
+static int reweight_mc(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
+                       ef_gan_ws *ws, ef_rng *r, size_t *n_seen) {
+  const ef_events *mc = pb->mc;
+  const int D = ws->D, nv = ef_binning_count(pb->vtx);
+  g1_draw a = {gp, ws, 0.0, 0.0};
   for (long long i = 0; i < ws->pool_n; i++) {
     double nu = pool_weight(gp, ws, i);
-    sum_nu += nu;
-    nu_max = nu > nu_max ? nu : nu_max;
+    a.sum_nu += nu;
+    a.nu_max = nu > a.nu_max ? nu : a.nu_max;
   }
-  if (!(nu_max > 0))
-    return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: no pooled sample to fold into the "
-                        "pseudo-data of gan.bias_correction");
-  ef_surrogate *det = ws->det[pb->detector];
-  for (size_t drawn = 0; got < n; drawn += (size_t)ws->bo) {
-    int m = ws->bo;
-    if (drawn > 1000 * n + 1000000)
-      return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: gan.bias_correction drew %zu "
-                          "vertices from G for %zu seen pseudo-data events and saw %zu", drawn,
-                          n, got);
-    for (int s = 0; s < m; s++) {
-      double x[EF_SPACE_MAX_DIM];
-      pseudo_vertex(gp, ws, r, sum_nu, nu_max, ws->v + (size_t)D * s);
-      to_double(D, ws->v + (size_t)D * s, x);
-      ef_featmap_feat(ws->fm, x, ws->feat + (size_t)s * NF, NULL);
-    }
-    ef_surrogate_forward(det, ws->v, ws->feat, m, r, ws->prob, ws->reco);
-    for (int s = 0; s < m && got < n; s++) {
-      const float *pr = ws->prob + (size_t)K * s;
-      double u = ef_rng_uniform(r), acc = 0.0;
-      int c = K - 1;
-      for (int k = 0; k < K; k++)
-        if (u < (acc += pr[k])) { c = k; break; }
-      if (ef_featmap_blind(ws->fm, c)) continue;
-      int t = ef_space_seen_index(&ps->space, c);
-      const float *rc = ws->reco + ((size_t)t * m + s) * D;
-      for (int d = 0; d < D; d++) ps->reco[got * D + d] = rc[d];
-      ps->topology[got] = (int8_t)c;
-      ps->weight[got++] = total / (double)n;
-    }
+  if (!(a.nu_max > 0))
+    return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: no pooled sample to reweight the MC "
+                        "to (gan.bias_correction)");
+  EF_CHECK(ef_mcweight_fit(ctx, ws->mcwf, draw_g1, &a, mc, pb->mc_weights, pb->seed,
+                           (uint32_t)pb->attempt * N_ROLES + ROLE_PSEUDO, r, ws->mcw));
+  double *share = ws->hraw + 2 * nv, wseen = 0.0;
+  size_t ns = 0;
+  memset(share, 0, (size_t)nv * sizeof(double));
+  for (size_t e = 0; e < mc->n; e++) {
+    int kb = ef_binning_index(pb->vtx, mc->vertex + (size_t)D * e);
+    if (kb >= 0) share[kb] += ws->mcw[e];
+    if (!(ws->mcw[e] > 0) || !ef_events_measured(mc, e)) continue;
+    ws->mcdf[ns] = (wseen += ws->mcw[e]);
+    ws->mcseen[ns++] = (int32_t)e;
+  }
+  if (ns == 0)
+    return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: the MC reweighted to G's answer has no "
+                        "measured event (gan.bias_correction)");
+  for (int kb = 0; kb < nv; kb++) share[kb] /= wseen;
+  *n_seen = ns;
+  return EF_OK;
+}
+
+/* The pseudo-data: round(total) seen events (at most n_data, each weighing
+ * total / their number), the measured MC events drawn by their weight in
+ * the MC reweighted to G_1's answer: the detector itself, as the MC
+ * simulates it, folds them (not the unit's detector networks). */
+static int make_pseudo(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
+                       ef_gan_ws *ws, double total, ef_rng *r) {
+  const int D = ws->D;
+  const ef_events *mc = pb->mc;
+  ef_events *ps = &ws->pseudo;
+  double want = floor(total + 0.5);
+  size_t n = want < 1 ? 1 : want > (double)ws->n_data ? ws->n_data : (size_t)want, ns = 0;
+  EF_CHECK(reweight_mc(ctx, gp, pb, ws, r, &ns));
+  for (size_t i = 0; i < n; i++) {
+    size_t e = (size_t)ws->mcseen[ef_rng_pick(r, ws->mcdf, ns)];
+    for (int d = 0; d < D; d++) ps->reco[i * D + d] = mc->reco[e * D + d];
+    ps->topology[i] = mc->topology[e];
+    ps->weight[i] = total / (double)n;
   }
   ps->n = n;
   return EF_OK;
@@ -875,11 +919,13 @@ static double folded_sum(const ef_gan_ws *ws, int nv) {
 }
 
 /* gan.bias_correction (docs/methods.md): a second G, trained from the same
- * seed on pseudo-data folded from the first G's answer, measures the
- * training's bias at that answer; the first G's sums become
- * hsum = 2 hsum1 - hsum2 f1 / f2 (f: folded_sum), that is result = 2 result1
- * - result2 at the same total. The first training's pool, esum and pool_out
- * stay (unbinned output and the normalisation), its hsum goes to hraw. */
+ * seed on pseudo-data made from the MC reweighted to the first G's answer,
+ * measures the method's bias there (result2 - the pseudo-truth, at the same
+ * total); the first G's sums become hsum = hsum1 - f1 (hsum2 / f2 - share)
+ * (f: folded_sum; share: the pseudo-truth per seen event), that is result =
+ * result1 - (result2 - pseudo-truth). The first training's pool, esum and
+ * pool_out stay (unbinned output and the normalisation), its hsum goes to
+ * hraw. */
 static int correct_bias(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
                         ef_gan_ws *ws, const outer_setup *os, int n_loss) {
   int nv = ef_binning_count(pb->vtx);
@@ -910,7 +956,7 @@ static int correct_bias(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_probl
     return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: gan.bias_correction's second "
                         "generator predicts no measured event");
   for (int kb = 0; kb < nv; kb++) {
-    ws->hsum[kb] = 2.0 * ws->hraw[kb] - ws->hsum[kb] * f1 / f2;
+    ws->hsum[kb] = ws->hraw[kb] - f1 * (ws->hsum[kb] / f2 - ws->hraw[2 * nv + kb]);
     ws->esum[kb] = ws->hraw[nv + kb];
   }
   return EF_OK;
