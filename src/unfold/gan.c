@@ -95,9 +95,9 @@ struct ef_gan_ws {
   double pool_out;  /* summed P(seen | v) of the samples outside the vertex binning */
   ef_refine *refine; /* gan.refine (NULL: no refinement) */
   /* gan.bias_correction (NULL / empty without): the first training's
-   * samples outside the vertex binning, the pseudo-data folded from its
-   * samples, the second training's pool (swapped in while it runs) and the
-   * first training's sums */
+   * samples outside the vertex binning, the MC reweighted to its answer and
+   * the pseudo-data drawn from it, the second training's pool (swapped in
+   * while it runs) and the first training's sums */
   float *out_v;      /* (n_data, D) a uniform subsample of the samples outside the binning */
   long long out_n;   /* samples outside the binning seen (out_v holds min(out_n, n_data)) */
   int collect_out;   /* sample_generator keeps them (the first training only) */
