@@ -226,6 +226,11 @@ PY
 "$exe" run "$tmp/g1gan.yaml" -o "$tmp/bc1.h5" --quiet --set gan.steps=150 \
   --set gan.bias_correction=true 2>"$tmp/bc1.err" ||
   { echo "FAIL: GAN methods with gan.bias_correction:"; cat "$tmp/bc1.err"; exit 1; }
+# the config has no campaign.bootstrap_mc: one warning that sigma leaves the MC's statistics out
+n=$(grep -c "gan.bias_correction: the result carries the MC's statistics" "$tmp/bc1.err")
+[ "$n" = 1 ] || { echo "FAIL: $n warnings about the MC's statistics (want 1):"; cat "$tmp/bc1.err"; exit 1; }
+! grep -q "carries the MC's statistics" "$tmp/bc0.err" ||
+  { echo "FAIL: the MC-statistics warning without gan.bias_correction"; exit 1; }
 /usr/bin/python3 - "$tmp/bc0.h5" "$tmp/bc1.h5" "$here" <<'PY'
 import sys, h5py, numpy as np
 sys.path.insert(0, sys.argv[3])
