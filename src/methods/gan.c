@@ -28,8 +28,20 @@ static void gan_ws_destroy(void *p) {
   free(ws);
 }
 
+/* With gan.bias_correction the result carries the MC's statistics (the
+ * pseudo-truth is a sum over its events): without campaign.bootstrap_mc
+ * sigma leaves them out. Said once, by rank 0, where the one workspace both
+ * GAN methods share is made. */
+static void warn_mc_statistics(ef_ctx *ctx, const ef_config *cfg) {
+  if (cfg->gan.bias_correction && !cfg->campaign.bootstrap_mc && ef_ctx_rank(ctx) == 0)
+    ef_log(ctx, EF_LOG_WARN, "gan.bias_correction: the result carries the MC's statistics (its "
+           "pseudo-truth is a sum over the MC's events, reweighted), and sigma leaves them out "
+           "unless campaign.bootstrap_mc is true (docs/methods.md, \"Bias correction\")");
+}
+
 static int gan_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef_inputs *in) {
   const ef_events *mc = ef_inputs_mc(in);
+  warn_mc_statistics(ctx, cfg);
   unsigned detectors = 0;
   for (int m = EF_METHOD_GAN_TOPO; m <= EF_METHOD_GAN_MIXED; m++)
     if (cfg->campaign.methods >> m & 1u) detectors |= 1u << detector_of(m);
@@ -82,42 +94,22 @@ static int gan_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
 
 /* Some vertex bin must reach gan.blind_efficiency, else every bin is blind
  * (checked when the MC is a file; generated MC keeps the unit's message).
- * Any event space: the networks see it through its feature map (featmap.h).
- * With gan.bias_correction the result carries the MC's statistics (the
- * pseudo-truth is a sum over its events): without campaign.bootstrap_mc
- * sigma leaves them out, which rank 0 says once (for the campaign's first
- * GAN method, id). */
-static int gan_check(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, unsigned files,
-                     int id) {
-  unsigned gans = cfg->campaign.methods & (1u << EF_METHOD_GAN_TOPO | 1u << EF_METHOD_GAN_MIXED);
-  if (cfg->gan.bias_correction && !cfg->campaign.bootstrap_mc && ef_ctx_rank(ctx) == 0 &&
-      (gans & ((1u << id) - 1u)) == 0)
-    ef_log(ctx, EF_LOG_WARN, "gan.bias_correction: the result carries the MC's statistics (its "
-           "pseudo-truth is a sum over the MC's events, reweighted), and sigma leaves them out "
-           "unless campaign.bootstrap_mc is true (docs/methods.md, \"Bias correction\")");
+ * Any event space: the networks see it through its feature map (featmap.h). */
+static int gan_check_inputs(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in,
+                            unsigned files) {
   if (!(files & 2u)) return EF_OK;
   return ef_inputs_check_efficiency(ctx, cfg, in, "gan.blind_efficiency",
                                     cfg->gan.blind_efficiency, "gan-topo / gan-mixed");
 }
 
-static int gan_topo_check(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in,
-                          unsigned files) {
-  return gan_check(ctx, cfg, in, files, EF_METHOD_GAN_TOPO);
-}
-
-static int gan_mixed_check(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in,
-                           unsigned files) {
-  return gan_check(ctx, cfg, in, files, EF_METHOD_GAN_MIXED);
-}
-
 const ef_method ef_method_gan_topo = {
     .name = "gan-topo", .deterministic = 0, .has_own = 1, .has_curves = 1,
     .shares_training = 1, .learns_efficiency = 1, .has_samples = 1, .cost = 1000.0,
-    .ws_create = gan_ws_create, .ws_destroy = gan_ws_destroy, .check_inputs = gan_topo_check,
+    .ws_create = gan_ws_create, .ws_destroy = gan_ws_destroy, .check_inputs = gan_check_inputs,
     .run = gan_run};
 
 const ef_method ef_method_gan_mixed = {
     .name = "gan-mixed", .deterministic = 0, .has_own = 1, .has_curves = 1,
     .shares_training = 1, .learns_efficiency = 1, .has_samples = 1, .cost = 1000.0,
-    .ws_create = gan_ws_create, .ws_destroy = gan_ws_destroy, .check_inputs = gan_mixed_check,
+    .ws_create = gan_ws_create, .ws_destroy = gan_ws_destroy, .check_inputs = gan_check_inputs,
     .run = gan_run};
