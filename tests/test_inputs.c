@@ -77,19 +77,22 @@ static void test_generated(void **state) {
    * bin is unfolded exactly when efficiency and attributed data pass */
   const double *att = ef_inputs_attributed(in);
   const double *eps = ef_response_efficiency(ef_inputs_response(in));
-  const unsigned char *unf = ef_inputs_unfolded(in);
+  const unsigned char *unf = ef_inputs_unfolded(in), *it = ef_inputs_iterated(in);
   double sa = 0.0;
-  int n_unf = 0;
+  int n_unf = 0, n_it = 0;
   for (int k = 0; k < nv; k++) {
     sa += att[k];
-    int want = eps[k] > 0 && eps[k] >= cfg.ibu.min_efficiency && att[k] >= cfg.ibu.min_expected;
-    assert_int_equal(unf[k], want);
+    int seen = eps[k] > 0 && eps[k] >= cfg.ibu.min_efficiency;
+    assert_int_equal(unf[k], seen && att[k] >= cfg.ibu.min_expected);
+    /* IBU iterates every bin the detector sees, measured or not */
+    assert_int_equal(it[k], seen);
     n_unf += unf[k];
+    n_it += it[k];
   }
   assert_true(sa <= measured + 1e-6 && sa > 0.99 * measured);
-  printf("# %d vertex bins, %d unfolded; %.0f of %.0f measured data events attributed\n", nv,
-         n_unf, sa, measured);
-  assert_true(n_unf > 0 && n_unf < nv);
+  printf("# %d vertex bins, %d measured, %d iterated; %.0f of %.0f measured data events "
+         "attributed\n", nv, n_unf, n_it, sa, measured);
+  assert_true(n_unf > 0 && n_unf < n_it && n_it < nv);
   ef_inputs_destroy(in);
   /* a min_expected no bin reaches: IBU refuses the inputs before any unit */
   assert_int_equal(ef_config_set(ctx, &cfg, "ibu.min_expected=1e9"), EF_OK);

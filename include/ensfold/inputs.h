@@ -62,10 +62,14 @@ const double *ef_inputs_mc_efficiency(const ef_inputs *in);
  * NULL when no sample was generated (the detector then may not be the
  * files'). */
 const double *ef_inputs_exact_efficiency(const ef_inputs *in);
-/* The vertex bins IBU unfolds, the "measured" bins of the closure (n_vertex,
- * 1 = unfolded): efficiency >= ibu.min_efficiency and at least
- * ibu.min_expected measured data events attributed (ef_inputs_attributed). */
+/* The "measured" bins of every method's closure (n_vertex, 1 = measured):
+ * efficiency >= ibu.min_efficiency and at least ibu.min_expected measured
+ * data events attributed (ef_inputs_attributed). */
 const unsigned char *ef_inputs_unfolded(const ef_inputs *in);
+/* The vertex bins IBU iterates (n_vertex, 1 = iterated): efficiency >=
+ * ibu.min_efficiency, the bins the detector sees; the others keep the fill
+ * model's shape (docs/methods.md, "Fill models and normalisation"). */
+const unsigned char *ef_inputs_iterated(const ef_inputs *in);
 /* Measured data events attributed to each vertex bin by one Bayes step with
  * the MC's vertex distribution as prior (n_vertex; ef_ibu_attribute). */
 const double *ef_inputs_attributed(const ef_inputs *in);

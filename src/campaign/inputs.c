@@ -29,7 +29,8 @@ struct ef_inputs {
   double *exact_eff;          /* (4, n_vtx) or NULL */
   double *mc_vertex;          /* (n_vtx) MC weight per vertex bin */
   double *attributed;         /* (n_vtx) measured data events attributed per vertex bin */
-  unsigned char *unfolded;    /* (n_vtx) 1: bins IBU unfolds, the "measured" bins */
+  unsigned char *unfolded;    /* (n_vtx) 1: the "measured" bins of the closure */
+  unsigned char *iterated;    /* (n_vtx) 1: bins IBU iterates (efficiency >= min_efficiency) */
   unsigned char *twins;       /* (n_vtx) 1: twins outside the binning IBU unfolds */
   ef_response *response;
 };
@@ -68,6 +69,7 @@ const int *ef_inputs_data_bins(const ef_inputs *in) { return in->data_bins; }
 const double *ef_inputs_mc_efficiency(const ef_inputs *in) { return in->mc_eff; }
 const double *ef_inputs_exact_efficiency(const ef_inputs *in) { return in->exact_eff; }
 const unsigned char *ef_inputs_unfolded(const ef_inputs *in) { return in->unfolded; }
+const unsigned char *ef_inputs_iterated(const ef_inputs *in) { return in->iterated; }
 const double *ef_inputs_attributed(const ef_inputs *in) { return in->attributed; }
 const unsigned char *ef_inputs_unfolded_twins(const ef_inputs *in) { return in->twins; }
 
@@ -88,6 +90,7 @@ void ef_inputs_destroy(ef_inputs *in) {
   free(in->attributed);
   free(in->twins);
   free(in->unfolded);
+  free(in->iterated);
   ef_response_destroy(in->response);
   ef_binning_free(in->vtx);
   ef_binning_free(in->det);
@@ -300,36 +303,125 @@ static int mc_efficiency(ef_ctx *ctx, ef_inputs *in) {
   return EF_OK;
 }
 
-/* The bins IBU unfolds (and the closure calls measured): efficiency >=
- * ibu.min_efficiency, and at least ibu.min_expected measured data events
- * attributed to the bin by one Bayes step with the MC's vertex distribution
- * as prior (ef_ibu_attribute). Below ~10 events a bin's count is far from
- * Gaussian and IBU's multiplicative update drives a bin whose detector
- * bins happen to be empty geometrically to 0 (docs/methods.md). Computed
- * once from the nominal data and response, so every replica and fill
- * model unfolds the same bins. The bins' twins outside the binning
- * (ef_ibu_choose_twins) follow the same rule. */
+/* The bins the closure calls measured: efficiency >= ibu.min_efficiency,
+ * and at least ibu.min_expected measured data events attributed to the bin
+ * by one Bayes step with the MC's vertex distribution as prior
+ * (ef_ibu_attribute). Below ~10 events a bin's count is far from Gaussian
+ * and IBU's multiplicative update drives a bin whose detector bins happen
+ * to be empty geometrically to 0 (docs/methods.md). IBU iterates every bin
+ * with efficiency >= ibu.min_efficiency (in->iterated): a seen bin with few
+ * events is not measured, but kept at the fill's shape it would leak the
+ * fill into its measured neighbours' fold. Computed once from the nominal
+ * data and response, so every replica and fill model unfolds the same
+ * bins. The bins' twins outside the binning (ef_ibu_choose_twins) follow
+ * the measured rule. */
 static int unfolded_bins(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
   int nv = ef_binning_count(in->vtx), nd = ef_response_n_detector(in->response);
   size_t nw = ef_ibu_work_size(in->response);
   in->attributed = calloc((size_t)nv, sizeof(double));
   in->unfolded = calloc((size_t)nv, 1);
+  in->iterated = calloc((size_t)nv, 1);
   in->twins = calloc((size_t)nv, 1);
   double *buf = calloc((size_t)nd + nw, sizeof(double)); /* (nd) data, then work */
-  if (!in->attributed || !in->unfolded || !in->twins || !buf) {
+  if (!in->attributed || !in->unfolded || !in->iterated || !in->twins || !buf) {
     free(buf);
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory choosing the unfolded bins");
   }
   for (size_t i = 0; i < in->data.n; i++)
     if (in->data_bins[i] >= 0) buf[in->data_bins[i]] += in->data.weight ? in->data.weight[i] : 1.0;
   ef_ibu_attribute(in->response, buf, in->mc_vertex, buf + nd, in->attributed);
-  ef_ibu_mask_efficiency(in->response, cfg->ibu.min_efficiency, in->unfolded);
+  ef_ibu_mask_efficiency(in->response, cfg->ibu.min_efficiency, in->iterated);
   for (int k = 0; k < nv; k++)
-    in->unfolded[k] = in->unfolded[k] && in->attributed[k] >= cfg->ibu.min_expected;
+    in->unfolded[k] = in->iterated[k] && in->attributed[k] >= cfg->ibu.min_expected;
   ef_ibu_choose_twins(in->response, buf, in->mc_vertex, cfg->ibu.min_efficiency,
                       cfg->ibu.min_expected, buf + nd, in->twins);
   free(buf);
   return EF_OK;
+}
+
+/* "x1 [-3.2, -3] x2 [0, 0.5]": vertex bin k's ranges, for messages. */
+static void bin_text(const ef_inputs *in, int k, char *buf, size_t len) {
+  double lo[EF_SPACE_MAX_DIM], hi[EF_SPACE_MAX_DIM];
+  ef_binning_range(in->vtx, k, lo, hi);
+  size_t n = 0;
+  buf[0] = '\0';
+  for (int a = 0; a < ef_binning_dim(in->vtx) && n < len; a++) {
+    int w = snprintf(buf + n, len - n, "%s%s [%.4g, %.4g]", a ? " " : "",
+                     in->data.space.axis[a].name, lo[a], hi[a]);
+    if (w < 0) break;
+    n += (size_t)w;
+  }
+}
+
+/* Per vertex bin the Kish effective number, (sum w)^2 / sum w^2, of the MC
+ * events the response counts as measured (n_eff, nv), and the measured data
+ * events the nominal data give each bin (seen, nv): IBU's nominal answer at
+ * ibu.iterations from the MC's vertex distribution, times the efficiency.
+ * (The one Bayes step of the measured rule attributes a bin at the MC's
+ * shape, too little where the MC falls off faster than the data.) */
+static int mc_and_data_per_bin(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg,
+                               double *n_eff, double *seen) {
+  int nv = ef_binning_count(in->vtx), nd = ef_response_n_detector(in->response);
+  int D = in->mc.space.dim;
+  size_t nw = ef_ibu_work_size(in->response);
+  double *buf = calloc((size_t)nd + (size_t)nv + nw, sizeof *buf); /* data (nd), sum w^2 (nv), work */
+  if (!buf) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory counting the MC per bin");
+  double *w2 = buf + nd;
+  memset(n_eff, 0, (size_t)nv * sizeof *n_eff);
+  for (size_t e = 0; e < in->mc.n; e++) {
+    int k = ef_binning_index(in->vtx, in->mc.vertex + (size_t)D * e);
+    if (k < 0 || !ef_events_measured(&in->mc, e)) continue;
+    double w = in->mc.weight ? in->mc.weight[e] : 1.0;
+    n_eff[k] += w;
+    w2[k] += w * w;
+  }
+  for (int k = 0; k < nv; k++) n_eff[k] = w2[k] > 0.0 ? n_eff[k] * n_eff[k] / w2[k] : 0.0;
+  for (size_t i = 0; i < in->data.n; i++)
+    if (in->data_bins[i] >= 0) buf[in->data_bins[i]] += in->data.weight ? in->data.weight[i] : 1.0;
+  int rc = ef_ibu_unfold(ctx, in->response, buf, in->mc_vertex, cfg->ibu.iterations, in->iterated,
+                         in->twins, w2, seen);
+  const double *eps = ef_response_efficiency(in->response);
+  for (int k = 0; rc == EF_OK && k < nv; k++) seen[k] *= eps[k];
+  free(buf);
+  return rc;
+}
+
+/* Measured bins whose response rests on fewer seen MC events than the
+ * measured data events the bin gives: there the MC's statistical error on
+ * the result is larger than the data's, and the replicas leave it out
+ * unless campaign.bootstrap_mc. One warning per campaign (rank 0) with the
+ * number of such bins and the worst; none with campaign.bootstrap_mc
+ * (docs/methods.md, "The MC's statistics"). */
+static int warn_thin_mc(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg) {
+  if (cfg->campaign.bootstrap_mc || ef_ctx_rank(ctx) != 0) return EF_OK;
+  int nv = ef_binning_count(in->vtx);
+  double *n_eff = malloc(2 * (size_t)nv * sizeof *n_eff), *seen = n_eff + nv;
+  if (!n_eff) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory counting the MC per bin");
+  int rc = mc_and_data_per_bin(ctx, in, cfg, n_eff, seen);
+  int n_meas = 0, n_low = 0, worst = -1;
+  double worst_ratio = 1.0;
+  for (int k = 0; rc == EF_OK && k < nv; k++) {
+    if (!in->unfolded[k]) continue;
+    n_meas++;
+    if (!(n_eff[k] < seen[k])) continue;
+    n_low++;
+    if (n_eff[k] / seen[k] < worst_ratio) {
+      worst_ratio = n_eff[k] / seen[k];
+      worst = k;
+    }
+  }
+  if (n_low > 0) {
+    char where[512];
+    bin_text(in, worst, where, sizeof where);
+    ef_log(ctx, EF_LOG_WARN,
+           "%d of %d measured vertex bins rest on fewer seen MC events than the data events "
+           "they give (worst: %s, %.0f MC events for %.0f data events), so the MC's "
+           "statistics are not negligible there and sigma leaves them out: set "
+           "campaign.bootstrap_mc: true to put them in, or use more MC (docs/methods.md, \"The "
+           "MC's statistics\")", n_low, n_meas, where, n_eff[worst], seen[worst]);
+  }
+  free(n_eff);
+  return rc;
 }
 
 int ef_inputs_source(const ef_config *cfg, int mc, char *path, size_t len) {
@@ -539,6 +631,7 @@ int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
   }
   if (rc == EF_OK) rc = mc_efficiency(ctx, in);
   if (rc == EF_OK) rc = unfolded_bins(ctx, in, cfg);
+  if (rc == EF_OK) rc = warn_thin_mc(ctx, in, cfg);
   if (rc == EF_OK) rc = check_methods(ctx, in, cfg);
 fail:
   if (rc != EF_OK) {

@@ -1,6 +1,7 @@
 /* IBU as a campaign method (include/ensfold/method.h): the replica's data
  * histogram, the response (bootstrapped with campaign.bootstrap_mc), the
- * fill model's prior, then ef_ibu_unfold over the unfolded bins. */
+ * fill model's prior, then ef_ibu_unfold over the bins the detector sees
+ * (ef_inputs_iterated). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,26 @@ static int ibu_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef
   return EF_OK;
 }
 
+/* Rule 4 of the normalisation (docs/methods.md): the bins outside the
+ * measured set report the fill model's shape at the measured region's
+ * normalisation, n_i = p0_i sum_meas n / sum_meas p0. IBU iterates the seen
+ * bins with few events too, so that their fold follows the data rather than
+ * the fill's shape, but their own values rest on a few events (a bin whose
+ * detector bins are empty goes to 0 in every replica): the result keeps the
+ * fill there, as in the blind bins. */
+static void fill_unmeasured(const double *prior, const unsigned char *measured, int nv,
+                            double *hist) {
+  double n = 0.0, p = 0.0;
+  for (int i = 0; i < nv; i++)
+    if (measured[i]) {
+      n += hist[i];
+      p += prior[i];
+    }
+  if (!(p > 0.0)) return;
+  for (int i = 0; i < nv; i++)
+    if (!measured[i]) hist[i] = prior[i] * n / p;
+}
+
 static int ibu_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef_unit *u,
                    int attempt, void *p, double *weights, ef_unit_parts *out) {
   (void)attempt;
@@ -66,9 +87,10 @@ static int ibu_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
                                ef_inputs_detector_binning(in), mc, weights));
     resp = boot;
   }
-  int rc = ef_ibu_unfold(ctx, resp, ws->data, ef_inputs_prior(in, u->fill), cfg->ibu.iterations,
-                         ef_inputs_unfolded(in), ef_inputs_unfolded_twins(in), ws->work,
-                         out->hist);
+  const double *prior = ef_inputs_prior(in, u->fill);
+  int rc = ef_ibu_unfold(ctx, resp, ws->data, prior, cfg->ibu.iterations, ef_inputs_iterated(in),
+                         ef_inputs_unfolded_twins(in), ws->work, out->hist);
+  if (rc == EF_OK) fill_unmeasured(prior, ef_inputs_unfolded(in), nv, out->hist);
   ef_response_destroy(boot);
   return rc;
 }
