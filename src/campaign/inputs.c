@@ -391,13 +391,22 @@ static int mc_and_data_per_bin(ef_ctx *ctx, const ef_inputs *in, const ef_config
  * the result is larger than the data's, and the replicas leave it out
  * unless campaign.bootstrap_mc. One warning per campaign (rank 0) with the
  * number of such bins and the worst; none with campaign.bootstrap_mc
- * (docs/methods.md, "The MC's statistics"). */
+ * (docs/methods.md, "The MC's statistics"). Runs after the methods' input
+ * checks, so their refusals come first; it fails the campaign only for
+ * want of memory. */
 static int warn_thin_mc(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg) {
   if (cfg->campaign.bootstrap_mc || ef_ctx_rank(ctx) != 0) return EF_OK;
   int nv = ef_binning_count(in->vtx);
-  double *n_eff = malloc(2 * (size_t)nv * sizeof *n_eff), *seen = n_eff + nv;
+  double *n_eff = malloc(2 * (size_t)nv * sizeof *n_eff); /* (nv) MC, then (nv) data */
   if (!n_eff) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory counting the MC per bin");
+  double *seen = n_eff + nv;
   int rc = mc_and_data_per_bin(ctx, in, cfg, n_eff, seen);
+  if (rc != EF_OK && rc != EF_ERR_NOMEM) { /* no nominal answer (no IBU in the campaign to
+                                            * refuse such inputs): nothing to compare */
+    ef_error_clear(ctx);
+    free(n_eff);
+    return EF_OK;
+  }
   int n_meas = 0, n_low = 0, worst = -1;
   double worst_ratio = 1.0;
   for (int k = 0; rc == EF_OK && k < nv; k++) {
@@ -631,8 +640,8 @@ int ef_inputs_create(ef_ctx *ctx, ef_inputs **out, const ef_config *cfg) {
   }
   if (rc == EF_OK) rc = mc_efficiency(ctx, in);
   if (rc == EF_OK) rc = unfolded_bins(ctx, in, cfg);
-  if (rc == EF_OK) rc = warn_thin_mc(ctx, in, cfg);
   if (rc == EF_OK) rc = check_methods(ctx, in, cfg);
+  if (rc == EF_OK) rc = warn_thin_mc(ctx, in, cfg);
 fail:
   if (rc != EF_OK) {
     ef_inputs_destroy(in);
