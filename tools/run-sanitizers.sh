@@ -14,7 +14,10 @@ meson compile -C "$build" >"$build/compile.log" 2>&1 ||
   { cat "$build/compile.log"; echo "0 passed, 1 failed"; exit 1; }
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-meson test -C "$build" --suite unit --print-errorlogs --num-processes 2
+# Under the sanitizers the unit tests run 3-5 times slower than the timeouts in
+# tests/meson.build allow for (test_surrogate: 23 s in the debug build, 103 s
+# alone under ASan, past its 120 s beside another test): three times the time.
+meson test -C "$build" --suite unit --print-errorlogs --num-processes 2 --timeout-multiplier 3
 rc=$?
 read -r pass fail skip < <(/usr/bin/python3 tools/testlog-counts.py "$build/meson-logs/testlog.json")
 # the config path and one small campaign (Open MPI's own allocations look
