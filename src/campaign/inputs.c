@@ -303,6 +303,13 @@ static int mc_efficiency(ef_ctx *ctx, ef_inputs *in) {
   return EF_OK;
 }
 
+/* Add the nominal data's measured events, by their file weights, to their
+ * detector bins (out: n_detector, zeroed by the caller). */
+static void nominal_data(const ef_inputs *in, double *out) {
+  for (size_t i = 0; i < in->data.n; i++)
+    if (in->data_bins[i] >= 0) out[in->data_bins[i]] += in->data.weight ? in->data.weight[i] : 1.0;
+}
+
 /* The bins the closure calls measured: efficiency >= ibu.min_efficiency,
  * and at least ibu.min_expected measured data events attributed to the bin
  * by one Bayes step with the MC's vertex distribution as prior
@@ -327,8 +334,7 @@ static int unfolded_bins(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
     free(buf);
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory choosing the unfolded bins");
   }
-  for (size_t i = 0; i < in->data.n; i++)
-    if (in->data_bins[i] >= 0) buf[in->data_bins[i]] += in->data.weight ? in->data.weight[i] : 1.0;
+  nominal_data(in, buf);
   ef_ibu_attribute(in->response, buf, in->mc_vertex, buf + nd, in->attributed);
   ef_ibu_mask_efficiency(in->response, cfg->ibu.min_efficiency, in->iterated);
   for (int k = 0; k < nv; k++)
@@ -376,8 +382,7 @@ static int mc_and_data_per_bin(ef_ctx *ctx, const ef_inputs *in, const ef_config
     w2[k] += w * w;
   }
   for (int k = 0; k < nv; k++) n_eff[k] = w2[k] > 0.0 ? n_eff[k] * n_eff[k] / w2[k] : 0.0;
-  for (size_t i = 0; i < in->data.n; i++)
-    if (in->data_bins[i] >= 0) buf[in->data_bins[i]] += in->data.weight ? in->data.weight[i] : 1.0;
+  nominal_data(in, buf);
   int rc = ef_ibu_unfold(ctx, in->response, buf, in->mc_vertex, cfg->ibu.iterations, in->iterated,
                          in->twins, w2, seen);
   const double *eps = ef_response_efficiency(in->response);
