@@ -22,6 +22,7 @@ typedef struct {
   int iterations;
   double min_efficiency; /* vertex bins below keep the scaled prior */
   double min_expected;   /* events: so do bins with less data attributed */
+  int reweight;          /* passes with the MC reweighted inside the bins (ef_ibu_reweight) */
 } ef_ibu_params;
 
 typedef struct ef_response ef_response;
@@ -127,5 +128,21 @@ size_t ef_ibu_work_size(const ef_response *r);
 int ef_ibu_unfold(ef_ctx *ctx, const ef_response *r, const double *data, const double *prior,
                   int iterations, const unsigned char *unfold, const unsigned char *twins,
                   double *work, double *out);
+
+/* MC weights for a response that follows the unfolded answer inside the
+ * vertex bins (ibu.reweight): out (mc->n) = base (NULL: 1) times, for an
+ * event in a node bin k (nodes[k] != 0 with MC and unfolded[k] > 0),
+ * exp(sum_a g_ka (f_a - 1/2)), g_ka the slope of log(unfolded / MC weight)
+ * per bin along axis a from k's node neighbours (central difference,
+ * one-sided where one is missing, 0 without), f_a the event's place in the
+ * bin (0..1, the axis's own scale; periodic axes wrap), normalised so that
+ * every node bin keeps its base weight. Events elsewhere keep base. The
+ * exponent is held to +-10. unfolded (n_vertex) any normalisation; work:
+ * ef_ibu_reweight_work_size doubles; bin: (mc->n) scratch for the events'
+ * vertex bins. Not collective. */
+size_t ef_ibu_reweight_work_size(const ef_binning *vertex);
+void ef_ibu_reweight(const ef_binning *vertex, const ef_events *mc, const double *base,
+                     const double *unfolded, const unsigned char *nodes, double *work,
+                     int *bin, double *out);
 
 #endif

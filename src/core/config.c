@@ -331,6 +331,9 @@ static const key_def schema[] = {
     REAL("ibu.min_expected", ibu.min_expected, 10.0, 0.0, 1e12, "events",
          "vertex bins to which fewer measured data events are attributed (one Bayes step with "
          "the MC as prior) keep the prior too"),
+    INT("ibu.reweight", ibu.reweight, 1, 0, 100,
+        "passes that rebuild the response with the MC reweighted inside each measured vertex bin "
+        "to the slope of the unfolded answer, then unfold again (docs/methods.md, IBU)"),
     INT("gan.hidden", gan.outer.hidden, 64, 4, 4096, "units per hidden layer of G and D"),
     INT("gan.layers", gan.outer.layers, 3, 1, 16, "hidden layers of G and D"),
     INT("gan.steps", gan.outer.steps, 4000, 1, 10000000,

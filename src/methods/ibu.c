@@ -13,8 +13,11 @@
 #include "ensfold/method.h"
 
 typedef struct {
-  double *data; /* (n_detector) the replica's data histogram */
-  double *work; /* ef_ibu_work_size doubles */
+  double *data;   /* (n_detector) the replica's data histogram */
+  double *work;   /* ef_ibu_work_size doubles */
+  double *mc_w;   /* ibu.reweight: (n_mc) the reweighted MC's weights */
+  double *rw_work; /* ibu.reweight: ef_ibu_reweight_work_size doubles */
+  int *mc_bin;    /* ibu.reweight: (n_mc) scratch of ef_ibu_reweight */
 } ibu_ws;
 
 static void ibu_ws_destroy(void *p) {
@@ -22,18 +25,28 @@ static void ibu_ws_destroy(void *p) {
   if (!ws) return;
   free(ws->data);
   free(ws->work);
+  free(ws->mc_w);
+  free(ws->rw_work);
+  free(ws->mc_bin);
   free(ws);
 }
 
 static int ibu_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef_inputs *in) {
-  (void)cfg;
   const ef_response *r = ef_inputs_response(in);
   ibu_ws *ws = calloc(1, sizeof *ws);
+  int rw_ok = 1;
   if (ws) {
     ws->data = malloc((size_t)ef_response_n_detector(r) * sizeof(double));
     ws->work = malloc((ef_ibu_work_size(r) + 1) * sizeof(double));
+    if (cfg->ibu.reweight > 0) {
+      ws->mc_w = malloc((ef_inputs_mc(in)->n + 1) * sizeof(double));
+      ws->rw_work =
+          malloc(ef_ibu_reweight_work_size(ef_inputs_vertex_binning(in)) * sizeof(double));
+      ws->mc_bin = malloc((ef_inputs_mc(in)->n + 1) * sizeof(int));
+      rw_ok = ws->mc_w && ws->rw_work && ws->mc_bin;
+    }
   }
-  if (!ws || !ws->data || !ws->work) {
+  if (!ws || !ws->data || !ws->work || !rw_ok) {
     ibu_ws_destroy(ws);
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the IBU workspace");
   }
@@ -61,17 +74,12 @@ static void fill_unmeasured(const double *prior, const unsigned char *measured, 
     if (!measured[i]) hist[i] = prior[i] * n / p;
 }
 
-static int ibu_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef_unit *u,
-                   int attempt, void *p, double *weights, ef_unit_parts *out) {
-  (void)attempt;
-  ibu_ws *ws = p;
-  const ef_events *data = ef_inputs_data(in), *mc = ef_inputs_mc(in);
+/* ws->data (n_detector): the replica's data histogram. */
+static void replica_data(const ef_config *cfg, const ef_inputs *in, const ef_unit *u,
+                         ibu_ws *ws, double *weights) {
+  const ef_events *data = ef_inputs_data(in);
   const int *bins = ef_inputs_data_bins(in);
-  const ef_response *resp = ef_inputs_response(in);
-  ef_response *boot = NULL;
-  int nv = ef_binning_count(ef_inputs_vertex_binning(in)), nd = ef_response_n_detector(resp);
-  memcpy(out->eff, ef_inputs_mc_efficiency(in), (size_t)ef_inputs_n_cat(in) * nv * sizeof(double));
-  memset(ws->data, 0, (size_t)nd * sizeof(double));
+  memset(ws->data, 0, (size_t)ef_response_n_detector(ef_inputs_response(in)) * sizeof(double));
   if (u->replica > 0) ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP, u->replica, data->n, weights);
   for (size_t i = 0; i < data->n; i++) {
     if (bins[i] < 0) continue;
@@ -79,17 +87,60 @@ static int ibu_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
     if (data->weight) w *= data->weight[i];
     ws->data[bins[i]] += w;
   }
-  if (cfg->campaign.bootstrap_mc && u->replica > 0) {
-    ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP_MC, u->replica, mc->n, weights);
-    if (mc->weight)
-      for (size_t i = 0; i < mc->n; i++) weights[i] *= mc->weight[i];
+}
+
+/* The MC's weights of the replica's response (n_mc, NULL: all 1): with
+ * campaign.bootstrap_mc the replica's resampling (into weights) times the
+ * MC's own weights, else the MC's own weights. */
+static const double *replica_mc_weights(const ef_config *cfg, const ef_inputs *in,
+                                        const ef_unit *u, double *weights) {
+  const ef_events *mc = ef_inputs_mc(in);
+  if (!(cfg->campaign.bootstrap_mc && u->replica > 0)) return mc->weight;
+  ef_bootstrap_weights(cfg->seed, EF_RNG_BOOTSTRAP_MC, u->replica, mc->n, weights);
+  if (mc->weight)
+    for (size_t i = 0; i < mc->n; i++) weights[i] *= mc->weight[i];
+  return weights;
+}
+
+/* ibu.reweight passes: the response rebuilt from the MC reweighted inside
+ * the measured bins towards out->hist (ef_ibu_reweight), then unfolded
+ * again from the fill's prior. *boot holds the last response built. */
+static int reweight_passes(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in,
+                           const double *mc_w, const double *prior, ibu_ws *ws,
+                           ef_response **boot, double *hist) {
+  const ef_binning *vb = ef_inputs_vertex_binning(in);
+  for (int pass = 0; pass < cfg->ibu.reweight; pass++) {
+    ef_ibu_reweight(vb, ef_inputs_mc(in), mc_w, hist, ef_inputs_unfolded(in), ws->rw_work,
+                    ws->mc_bin, ws->mc_w);
+    ef_response_destroy(*boot);
+    *boot = NULL;
+    EF_CHECK(ef_response_build(ctx, boot, vb, ef_inputs_detector_binning(in), ef_inputs_mc(in),
+                               ws->mc_w));
+    EF_CHECK(ef_ibu_unfold(ctx, *boot, ws->data, prior, cfg->ibu.iterations,
+                           ef_inputs_iterated(in), ef_inputs_unfolded_twins(in), ws->work, hist));
+  }
+  return EF_OK;
+}
+
+static int ibu_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const ef_unit *u,
+                   int attempt, void *p, double *weights, ef_unit_parts *out) {
+  (void)attempt;
+  ibu_ws *ws = p;
+  const ef_response *resp = ef_inputs_response(in);
+  ef_response *boot = NULL;
+  int nv = ef_binning_count(ef_inputs_vertex_binning(in));
+  memcpy(out->eff, ef_inputs_mc_efficiency(in), (size_t)ef_inputs_n_cat(in) * nv * sizeof(double));
+  replica_data(cfg, in, u, ws, weights);
+  const double *mc_w = replica_mc_weights(cfg, in, u, weights);
+  if (mc_w == weights) {
     EF_CHECK(ef_response_build(ctx, &boot, ef_inputs_vertex_binning(in),
-                               ef_inputs_detector_binning(in), mc, weights));
+                               ef_inputs_detector_binning(in), ef_inputs_mc(in), weights));
     resp = boot;
   }
   const double *prior = ef_inputs_prior(in, u->fill);
   int rc = ef_ibu_unfold(ctx, resp, ws->data, prior, cfg->ibu.iterations, ef_inputs_iterated(in),
                          ef_inputs_unfolded_twins(in), ws->work, out->hist);
+  if (rc == EF_OK) rc = reweight_passes(ctx, cfg, in, mc_w, prior, ws, &boot, out->hist);
   if (rc == EF_OK) fill_unmeasured(prior, ef_inputs_unfolded(in), nv, out->hist);
   ef_response_destroy(boot);
   return rc;
@@ -165,9 +216,10 @@ static int ibu_check_inputs(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *
 }
 
 static void ibu_describe(const ef_config *cfg, char *buf, size_t len) {
-  snprintf(buf, len, "ibu.iterations %d (min_efficiency %g, min_expected %g): a vertex bin's "
-           "result spread over its MC events by their MC weights", cfg->ibu.iterations,
-           cfg->ibu.min_efficiency, cfg->ibu.min_expected);
+  snprintf(buf, len, "ibu.iterations %d (min_efficiency %g, min_expected %g, reweight %d): a "
+           "vertex bin's result spread over its MC events by their MC weights",
+           cfg->ibu.iterations, cfg->ibu.min_efficiency, cfg->ibu.min_expected,
+           cfg->ibu.reweight);
 }
 
 const ef_method ef_method_ibu = {
