@@ -515,6 +515,117 @@ static void test_many_bins(void **state) {
   assert_true(fabs(res.tot - res.tot_truth) < 3 * res.tot_sigma);
 }
 
+/* ---- (d2) the MC binned once --------------------------------------------
+ * ef_response_build_binned on the events binned by ef_response_bin gives
+ * the response ef_response_build gives, bit for bit, for weights with many
+ * zeros (bootstrap-like) and fractions: the same triplets, efficiencies,
+ * bytes and (through the twins) the same IBU answer. The vertex binning
+ * covers cos theta* in [-0.5, 0.5] only, so that the twins hold events. */
+static void same_response(const ef_response *a, const ef_response *b, const double *data,
+                          const double *prior) {
+  size_t nnz = ef_response_nnz(a);
+  int nv = ef_response_n_vertex(a);
+  assert_int_equal(nnz, ef_response_nnz(b));
+  assert_int_equal(ef_response_bytes(a), ef_response_bytes(b));
+  int32_t *d = malloc(4 * nnz * sizeof *d), *v = d + nnz, *d2 = v + nnz, *v2 = d2 + nnz;
+  double *x = malloc((2 * nnz + 2 * ef_ibu_work_size(a) + 2 * (size_t)nv) * sizeof *x);
+  double *x2 = x + nnz, *work = x2 + nnz, *out = work + 2 * ef_ibu_work_size(a), *out2 = out + nv;
+  ef_response_triplets(a, d, v, x);
+  ef_response_triplets(b, d2, v2, x2);
+  assert_memory_equal(d, d2, 2 * nnz * sizeof *d);
+  assert_memory_equal(x, x2, nnz * sizeof *x);
+  assert_memory_equal(ef_response_efficiency(a), ef_response_efficiency(b), nv * sizeof(double));
+  unsigned char *twins = malloc((size_t)nv);
+  memset(twins, 1, (size_t)nv);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, a, data, prior, 3, eff_mask(a, 0.0), twins, work, out),
+                   EF_OK);
+  assert_int_equal(ef_ibu_unfold(fx.ctx, b, data, prior, 3, eff_mask(b, 0.0), twins, work, out2),
+                   EF_OK);
+  assert_memory_equal(out, out2, nv * sizeof *out);
+  free(twins);
+  free(d);
+  free(x);
+}
+
+/* r against the response computed here from the definition (dense, the
+ * bins' columns): R_ji = weight of the events in bin i seen in j / weight
+ * of the events in bin i; a pair is stored iff its weight is > 0. */
+static void dense_check(const ef_response *r, const ef_binning *vb, const ef_binning *db,
+                        const double *w) {
+  int nv = ef_response_n_vertex(r), nd = ef_response_n_detector(r);
+  double *num = calloc((size_t)nv * nd + nv, sizeof *num), *den = num + (size_t)nv * nd;
+  double *got = malloc((size_t)nv * nd * sizeof *got);
+  for (size_t e = 0; e < fx.mc.n; e++) {
+    int i = ef_binning_index(vb, fx.mc.vertex + 2 * e);
+    if (i < 0) continue;
+    double x = w ? w[e] : 1.0;
+    den[i] += x;
+    int j = ef_ibu_detector_bin(db, &fx.mc.space, fx.mc.topology[e], fx.mc.reco + 2 * e);
+    if (j >= 0) num[(size_t)j * nv + i] += x;
+  }
+  ef_response_dense(r, got);
+  size_t pairs = 0;
+  for (size_t q = 0; q < (size_t)nv * nd; q++) {
+    double want = num[q] > 0.0 ? num[q] / den[q % nv] : 0.0;
+    pairs += num[q] > 0.0;
+    assert_close(got[q], want, 1e-12);
+  }
+  assert_int_equal(pairs, ef_response_nnz(r));
+  free(num);
+  free(got);
+}
+
+static void test_binned_build(void **state) {
+  (void)state;
+  ef_bin_axis ax[2] = {{.scale = EF_BIN_LINEAR, .n = 6, .lo = -0.5, .hi = 0.5},
+                       {.scale = EF_BIN_LINEAR, .n = 12, .lo = -M_PI, .hi = M_PI, .periodic = 1}};
+  ef_binning *vb = NULL, *db = ef_test_binning(EF_BIN_THETA_PHI, 9, 12);
+  assert_int_equal(ef_binning_make(fx.ctx, &vb, 2, ax, "test"), EF_OK);
+  double *w = malloc(fx.mc.n * sizeof *w);
+  ef_rng g;
+  ef_rng_init(&g, 77, EF_RNG_BOOTSTRAP, 1);
+  for (size_t e = 0; e < fx.mc.n; e++) {
+    double u = ef_rng_uniform(&g);
+    w[e] = u < 0.4 ? 0.0 : (u < 0.7 ? 1.0 : 3.0 * u);
+  }
+  ef_response_events *ev = NULL;
+  assert_int_equal(ef_response_bin(fx.ctx, &ev, vb, db, &fx.mc), EF_OK);
+  int nv = ef_binning_count(vb);
+  for (int pass = 0; pass < 2; pass++) {
+    const double *wp = pass ? w : NULL;
+    ef_response *a = NULL, *b = NULL;
+    assert_int_equal(ef_response_build(fx.ctx, &a, vb, db, &fx.mc, wp), EF_OK);
+    assert_int_equal(ef_response_build_binned(fx.ctx, &b, ev, wp), EF_OK);
+    double *data = calloc((size_t)ef_response_n_detector(a), sizeof *data);
+    double *prior = malloc(nv * sizeof *prior);
+    ef_ibu_data_histogram(db, &fx.data, NULL, data);
+    for (int i = 0; i < nv; i++) prior[i] = 1.0 + 0.1 * (i % 7);
+    same_response(a, b, data, prior);
+    dense_check(b, vb, db, wp);
+    free(data);
+    free(prior);
+    ef_response_destroy(a);
+    ef_response_destroy(b);
+  }
+  /* the columns: the vertex bin inside, a twin (>= n_vertex) outside */
+  const int32_t *col = ef_response_events_columns(ev);
+  size_t outside = 0;
+  for (size_t e = 0; e < fx.mc.n; e++) {
+    int k = ef_binning_index(vb, fx.mc.vertex + 2 * e);
+    assert_true(k >= 0 ? col[e] == k : col[e] >= nv);
+    outside += k < 0;
+  }
+  assert_true(outside > fx.mc.n / 4);
+  w[3] = -1.0; /* a negative weight: refused by the build */
+  ef_response *bad = NULL;
+  assert_int_equal(ef_response_build_binned(fx.ctx, &bad, ev, w), EF_ERR_INPUT);
+  assert_null(bad);
+  ef_response_events_free(ev);
+  free(w);
+  ef_binning_free(vb);
+  ef_binning_free(db);
+}
+
 /* ---- (e) MC outside the vertex binning --------------------------------
  * D = 1 (x unbounded), categories seen and lost (blind). Vertex binning 2
  * bins on [0, 2], detector binning 3 bins on [-1, 2]: j0 [-1, 0), j1
@@ -612,6 +723,7 @@ int main(void) {
       cmocka_unit_test(test_contract),
       cmocka_unit_test(test_closure),
       cmocka_unit_test(test_many_bins),
+      cmocka_unit_test(test_binned_build),
       cmocka_unit_test(test_outside),
   };
   int rc = cmocka_run_group_tests(tests, setup, teardown);

@@ -17,7 +17,16 @@
 #include "ensfold/ibu.h"
 
 static ef_ctx *ctx;
-static int bins[1024]; /* ef_ibu_reweight's scratch: enough for every case here */
+static int32_t cols[1024]; /* the events' columns: enough for every case here */
+
+/* ef_ibu_reweight with the events' columns from their vertex bins. */
+static void reweight(const ef_binning *b, const ef_events *mc, const double *base,
+                     const double *u, const unsigned char *nodes, double *work, double *w) {
+  assert_true(mc->n <= sizeof cols / sizeof *cols);
+  for (size_t e = 0; e < mc->n; e++)
+    cols[e] = ef_binning_index(b, mc->vertex + e * (size_t)ef_binning_dim(b));
+  ef_ibu_reweight(b, mc, base, u, nodes, cols, work, w);
+}
 
 static ef_binning *make_binning(int dim, const ef_bin_axis *axes) {
   ef_binning *b = NULL;
@@ -58,7 +67,7 @@ static void test_linear_slope(void **state) {
   unsigned char nodes[5] = {1, 1, 1, 1, 1};
   for (int k = 0; k < 5; k++) u[k] = 3.0 * PER_BIN * exp(0.7 * k);
   double *work = malloc(ef_ibu_reweight_work_size(b) * sizeof *work);
-  ef_ibu_reweight(b, &mc, NULL, u, nodes, work, bins, w);
+  reweight(b, &mc, NULL, u, nodes, work, w);
   for (int k = 0; k < 5; k++) expect_bin(w, k, 0.7);
   free(work);
   ef_binning_free(b);
@@ -83,7 +92,7 @@ static void test_nodes_and_base(void **state) {
   double m[5] = {8, 8, 6, 8, 8};            /* the base weight per bin */
   for (int k = 0; k < 5; k++) u[k] = m[k] * exp(v[k]);
   double *work = malloc(ef_ibu_reweight_work_size(b) * sizeof *work);
-  ef_ibu_reweight(b, &mc, base, u, nodes, work, bins, w);
+  reweight(b, &mc, base, u, nodes, work, w);
   for (int q = 0; q < PER_BIN; q++) {
     assert_close(w[q], 2.0, 0.0);               /* bin 0: not a node */
     assert_close(w[3 * PER_BIN + q], 2.0, 0.0); /* bin 3: not a node */
@@ -117,7 +126,7 @@ static void test_periodic(void **state) {
   double v[4] = {0.0, 1.0, 2.0, 3.0};
   for (int k = 0; k < 4; k++) u[k] = PER_BIN * exp(v[k]);
   double *work = malloc(ef_ibu_reweight_work_size(b) * sizeof *work);
-  ef_ibu_reweight(b, &mc, NULL, u, nodes, work, bins, w);
+  reweight(b, &mc, NULL, u, nodes, work, w);
   expect_bin(w, 0, 0.5 * (v[1] - v[3]));
   expect_bin(w, 1, 0.5 * (v[2] - v[0]));
   expect_bin(w, 3, 0.5 * (v[0] - v[2]));
@@ -149,7 +158,7 @@ static void test_two_axes(void **state) {
   memset(nodes, 1, sizeof nodes);
   for (int k = 0; k < 9; k++) u[k] = PER_BIN * PER_BIN * exp(0.3 * (k / 3) - 0.5 * (k % 3));
   double *work = malloc(ef_ibu_reweight_work_size(b) * sizeof *work);
-  ef_ibu_reweight(b, &mc, NULL, u, nodes, work, bins, w);
+  reweight(b, &mc, NULL, u, nodes, work, w);
   double s = 0.0;
   for (int a = 0; a < PER_BIN; a++)
     for (int c = 0; c < PER_BIN; c++) s += exp(0.3 * (place[a] - 0.5) - 0.5 * (place[c] - 0.5));
@@ -172,7 +181,7 @@ static void test_held(void **state) {
   ef_events mc = line_mc(2, 0.0, x);
   unsigned char nodes[2] = {1, 1};
   double *work = malloc(ef_ibu_reweight_work_size(b) * sizeof *work);
-  ef_ibu_reweight(b, &mc, NULL, u, nodes, work, bins, w);
+  reweight(b, &mc, NULL, u, nodes, work, w);
   const double ex[PER_BIN] = {-10.0, -7.5, 7.5, 10.0};
   double s = 0.0;
   for (int q = 0; q < PER_BIN; q++) s += exp(ex[q]);
@@ -195,7 +204,7 @@ static void test_clamped_axis(void **state) {
   mc.n++;
   unsigned char nodes[2] = {1, 1};
   double *work = malloc(ef_ibu_reweight_work_size(b) * sizeof *work);
-  ef_ibu_reweight(b, &mc, NULL, u, nodes, work, bins, w);
+  reweight(b, &mc, NULL, u, nodes, work, w);
   double s = exp(0.4 * 0.5);
   for (int q = 0; q < PER_BIN; q++) s += exp(0.4 * (place[q] - 0.5));
   for (int q = 0; q < PER_BIN; q++)
@@ -220,7 +229,7 @@ static void test_acos_axis(void **state) {
   unsigned char nodes[3] = {1, 1, 1};
   for (int k = 0; k < 3; k++) u[k] = PER_BIN * exp(0.6 * k);
   double *work = malloc(ef_ibu_reweight_work_size(b) * sizeof *work);
-  ef_ibu_reweight(b, &mc, NULL, u, nodes, work, bins, w);
+  reweight(b, &mc, NULL, u, nodes, work, w);
   for (int k = 0; k < 3; k++) expect_bin(w, k, 0.6);
   free(work);
   ef_binning_free(b);

@@ -17,7 +17,7 @@ typedef struct {
   double *work;   /* ef_ibu_work_size doubles */
   double *mc_w;   /* ibu.reweight: (n_mc) the reweighted MC's weights */
   double *rw_work; /* ibu.reweight: ef_ibu_reweight_work_size doubles */
-  int *mc_bin;    /* ibu.reweight: (n_mc) scratch of ef_ibu_reweight */
+  ef_response_events *events; /* ibu.reweight or campaign.bootstrap_mc: the MC binned once */
 } ibu_ws;
 
 static void ibu_ws_destroy(void *p) {
@@ -27,7 +27,7 @@ static void ibu_ws_destroy(void *p) {
   free(ws->work);
   free(ws->mc_w);
   free(ws->rw_work);
-  free(ws->mc_bin);
+  ef_response_events_free(ws->events);
   free(ws);
 }
 
@@ -42,13 +42,20 @@ static int ibu_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef
       ws->mc_w = malloc((ef_inputs_mc(in)->n + 1) * sizeof(double));
       ws->rw_work =
           malloc(ef_ibu_reweight_work_size(ef_inputs_vertex_binning(in)) * sizeof(double));
-      ws->mc_bin = malloc((ef_inputs_mc(in)->n + 1) * sizeof(int));
-      rw_ok = ws->mc_w && ws->rw_work && ws->mc_bin;
+      rw_ok = ws->mc_w && ws->rw_work;
     }
   }
   if (!ws || !ws->data || !ws->work || !rw_ok) {
     ibu_ws_destroy(ws);
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the IBU workspace");
+  }
+  if (cfg->ibu.reweight > 0 || cfg->campaign.bootstrap_mc) {
+    int rc = ef_response_bin(ctx, &ws->events, ef_inputs_vertex_binning(in),
+                             ef_inputs_detector_binning(in), ef_inputs_mc(in));
+    if (rc != EF_OK) {
+      ibu_ws_destroy(ws);
+      return rc;
+    }
   }
   *out = ws;
   return EF_OK;
@@ -110,12 +117,11 @@ static int reweight_passes(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *i
                            ef_response **boot, double *hist) {
   const ef_binning *vb = ef_inputs_vertex_binning(in);
   for (int pass = 0; pass < cfg->ibu.reweight; pass++) {
-    ef_ibu_reweight(vb, ef_inputs_mc(in), mc_w, hist, ef_inputs_unfolded(in), ws->rw_work,
-                    ws->mc_bin, ws->mc_w);
+    ef_ibu_reweight(vb, ef_inputs_mc(in), mc_w, hist, ef_inputs_unfolded(in),
+                    ef_response_events_columns(ws->events), ws->rw_work, ws->mc_w);
     ef_response_destroy(*boot);
     *boot = NULL;
-    EF_CHECK(ef_response_build(ctx, boot, vb, ef_inputs_detector_binning(in), ef_inputs_mc(in),
-                               ws->mc_w));
+    EF_CHECK(ef_response_build_binned(ctx, boot, ws->events, ws->mc_w));
     EF_CHECK(ef_ibu_unfold(ctx, *boot, ws->data, prior, cfg->ibu.iterations,
                            ef_inputs_iterated(in), ef_inputs_unfolded_twins(in), ws->work, hist));
   }
@@ -133,8 +139,7 @@ static int ibu_run(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in, const
   replica_data(cfg, in, u, ws, weights);
   const double *mc_w = replica_mc_weights(cfg, in, u, weights);
   if (mc_w == weights) {
-    EF_CHECK(ef_response_build(ctx, &boot, ef_inputs_vertex_binning(in),
-                               ef_inputs_detector_binning(in), ef_inputs_mc(in), weights));
+    EF_CHECK(ef_response_build_binned(ctx, &boot, ws->events, weights));
     resp = boot;
   }
   const double *prior = ef_inputs_prior(in, u->fill);

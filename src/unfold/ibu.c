@@ -57,42 +57,25 @@ int ef_ibu_detector_bin(const ef_binning *detector, const ef_space *space, int c
   return detector_bin(detector, ef_binning_count(detector), space, category, reco);
 }
 
-/* Scratch of ef_response_build: per kept event (m of the n MC events:
- * measured, weight > 0) its vertex bin, detector bin and weight, and the
- * buffers of the counting sort. */
-typedef struct {
-  double *denom;          /* (2 nv) weight of all MC events per vertex bin, T0 included;
-                             [nv + k] the twin of bin k */
-  int32_t *ev_i, *ev_j;   /* (n) vertex and detector bin of kept event q */
-  double *ev_w;           /* (n) its weight */
-  int32_t *by_j, *order;  /* (n) the sort by j, then the (i, j, event) order */
-  size_t *cnt;            /* (max(nd, nv) + 1) counting-sort buckets */
-  size_t nb, m;
-} build_scratch;
+/* The MC's events binned once (ef_response_bin): the parts of a response
+ * that do not depend on the weights. */
+struct ef_response_events {
+  int n_vertex, n_detector;
+  size_t n, m;
+  int32_t *col;   /* (n) column of event e: its vertex bin, n_vertex + k for the twin of bin
+                     k, -1 for none (outside, no nearest bin) */
+  int32_t *det;   /* (n) its detector bin, -1 for none (blind, reco outside) */
+  int32_t *order; /* (m) the events with both, in (column, detector bin, event) order */
+};
 
-static void scratch_free(build_scratch *b) {
-  free(b->denom);
-  free(b->cnt);
-  free(b->ev_i);
-  free(b->ev_j);
-  free(b->ev_w);
-  free(b->by_j);
-  free(b->order);
-}
+const int32_t *ef_response_events_columns(const ef_response_events *ev) { return ev->col; }
 
-static int scratch_alloc(ef_ctx *ctx, build_scratch *b, size_t n, int nv, int nd) {
-  size_t n1 = n ? n : 1;
-  b->nb = (size_t)(nd > 2 * nv ? nd : 2 * nv) + 1;
-  b->denom = calloc(2 * (size_t)nv, sizeof *b->denom);
-  b->ev_i = malloc(n1 * sizeof *b->ev_i);
-  b->ev_j = malloc(n1 * sizeof *b->ev_j);
-  b->ev_w = malloc(n1 * sizeof *b->ev_w);
-  b->by_j = malloc(n1 * sizeof *b->by_j);
-  b->order = malloc(n1 * sizeof *b->order);
-  b->cnt = malloc(b->nb * sizeof *b->cnt);
-  if (!b->denom || !b->ev_i || !b->ev_j || !b->ev_w || !b->by_j || !b->order || !b->cnt)
-    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the response");
-  return EF_OK;
+void ef_response_events_free(ef_response_events *ev) {
+  if (!ev) return;
+  free(ev->col);
+  free(ev->det);
+  free(ev->order);
+  free(ev);
 }
 
 /* The bin nearest to v, a point outside the binning's box (v clamped into
@@ -111,17 +94,12 @@ static int border_bin(const ef_binning *b, const double *v) {
   return ef_binning_index(b, c);
 }
 
-/* Vertex and detector bin per event; denominators over every event (T0
- * included: eps is the probability to land in any detector bin). */
-static int collect_entries(ef_ctx *ctx, const ef_binning *vertex, const ef_binning *detector,
-                           const ef_events *mc, const double *weights, build_scratch *b) {
-  int nd1 = ef_binning_count(detector), nv = ef_binning_count(vertex), D = mc->space.dim;
-  b->m = 0;
+/* Column and detector bin per event; m counts the events with both. */
+static int bin_events(ef_ctx *ctx, const ef_binning *vertex, const ef_binning *detector,
+                      const ef_events *mc, ef_response_events *ev) {
+  int nd1 = ef_binning_count(detector), nv = ev->n_vertex, D = mc->space.dim;
+  ev->m = 0;
   for (size_t e = 0; e < mc->n; e++) {
-    double w = weights ? weights[e] : 1.0;
-    if (!(w >= 0.0) || isinf(w))
-      return ef_error_set(ctx, EF_ERR_INPUT,
-                          "response: MC weight %g of event %zu is not finite and >= 0", w, e);
     int8_t t = mc->topology[e];
     if (t < 0 || t >= mc->space.n_cat)
       return ef_error_set(ctx, EF_ERR_INPUT,
@@ -134,82 +112,45 @@ static int collect_entries(ef_ctx *ctx, const ef_binning *vertex, const ef_binni
         if (isnan(v[d]))
           return ef_error_set(ctx, EF_ERR_INPUT, "response: MC event %zu has a NaN vertex", e);
       int k = border_bin(vertex, v); /* outside the binning: the nearest bin's twin */
-      if (k < 0) continue;
-      i = nv + k;
+      i = k < 0 ? -1 : nv + k;
     }
-    b->denom[i] += w;
-    int j = detector_bin(detector, nd1, &mc->space, t, mc->reco + (size_t)D * e);
-    if (j < 0 || w == 0.0) continue;
-    b->ev_i[b->m] = i;
-    b->ev_j[b->m] = j;
-    b->ev_w[b->m] = w;
-    b->m++;
+    ev->col[e] = i;
+    ev->det[e] = i < 0 ? -1 : detector_bin(detector, nd1, &mc->space, t, mc->reco + (size_t)D * e);
+    if (ev->det[e] >= 0) ev->m++;
   }
   return EF_OK;
 }
 
-/* Stable counting sort by j, then by i: order[] lists the kept events in
- * (i, j, event number) order. */
-static void sort_entries(build_scratch *b) {
-  size_t m = b->m, nb = b->nb, *cnt = b->cnt;
-  memset(cnt, 0, nb * sizeof *cnt);
-  for (size_t q = 0; q < m; q++) cnt[b->ev_j[q] + 1]++;
-  for (size_t k = 0; k + 1 < nb; k++) cnt[k + 1] += cnt[k];
-  for (size_t q = 0; q < m; q++) b->by_j[cnt[b->ev_j[q]]++] = (int32_t)q;
-  memset(cnt, 0, nb * sizeof *cnt);
-  for (size_t q = 0; q < m; q++) cnt[b->ev_i[q] + 1]++;
-  for (size_t k = 0; k + 1 < nb; k++) cnt[k + 1] += cnt[k];
-  for (size_t q = 0; q < m; q++) b->order[cnt[b->ev_i[b->by_j[q]]]++] = b->by_j[q];
-}
-
-/* The sorted entries summed per (i, j) into r's columns (the twins after
- * the bins), divided by the column's weight; eps_i the column sums. */
-static int fill_columns(ef_ctx *ctx, ef_response *r, const build_scratch *b) {
-  const int32_t *order = b->order, *ev_i = b->ev_i, *ev_j = b->ev_j;
-  int nv = 2 * r->n_vertex;
-  size_t nnz = 0;
-  for (size_t q = 0; q < b->m; q++)
-    if (q == 0 || ev_i[order[q]] != ev_i[order[q - 1]] || ev_j[order[q]] != ev_j[order[q - 1]])
-      nnz++;
-  r->col_ptr = calloc((size_t)nv + 1, sizeof *r->col_ptr);
-  r->row = malloc((nnz ? nnz : 1) * sizeof *r->row);
-  r->val = malloc((nnz ? nnz : 1) * sizeof *r->val);
-  r->eps = calloc((size_t)nv, sizeof *r->eps);
-  r->w_twin = malloc((size_t)r->n_vertex * sizeof *r->w_twin);
-  if (!r->col_ptr || !r->row || !r->val || !r->eps || !r->w_twin)
+/* Stable counting sort of the events with a column and a detector bin by
+ * detector bin, then by column: ev->order in (column, detector bin, event)
+ * order. */
+static int sort_events(ef_ctx *ctx, ef_response_events *ev) {
+  size_t nb = (size_t)(ev->n_detector > 2 * ev->n_vertex ? ev->n_detector : 2 * ev->n_vertex) + 1;
+  size_t *cnt = malloc(nb * sizeof *cnt);
+  int32_t *by_j = malloc((ev->m ? ev->m : 1) * sizeof *by_j);
+  ev->order = malloc((ev->m ? ev->m : 1) * sizeof *ev->order);
+  if (!cnt || !by_j || !ev->order) {
+    free(cnt);
+    free(by_j);
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the response");
-  size_t z = 0;
-  for (size_t q = 0; q < b->m; q++) {
-    int32_t p = order[q];
-    if (q == 0 || ev_i[p] != ev_i[order[q - 1]] || ev_j[p] != ev_j[order[q - 1]]) {
-      if (q > 0) z++;
-      r->row[z] = ev_j[p];
-      r->val[z] = 0.0;
-      r->col_ptr[ev_i[p] + 1]++;
-    }
-    r->val[z] += b->ev_w[p];
   }
-  for (int i = 0; i < nv; i++) r->col_ptr[i + 1] += r->col_ptr[i];
-  r->nnz = r->col_ptr[r->n_vertex];
-  r->w_outside = r->w_inside = 0.0;
-  for (int i = 0; i < r->n_vertex; i++) {
-    r->w_twin[i] = b->denom[r->n_vertex + i];
-    r->w_inside += b->denom[i];
-    r->w_outside += r->w_twin[i];
-  }
-  for (int i = 0; i < nv; i++) {
-    double s = 0.0;
-    for (size_t q = r->col_ptr[i]; q < r->col_ptr[i + 1]; q++) {
-      r->val[q] /= b->denom[i]; /* > 0: the column holds a weight > 0 */
-      s += r->val[q];
-    }
-    r->eps[i] = s;
-  }
+  memset(cnt, 0, nb * sizeof *cnt);
+  for (size_t e = 0; e < ev->n; e++)
+    if (ev->det[e] >= 0) cnt[ev->det[e] + 1]++;
+  for (size_t k = 0; k + 1 < nb; k++) cnt[k + 1] += cnt[k];
+  for (size_t e = 0; e < ev->n; e++)
+    if (ev->det[e] >= 0) by_j[cnt[ev->det[e]]++] = (int32_t)e;
+  memset(cnt, 0, nb * sizeof *cnt);
+  for (size_t q = 0; q < ev->m; q++) cnt[ev->col[by_j[q]] + 1]++;
+  for (size_t k = 0; k + 1 < nb; k++) cnt[k + 1] += cnt[k];
+  for (size_t q = 0; q < ev->m; q++) ev->order[cnt[ev->col[by_j[q]]]++] = by_j[q];
+  free(cnt);
+  free(by_j);
   return EF_OK;
 }
 
-int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
-                      const ef_binning *detector, const ef_events *mc, const double *weights) {
+int ef_response_bin(ef_ctx *ctx, ef_response_events **out, const ef_binning *vertex,
+                    const ef_binning *detector, const ef_events *mc) {
   *out = NULL;
   int seen = ef_space_n_seen(&mc->space);
   if (ef_binning_dim(vertex) != mc->space.dim || ef_binning_dim(detector) != mc->space.dim)
@@ -232,27 +173,127 @@ int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
   if (mc->n > (size_t)INT32_MAX)
     return ef_error_set(ctx, EF_ERR_INPUT, "response: %zu MC events exceed the supported %d", mc->n,
                         INT32_MAX);
-  int nv = ef_binning_count(vertex), nd = seen * ef_binning_count(detector);
-  build_scratch b = {0};
+  ef_response_events *ev = calloc(1, sizeof *ev);
+  size_t n1 = mc->n ? mc->n : 1;
+  if (ev) {
+    ev->n_vertex = ef_binning_count(vertex);
+    ev->n_detector = seen * ef_binning_count(detector);
+    ev->n = mc->n;
+    ev->col = malloc(n1 * sizeof *ev->col);
+    ev->det = malloc(n1 * sizeof *ev->det);
+  }
+  int rc = ev && ev->col && ev->det ? bin_events(ctx, vertex, detector, mc, ev)
+                                    : ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the response");
+  if (rc == EF_OK) rc = sort_events(ctx, ev);
+  if (rc != EF_OK) {
+    ef_response_events_free(ev);
+    return rc;
+  }
+  *out = ev;
+  return EF_OK;
+}
+
+/* denom (2 nv): the weight of every event per column (T0 included: eps is
+ * the probability to land in any detector bin); EF_ERR_INPUT for a weight
+ * that is negative or not finite. */
+static int column_weights(ef_ctx *ctx, const ef_response_events *ev, const double *w,
+                          double *denom) {
+  for (size_t e = 0; e < ev->n; e++) {
+    double x = w ? w[e] : 1.0;
+    if (!(x >= 0.0) || isinf(x))
+      return ef_error_set(ctx, EF_ERR_INPUT,
+                          "response: MC weight %g of event %zu is not finite and >= 0", x, e);
+    if (ev->col[e] >= 0) denom[ev->col[e]] += x;
+  }
+  return EF_OK;
+}
+
+/* The events in order with weight > 0, summed per (column, detector bin)
+ * into r's columns (the twins after the bins), divided by the column's
+ * weight; eps_i the column sums. */
+static int fill_columns(ef_ctx *ctx, ef_response *r, const ef_response_events *ev,
+                        const double *w, const double *denom) {
+  int nv = 2 * r->n_vertex;
+  size_t nnz = 0;
+  int32_t pi = -1, pj = -1; /* the last kept event's (column, detector bin) */
+  for (size_t q = 0; q < ev->m; q++) {
+    int32_t e = ev->order[q];
+    if (w && w[e] == 0.0) continue;
+    if (ev->col[e] != pi || ev->det[e] != pj) nnz++;
+    pi = ev->col[e];
+    pj = ev->det[e];
+  }
+  r->col_ptr = calloc((size_t)nv + 1, sizeof *r->col_ptr);
+  r->row = malloc((nnz ? nnz : 1) * sizeof *r->row);
+  r->val = malloc((nnz ? nnz : 1) * sizeof *r->val);
+  r->eps = calloc((size_t)nv, sizeof *r->eps);
+  r->w_twin = malloc((size_t)r->n_vertex * sizeof *r->w_twin);
+  if (!r->col_ptr || !r->row || !r->val || !r->eps || !r->w_twin)
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the response");
+  size_t z = 0;
+  pi = pj = -1;
+  for (size_t q = 0; q < ev->m; q++) {
+    int32_t e = ev->order[q];
+    double x = w ? w[e] : 1.0;
+    if (x == 0.0) continue;
+    if (ev->col[e] != pi || ev->det[e] != pj) {
+      if (pi >= 0) z++;
+      r->row[z] = ev->det[e];
+      r->val[z] = 0.0;
+      r->col_ptr[ev->col[e] + 1]++;
+      pi = ev->col[e];
+      pj = ev->det[e];
+    }
+    r->val[z] += x;
+  }
+  for (int i = 0; i < nv; i++) r->col_ptr[i + 1] += r->col_ptr[i];
+  r->nnz = r->col_ptr[r->n_vertex];
+  r->w_outside = r->w_inside = 0.0;
+  for (int i = 0; i < r->n_vertex; i++) {
+    r->w_twin[i] = denom[r->n_vertex + i];
+    r->w_inside += denom[i];
+    r->w_outside += r->w_twin[i];
+  }
+  for (int i = 0; i < nv; i++) {
+    double s = 0.0;
+    for (size_t q = r->col_ptr[i]; q < r->col_ptr[i + 1]; q++) {
+      r->val[q] /= denom[i]; /* > 0: the column holds a weight > 0 */
+      s += r->val[q];
+    }
+    r->eps[i] = s;
+  }
+  return EF_OK;
+}
+
+int ef_response_build_binned(ef_ctx *ctx, ef_response **out, const ef_response_events *ev,
+                             const double *weights) {
+  *out = NULL;
   ef_response *r = calloc(1, sizeof *r);
-  int rc = r ? scratch_alloc(ctx, &b, mc->n, nv, nd)
-             : ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the response");
+  double *denom = calloc(2 * (size_t)ev->n_vertex, sizeof *denom);
+  int rc = r && denom ? EF_OK : ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the response");
   if (rc == EF_OK) {
-    r->n_vertex = nv;
-    r->n_detector = nd;
-    rc = collect_entries(ctx, vertex, detector, mc, weights, &b);
+    r->n_vertex = ev->n_vertex;
+    r->n_detector = ev->n_detector;
+    rc = column_weights(ctx, ev, weights, denom);
   }
-  if (rc == EF_OK) {
-    sort_entries(&b);
-    rc = fill_columns(ctx, r, &b);
-  }
-  scratch_free(&b);
+  if (rc == EF_OK) rc = fill_columns(ctx, r, ev, weights, denom);
+  free(denom);
   if (rc != EF_OK) {
     ef_response_destroy(r);
     return rc;
   }
   *out = r;
   return EF_OK;
+}
+
+int ef_response_build(ef_ctx *ctx, ef_response **out, const ef_binning *vertex,
+                      const ef_binning *detector, const ef_events *mc, const double *weights) {
+  ef_response_events *ev = NULL;
+  *out = NULL;
+  EF_CHECK(ef_response_bin(ctx, &ev, vertex, detector, mc));
+  int rc = ef_response_build_binned(ctx, out, ev, weights);
+  ef_response_events_free(ev);
+  return rc;
 }
 
 void ef_response_destroy(ef_response *r) {

@@ -92,32 +92,30 @@ size_t ef_ibu_reweight_work_size(const ef_binning *vertex) {
 }
 
 void ef_ibu_reweight(const ef_binning *vertex, const ef_events *mc, const double *base,
-                     const double *unfolded, const unsigned char *nodes, double *work,
-                     int *bin, double *out) {
+                     const double *unfolded, const unsigned char *nodes, const int32_t *col,
+                     double *work, double *out) {
   int nv = ef_binning_count(vertex), dim = ef_binning_dim(vertex);
   double *m = work;   /* (nv) the MC's base weight per vertex bin */
   double *s = m + nv; /* (nv) the same after the factors */
   double *v = s + nv; /* (nv) log(unfolded / m) at the nodes, NaN elsewhere */
   double *g = v + nv; /* (nv, dim) slopes per bin unit */
   memset(m, 0, 2 * (size_t)nv * sizeof *m);
-  for (size_t e = 0; e < mc->n; e++) {
-    bin[e] = ef_binning_index(vertex, mc->vertex + e * dim);
-    if (bin[e] >= 0) m[bin[e]] += base ? base[e] : 1.0;
-  }
+  for (size_t e = 0; e < mc->n; e++)
+    if (col[e] >= 0 && col[e] < nv) m[col[e]] += base ? base[e] : 1.0;
   for (int k = 0; k < nv; k++)
     v[k] = nodes[k] && m[k] > 0.0 && unfolded[k] > 0.0 ? log(unfolded[k] / m[k]) : NAN;
   slopes(vertex, v, g);
   for (size_t e = 0; e < mc->n; e++) {
     double w = base ? base[e] : 1.0;
-    int k = bin[e];
-    if (k >= 0 && w > 0.0 && !isnan(v[k])) {
+    int k = col[e];
+    if (k >= 0 && k < nv && w > 0.0 && !isnan(v[k])) {
       w *= factor(vertex, k, mc->vertex + e * dim, g + (size_t)k * dim);
       s[k] += w;
     }
     out[e] = w;
   }
   for (size_t e = 0; e < mc->n; e++) {
-    int k = bin[e];
-    if (k >= 0 && !isnan(v[k]) && s[k] > 0.0) out[e] *= m[k] / s[k];
+    int k = col[e];
+    if (k >= 0 && k < nv && !isnan(v[k]) && s[k] > 0.0) out[e] *= m[k] / s[k];
   }
 }
