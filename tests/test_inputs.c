@@ -40,6 +40,60 @@ static int teardown(void **s) {
   return 0;
 }
 
+/* The seen MC per bin is the count of the MC's measured events in it (an
+ * unweighted MC: Kish's number is the count), counted here apart. */
+static void check_mc_seen(const ef_inputs *in, int nv) {
+  const ef_events *mc = ef_inputs_mc(in);
+  assert_null(mc->weight);
+  double *count = calloc((size_t)nv, sizeof *count);
+  for (size_t e = 0; e < mc->n; e++) {
+    int k = ef_binning_index(ef_inputs_vertex_binning(in), mc->vertex + 2 * e);
+    if (k >= 0 && ef_events_measured(mc, e)) count[k] += 1.0;
+  }
+  for (int k = 0; k < nv; k++) assert_close(ef_inputs_mc_seen(in)[k], count[k], 1e-9 * count[k]);
+  free(count);
+}
+
+/* ibu.min_mc between the bins' seen MC events takes exactly the thinner
+ * bins out of the measured ones; one that no bin reaches refuses the
+ * inputs with a message naming the key. */
+static void check_min_mc(ef_config *cfg) {
+  ef_inputs *in;
+  assert_int_equal(ef_inputs_create(ctx, &in, cfg), EF_OK);
+  int nv = ef_binning_count(ef_inputs_vertex_binning(in)), n0 = 0, n1 = 0;
+  const unsigned char *unf = ef_inputs_unfolded(in);
+  double *m = calloc((size_t)nv, sizeof *m);
+  assert_non_null(m);
+  for (int k = 0; k < nv; k++)
+    if (unf[k]) m[n0++] = ef_inputs_mc_seen(in)[k];
+  assert_true(n0 > 2);
+  for (int i = 0; i < n0; i++) /* a plain sort: n0 is small */
+    for (int j = i + 1; j < n0; j++)
+      if (m[j] < m[i]) { double t = m[i]; m[i] = m[j]; m[j] = t; }
+  double cut = m[n0 / 2]; /* the median seen MC of the measured bins */
+  unsigned char *before = malloc((size_t)nv);
+  memcpy(before, unf, (size_t)nv);
+  ef_inputs_destroy(in);
+  char set[64];
+  snprintf(set, sizeof set, "ibu.min_mc=%.17g", cut);
+  assert_int_equal(ef_config_set(ctx, cfg, set), EF_OK);
+  assert_int_equal(ef_inputs_create(ctx, &in, cfg), EF_OK);
+  for (int k = 0; k < nv; k++) {
+    int want = before[k] && ef_inputs_mc_seen(in)[k] >= cut;
+    assert_int_equal(ef_inputs_unfolded(in)[k], want);
+    n1 += want;
+  }
+  assert_true(n1 > 0 && n1 < n0);
+  ef_inputs_destroy(in);
+  assert_int_equal(ef_config_set(ctx, cfg, "ibu.min_mc=1e9"), EF_OK);
+  assert_int_equal(ef_inputs_create(ctx, &in, cfg), EF_ERR_INPUT);
+  assert_non_null(strstr(ef_error_message(ctx), "ibu.min_mc = 1e+09"));
+  assert_non_null(strstr(ef_error_message(ctx), "so every ibu unit would fail"));
+  assert_int_equal(ef_config_set(ctx, cfg, "ibu.min_mc=10"), EF_OK);
+  free(before);
+  free(m);
+}
+
 static void test_generated(void **state) {
   (void)state;
   ef_config cfg;
@@ -75,7 +129,7 @@ static void test_generated(void **state) {
     assert_close(me[k] + me[nv + k] + me[2 * nv + k] + me[3 * nv + k], 1.0, 1e-6);
   /* the attributed data sum to the measured data the response reaches; a
    * bin is unfolded exactly when efficiency and attributed data pass */
-  const double *att = ef_inputs_attributed(in);
+  const double *att = ef_inputs_attributed(in), *mcs = ef_inputs_mc_seen(in);
   const double *eps = ef_response_efficiency(ef_inputs_response(in));
   const unsigned char *unf = ef_inputs_unfolded(in), *it = ef_inputs_iterated(in);
   double sa = 0.0;
@@ -83,7 +137,7 @@ static void test_generated(void **state) {
   for (int k = 0; k < nv; k++) {
     sa += att[k];
     int seen = eps[k] > 0 && eps[k] >= cfg.ibu.min_efficiency;
-    assert_int_equal(unf[k], seen && att[k] >= cfg.ibu.min_expected);
+    assert_int_equal(unf[k], seen && att[k] >= cfg.ibu.min_expected && mcs[k] >= cfg.ibu.min_mc);
     /* IBU iterates every bin the detector sees, measured or not */
     assert_int_equal(it[k], seen);
     n_unf += unf[k];
@@ -93,7 +147,9 @@ static void test_generated(void **state) {
   printf("# %d vertex bins, %d measured, %d iterated; %.0f of %.0f measured data events "
          "attributed\n", nv, n_unf, n_it, sa, measured);
   assert_true(n_unf > 0 && n_unf < n_it && n_it < nv);
+  check_mc_seen(in, nv);
   ef_inputs_destroy(in);
+  check_min_mc(&cfg);
   /* a min_expected no bin reaches: IBU refuses the inputs before any unit */
   assert_int_equal(ef_config_set(ctx, &cfg, "ibu.min_expected=1e9"), EF_OK);
   assert_int_equal(ef_inputs_create(ctx, &in, &cfg), EF_ERR_INPUT);

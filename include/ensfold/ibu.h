@@ -22,6 +22,7 @@ typedef struct {
   int iterations;
   double min_efficiency; /* vertex bins below keep the scaled prior */
   double min_expected;   /* events: so do bins with less data attributed */
+  double min_mc;         /* events: and bins whose response rests on fewer seen MC events */
   int reweight;          /* passes with the MC reweighted inside the bins (ef_ibu_reweight) */
 } ef_ibu_params;
 

@@ -63,8 +63,9 @@ const double *ef_inputs_mc_efficiency(const ef_inputs *in);
  * files'). */
 const double *ef_inputs_exact_efficiency(const ef_inputs *in);
 /* The "measured" bins of every method's closure (n_vertex, 1 = measured):
- * efficiency >= ibu.min_efficiency and at least ibu.min_expected measured
- * data events attributed (ef_inputs_attributed). */
+ * efficiency >= ibu.min_efficiency, at least ibu.min_expected measured
+ * data events attributed (ef_inputs_attributed) and at least ibu.min_mc
+ * seen MC events (ef_inputs_mc_seen). */
 const unsigned char *ef_inputs_unfolded(const ef_inputs *in);
 /* The vertex bins IBU iterates (n_vertex, 1 = iterated): efficiency >=
  * ibu.min_efficiency, the bins the detector sees; the others keep the fill
@@ -73,6 +74,10 @@ const unsigned char *ef_inputs_iterated(const ef_inputs *in);
 /* Measured data events attributed to each vertex bin by one Bayes step with
  * the MC's vertex distribution as prior (n_vertex; ef_ibu_attribute). */
 const double *ef_inputs_attributed(const ef_inputs *in);
+/* The seen MC events in each vertex bin, Kish's effective number
+ * (sum w)^2 / sum w^2 of the MC events the response counts as measured
+ * (n_vertex). */
+const double *ef_inputs_mc_seen(const ef_inputs *in);
 /* The twins outside the vertex binning that IBU unfolds (n_vertex; the same
  * rule, ef_ibu_choose_twins). */
 const unsigned char *ef_inputs_unfolded_twins(const ef_inputs *in);

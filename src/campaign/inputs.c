@@ -29,6 +29,7 @@ struct ef_inputs {
   double *exact_eff;          /* (4, n_vtx) or NULL */
   double *mc_vertex;          /* (n_vtx) MC weight per vertex bin */
   double *attributed;         /* (n_vtx) measured data events attributed per vertex bin */
+  double *mc_seen;            /* (n_vtx) seen MC events per vertex bin, Kish's effective number */
   unsigned char *unfolded;    /* (n_vtx) 1: the "measured" bins of the closure */
   unsigned char *iterated;    /* (n_vtx) 1: bins IBU iterates (efficiency >= min_efficiency) */
   unsigned char *twins;       /* (n_vtx) 1: twins outside the binning IBU unfolds */
@@ -71,6 +72,7 @@ const double *ef_inputs_exact_efficiency(const ef_inputs *in) { return in->exact
 const unsigned char *ef_inputs_unfolded(const ef_inputs *in) { return in->unfolded; }
 const unsigned char *ef_inputs_iterated(const ef_inputs *in) { return in->iterated; }
 const double *ef_inputs_attributed(const ef_inputs *in) { return in->attributed; }
+const double *ef_inputs_mc_seen(const ef_inputs *in) { return in->mc_seen; }
 const unsigned char *ef_inputs_unfolded_twins(const ef_inputs *in) { return in->twins; }
 
 void ef_inputs_destroy(ef_inputs *in) {
@@ -88,6 +90,7 @@ void ef_inputs_destroy(ef_inputs *in) {
   free(in->exact_eff);
   free(in->mc_vertex);
   free(in->attributed);
+  free(in->mc_seen);
   free(in->twins);
   free(in->unfolded);
   free(in->iterated);
@@ -310,41 +313,6 @@ static void nominal_data(const ef_inputs *in, double *out) {
     if (in->data_bins[i] >= 0) out[in->data_bins[i]] += in->data.weight ? in->data.weight[i] : 1.0;
 }
 
-/* The bins the closure calls measured: efficiency >= ibu.min_efficiency,
- * and at least ibu.min_expected measured data events attributed to the bin
- * by one Bayes step with the MC's vertex distribution as prior
- * (ef_ibu_attribute). Below ~10 events a bin's count is far from Gaussian
- * and IBU's multiplicative update drives a bin whose detector bins happen
- * to be empty geometrically to 0 (docs/methods.md). IBU iterates every bin
- * with efficiency >= ibu.min_efficiency (in->iterated): a seen bin with few
- * events is not measured, but kept at the fill's shape it would leak the
- * fill into its measured neighbours' fold. Computed once from the nominal
- * data and response, so every replica and fill model unfolds the same
- * bins. The bins' twins outside the binning (ef_ibu_choose_twins) follow
- * the measured rule. */
-static int unfolded_bins(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
-  int nv = ef_binning_count(in->vtx), nd = ef_response_n_detector(in->response);
-  size_t nw = ef_ibu_work_size(in->response);
-  in->attributed = calloc((size_t)nv, sizeof(double));
-  in->unfolded = calloc((size_t)nv, 1);
-  in->iterated = calloc((size_t)nv, 1);
-  in->twins = calloc((size_t)nv, 1);
-  double *buf = calloc((size_t)nd + nw, sizeof(double)); /* (nd) data, then work */
-  if (!in->attributed || !in->unfolded || !in->iterated || !in->twins || !buf) {
-    free(buf);
-    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory choosing the unfolded bins");
-  }
-  nominal_data(in, buf);
-  ef_ibu_attribute(in->response, buf, in->mc_vertex, buf + nd, in->attributed);
-  ef_ibu_mask_efficiency(in->response, cfg->ibu.min_efficiency, in->iterated);
-  for (int k = 0; k < nv; k++)
-    in->unfolded[k] = in->iterated[k] && in->attributed[k] >= cfg->ibu.min_expected;
-  ef_ibu_choose_twins(in->response, buf, in->mc_vertex, cfg->ibu.min_efficiency,
-                      cfg->ibu.min_expected, buf + nd, in->twins);
-  free(buf);
-  return EF_OK;
-}
-
 /* "x1 [-3.2, -3] x2 [0, 0.5]": vertex bin k's ranges, for messages. */
 static void bin_text(const ef_inputs *in, int k, char *buf, size_t len) {
   double lo[EF_SPACE_MAX_DIM], hi[EF_SPACE_MAX_DIM];
@@ -360,20 +328,11 @@ static void bin_text(const ef_inputs *in, int k, char *buf, size_t len) {
 }
 
 /* Per vertex bin the Kish effective number, (sum w)^2 / sum w^2, of the MC
- * events the response counts as measured (n_eff, nv), and the measured data
- * events the nominal data give each bin (seen, nv): IBU's nominal answer at
- * ibu.iterations from the MC's vertex distribution, times the efficiency.
- * (The one Bayes step of the measured rule attributes a bin at the MC's
- * shape, too little where the MC falls off faster than the data.) */
-static int mc_and_data_per_bin(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg,
-                               double *n_eff, double *seen) {
-  int nv = ef_binning_count(in->vtx), nd = ef_response_n_detector(in->response);
-  int D = in->mc.space.dim;
-  size_t nw = ef_ibu_work_size(in->response);
-  double *buf = calloc((size_t)nd + (size_t)nv + nw, sizeof *buf); /* data (nd), sum w^2 (nv), work */
-  if (!buf) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory counting the MC per bin");
-  double *w2 = buf + nd;
+ * events the response counts as measured (n_eff, nv; w2: nv of scratch). */
+static void seen_mc_per_bin(const ef_inputs *in, double *n_eff, double *w2) {
+  int nv = ef_binning_count(in->vtx), D = in->mc.space.dim;
   memset(n_eff, 0, (size_t)nv * sizeof *n_eff);
+  memset(w2, 0, (size_t)nv * sizeof *w2);
   for (size_t e = 0; e < in->mc.n; e++) {
     int k = ef_binning_index(in->vtx, in->mc.vertex + (size_t)D * e);
     if (k < 0 || !ef_events_measured(&in->mc, e)) continue;
@@ -382,11 +341,84 @@ static int mc_and_data_per_bin(ef_ctx *ctx, const ef_inputs *in, const ef_config
     w2[k] += w * w;
   }
   for (int k = 0; k < nv; k++) n_eff[k] = w2[k] > 0.0 ? n_eff[k] * n_eff[k] / w2[k] : 0.0;
+}
+
+/* Rank 0 says how many seen bins with enough data ibu.min_mc left out of
+ * the measured ones, and the one with the most data. */
+static void log_thin_mc(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg) {
+  int thin = 0, worst = -1;
+  for (int k = 0; k < ef_binning_count(in->vtx); k++) {
+    if (!in->iterated[k] || in->attributed[k] < cfg->ibu.min_expected || in->unfolded[k]) continue;
+    thin++;
+    if (worst < 0 || in->attributed[k] > in->attributed[worst]) worst = k;
+  }
+  if (thin == 0 || ef_ctx_rank(ctx) != 0) return;
+  char where[512];
+  bin_text(in, worst, where, sizeof where);
+  ef_log(ctx, EF_LOG_INFO,
+         "%d seen vertex bins rest on fewer than ibu.min_mc = %g seen MC events and are not "
+         "measured (the most data: %s, %.0f data events attributed to %.1f MC events)",
+         thin, cfg->ibu.min_mc, where, in->attributed[worst], in->mc_seen[worst]);
+}
+
+/* The bins the closure calls measured: efficiency >= ibu.min_efficiency,
+ * at least ibu.min_expected measured data events attributed to the bin
+ * by one Bayes step with the MC's vertex distribution as prior
+ * (ef_ibu_attribute), and a response that rests on at least ibu.min_mc
+ * seen MC events (Kish's effective number): from fewer the column's
+ * efficiency and migrations are a few points, the bootstrap of a handful
+ * of events does not hold their error, and a bin that the MC barely reaches
+ * keeps the prior's small share in every replica alike (docs/methods.md). Below ~10 events a bin's count is far from Gaussian
+ * and IBU's multiplicative update drives a bin whose detector bins happen
+ * to be empty geometrically to 0 (docs/methods.md). IBU iterates every bin
+ * with efficiency >= ibu.min_efficiency (in->iterated): a seen bin with few
+ * events is not measured, but kept at the fill's shape it would leak the
+ * fill into its measured neighbours' fold. Computed once from the nominal
+ * data and response, so every replica and fill model unfolds the same
+ * bins. The bins' twins outside the binning (ef_ibu_choose_twins) follow
+ * the measured rule. */
+static int unfolded_bins(ef_ctx *ctx, ef_inputs *in, const ef_config *cfg) {
+  int nv = ef_binning_count(in->vtx), nd = ef_response_n_detector(in->response);
+  size_t nw = ef_ibu_work_size(in->response);
+  in->attributed = calloc((size_t)nv, sizeof(double));
+  in->mc_seen = calloc((size_t)nv, sizeof(double));
+  in->unfolded = calloc((size_t)nv, 1);
+  in->iterated = calloc((size_t)nv, 1);
+  in->twins = calloc((size_t)nv, 1);
+  double *buf = calloc((size_t)nd + nw, sizeof(double)); /* (nd) data, then work */
+  if (!in->attributed || !in->mc_seen || !in->unfolded || !in->iterated || !in->twins || !buf) {
+    free(buf);
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory choosing the unfolded bins");
+  }
+  nominal_data(in, buf);
+  ef_ibu_attribute(in->response, buf, in->mc_vertex, buf + nd, in->attributed);
+  ef_ibu_mask_efficiency(in->response, cfg->ibu.min_efficiency, in->iterated);
+  seen_mc_per_bin(in, in->mc_seen, buf + nd); /* the work's first nv as scratch */
+  for (int k = 0; k < nv; k++)
+    in->unfolded[k] = in->iterated[k] && in->attributed[k] >= cfg->ibu.min_expected &&
+                      in->mc_seen[k] >= cfg->ibu.min_mc;
+  log_thin_mc(ctx, in, cfg);
+  ef_ibu_choose_twins(in->response, buf, in->mc_vertex, cfg->ibu.min_efficiency,
+                      cfg->ibu.min_expected, buf + nd, in->twins);
+  free(buf);
+  return EF_OK;
+}
+
+/* The measured data events the nominal data give each vertex bin (seen,
+ * nv): IBU's nominal answer at ibu.iterations from the MC's vertex
+ * distribution, times the efficiency. (The one Bayes step of the measured
+ * rule attributes a bin at the MC's shape, too little where the MC falls
+ * off faster than the data.) */
+static int data_per_bin(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg, double *seen) {
+  int nd = ef_response_n_detector(in->response);
+  size_t nw = ef_ibu_work_size(in->response);
+  double *buf = calloc((size_t)nd + nw, sizeof *buf); /* data (nd), work */
+  if (!buf) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory counting the data per bin");
   nominal_data(in, buf);
   int rc = ef_ibu_unfold(ctx, in->response, buf, in->mc_vertex, cfg->ibu.iterations, in->iterated,
-                         in->twins, w2, seen);
+                         in->twins, buf + nd, seen);
   const double *eps = ef_response_efficiency(in->response);
-  for (int k = 0; rc == EF_OK && k < nv; k++) seen[k] *= eps[k];
+  for (int k = 0; rc == EF_OK && k < ef_binning_count(in->vtx); k++) seen[k] *= eps[k];
   free(buf);
   return rc;
 }
@@ -402,14 +434,14 @@ static int mc_and_data_per_bin(ef_ctx *ctx, const ef_inputs *in, const ef_config
 static int warn_thin_mc(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg) {
   if (cfg->campaign.bootstrap_mc || ef_ctx_rank(ctx) != 0) return EF_OK;
   int nv = ef_binning_count(in->vtx);
-  double *n_eff = malloc(2 * (size_t)nv * sizeof *n_eff); /* (nv) MC, then (nv) data */
-  if (!n_eff) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory counting the MC per bin");
-  double *seen = n_eff + nv;
-  int rc = mc_and_data_per_bin(ctx, in, cfg, n_eff, seen);
+  const double *n_eff = in->mc_seen;
+  double *seen = malloc((size_t)nv * sizeof *seen);
+  if (!seen) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory counting the data per bin");
+  int rc = data_per_bin(ctx, in, cfg, seen);
   if (rc != EF_OK && rc != EF_ERR_NOMEM) { /* no nominal answer (no IBU in the campaign to
                                             * refuse such inputs): nothing to compare */
     ef_error_clear(ctx);
-    free(n_eff);
+    free(seen);
     return EF_OK;
   }
   int n_meas = 0, n_low = 0, worst = -1;
@@ -434,7 +466,7 @@ static int warn_thin_mc(ef_ctx *ctx, const ef_inputs *in, const ef_config *cfg) 
            "campaign.bootstrap_mc: true to put them in, or use more MC (docs/methods.md, \"The "
            "MC's statistics\")", n_low, n_meas, where, n_eff[worst], seen[worst]);
   }
-  free(n_eff);
+  free(seen);
   return rc;
 }
 

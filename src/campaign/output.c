@@ -502,6 +502,8 @@ static int write_inputs(writer *w, hid_t file, const ef_output_data *d) {
     EF_GOTO(rc, attr(w, g, "min_efficiency", H5T_NATIVE_DOUBLE, &me), done);
     me = d->cfg->ibu.min_expected;
     EF_GOTO(rc, attr(w, g, "min_expected", H5T_NATIVE_DOUBLE, &me), done);
+    me = d->cfg->ibu.min_mc;
+    EF_GOTO(rc, attr(w, g, "min_mc", H5T_NATIVE_DOUBLE, &me), done);
   }
 done:
   free(data);

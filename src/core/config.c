@@ -331,6 +331,9 @@ static const key_def schema[] = {
     REAL("ibu.min_expected", ibu.min_expected, 10.0, 0.0, 1e12, "events",
          "vertex bins to which fewer measured data events are attributed (one Bayes step with "
          "the MC as prior) keep the prior too"),
+    REAL("ibu.min_mc", ibu.min_mc, 10.0, 0.0, 1e12, "events",
+         "vertex bins whose response rests on fewer seen MC events (Kish's effective number) "
+         "are iterated but not measured: the result reports the prior's shape there too"),
     INT("ibu.reweight", ibu.reweight, 1, 0, 100,
         "passes that rebuild the response with the MC reweighted inside each measured vertex bin "
         "to the slope of the unfolded answer, then unfold again (docs/methods.md, IBU)"),

@@ -191,19 +191,26 @@ static int check_reach(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in) {
                       "same detector?", dname, n_meas, mname);
 }
 
-/* Some bin must be unfolded (ef_inputs_unfolded: ibu.min_efficiency and
- * ibu.min_expected), whatever the inputs' source. */
+/* Some bin must be unfolded (ef_inputs_unfolded: ibu.min_efficiency,
+ * ibu.min_expected and ibu.min_mc), whatever the inputs' source. */
 static int check_unfolded(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *in) {
   int nv = ef_binning_count(ef_inputs_vertex_binning(in));
   const unsigned char *unfolded = ef_inputs_unfolded(in);
   const double *eps = ef_response_efficiency(ef_inputs_response(in));
-  const double *attributed = ef_inputs_attributed(in);
-  double best = 0.0; /* the most data attributed to a bin passing min_efficiency */
+  const double *attributed = ef_inputs_attributed(in), *mc = ef_inputs_mc_seen(in);
+  double best = 0.0, best_mc = 0.0; /* the most data (MC) of a bin passing min_efficiency */
   for (int k = 0; k < nv; k++) {
     if (unfolded[k]) return EF_OK;
-    if (eps[k] > 0.0 && eps[k] >= cfg->ibu.min_efficiency && attributed[k] > best)
-      best = attributed[k];
+    if (!(eps[k] > 0.0 && eps[k] >= cfg->ibu.min_efficiency)) continue;
+    if (attributed[k] > best) best = attributed[k];
+    if (attributed[k] >= cfg->ibu.min_expected && mc[k] > best_mc) best_mc = mc[k];
   }
+  if (best >= cfg->ibu.min_expected)
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "ibu.min_mc = %g: no vertex bin with efficiency >= ibu.min_efficiency and "
+                        "ibu.min_expected data events rests on that many seen MC events (the most "
+                        "is %.3g), so every ibu unit would fail; use more MC, lower ibu.min_mc or "
+                        "use coarser binning.vertex", cfg->ibu.min_mc, best_mc);
   return ef_error_set(ctx, EF_ERR_INPUT,
                       "ibu.min_expected = %g: no vertex bin with efficiency >= ibu.min_efficiency "
                       "has that many measured data events attributed to it (the most is %.3g), "
@@ -221,9 +228,9 @@ static int ibu_check_inputs(ef_ctx *ctx, const ef_config *cfg, const ef_inputs *
 }
 
 static void ibu_describe(const ef_config *cfg, char *buf, size_t len) {
-  snprintf(buf, len, "ibu.iterations %d (min_efficiency %g, min_expected %g, reweight %d): a "
-           "vertex bin's result spread over its MC events by their MC weights",
-           cfg->ibu.iterations, cfg->ibu.min_efficiency, cfg->ibu.min_expected,
+  snprintf(buf, len, "ibu.iterations %d (min_efficiency %g, min_expected %g, min_mc %g, "
+           "reweight %d): a vertex bin's result spread over its MC events by their MC weights",
+           cfg->ibu.iterations, cfg->ibu.min_efficiency, cfg->ibu.min_expected, cfg->ibu.min_mc,
            cfg->ibu.reweight);
 }
 
