@@ -130,9 +130,9 @@ static int setup(void **state) {
   space_generic(&s4, 1);
   ef_space_pi0(&spi0);
   if (make_mc(&mc3, &s3, 11) || make_mc(&mc4, &s4, 12)) return -1;
-  if (ef_featmap_create(ctx, &fm3, &s3, &mc3, 0.0) != EF_OK ||
-      ef_featmap_create(ctx, &fm4, &s4, &mc4, 0.0) != EF_OK ||
-      ef_featmap_create(ctx, &fm_pi0, &spi0, NULL, 1.5) != EF_OK) {
+  if (ef_featmap_create(ctx, &fm3, &s3, &mc3, NULL, 0.0) != EF_OK ||
+      ef_featmap_create(ctx, &fm4, &s4, &mc4, NULL, 0.0) != EF_OK ||
+      ef_featmap_create(ctx, &fm_pi0, &spi0, NULL, NULL, 1.5) != EF_OK) {
     fprintf(stderr, "featmap refused: %s\n", ef_error_message(ctx));
     return -1;
   }
@@ -754,10 +754,58 @@ static void test_unit_scaled(void **state) {
   assert_close(ef_featmap_scaled(fm4, 3, 90.0), M_PI / 2.0, 1e-12);
   /* without an MC: mean 0, sd 1 */
   ef_featmap *fm = NULL;
-  assert_int_equal(ef_featmap_create(ctx, &fm, &s3, NULL, 0.0), EF_OK);
+  assert_int_equal(ef_featmap_create(ctx, &fm, &s3, NULL, NULL, 0.0), EF_OK);
   assert_close(ef_featmap_unit(fm, 2), 1.0, 0.0);
   assert_close(ef_featmap_scaled(fm, 2, 5.0), 5.0, 0.0);
   ef_featmap_destroy(fm);
+}
+
+/* With data, the unbounded observable's frame is the data's measured
+ * reconstructions (file weights), the category that records one constant
+ * for it left out; the MC still bounds G's output (its vertices' range). */
+static void test_data_frame(void **state) {
+  (void)state;
+  ef_events data;
+  assert_int_equal(ef_events_alloc(ctx, &data, &s3, N_MC, EF_KIND_DATA, EF_EVENTS_WEIGHT), EF_OK);
+  ef_rng r;
+  ef_rng_init(&r, 77, EF_RNG_TEST, 0);
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0; /* category A's weighted sums, computed here apart */
+  for (int i = 0; i < N_MC; i++) {
+    int t = i % 3; /* A, lost (blind), B: B records x3 = 0 for every event */
+    data.topology[i] = (int8_t)t;
+    data.weight[i] = 1.0 + (i % 5);
+    for (int j = 0; j < 3; j++) data.reco[3 * i + j] = s3.cat[t].blind ? NAN : rand_in(&r, &s3.axis[j], 0.1);
+    if (t == 2) data.reco[3 * i + 2] = 0.0;
+    if (t == 0) {
+      data.reco[3 * i + 2] = -7.0 + 3.0 * ef_rng_normal(&r);
+      double w = data.weight[i], x = data.reco[3 * i + 2];
+      s0 += w;
+      s1 += w * x;
+      s2 += w * x * x;
+    }
+  }
+  assert_int_equal(ef_events_validate(ctx, &data, "featmap-data"), EF_OK);
+  double m = s1 / s0, sd = sqrt(s2 / s0 - m * m);
+  ef_featmap *fm = NULL;
+  assert_int_equal(ef_featmap_create(ctx, &fm, &s3, &mc3, &data, 0.0), EF_OK);
+  printf("# data frame: category A's x3 mean %.6g sd %.6g; featmap unit %.6g, scaled(mean) %.2e\n",
+         m, sd, ef_featmap_unit(fm, 2), ef_featmap_scaled(fm, 2, m));
+  assert_close(ef_featmap_unit(fm, 2), sd, 1e-9 * sd);
+  assert_close(ef_featmap_scaled(fm, 2, m), 0.0, 1e-9);
+  assert_close(ef_featmap_scaled(fm, 2, m + 2.0 * sd), 2.0, 1e-9);
+  /* the other kinds keep their declared scales */
+  assert_close(ef_featmap_scaled(fm, 0, 150.0), 0.5, 1e-12);
+  /* G's raw output far out is folded into the MC vertices' range, not the data's */
+  float u[4] = {0.1f, 0.3f, 0.4f, 1e4f}, v[3]; /* x1's s; x2's pair; x3's raw output */
+  ef_featmap_gen(fm, u, v);
+  double lo = INFINITY, hi = -INFINITY;
+  for (size_t i = 0; i < mc3.n; i++) {
+    lo = fmin(lo, mc3.vertex[3 * i + 2]);
+    hi = fmax(hi, mc3.vertex[3 * i + 2]);
+  }
+  assert_true(v[2] >= lo - 1e-3 && v[2] <= hi + 1e-3);
+  ef_featmap_destroy(fm);
+  ef_events_free(&data);
 }
 
 /* ---- 8. the pi0 space ------------------------------------------------------- */
@@ -806,7 +854,7 @@ static void test_pi0(void **state) {
   for (int i = 0; i < 3; i++) {
     static char not_null;
     ef_featmap *f = (ef_featmap *)(void *)&not_null; /* the refusal must set it NULL */
-    assert_int_equal(ef_featmap_create(ctx, &f, &spi0, NULL, bad[i]), EF_ERR_INPUT);
+    assert_int_equal(ef_featmap_create(ctx, &f, &spi0, NULL, NULL, bad[i]), EF_ERR_INPUT);
     assert_null(f);
     assert_non_null(strstr(ef_error_message(ctx), "beam energy"));
     ef_error_clear(ctx);
@@ -821,7 +869,8 @@ int main(void) {
       cmocka_unit_test(test_embed_back),  cmocka_unit_test(test_gen),
       cmocka_unit_test(test_gen_seam),
       cmocka_unit_test(test_mmd),         cmocka_unit_test(test_smear_residual),
-      cmocka_unit_test(test_unit_scaled), cmocka_unit_test(test_pi0),
+      cmocka_unit_test(test_unit_scaled), cmocka_unit_test(test_data_frame),
+      cmocka_unit_test(test_pi0),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -154,8 +154,8 @@ static int setup(void **state) {
       }
   }
   if (ef_gan_ws_create(fx.ctx, &fx.ws, &c->gan, 1u << EF_SURROGATE_TOPO | 1u << EF_SURROGATE_MIXED,
-                       &fx.mc, c->physics.beam_energy,
-                       c->vertex_bins.n_polar * c->vertex_bins.n_phi, fx.data.n) != EF_OK)
+                       &fx.mc, &fx.data, c->physics.beam_energy,
+                       c->vertex_bins.n_polar * c->vertex_bins.n_phi) != EF_OK)
     return -1;
   return 0;
 }
@@ -530,8 +530,8 @@ static void test_refinement(void **state) {
   gp.refine.iterations = 1;
   ef_gan_ws *ws = NULL;
   int nv = ef_binning_count(fx.vtx);
-  assert_int_equal(ef_gan_ws_create(fx.ctx, &ws, &gp, 1u << EF_SURROGATE_TOPO, &fx.mc,
-                                    fx.cfg.physics.beam_energy, nv, fx.data.n), EF_OK);
+  assert_int_equal(ef_gan_ws_create(fx.ctx, &ws, &gp, 1u << EF_SURROGATE_TOPO, &fx.mc, &fx.data,
+                                    fx.cfg.physics.beam_energy, nv), EF_OK);
   unit_out plain, ps, m2;
   out_alloc(&plain);
   out_alloc(&ps);

@@ -57,7 +57,7 @@ static int setup(void **state) {
     mc.prob[2 * i + 1] = 1.0f;
     mult[i] = (double)(i % 3); /* 0, 1, 2 */
   }
-  if (ef_featmap_create(ctx, &fm, &sp, &mc, 0.0) != EF_OK) return -1;
+  if (ef_featmap_create(ctx, &fm, &sp, &mc, NULL, 0.0) != EF_OK) return -1;
   ef_refine_params rp = {.net = {.hidden = 32, .layers = 2, .steps = 1500, .batch = 512,
                                  .lr = 1e-3},
                          .samples = 1000, .iterations = 1, .clip = 1000.0};

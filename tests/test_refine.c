@@ -78,7 +78,7 @@ static int setup(void **state) {
   (void)state;
   if (ef_ctx_create(&ctx, MPI_COMM_NULL) != EF_OK) return -1;
   ef_kin_init(&kin, 1.5);
-  if (ef_featmap_create(ctx, &fm, &pi0, NULL, 1.5) != EF_OK) return -1;
+  if (ef_featmap_create(ctx, &fm, &pi0, NULL, NULL, 1.5) != EF_OK) return -1;
   ef_rng r;
   ef_rng_init(&r, 5151, EF_RNG_TEST, 0);
   if (toy_events(&mc, N_MC, EF_KIND_MC, &r) || toy_events(&data, N_DATA, EF_KIND_DATA, &r))

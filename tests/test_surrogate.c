@@ -57,7 +57,7 @@ static int setup(void **state) {
   if (ef_events_alloc(ctx, &mc, &pi0, N_MC, EF_KIND_MC, EF_EVENTS_VERTEX | EF_EVENTS_PROB) != EF_OK)
     return -1;
   ef_kin_init(&kin, 1.5);
-  if (ef_featmap_create(ctx, &fm, &pi0, NULL, 1.5) != EF_OK) return -1;
+  if (ef_featmap_create(ctx, &fm, &pi0, NULL, NULL, 1.5) != EF_OK) return -1;
   ef_rng r;
   ef_rng_init(&r, 4242, EF_RNG_TEST, 0);
   for (size_t i = 0; i < mc.n; i++) {

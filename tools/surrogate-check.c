@@ -216,7 +216,7 @@ static int run(ef_ctx *ctx, int argc, char **argv, ef_config *cfg, ef_events *mc
     return ef_error_set(ctx, EF_ERR_INPUT, "kind '%s': topo or mixed", argv[3]);
   ef_featmap *fm = NULL;
   ef_surrogate *s = NULL;
-  int rc = ef_featmap_create(ctx, &fm, &mc->space, mc, isfinite(mc->beam_energy) ? mc->beam_energy : 0);
+  int rc = ef_featmap_create(ctx, &fm, &mc->space, mc, NULL, isfinite(mc->beam_energy) ? mc->beam_energy : 0);
   if (rc == EF_OK)
     rc = ef_surrogate_create(ctx, &s, topo ? EF_SURROGATE_TOPO : EF_SURROGATE_MIXED,
                              &cfg->gan.detector, fm, ROWS, mc->n);

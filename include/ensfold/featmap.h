@@ -13,10 +13,12 @@
  *   periodic          a = 2 pi x / (hi - lo); inputs cos a, sin a, cos 2a,
  *                     sin 2a; a raw output is a pair whose direction is a;
  *                     smeared points wrap
- *   unbounded         z = (x - mu) / sd with the MC vertices' mean and
- *                     standard deviation; input z; a raw output is z,
- *                     folded into the MC vertices' range (the detector
- *                     networks know nothing beyond it).
+ *   unbounded         z = (x - mu) / sd, the frame: the data's measured
+ *                     reconstructions' mean and standard deviation where
+ *                     the data are given (the GAN methods), else the MC
+ *                     vertices'; input z; a raw output is z, folded into
+ *                     the MC vertices' range (the detector networks know
+ *                     nothing beyond it).
  * Categories: the space's seen ones in order are the networks' measured
  * channels (pi0: T1..T3); the blind ones' probabilities add up to the
  * probability of not being seen.
@@ -32,10 +34,13 @@
 
 typedef struct ef_featmap ef_featmap;
 
-/* For space s; mc (its vertices: the unbounded observables' scales; NULL:
- * mean 0, sd 1) and beam_energy (GeV: the pi0 space's lab angles). */
+/* For space s; mc (its vertices: the range G's unbounded outputs are folded
+ * into, and the unbounded observables' frame, mean and sd; NULL: no range,
+ * mean 0, sd 1), data (may be NULL: their measured reconstructions give the
+ * frame instead, the categories that lose an observable left out) and
+ * beam_energy (GeV: the pi0 space's lab angles). */
 int ef_featmap_create(ef_ctx *ctx, ef_featmap **out, const ef_space *s, const ef_events *mc,
-                      double beam_energy);
+                      const ef_events *data, double beam_energy);
 void ef_featmap_destroy(ef_featmap *fm); /* accepts NULL */
 
 const ef_space *ef_featmap_space(const ef_featmap *fm);

@@ -80,13 +80,15 @@ typedef struct {
 
 typedef struct ef_gan_ws ef_gan_ws;
 
-/* Sized for gp, up to n_vertex vertex bins, n_data data events and the MC
- * sample mc (its space is the units'; its vertices scale the unbounded
- * observables: featmap.h; beam_energy, GeV, the pi0 space's lab angles),
- * with the detector surrogates whose ef_surrogate_kind bits are set in
- * `detectors`. */
+/* Sized for gp, up to n_vertex vertex bins, the data's events and the MC
+ * sample mc (its space is the units'; its vertices' range bounds G's
+ * unbounded outputs, the data's measured reconstructions set the unbounded
+ * observables' frame: featmap.h; beam_energy, GeV, the pi0 space's lab
+ * angles), with the detector surrogates whose ef_surrogate_kind bits are set
+ * in `detectors`. */
 int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp, unsigned detectors,
-                     const ef_events *mc, double beam_energy, int n_vertex, size_t n_data);
+                     const ef_events *mc, const ef_events *data, double beam_energy,
+                     int n_vertex);
 void ef_gan_ws_destroy(ef_gan_ws *ws); /* accepts NULL */
 /* Outer GAN trainings this workspace has run. A unit whose seed, attempt,
  * detector kind, detector key, data weights and settings equal the previous

@@ -17,7 +17,8 @@ struct ef_featmap {
   ef_kin kin;                    /* pi0: the lab angles' kinematics */
   int D, K, n_seen, seen[EF_SPACE_MAX_CAT];
   int nf, ne, nr, ng, nm;        /* widths (featmap.h) */
-  double mu[EF_SPACE_MAX_DIM];   /* unbounded: the MC vertices' mean, sd */
+  double mu[EF_SPACE_MAX_DIM];   /* unbounded: the frame's mean, sd (the data's reconstructed
+                                  * observable where given, else the MC's vertices) */
   double sd[EF_SPACE_MAX_DIM];
   double w[EF_SPACE_MAX_DIM];    /* periodic: 2 pi / period */
   ef_axis gbox[EF_SPACE_MAX_DIM]; /* unbounded: the MC vertices' range, where G's output is
@@ -90,8 +91,56 @@ static int axis_width(ef_axis_kind k) {
 
 /* ---- creation ------------------------------------------------------------ */
 
-/* The unbounded observables' mean and sd over the MC's vertices. */
-static void scales(ef_featmap *fm, const ef_events *mc) {
+/* Observable j is lost in category c of ev (lost[c D + j] = 1) when every
+ * measured event of c records one value for it (gauss's partial category). */
+static void lost_in(const ef_events *ev, int D, unsigned char *lost) {
+  double lo[EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM], hi[EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM];
+  for (int i = 0; i < EF_SPACE_MAX_CAT * D; i++) {
+    lo[i] = INFINITY;
+    hi[i] = -INFINITY;
+  }
+  for (size_t e = 0; e < ev->n; e++) {
+    if (!ef_events_measured(ev, e)) continue;
+    for (int j = 0; j < D; j++) {
+      int i = ev->topology[e] * D + j;
+      lo[i] = fmin(lo[i], ev->reco[(size_t)D * e + (size_t)j]);
+      hi[i] = fmax(hi[i], ev->reco[(size_t)D * e + (size_t)j]);
+    }
+  }
+  for (int i = 0; i < EF_SPACE_MAX_CAT * D; i++) lost[i] = lo[i] == hi[i];
+}
+
+/* The unbounded observables' frame from the data's measured events (their
+ * file weights), the categories that lose an observable left out of its
+ * sums: the data's reconstructed mean and sd, so that the networks centre
+ * where the answer lies, whatever the MC. An observable with less than two
+ * such events keeps the MC's frame. */
+static void data_frame(ef_featmap *fm, const ef_events *data) {
+  const int D = fm->D;
+  unsigned char lost[EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM];
+  lost_in(data, D, lost);
+  for (int j = 0; j < D; j++) {
+    if (fm->space.axis[j].kind != EF_AXIS_UNBOUNDED) continue;
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, n = 0.0;
+    for (size_t e = 0; e < data->n; e++) {
+      if (!ef_events_measured(data, e) || lost[data->topology[e] * D + j]) continue;
+      double w = data->weight ? data->weight[e] : 1.0, x = data->reco[(size_t)D * e + (size_t)j];
+      s0 += w;
+      s1 += w * x;
+      s2 += w * x * x;
+      n += 1.0;
+    }
+    if (n < 2 || !(s0 > 0)) continue;
+    double m = s1 / s0, var = s2 / s0 - m * m;
+    if (!(var > 1e-24)) continue;
+    fm->mu[j] = m;
+    fm->sd[j] = sqrt(var);
+  }
+}
+
+/* The unbounded observables' mean and sd over the MC's vertices, and the
+ * MC vertices' range (G's box); then the data's frame where given. */
+static void scales(ef_featmap *fm, const ef_events *mc, const ef_events *data) {
   for (int j = 0; j < fm->D; j++) {
     const ef_axis *a = &fm->space.axis[j];
     fm->mu[j] = 0.0;
@@ -115,6 +164,7 @@ static void scales(ef_featmap *fm, const ef_events *mc) {
     if (var > 1e-24) fm->sd[j] = sqrt(var);
     if (hi > lo) fm->gbox[j] = (ef_axis){"", EF_AXIS_BOUNDED, lo, hi};
   }
+  if (data && !fm->pi0) data_frame(fm, data);
 }
 
 static void widths(ef_featmap *fm) {
@@ -139,7 +189,7 @@ static void widths(ef_featmap *fm) {
 }
 
 int ef_featmap_create(ef_ctx *ctx, ef_featmap **out, const ef_space *s, const ef_events *mc,
-                      double beam_energy) {
+                      const ef_events *data, double beam_energy) {
   *out = NULL;
   ef_featmap *fm = calloc(1, sizeof *fm);
   if (!fm) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a feature map");
@@ -157,7 +207,7 @@ int ef_featmap_create(ef_ctx *ctx, ef_featmap **out, const ef_space *s, const ef
     }
     ef_kin_init(&fm->kin, beam_energy);
   }
-  scales(fm, mc);
+  scales(fm, mc, data);
   widths(fm);
   *out = fm;
   return EF_OK;

@@ -251,18 +251,19 @@ static void set_widths(ef_gan_ws *ws) {
 }
 
 int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp, unsigned detectors,
-                     const ef_events *mc, double beam_energy, int n_vertex, size_t n_data) {
+                     const ef_events *mc, const ef_events *data, double beam_energy,
+                     int n_vertex) {
   *out = NULL;
   ef_gan_ws *ws = calloc(1, sizeof *ws);
   if (!ws) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the GAN workspace");
   int rc = EF_OK;
-  EF_GOTO(rc, ef_featmap_create(ctx, &ws->fm, &mc->space, mc, beam_energy), fail);
+  EF_GOTO(rc, ef_featmap_create(ctx, &ws->fm, &mc->space, mc, data, beam_energy), fail);
   set_widths(ws);
   ws->latent = gp->latent;
   ws->bo = gp->outer.batch;
   ws->bf = (gp->outer.batch + 1) / 2;
   ws->rows = ws->bo + ws->bf + ws->NS * ws->bo + ws->bo;
-  ws->n_data = n_data;
+  ws->n_data = data->n;
   ws->n_mc = mc->n;
   ws->nv_cap = n_vertex;
   ws->samples = gp->samples;

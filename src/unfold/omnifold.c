@@ -93,7 +93,7 @@ int ef_omnifold_ws_create(ef_ctx *ctx, ef_omnifold_ws **out, const ef_omnifold_p
   ws->n_mc = mc->n;
   ws->n_vertex = n_vertex;
   ws->rows = 2 * op->net.batch;
-  int rc = ef_featmap_create(ctx, &ws->fm, &mc->space, mc, beam_energy);
+  int rc = ef_featmap_create(ctx, &ws->fm, &mc->space, mc, NULL, beam_energy);
   if (rc == EF_OK) {
     ws->D = ef_featmap_dim(ws->fm);
     ws->NS = ef_featmap_n_seen(ws->fm);
