@@ -1035,6 +1035,38 @@ static void test_validate_in_memory(void **state) {
   ef_events_free(&ev); /* twice is harmless */
 }
 
+/* ef_events_lost: a category whose measured events all record one value for
+ * an observable loses it; one event, a blind category or a varying value do
+ * not; the listed events (repeats counted) decide. */
+static void test_lost(void **state) {
+  (void)state;
+  ef_events ev;
+  assert_int_equal(ef_events_alloc(ctx, &ev, &pi0, 7, EF_KIND_DATA, 0), EF_OK);
+  const int8_t top[7] = {0, 1, 1, 2, 2, 2, 3};
+  const double reco[7][2] = {{NAN, NAN}, {0.1, 1.0}, {0.2, 1.0}, {0.3, 0.5},
+                             {0.3, -0.5}, {0.3, 2.0}, {-0.4, 0.7}};
+  for (int e = 0; e < 7; e++) {
+    ev.topology[e] = top[e];
+    ev.reco[2 * e] = reco[e][0];
+    ev.reco[2 * e + 1] = reco[e][1];
+  }
+  unsigned char lost[4 * 2];
+  double val[4 * 2];
+  ef_events_lost(&ev, NULL, ev.n, lost, val);
+  const unsigned char want[8] = {0, 0, /* T0 blind */ 0, 1, /* T1: phi 1.0 twice */
+                                 1, 0, /* T2: cos 0.3 thrice */ 0, 0 /* T3: one event */};
+  for (int i = 0; i < 8; i++) assert_int_equal(lost[i], want[i]);
+  assert_true(val[1 * 2 + 1] == 1.0 && val[2 * 2] == 0.3);
+  const int32_t idx[4] = {6, 6, 3, 4}; /* T3 listed twice; T2's third event not listed */
+  ef_events_lost(&ev, idx, 4, lost, NULL);
+  const unsigned char want2[8] = {0, 0, 0, 0, 1, 0, 1, 1};
+  for (int i = 0; i < 8; i++) assert_int_equal(lost[i], want2[i]);
+  ev.reco[2 * 5] = 0.31; /* T2's cos no longer one value */
+  ef_events_lost(&ev, NULL, ev.n, lost, NULL);
+  assert_int_equal(lost[2 * 2], 0);
+  ef_events_free(&ev);
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 static int setup(void **state) {
@@ -1067,6 +1099,7 @@ int main(void) {
       cmocka_unit_test(test_optional_filter_skipped),
       cmocka_unit_test(test_memory_limit),
       cmocka_unit_test(test_inputs_check_files),
+      cmocka_unit_test(test_lost),
   };
   for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) tests[k++] = fixed[i];
   static char names[N_BAD][64];

@@ -60,6 +60,14 @@ static inline int ef_events_measured(const ef_events *ev, size_t e) {
   return 1;
 }
 
+/* The observables a partly reconstructed category loses (gauss's partial
+ * category): lost[c D + j] = 1 when at least two of the listed events are
+ * measured in category c and all of them record one value for observable j,
+ * val[c D + j] (val may be NULL). idx lists the events to look at, repeats
+ * allowed (NULL: events 0..n-1). lost, val: (K, D). */
+void ef_events_lost(const ef_events *ev, const int32_t *idx, size_t n, unsigned char *lost,
+                    double *val);
+
 /* n events of the given space (copied into ev->space). */
 int ef_events_alloc(ef_ctx *ctx, ef_events *ev, const ef_space *space, size_t n,
                     ef_event_kind kind, unsigned what);

@@ -18,6 +18,30 @@ const char *ef_event_kind_name(ef_event_kind kind) {
   return kind == EF_KIND_MC ? "mc" : "data";
 }
 
+void ef_events_lost(const ef_events *ev, const int32_t *idx, size_t n, unsigned char *lost,
+                    double *val) {
+  const int D = ev->space.dim, K = ev->space.n_cat;
+  size_t count[EF_SPACE_MAX_CAT] = {0};
+  double x0[EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM] = {0}; /* (K, D) first listed value */
+  for (int i = 0; i < K * D; i++) lost[i] = 1;
+  for (size_t q = 0; q < n; q++) {
+    size_t e = idx ? (size_t)idx[q] : q;
+    if (!ef_events_measured(ev, e)) continue;
+    int c = ev->topology[e];
+    const double *x = ev->reco + (size_t)D * e;
+    for (int j = 0; j < D; j++) {
+      if (count[c] == 0) x0[c * D + j] = x[j];
+      else if (x[j] != x0[c * D + j]) lost[c * D + j] = 0;
+    }
+    count[c]++;
+  }
+  for (int c = 0; c < K; c++)
+    for (int j = 0; j < D; j++) {
+      lost[c * D + j] &= count[c] >= 2;
+      if (val) val[c * D + j] = x0[c * D + j];
+    }
+}
+
 int ef_events_alloc(ef_ctx *ctx, ef_events *ev, const ef_space *space, size_t n,
                     ef_event_kind kind, unsigned what) {
   memset(ev, 0, sizeof *ev);

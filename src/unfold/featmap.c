@@ -91,25 +91,6 @@ static int axis_width(ef_axis_kind k) {
 
 /* ---- creation ------------------------------------------------------------ */
 
-/* Observable j is lost in category c of ev (lost[c D + j] = 1) when every
- * measured event of c records one value for it (gauss's partial category). */
-static void lost_in(const ef_events *ev, int D, unsigned char *lost) {
-  double lo[EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM], hi[EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM];
-  for (int i = 0; i < EF_SPACE_MAX_CAT * D; i++) {
-    lo[i] = INFINITY;
-    hi[i] = -INFINITY;
-  }
-  for (size_t e = 0; e < ev->n; e++) {
-    if (!ef_events_measured(ev, e)) continue;
-    for (int j = 0; j < D; j++) {
-      int i = ev->topology[e] * D + j;
-      lo[i] = fmin(lo[i], ev->reco[(size_t)D * e + (size_t)j]);
-      hi[i] = fmax(hi[i], ev->reco[(size_t)D * e + (size_t)j]);
-    }
-  }
-  for (int i = 0; i < EF_SPACE_MAX_CAT * D; i++) lost[i] = lo[i] == hi[i];
-}
-
 /* The unbounded observables' frame from the data's measured events (their
  * file weights), the categories that lose an observable left out of its
  * sums: the data's reconstructed mean and sd, so that the networks centre
@@ -118,7 +99,7 @@ static void lost_in(const ef_events *ev, int D, unsigned char *lost) {
 static void data_frame(ef_featmap *fm, const ef_events *data) {
   const int D = fm->D;
   unsigned char lost[EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM];
-  lost_in(data, D, lost);
+  ef_events_lost(data, NULL, data->n, lost, NULL);
   for (int j = 0; j < D; j++) {
     if (fm->space.axis[j].kind != EF_AXIS_UNBOUNDED) continue;
     double s0 = 0.0, s1 = 0.0, s2 = 0.0, n = 0.0;

@@ -102,23 +102,22 @@ static int mc_group(const ef_events *mc, size_t i) {
   return ef_events_measured(mc, i) ? 1 + ef_space_seen_index(&mc->space, mc->topology[i]) : 0;
 }
 
-/* The lost observables (surrogate_impl.h) of the indexed MC, and the
- * events of the categories that lose nothing. */
+/* The lost observables (surrogate_impl.h) of the indexed MC's measured
+ * events, and the events of the categories that lose nothing. */
 static void find_lost(ef_surrogate *s, const ef_events *mc) {
   const int D = s->D;
+  unsigned char lost[EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM];
+  double val[EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM];
+  ef_events_lost(mc, s->order + s->off[1], s->off[1 + s->ns] - s->off[1], lost, val);
   int keep[EF_SPACE_MAX_CAT], n_keep = 0;
   s->any_lost = 0;
-  for (int j = 0; j < s->ns; j++) {
-    size_t n;
-    const int32_t *idx = sg_group(s, 1 + j, &n);
-    int loses = 0;
+  for (int c = 0; c < mc->space.n_cat; c++) {
+    int j = ef_space_seen_index(&mc->space, c), loses = 0;
+    if (j < 0) continue;
     for (int a = 0; a < D; a++) {
-      double x0 = n ? mc->reco[(size_t)D * idx[0] + a] : 0.0;
-      size_t k = 1;
-      while (k < n && mc->reco[(size_t)D * idx[k] + a] == x0) k++;
-      s->lost[j * D + a] = n >= 2 && k == n;
-      s->lost_val[j * D + a] = (float)x0;
-      loses |= s->lost[j * D + a];
+      s->lost[j * D + a] = lost[c * D + a];
+      s->lost_val[j * D + a] = (float)val[c * D + a];
+      loses |= lost[c * D + a];
     }
     s->any_lost |= loses;
     s->skip[j] = (unsigned char)loses;
