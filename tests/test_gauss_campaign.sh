@@ -116,6 +116,20 @@ for g in ("ibu_mc", "ibu_alt"):
         sys.exit("FAIL: marginal-closure %s: %r, expected %d bins, %.3g" % (g, blk[4], ok.sum(), c2))
 print("marginal-closure: marginals and pair of both groups, all-bins chi2/ndf as computed here")
 PY
+#     --truth: the truth from a .npy (pseudo-data made outside ensfold) gives the same report
+#     as the file's own /truth/hist, a truth 10 % higher another; a truth of the wrong size is
+#     refused, naming the file.
+/usr/bin/python3 -c "import sys, h5py, numpy as np; t = h5py.File(sys.argv[1], 'r')['truth/hist'][()]; np.save(sys.argv[2], t); np.save(sys.argv[3], t[:-1]); np.save(sys.argv[4], 1.1 * t)" \
+  "$tmp/ibu2.h5" "$tmp/truth.npy" "$tmp/short.npy" "$tmp/high.npy"
+"$(dirname "$0")/../tools/marginal-closure" "$tmp/ibu2.h5" --pairs --truth "$tmp/high.npy" >"$tmp/mch.txt" &&
+  ! cmp -s "$tmp/mc.txt" "$tmp/mch.txt" || { echo "FAIL: marginal-closure --truth has no effect:"; cat "$tmp/mch.txt"; exit 1; }
+"$(dirname "$0")/../tools/marginal-closure" "$tmp/ibu2.h5" --pairs --truth "$tmp/truth.npy" >"$tmp/mct.txt" ||
+  { echo "FAIL: marginal-closure --truth:"; cat "$tmp/mct.txt"; exit 1; }
+cmp -s "$tmp/mc.txt" "$tmp/mct.txt" || { echo "FAIL: marginal-closure --truth differs from /truth/hist:"; diff "$tmp/mc.txt" "$tmp/mct.txt"; exit 1; }
+! "$(dirname "$0")/../tools/marginal-closure" "$tmp/ibu2.h5" --truth "$tmp/short.npy" >/dev/null 2>"$tmp/mcs.err" &&
+  grep -q "short.npy: want 48 finite numbers" "$tmp/mcs.err" ||
+  { echo "FAIL: marginal-closure --truth of the wrong size:"; cat "$tmp/mcs.err"; exit 1; }
+echo "marginal-closure --truth: the same report as /truth/hist; a short truth refused"
 #     --chance: the simulated chance of an unbiased result's chi2/ndf per marginal. Its
 #     simulator against the exact law: 4 uncorrelated bins with a sigma known from 2000
 #     replicas give chi2_4 / 4, P(> 2) = 0.0916 (seen 0.089 with the tool's fixed seed);
