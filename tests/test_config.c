@@ -109,6 +109,11 @@ static void test_strict_errors(void **state) {
   expect_error("seed: 1\n---\nseed: 2\n", "more than one YAML document", NULL, NULL);
   expect_error("seed: 1\ndetector: {photon: {theta_min: 50}}\n",
                "'detector.photon.theta_max' = 45 must be greater than", "theta_min' = 50", NULL);
+  /* the energy loss has no critic rows for the batch matches */
+  expect_error("seed: 1\ngan:\n  smearing: {loss: energy, trend: 10}\n", "bad.yaml:3:",
+               "'gan.smearing.trend' = 10 needs gan.smearing.loss adversarial", NULL);
+  expect_error("seed: 1\ngan: {smearing: {loss: critic}}\n", "gan.smearing.loss",
+               "adversarial, energy", NULL);
 }
 
 static void test_set_overrides(void **state) {

@@ -48,7 +48,12 @@ typedef struct {
                               * spread against each vertex coordinate; 0: off) */
   double covariance;         /* weight of the covariance match (the residuals' covariance
                               * between observables; 0: off) */
+  int loss;                  /* EF_SMEAR_ADVERSARIAL: a critic (and the matches above);
+                              * EF_SMEAR_ENERGY: the energy score, no critic */
 } ef_surrogate_params;
+
+/* How the smearing networks learn (gan.smearing.loss). */
+enum { EF_SMEAR_ADVERSARIAL = 0, EF_SMEAR_ENERGY = 1 };
 
 typedef enum { EF_SURROGATE_TOPO = 0, EF_SURROGATE_MIXED = 1 } ef_surrogate_kind;
 

@@ -414,6 +414,11 @@ static const key_def schema[] = {
          "observables the squared difference of the batch's covariance of their residuals, "
          "generated against the MC's (0: off; in many observables the networks otherwise "
          "correlate the residuals, docs/methods.md)"),
+    ENUM("gan.smearing.loss", gan.detector.loss, "adversarial|energy", "adversarial",
+         "how the smearing networks and the DS-GAN's residual learn the MC's smearing: "
+         "adversarial (a critic, plus the moment, trend and covariance matches) or energy "
+         "(the energy score of two draws per MC event against its residual, no critic; the "
+         "matches must be 0; docs/methods.md)"),
     BOOL("gan.smearing.own_trunk", gan.detector.own_trunk, 1,
          "gan-mixed: the DS-GAN's P head gets a network of its own, trained as the efficiency "
          "classifier, beside the residual's network (false: one trunk for both)"),
@@ -1067,9 +1072,30 @@ static int check_vectors(parse_state *ps) {
 }
 
 /* Settings that are each in range but contradict one another. */
+/* gan.smearing.loss energy has no critic: the batch matches, which act on
+ * the critic's rows, must be off. */
+static int check_smearing_loss(parse_state *ps) {
+  if (ps->cfg->gan.detector.loss != EF_SMEAR_ENERGY) return EF_OK;
+  static const char *matches[] = {"gan.smearing.moments", "gan.smearing.trend",
+                                  "gan.smearing.covariance"};
+  for (size_t i = 0; i < sizeof matches / sizeof *matches; i++) {
+    const key_def *k = find_key(matches[i]);
+    double w = *(const double *)cfield(ps->cfg, k);
+    if (w == 0.0) continue;
+    char where[64];
+    key_where(ps, k, where, sizeof where);
+    return ef_error_set(ps->ctx, EF_ERR_INPUT,
+                        "%s%s: '%s' = %g needs gan.smearing.loss adversarial (the energy loss "
+                        "has no critic rows to match); set it to 0 or the loss to adversarial",
+                        ps->name, where, k->path, w);
+  }
+  return EF_OK;
+}
+
 static int check_consistency(parse_state *ps) {
   EF_CHECK(resolve_models(ps));
   EF_CHECK(check_vectors(ps));
+  EF_CHECK(check_smearing_loss(ps));
   if (ps->cfg->process == EF_PROCESS_FILES &&
       (ps->cfg->data.source != EF_SOURCE_FILE || ps->cfg->mc.source != EF_SOURCE_FILE)) {
     const key_def *k = find_key(ps->cfg->data.source != EF_SOURCE_FILE ? "data.source" : "mc.source");
