@@ -1,5 +1,6 @@
 /* Group statistics and closure policy (groupstats.h). */
 #include "groupstats.h"
+#include "refold.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -358,12 +359,21 @@ int ef_groupstats_compute(ef_ctx *ctx, const ef_output_data *d, int root, ef_gro
   if (rc != EF_OK || !root) return rc;
   int nv = ef_binning_count(ef_inputs_vertex_binning(d->in));
   const double *exact = ef_inputs_exact_efficiency(d->in);
+  ef_refold rf;
+  rc = ef_refold_setup(ctx, d->in, &rf);
   for (int g = 0; rc == EF_OK && g < s->ng; g++) {
     group_stats *x = &s->gs[g];
     rc = group_compute(ctx, d, s->measured, s->cls, x);
     if (rc == EF_OK) rc = own_compute(ctx, d, s->cls, x);
     eff_closure_compute(d, x->method, x->fill, exact, s->cell, s->n_cells, x->eff);
+    x->refold_chi2 = x->n_rep >= 2 ? ef_refold_chi2(&rf, d->in, x->mean) : NAN;
+    x->refold_ndf = x->n_rep >= 2 ? rf.ndf : 0;
   }
+  if (rc == EF_OK) { /* the bins used, for the file (the rest of rf is freed here) */
+    s->refold = rf.use, s->nd = rf.nd;
+    rf.use = NULL;
+  }
+  ef_refold_free(&rf);
   double *scratch = rc == EF_OK ? malloc((size_t)nv * sizeof *scratch) : NULL;
   if (rc == EF_OK && !scratch) rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
   if (rc == EF_OK) groups_model(s->gs, s->ng, nv, s->measured, s->cls, scratch);
@@ -380,5 +390,6 @@ void ef_groupstats_free(ef_group_set *s) {
   free(s->measured);
   free(s->cls);
   free(s->cell);
+  free(s->refold);
   *s = (ef_group_set){0};
 }

@@ -42,6 +42,9 @@ typedef struct {
   ef_closure cls[2][2];         /* [result, own][hole, open]: closure per unmeasured class */
   double cls_model[2][2];       /* [result, own][hole, open]: median relative model part */
   eff_closure eff[2];        /* [0] replica 0, [1] replicas >= 1; NaN without exact maps */
+  double refold_chi2;        /* the mean against the data at detector level (refold.h);
+                              * NaN without statistics */
+  int refold_ndf;            /* detector bins in it */
 } group_stats;
 
 typedef struct {
@@ -57,6 +60,8 @@ typedef struct {
   unsigned char *measured; /* (nv) 1: measured (ef_inputs_unfolded) */
   unsigned char *cls;      /* (nv) ef_binning_classify's classes */
   unsigned char *cell;     /* (4, nv) 1: efficiency cell compared */
+  unsigned char *refold;   /* (nd) 1: detector bin in the refold chi2 (root) */
+  int nd;                  /* its length */
 } ef_group_set;
 
 /* Fill out: the groups' and pairs' identities on every rank (the writer's

@@ -628,7 +628,9 @@ static int write_difference(writer *w, hid_t top, const ef_output_data *d, const
  * of SUM_ICOLS, dc (N_SUM_DCOLS, ng) doubles in the order of SUM_DCOLS. */
 #define N_PHI_COLS EF_PARTS_N_CLASSES
 #define N_SUM_NAMED (12 + N_PHI_COLS + 2 * N_PARTS) /* SUM_DCOLS, then CLS_COLS */
-#define N_SUM_DCOLS (N_SUM_NAMED + N_CLS_COLS)
+#define N_REFOLD_COLS 2 /* after CLS_COLS */
+#define N_SUM_DCOLS (N_SUM_NAMED + N_CLS_COLS + N_REFOLD_COLS)
+static const char *const REFOLD_COLS[N_REFOLD_COLS] = {"refold_chi2", "refold_ndf"};
 static const char *const SUM_ICOLS[10] = {
     "method", "fill_model", "replicas", "full_cov_measured", "full_cov_unmeasured",
     "zero_sigma_measured", "infinite_pulls_measured", "zero_sigma_unmeasured",
@@ -666,6 +668,8 @@ static void summary_columns(const group_stats *gs, int ng, int32_t *ic, double *
       for (int k = 0; k < N_PARTS; k++)
         dc[(12 + N_PHI_COLS + c * N_PARTS + k) * ng + i] = x->rel[c][k];
     class_columns(x, dc + N_SUM_NAMED * ng + i, ng);
+    dc[(N_SUM_NAMED + N_CLS_COLS) * ng + i] = x->refold_chi2;
+    dc[(N_SUM_NAMED + N_CLS_COLS + 1) * ng + i] = x->refold_ndf;
   }
 }
 
@@ -682,8 +686,11 @@ static int write_summary(writer *w, hid_t file, const ef_inputs *in, const group
   hsize_t n = (hsize_t)ng;
   for (int k = 0; rc == EF_OK && k < 10; k++) rc = PUT_I(w, s, SUM_ICOLS[k], n, ic + k * ng);
   for (int k = 0; rc == EF_OK && k < N_SUM_DCOLS; k++)
-    rc = PUT_D(w, s, k < N_SUM_NAMED ? SUM_DCOLS[k] : CLS_COLS[k - N_SUM_NAMED], n, 1, 1,
-               dc + k * ng);
+    rc = PUT_D(w, s,
+               k < N_SUM_NAMED                ? SUM_DCOLS[k]
+               : k < N_SUM_NAMED + N_CLS_COLS ? CLS_COLS[k - N_SUM_NAMED]
+                                              : REFOLD_COLS[k - N_SUM_NAMED - N_CLS_COLS],
+               n, 1, 1, dc + k * ng);
   double eff_min = EFF_MIN_TOTAL, eff_tol = EFF_TOLERANCE;
   int32_t cells = n_eff_cells;
   if (rc == EF_OK) rc = attr(w, s, "efficiency_min_total", H5T_NATIVE_DOUBLE, &eff_min);
@@ -720,6 +727,19 @@ static int write_groups(writer *w, hid_t file, const ef_output_data *d, const gr
   for (int i = 0; rc == EF_OK && i < ndiff; i++) rc = write_difference(w, top, d, &ds[i], stats);
   H5Gclose(top);
   return rc == EF_OK ? write_summary(w, file, d->in, gs, ng, n_eff_cells) : rc;
+}
+
+/* /refold_bins (n_detector): 1 where a detector bin enters the groups'
+ * refold chi2 (refold.h; the data on the root). Collective. */
+static int write_refold_bins(writer *w, hid_t file, const ef_output_data *d,
+                             const ef_group_set *set) {
+  int nd = ef_response_n_detector(ef_inputs_response(d->in));
+  int32_t *b = calloc((size_t)nd + 1, sizeof *b);
+  if (!b) return ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
+  for (int j = 0; set->refold && j < nd && j < set->nd; j++) b[j] = set->refold[j];
+  int rc = PUT_I(w, file, "refold_bins", (hsize_t)nd, b);
+  free(b);
+  return rc;
 }
 
 /* Bytes the result file will take, generously: every dataset plus 1 MiB
@@ -868,6 +888,7 @@ static int write_file(writer *w, hid_t file, const ef_output_data *d, const ef_g
     free(mi);
     if (rc != EF_OK) return rc;
   }
+  EF_CHECK(write_refold_bins(w, file, d, set));
   if (ef_inputs_truth(d->in) || exact) {
     hid_t t;
     EF_CHECK(group(w, file, "truth", &t));

@@ -129,6 +129,7 @@ typedef struct {
   int32_t *members; /* (n) ensemble members per replica (0 in older files) */
   double *cls;      /* (16, n): the unmeasured classes' columns (ef_output_class_cols; NaN in older
                      * files) */
+  double *refold;   /* (2, n): refold chi2 and its bins (NaN in older files) */
   int any_eff;  /* some efficiency closure figure is there */
   int truth;    /* the file has /truth/hist (pseudo-data) */
   double emin, etol;
@@ -192,6 +193,10 @@ static int load_parts(ef_ctx *ctx, hid_t file, const char *path, table *t) {
   if (!t->parts || !t->members || !t->cls) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
   EF_CHECK(read_optional(ctx, file, path, cols, N_PARTS_COLS, n, t->parts));
   EF_CHECK(read_optional(ctx, file, path, ef_output_class_cols, EF_OUTPUT_N_CLASS_COLS, n, t->cls));
+  static const char *const rcols[2] = {"refold_chi2", "refold_ndf"};
+  t->refold = malloc(2 * n * sizeof *t->refold);
+  if (!t->refold) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory");
+  EF_CHECK(read_optional(ctx, file, path, rcols, 2, n, t->refold));
   if (col_len(file, "summary/members") == n)
     EF_CHECK(read_col(ctx, file, "summary/members", H5T_NATIVE_INT32, t->members, n, path));
   return EF_OK;
@@ -542,6 +547,27 @@ static void print_efficiency(const table *t, FILE *out) {
   }
 }
 
+/* The groups' means against the data at detector level (refold.h): needs
+ * no truth. Files before the columns print nothing. */
+static void print_refold(const table *t, FILE *out) {
+  int any = 0;
+  for (hsize_t i = 0; i < t->n; i++) any |= t->refold[t->n + i] > 0;
+  if (!any) return;
+  fprintf(out, "\nrefold: each group's mean folded through the MC's response against the data's "
+               "seen events (chi2 / detector bins, Poisson sigma; needs no truth):\n");
+  for (hsize_t i = 0; i < t->n; i++) {
+    char name[160], cell[64];
+    double c = t->refold[i], ndf = t->refold[t->n + i];
+    if (ndf > 0 && isfinite(c)) snprintf(cell, sizeof cell, "%.2f (%.0f/%.0f)", c / ndf, c, ndf);
+    else snprintf(cell, sizeof cell, "-");
+    fprintf(out, "    %-24s %s\n", group_name(t, i, name, sizeof name), cell);
+  }
+  fprintf(out, "  about 1 or below: the answer describes its data (one fitted to them absorbs part "
+               "of their fluctuation, so IBU's can be far below 1); far above 1: it misses what "
+               "the detector saw, by more than the binned response's own error "
+               "(docs/methods.md, \"Refolding\")\n");
+}
+
 int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out) {
   if (access(path, R_OK) != 0)
     return ef_error_set(ctx, EF_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
@@ -562,6 +588,7 @@ int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out) {
     print_parts(&t, out);
     print_meaning(&t, out);
     print_classes(&t, out);
+    print_refold(&t, out);
     if (t.any_eff) print_efficiency(&t, out);
     rc = ef_summary_marginals(ctx, file, path, out);
   }
@@ -570,6 +597,7 @@ int ef_output_summary(ef_ctx *ctx, const char *path, FILE *out) {
   free(t.parts);
   free(t.members);
   free(t.cls);
+  free(t.refold);
   H5Fclose(file);
   return rc;
 }

@@ -24,7 +24,10 @@ import sys
 
 import h5py
 
-SKIP = {"units/wall_s", "units/rank"}
+# /refold_bins and /summary/refold_* (issue 19's refolding check) are statistics of datasets
+# hashed here (/inputs/data_hist, the response triplets, the groups' means) and were added after
+# the references were stored: left out, so the references still check the results' bits.
+SKIP = {"units/wall_s", "units/rank", "refold_bins", "summary/refold_chi2", "summary/refold_ndf"}
 # Datasets added after references were stored, hashed only when they hold something other than
 # zeros (all zeros says what files without them meant): /inputs/unfolded_twins, IBU's twins
 # outside the vertex binning (docs/methods.md), all 0 when the binning covers the MC.
