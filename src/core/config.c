@@ -1071,7 +1071,6 @@ static int check_vectors(parse_state *ps) {
   return EF_OK;
 }
 
-/* Settings that are each in range but contradict one another. */
 /* gan.smearing.loss energy has no critic: the batch matches, which act on
  * the critic's rows, must be off. */
 static int check_smearing_loss(parse_state *ps) {
@@ -1092,6 +1091,7 @@ static int check_smearing_loss(parse_state *ps) {
   return EF_OK;
 }
 
+/* Settings that are each in range but contradict one another. */
 static int check_consistency(parse_state *ps) {
   EF_CHECK(resolve_models(ps));
   EF_CHECK(check_vectors(ps));
