@@ -369,9 +369,9 @@ int ef_groupstats_compute(ef_ctx *ctx, const ef_output_data *d, int root, ef_gro
     x->refold_chi2 = x->n_rep >= 2 ? ef_refold_chi2(&rf, d->in, x->mean) : NAN;
     x->refold_ndf = x->n_rep >= 2 ? rf.ndf : 0;
   }
-  if (rc == EF_OK) { /* the bins used, for the file (the rest of rf is freed here) */
-    s->refold = rf.use, s->nd = rf.nd;
-    rf.use = NULL;
+  if (rc == EF_OK) { /* the bins used and the data, for the file (the rest of rf is freed here) */
+    s->refold = rf.use, s->data_hist = rf.data, s->nd = rf.nd;
+    rf.use = NULL, rf.data = NULL;
   }
   ef_refold_free(&rf);
   double *scratch = rc == EF_OK ? malloc((size_t)nv * sizeof *scratch) : NULL;
@@ -391,5 +391,6 @@ void ef_groupstats_free(ef_group_set *s) {
   free(s->cls);
   free(s->cell);
   free(s->refold);
+  free(s->data_hist);
   *s = (ef_group_set){0};
 }

@@ -61,7 +61,9 @@ typedef struct {
   unsigned char *cls;      /* (nv) ef_binning_classify's classes */
   unsigned char *cell;     /* (4, nv) 1: efficiency cell compared */
   unsigned char *refold;   /* (nd) 1: detector bin in the refold chi2 (root) */
-  int nd;                  /* its length */
+  double *data_hist;       /* (nd) the data's seen events per detector bin (root;
+                            * /inputs/data_hist) */
+  int nd;                  /* their length */
 } ef_group_set;
 
 /* Fill out: the groups' and pairs' identities on every rank (the writer's

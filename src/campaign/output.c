@@ -448,23 +448,14 @@ static int write_twins(writer *w, hid_t g, int nv, const unsigned char *twins) {
  * histogram, attributed data, the fill models' priors) and the thresholds
  * that chose /measured. Files written before this group had its name kept
  * it under /ibu; readers fall back to that (docs/formats.md). Collective. */
-static int write_inputs(writer *w, hid_t file, const ef_output_data *d) {
+static int write_inputs(writer *w, hid_t file, const ef_output_data *d, const ef_group_set *set) {
   const ef_response *r = ef_inputs_response(d->in);
   int nv = ef_response_n_vertex(r), nd = ef_response_n_detector(r);
   hid_t g, gp;
   EF_CHECK(group(w, file, "inputs", &g));
   int rc = EF_OK;
-  double *data = NULL, *rval = NULL; /* rval: (nnz) response values */
+  double *rval = NULL; /* rval: (nnz) response values */
   gp = -1;
-  if (w->root) {
-    data = calloc((size_t)nd, sizeof *data);
-    if (!data) {
-      rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
-      goto done;
-    }
-    const ef_events *ev = ef_inputs_data(d->in);
-    ef_ibu_data_histogram(ef_inputs_detector_binning(d->in), ev, ev->weight, data);
-  }
   /* the response of replica 0 as sparse triplets (det bin, vertex bin, R) */
   hsize_t nnz = ef_response_nnz(r);
   int32_t *tdet = NULL, *tvtx = NULL;
@@ -487,7 +478,8 @@ static int write_inputs(writer *w, hid_t file, const ef_output_data *d) {
   free(tvtx);
   if (rc != EF_OK) goto done;
   EF_GOTO(rc, PUT_D(w, g, "efficiency", (hsize_t)nv, 1, 1, ef_response_efficiency(r)), done);
-  EF_GOTO(rc, PUT_D(w, g, "data_hist", (hsize_t)nd, 1, 1, data), done);
+  /* the data's seen events per detector bin, binned once (groupstats.h) */
+  EF_GOTO(rc, PUT_D(w, g, "data_hist", (hsize_t)nd, 1, 1, set->data_hist), done);
   EF_GOTO(rc, PUT_D(w, g, "attributed", (hsize_t)nv, 1, 1, ef_inputs_attributed(d->in)), done);
   EF_GOTO(rc, write_twins(w, g, nv, ef_inputs_unfolded_twins(d->in)), done);
   EF_GOTO(rc, group(w, g, "prior", &gp), done);
@@ -506,7 +498,6 @@ static int write_inputs(writer *w, hid_t file, const ef_output_data *d) {
     EF_GOTO(rc, attr(w, g, "min_mc", H5T_NATIVE_DOUBLE, &me), done);
   }
 done:
-  free(data);
   free(rval);
   if (gp >= 0) H5Gclose(gp);
   H5Gclose(g);
@@ -877,7 +868,7 @@ static int write_file(writer *w, hid_t file, const ef_output_data *d, const ef_g
   EF_CHECK(write_binning(w, file, ef_inputs_detector_binning(d->in), sp, "binning_detector"));
   EF_CHECK(write_units(w, file, d));
   EF_CHECK(write_event_weights(w, file, d));
-  EF_CHECK(write_inputs(w, file, d));
+  EF_CHECK(write_inputs(w, file, d, set));
   {
     int32_t *mi = malloc((size_t)nv * sizeof *mi);
     if (!mi) return ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
