@@ -114,6 +114,12 @@ static void test_strict_errors(void **state) {
                "'gan.smearing.trend' = 10 needs gan.smearing.loss adversarial", NULL);
   expect_error("seed: 1\ngan: {smearing: {loss: critic}}\n", "gan.smearing.loss",
                "adversarial, energy", NULL);
+  /* nor has the mixture head; its components 1 .. 16 */
+  expect_error("seed: 1\ngan:\n  smearing: {loss: mixture, moments: 10}\n", "bad.yaml:3:",
+               "'gan.smearing.moments' = 10 needs gan.smearing.loss adversarial (the mixture",
+               NULL);
+  expect_error("seed: 1\ngan: {smearing: {loss: mixture, components: 17}}\n",
+               "gan.smearing.components", "16", NULL);
 }
 
 static void test_set_overrides(void **state) {

@@ -84,7 +84,7 @@ static int setup(void **state) {
   if (toy_events(&mc, N_MC, EF_KIND_MC, &r) || toy_events(&data, N_DATA, EF_KIND_DATA, &r))
     return -1;
   ef_surrogate_params sp = {{32, 2, 1500, 256, 1e-2}, 0.25, {32, 2, 300, 256, 5e-4}, 4, 0, 0,
-                            0.0, 0.0, 0.0, EF_SMEAR_ADVERSARIAL};
+                            0.0, 0.0, 0.0, EF_SMEAR_ADVERSARIAL, 4};
   if (ef_surrogate_create(ctx, &sur, EF_SURROGATE_TOPO, &sp, fm, ROWS, mc.n) != EF_OK) return -1;
   if (ef_surrogate_train(ctx, sur, &mc, NULL, 12, 0, -1) != EF_OK) return -1;
   gv = malloc(2 * (size_t)N_GEN * sizeof(float));

@@ -8,7 +8,10 @@
  * backward pass against finite differences of the forward pass; a key
  * keeps a training and a negative key never does; a category that loses an
  * observable; the batch matches do not narrow the fold at small batches;
- * the covariance match keeps correlated residuals correlated;
+ * the covariance match keeps correlated residuals correlated; the mixture
+ * head's backward exact with one component, its implicit gradient right in
+ * expectation with several, and its fold's width right where the
+ * adversarial loss is not;
  * MC multiplicities (a bootstrap replica of the MC) train as
  * the replica written out; an unknown kind and an MC without vertices are
  * refused. */
@@ -30,6 +33,7 @@
 #include "ensfold/error.h"
 #include "ensfold/features.h"
 #include "ensfold/surrogate.h"
+#include "../src/unfold/surrogate_impl.h" /* the residual head, tested on its own */
 
 static ef_space pi0; /* the pi0 event space: ef_space_pi0 in main */
 
@@ -91,7 +95,7 @@ static int teardown(void **state) {
 
 static ef_surrogate_params params(void) {
   ef_surrogate_params sp = {{32, 2, 1500, 256, 1e-2}, 0.25, {32, 2, 300, 256, 5e-4}, 4, 0, 0,
-                            0.0, 0.0, 0.0, EF_SMEAR_ADVERSARIAL};
+                            0.0, 0.0, 0.0, EF_SMEAR_ADVERSARIAL, 4};
   return sp;
 }
 
@@ -167,10 +171,9 @@ static void check_backward(ef_surrogate *s, const char *what) {
   assert_int_equal(checked, 2 * N);
 }
 
-static void run_kind(ef_surrogate_kind kind, int per_topology, double tol, const char *what) {
-  ef_surrogate_params sp = params();
-  sp.per_topology = per_topology & 1;
-  sp.own_trunk = per_topology >> 1; /* 2, 3: the P head a network of its own */
+static void run_kind_sp(ef_surrogate_kind kind, const ef_surrogate_params *sp0, double tol,
+                        const char *what) {
+  ef_surrogate_params sp = *sp0;
   ef_surrogate *s = NULL;
   assert_int_equal(ef_surrogate_create(ctx, &s, kind, &sp, fm, ROWS, mc.n), EF_OK);
   assert_int_equal(ef_surrogate_train(ctx, s, &mc, NULL, 11, 0, 5), EF_OK);
@@ -204,6 +207,13 @@ static void run_kind(ef_surrogate_kind kind, int per_topology, double tol, const
   ef_surrogate_map(s, vtx, &r, ROWS, m2);
   assert_true(memcmp(m1, m2, sizeof m1) != 0);
   ef_surrogate_destroy(s);
+}
+
+static void run_kind(ef_surrogate_kind kind, int per_topology, double tol, const char *what) {
+  ef_surrogate_params sp = params();
+  sp.per_topology = per_topology & 1;
+  sp.own_trunk = per_topology >> 1; /* 2, 3: the P head a network of its own */
+  run_kind_sp(kind, &sp, tol, what);
 }
 
 static void test_topo(void **state) {
@@ -399,7 +409,7 @@ static double trained_error_sp(const ef_events *ev, const ef_surrogate_params *s
   assert_int_equal(ef_surrogate_create(ctx, &s, EF_SURROGATE_TOPO, sp, fm, ROWS, ev->n), EF_OK);
   assert_int_equal(ef_surrogate_train(ctx, s, ev, NULL, 11, 0, -1), EF_OK);
   printf("# topo, %s loss, %d steps, moments %g, trend %g:\n",
-         sp->loss == EF_SMEAR_ENERGY ? "energy" : "adversarial", sp->smearing.steps, sp->moments,
+         sp->loss == EF_SMEAR_ENERGY ? "energy" : sp->loss == EF_SMEAR_MIXTURE ? "mixture" : "adversarial", sp->smearing.steps, sp->moments,
          sp->trend);
   double err = fold_rms_error(s, ev, ns, chunks, NULL);
   ef_surrogate_destroy(s);
@@ -450,6 +460,7 @@ static void test_small_batch(void **state) {
 
 enum { ENERGY_STEPS = 1500 };
 #define ENERGY_TOL 0.25 /* seen: 0.169 (adversarial alone 1.114) */
+#define MIXTURE_TOL 0.15 /* seen: 0.075 */
 
 /* The trend match (gan.smearing.trend): an MC whose resolution grows with
  * cos theta* (every residual scaled by 1 + cos theta*, so 0.4 to 1.6 of
@@ -478,12 +489,79 @@ static void test_trend(void **state) {
   double adv = trained_error_sp(&tilt, &sp, 3, 8);
   sp.loss = EF_SMEAR_ENERGY;
   double en = trained_error_sp(&tilt, &sp, 3, 8);
-  printf("# worst |rms / MC's - 1| over 3 slices, %d steps: adversarial %.3f, energy %.3f\n",
-         ENERGY_STEPS, adv, en);
+  /* the mixture head (gan.smearing.loss: mixture), by likelihood */
+  sp.loss = EF_SMEAR_MIXTURE;
+  double mix = trained_error_sp(&tilt, &sp, 3, 8);
+  printf("# worst |rms / MC's - 1| over 3 slices, %d steps: adversarial %.3f, energy %.3f, "
+         "mixture %.3f\n", ENERGY_STEPS, adv, en, mix);
   free(tilt.reco);
   assert_true(err[1] < err[0]);
   assert_true(en < adv);
   assert_true(en < ENERGY_TOL);
+  assert_true(mix < adv);
+  assert_true(mix < MIXTURE_TOL);
+}
+
+/* The mixture head (gan.smearing.loss: mixture). With one component the
+ * implicit gradient is the pathwise one, so both surrogates pass run_kind's
+ * checks, the backward against finite differences included. With three, a
+ * draw's gradient is right only in expectation: over 2 x 10^5 draws from
+ * one fixed mixture the mean of d(r^2)/d(outputs) and of dr/d(outputs)
+ * against the exact derivatives of E r^2 = sum pi_k (mu_k^2 + w_k^2) and
+ * E r = sum pi_k mu_k, within 5 standard errors (a sign or a factor wrong in
+ * any of the 9 outputs' gradients is 30 or more). */
+static void test_mixture(void **state) {
+  (void)state;
+  ef_surrogate_params sp = params();
+  sp.loss = EF_SMEAR_MIXTURE, sp.components = 1;
+  run_kind_sp(EF_SURROGATE_TOPO, &sp, 0.02, "topo, mixture of 1");
+  run_kind_sp(EF_SURROGATE_MIXED, &sp, 0.03, "mixed, mixture of 1");
+  enum { M = 3, P = 3 * M, N = 1000, REPS = 200 };
+  static float jac[N * P], res[N];
+  const float o[P] = {0.3f, -0.5f, 0.1f, -1.0f, 0.2f, 1.5f, -0.7f, -0.2f, 0.4f};
+  static float oo[N * P];
+  for (int i = 0; i < N; i++) memcpy(oo + (size_t)i * P, o, sizeof o);
+  ef_surrogate s = {0};
+  s.D = 1, s.P = P, s.rows = N, s.jac = jac, s.p.loss = EF_SMEAR_MIXTURE, s.p.components = M;
+  double pi[M], mu[M], w[M], z = 0.0, e1 = 0.0, e2 = 0.0;
+  for (int k = 0; k < M; k++) z += exp(o[k]);
+  for (int k = 0; k < M; k++) {
+    pi[k] = exp(o[k]) / z, mu[k] = o[M + k], w[k] = exp(o[2 * M + k]);
+    e1 += pi[k] * mu[k], e2 += pi[k] * (mu[k] * mu[k] + w[k] * w[k]);
+  }
+  double want[2][P]; /* d E r / d o, d E r^2 / d o */
+  for (int k = 0; k < M; k++) {
+    want[0][k] = pi[k] * (mu[k] - e1), want[0][M + k] = pi[k], want[0][2 * M + k] = 0.0;
+    want[1][k] = pi[k] * (mu[k] * mu[k] + w[k] * w[k] - e2);
+    want[1][M + k] = 2 * pi[k] * mu[k], want[1][2 * M + k] = 2 * pi[k] * w[k] * w[k];
+  }
+  double s1[2][P] = {{0}}, s2[2][P] = {{0}}, n = 0.0;
+  ef_rng r;
+  ef_rng_init(&r, 21, EF_RNG_TEST, 6);
+  for (int rep = 0; rep < REPS; rep++) {
+    sg_head_forward(&s, oo, P, 0, N, 0, &r, res);
+    for (int i = 0; i < N; i++, n++)
+      for (int k = 0; k < P; k++)
+        for (int m = 0; m < 2; m++) {
+          double g = (m ? 2.0 * res[i] : 1.0) * jac[(size_t)i * P + k];
+          s1[m][k] += g, s2[m][k] += g * g;
+        }
+  }
+  for (int m = 0; m < 2; m++)
+    for (int k = 0; k < P; k++) {
+      double mean = s1[m][k] / n, se = sqrt((s2[m][k] / n - mean * mean) / n);
+      printf("# mixture d E r%s / d o[%d]: draws %.4f +- %.4f, exact %.4f\n", m ? "^2" : "", k,
+             mean, se, want[m][k]);
+      if (!(fabs(mean - want[m][k]) <= 5.0 * se + 1e-6))
+        fail_msg("mixture gradient %d of E r%s: %.4f +- %.4f, exact %.4f", k, m ? "^2" : "",
+                 mean, se, want[m][k]);
+    }
+  /* the backward adds g times the draw's gradient at each output */
+  float dout[2 * P] = {0}, g1[2] = {2.0f, -1.0f};
+  sg_head_forward(&s, oo, P, 0, 2, 0, &r, res);
+  sg_head_backward(&s, g1, 2, 0, dout, P, 0);
+  for (int i = 0; i < 2; i++)
+    for (int k = 0; k < P; k++) assert_float_equal(dout[i * P + k], g1[i] * jac[i * P + k], 1e-6);
 }
 
 /* The correlation of T3's residuals (cos theta*, phi*) folded by s at the
@@ -673,6 +751,7 @@ int main(void) {
       cmocka_unit_test(test_small_batch),
       cmocka_unit_test(test_trend),
       cmocka_unit_test(test_covariance),
+      cmocka_unit_test(test_mixture),
       cmocka_unit_test(test_multiplicities),
       cmocka_unit_test(test_refusals),
   };

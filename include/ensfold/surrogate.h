@@ -49,11 +49,15 @@ typedef struct {
   double covariance;         /* weight of the covariance match (the residuals' covariance
                               * between observables; 0: off) */
   int loss;                  /* EF_SMEAR_ADVERSARIAL: a critic (and the matches above);
-                              * EF_SMEAR_ENERGY: the energy score, no critic */
+                              * EF_SMEAR_ENERGY: the energy score, no critic;
+                              * EF_SMEAR_MIXTURE: a Gaussian mixture per observable, by
+                              * likelihood */
+  int components;            /* the mixture's components (EF_SMEAR_MIXTURE) */
 } ef_surrogate_params;
 
 /* How the smearing networks learn (gan.smearing.loss). */
-enum { EF_SMEAR_ADVERSARIAL = 0, EF_SMEAR_ENERGY = 1 };
+enum { EF_SMEAR_ADVERSARIAL = 0, EF_SMEAR_ENERGY = 1, EF_SMEAR_MIXTURE = 2 };
+#define EF_SMEAR_MAX_COMP 16 /* gan.smearing.components at most */
 
 typedef enum { EF_SURROGATE_TOPO = 0, EF_SURROGATE_MIXED = 1 } ef_surrogate_kind;
 

@@ -414,11 +414,15 @@ static const key_def schema[] = {
          "observables the squared difference of the batch's covariance of their residuals, "
          "generated against the MC's (0: off; in many observables the networks otherwise "
          "correlate the residuals, docs/methods.md)"),
-    ENUM("gan.smearing.loss", gan.detector.loss, "adversarial|energy", "adversarial",
+    ENUM("gan.smearing.loss", gan.detector.loss, "adversarial|energy|mixture", "adversarial",
          "how the smearing networks and the DS-GAN's residual learn the MC's smearing: "
-         "adversarial (a critic, plus the moment, trend and covariance matches) or energy "
-         "(the energy score of two draws per MC event against its residual, no critic; the "
-         "matches must be 0; docs/methods.md)"),
+         "adversarial (a critic, plus the moment, trend and covariance matches), energy "
+         "(the energy score of two draws per MC event against its residual, no critic) or "
+         "mixture (per observable a Gaussian mixture of the residual at v, fitted by the MC's "
+         "likelihood, no noise inputs); energy and mixture need the matches 0; "
+         "docs/methods.md"),
+    INT("gan.smearing.components", gan.detector.components, 4, 1, EF_SMEAR_MAX_COMP,
+        "Gaussian components per observable of gan.smearing.loss mixture (unused otherwise)"),
     BOOL("gan.smearing.own_trunk", gan.detector.own_trunk, 1,
          "gan-mixed: the DS-GAN's P head gets a network of its own, trained as the efficiency "
          "classifier, beside the residual's network (false: one trunk for both)"),
@@ -1071,10 +1075,11 @@ static int check_vectors(parse_state *ps) {
   return EF_OK;
 }
 
-/* gan.smearing.loss energy has no critic: the batch matches, which act on
- * the critic's rows, must be off. */
+/* gan.smearing.loss energy and mixture have no critic: the batch matches,
+ * which act on the critic's rows, must be off. */
 static int check_smearing_loss(parse_state *ps) {
-  if (ps->cfg->gan.detector.loss != EF_SMEAR_ENERGY) return EF_OK;
+  int loss = ps->cfg->gan.detector.loss;
+  if (loss == EF_SMEAR_ADVERSARIAL) return EF_OK;
   static const char *matches[] = {"gan.smearing.moments", "gan.smearing.trend",
                                   "gan.smearing.covariance"};
   for (size_t i = 0; i < sizeof matches / sizeof *matches; i++) {
@@ -1084,9 +1089,9 @@ static int check_smearing_loss(parse_state *ps) {
     char where[64];
     key_where(ps, k, where, sizeof where);
     return ef_error_set(ps->ctx, EF_ERR_INPUT,
-                        "%s%s: '%s' = %g needs gan.smearing.loss adversarial (the energy loss "
+                        "%s%s: '%s' = %g needs gan.smearing.loss adversarial (the %s loss "
                         "has no critic rows to match); set it to 0 or the loss to adversarial",
-                        ps->name, where, k->path, w);
+                        ps->name, where, k->path, w, loss == EF_SMEAR_ENERGY ? "energy" : "mixture");
   }
   return EF_OK;
 }

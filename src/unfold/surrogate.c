@@ -37,7 +37,7 @@ void ef_surrogate_destroy(ef_surrogate *s) {
 static size_t base_buffers(const ef_surrogate *s, void **out) {
   void *b[] = {s->order, s->xin,  s->xd,  s->ddx,  s->dlogit, s->dout,  s->tgt,
                s->lg,    s->dlg,  s->w,   s->pavg, s->idx,    s->arow,  s->mv,
-               s->mfeat, s->mprob, s->full, s->dreco, s->pool};
+               s->mfeat, s->mprob, s->full, s->dreco, s->pool,  s->jac};
   memcpy(out, b, sizeof b);
   return sizeof b / sizeof b[0];
 }
@@ -51,7 +51,8 @@ int sg_base_init(ef_ctx *ctx, ef_surrogate *s, const sg_ops *ops, const ef_surro
   s->K = ef_featmap_n_cat(fm);
   s->ns = ef_featmap_n_seen(fm);
   s->nf = ef_featmap_n_feat(fm);
-  s->max_out = s->D * s->ns + s->K;
+  s->P = sg_head_width(sp);
+  s->max_out = s->D * s->ns * s->P + s->K;
   s->k = sp->noise;
   s->nin = s->nf + s->k;
   s->rows = rows;
@@ -84,8 +85,9 @@ int sg_base_init(ef_ctx *ctx, ef_surrogate *s, const sg_ops *ops, const ef_surro
   s->mprob = malloc(r * K * sizeof(float));
   s->full = malloc(s->cap * sizeof *s->full);
   s->dreco = malloc((size_t)s->ns * r * D * sizeof(float));
-  void *bufs[19];
-  for (size_t i = 0, n = base_buffers(s, bufs); i < n; i++)
+  s->jac = s->P > 1 ? malloc((size_t)s->ns * r * D * (size_t)s->P * sizeof(float)) : NULL;
+  void *bufs[20];
+  for (size_t i = 0, n = base_buffers(s, bufs) - (s->P == 1); i < n; i++)
     if (!bufs[i]) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a detector surrogate");
   return EF_OK;
 }
@@ -93,7 +95,7 @@ int sg_base_init(ef_ctx *ctx, ef_surrogate *s, const sg_ops *ops, const ef_surro
 void sg_base_free(ef_surrogate *s) {
   ef_mlp_destroy(s->critic);
   ef_adam_destroy(s->adam_critic);
-  void *bufs[19];
+  void *bufs[20];
   for (size_t i = 0, n = base_buffers(s, bufs); i < n; i++) free(bufs[i]);
 }
 
@@ -263,7 +265,7 @@ void ef_surrogate_map(ef_surrogate *s, const ef_binning *vtx, ef_rng *r, int chu
 /* ---- helpers ------------------------------------------------------------ */
 
 /* Residual of event i's reco against its vertex: r (D). */
-static void residual(const ef_surrogate *s, const ef_events *mc, size_t i, double *r) {
+void sg_residual(const ef_surrogate *s, const ef_events *mc, size_t i, double *r) {
   size_t D = (size_t)s->D;
   ef_featmap_residual(s->fm, mc->reco + D * i, mc->vertex + D * i, r);
 }
@@ -272,7 +274,7 @@ void sg_residual_scale(const ef_surrogate *s, const ef_events *mc, const int32_t
                        float *sig) {
   double acc[EF_SPACE_MAX_DIM] = {0}, r[EF_SPACE_MAX_DIM];
   for (size_t k = 0; k < n; k++) {
-    residual(s, mc, (size_t)idx[k], r);
+    sg_residual(s, mc, (size_t)idx[k], r);
     for (int j = 0; j < s->D; j++) acc[j] += r[j] * r[j];
   }
   for (int j = 0; j < s->D; j++)
@@ -355,8 +357,7 @@ static int cgan_batch(ef_surrogate *s, const ef_events *mc, const sg_cgan *g, ef
         (!g->shared || !s->skip[ef_space_seen_index(&mc->space, mc->topology[e])]))
       s->arow[m++] = i; /* a shared residual: not from a category that loses observables */
   }
-  for (int i = 0; i < g->batch; i++)
-    ef_nn_fill_normal(r, s->xin + (size_t)i * nin + s->nf, (size_t)s->k);
+  for (int i = 0; i < g->batch; i++) sg_noise(s, r, s->xin + (size_t)i * nin + s->nf, s->k);
   return m;
 }
 
@@ -527,7 +528,7 @@ static int cgan_adversarial(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, c
     memcpy(rf, s->xin + (size_t)i * nin, (size_t)nf * sizeof(float));
     for (int t = nf; t < R; t++) rr[t] = rf[t] = t - nf == q ? 1.0f : 0.0f;
     double res[EF_SPACE_MAX_DIM];
-    residual(s, mc, e, res);
+    sg_residual(s, mc, e, res);
     const unsigned char *lost = s->lost + D * ef_space_seen_index(&mc->space, mc->topology[e]);
     for (int d = 0; d < D; d++) { /* a lost observable: nothing to learn, 0 for both */
       rr[R + d] = lost[d] ? 0.0f : (float)(res[d] / g->sig[D * q + d]);
@@ -589,7 +590,7 @@ static int cgan_energy(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const 
     const unsigned char *lost = s->lost + D * ef_space_seen_index(&mc->space, mc->topology[e]);
     double y[EF_SPACE_MAX_DIM], a[EF_SPACE_MAX_DIM], b[EF_SPACE_MAX_DIM], c[EF_SPACE_MAX_DIM];
     double na = 0.0, nb = 0.0, nc = 0.0;
-    residual(s, mc, e, y);
+    sg_residual(s, mc, e, y);
     const float *f1 = o + (size_t)i * outw + D * q, *f2 = f1 + outw;
     for (int d = 0; d < D; d++) {
       double t = lost[d] ? 0.0 : y[d] / g->sig[D * q + d];
@@ -616,7 +617,7 @@ static int cgan_energy(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const 
  * aside in g->gsave for the adversarial step. */
 static int cgan_p_head(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const sg_cgan *g,
                        const float *o, int step) {
-  int B = g->batch, W = g->outw, K = s->K, L = s->D * g->n_res; /* the logits' place */
+  int B = g->batch, W = g->outw, K = s->K, L = s->D * g->n_res * s->P; /* the logits' place */
   size_t np_ = ef_mlp_n_params(g->net);
   memcpy(g->gsave, ef_mlp_grads(g->net), np_ * sizeof(float));
   for (int i = 0; i < B; i++) {
@@ -656,7 +657,9 @@ int sg_train_cgan(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const sg_cg
     int m = cgan_batch(s, mc, g, &r);
     const float *o = ef_mlp_forward(g->net, s->xin, B); /* (B, outw) */
     memset(s->dout, 0, (size_t)B * g->outw * sizeof(float));
-    if (m > 0 && s->p.loss == EF_SMEAR_ENERGY) EF_CHECK(cgan_energy(ctx, s, mc, g, o, m, step));
+    if (m > 0 && s->p.loss == EF_SMEAR_MIXTURE) EF_CHECK(sg_head_nll(ctx, s, mc, g, o, m, step));
+    else if (m > 0 && s->p.loss == EF_SMEAR_ENERGY)
+      EF_CHECK(cgan_energy(ctx, s, mc, g, o, m, step));
     else if (m > 0) EF_CHECK(cgan_adversarial(ctx, s, mc, g, o, m, lr, step));
     ef_mlp_zero_grad(g->net);
     ef_mlp_backward(g->net, s->dout, NULL, EF_MLP_GRAD_PARAMS);

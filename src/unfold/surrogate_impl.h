@@ -26,7 +26,8 @@ struct ef_surrogate {
   const ef_featmap *fm; /* the space's network view (the caller's) */
   int D, K, ns, nf; /* observables, categories, seen categories, features */
   int k, nin, rows; /* noise inputs, network input width nf + k, max rows */
-  int max_out;      /* widest network output: D ns residuals + K logits */
+  int P;            /* network outputs per residual coordinate (sg_head_width) */
+  int max_out;      /* widest network output: D ns P residual outputs + K logits */
   int64_t key;      /* the last training's key; meaningful when have */
   int have;
   /* The MC sample a training draws from, rebuilt by each training: event i
@@ -68,6 +69,8 @@ struct ef_surrogate {
   float *mv;        /* (rows, D) efficiency-map points */
   float *mfeat;     /* (rows, nf) their features */
   float *mprob;     /* (rows, K) efficiency-map probabilities */
+  float *jac;       /* (ns, rows, D, P) d residual / d outputs of the last forward
+                     * (mixture head only, else NULL) */
 };
 
 /* Set up the shared part; n_avg = parameters of the largest averaged net. */
@@ -84,6 +87,8 @@ int sg_mixed_create(ef_ctx *ctx, ef_surrogate **out, const ef_surrogate_params *
  * (n): sig (D). */
 void sg_residual_scale(const ef_surrogate *s, const ef_events *mc, const int32_t *idx, size_t n,
                        float *sig);
+/* MC event i's residual reco - vertex (periodic ones wrapped): r (D). */
+void sg_residual(const ef_surrogate *s, const ef_events *mc, size_t i, double *r);
 /* Softmax of K logits x into p (K). */
 void sg_softmax(const float *x, int K, float *p);
 /* The measured events a residual shared by every seen category learns
@@ -118,6 +123,27 @@ typedef struct {
 } sg_cgan;
 int sg_train_cgan(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const sg_cgan *g,
                   uint64_t seed, uint32_t stream);
+
+/* The residual head (surrogate_head.c). Outputs per residual coordinate:
+ * 1 (the network draws it from its noise inputs), or 3 M with the mixture. */
+int sg_head_width(const ef_surrogate_params *sp);
+/* A network's k noise inputs x: normals from r, or 0 with the mixture. */
+void sg_noise(const ef_surrogate *s, ef_rng *r, float *x, int k);
+/* The residuals / sig res (n, D) of n rows of outputs o (row stride W, the
+ * block at column c); slot (< ns) keeps the mixture's gradients for
+ * sg_head_backward. */
+void sg_head_forward(ef_surrogate *s, const float *o, int W, int c, int n, int slot, ef_rng *r,
+                     float *res);
+/* Add to dout (n rows of stride W, the block at column c) the gradient
+ * wrt the outputs of g (n, D), the loss's gradient wrt the residuals / sig
+ * of slot's last forward. */
+void sg_head_backward(const ef_surrogate *s, const float *g, int n, int slot, float *dout, int W,
+                      int c);
+/* The mixture's likelihood step: minus the mean log-likelihood of the m
+ * measured rows' MC residuals under o (B, g->outw); its gradient into
+ * s->dout. */
+int sg_head_nll(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const sg_cgan *g,
+                const float *o, int m, int step);
 /* The efficiency classifier m (nf -> K logits) with its optimizer adam:
  * softmax cross-entropy against the MC's probability vectors, the
  * efficiency settings, its last efficiency_average averaged. */

@@ -12,8 +12,8 @@
 
 typedef struct {
   ef_surrogate base;
-  ef_mlp *ds;            /* (nf + k) -> (residual D n_res, logits K; no logits with
-                          * own_trunk) */
+  ef_mlp *ds;            /* (nf + k) -> (residual head D n_res P, logits K; no logits
+                          * with own_trunk) */
   ef_mlp *pnet;          /* own_trunk: nf -> logits K, else NULL */
   ef_adam *adam_pnet;
   ef_adam *adam_ds;      /* adversarial loss */
@@ -23,6 +23,8 @@ typedef struct {
   float *gsave;          /* (n_params of ds) the adversarial gradient */
   float *x;              /* (rows, nin) DS's inputs, kept for the backward */
   float *rsgn;           /* (ns, rows, D) slopes of the reco fold per seen category */
+  float *res;            /* (n_res, rows, D) residuals / sig of the last forward */
+  float *gres;           /* (n_res, rows, D) the loss's gradient wrt them */
   float *dfeat;          /* (rows, nin) gradient wrt DS's inputs */
 } mixed;
 
@@ -36,6 +38,8 @@ static void mixed_destroy(ef_surrogate *s) {
   free(p->gsave);
   free(p->x);
   free(p->rsgn);
+  free(p->res);
+  free(p->gres);
   free(p->dfeat);
   sg_base_free(s);
   free(p);
@@ -64,7 +68,7 @@ static int mixed_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64
      * classifier), the residual adversarially on the measured events alone,
      * not averaged (as gan-topo's smearing networks) */
     EF_CHECK(sg_train_classifier(ctx, s, p->pnet, p->adam_pnet, mc, seed, stream));
-    sg_cgan g = {p->ds, p->adam_ds, NULL, s->D * p->n_res, p->n_res, p->n_res == 1,
+    sg_cgan g = {p->ds, p->adam_ds, NULL, s->D * p->n_res * s->P, p->n_res, p->n_res == 1,
                  p->n_res == 1 ? shared : s->order + s->off[1],
                  p->n_res == 1 ? n_meas : s->off[1 + s->ns] - s->off[1], p->sig, &s->p.smearing, NULL, 0.0, NULL,
                  s->p.smearing.batch, "DS-GAN residual"};
@@ -72,7 +76,8 @@ static int mixed_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64
   }
   ef_net_params np = s->p.smearing;
   if (np.steps < s->p.efficiency.steps) np.steps = s->p.efficiency.steps;
-  sg_cgan g = {p->ds, p->adam_ds, p->adam_p, s->D * p->n_res + s->K, p->n_res, p->n_res == 1,
+  sg_cgan g = {p->ds, p->adam_ds, p->adam_p, s->D * p->n_res * s->P + s->K, p->n_res,
+               p->n_res == 1,
                s->order,
                s->off[1 + s->ns], p->sig, &np,
                &s->p.efficiency, s->p.efficiency_average, p->gsave, s->p.efficiency.batch,
@@ -87,19 +92,22 @@ static void mixed_forward(ef_surrogate *s, const float *v, const float *feat, in
   int k = s->k, nin = s->nin;
   for (int i = 0; i < n; i++) {
     memcpy(p->x + (size_t)i * nin, feat + (size_t)i * nf, (size_t)nf * sizeof(float));
-    ef_nn_fill_normal(r, p->x + (size_t)i * nin + nf, (size_t)k);
+    sg_noise(s, r, p->x + (size_t)i * nin + nf, k);
   }
-  int W = D * p->n_res + (p->pnet ? 0 : K);
+  int R = D * p->n_res * s->P, W = R + (p->pnet ? 0 : K); /* residual head, row width */
   const float *o = ef_mlp_forward(p->ds, p->x, n); /* (n, W) */
-  const float *lg = p->pnet ? ef_mlp_forward(p->pnet, feat, n) : o + D * p->n_res;
+  const float *lg = p->pnet ? ef_mlp_forward(p->pnet, feat, n) : o + R;
   int lw = p->pnet ? K : W; /* the logits' row stride */
   for (int i = 0; i < n; i++) sg_softmax(lg + (size_t)lw * i, K, prob + (size_t)K * i);
   if (!reco) return;
+  for (int q = 0; q < p->n_res; q++)
+    sg_head_forward(s, o, W, D * q * s->P, n, q, r, p->res + (size_t)q * s->rows * D);
   for (int t = 0; t < s->ns; t++) {
     int q = p->n_res > 1 ? t : 0; /* the residual seen category t is smeared with */
+    const float *res = p->res + (size_t)q * s->rows * D;
     for (int i = 0; i < n; i++) {
       size_t row = (size_t)t * n + i;
-      ef_featmap_smear(s->fm, v + (size_t)D * i, p->sig + D * q, o + (size_t)W * i + D * q,
+      ef_featmap_smear(s->fm, v + (size_t)D * i, p->sig + D * q, res + (size_t)D * i,
                        reco + row * D, p->rsgn + row * D);
     }
   }
@@ -110,9 +118,11 @@ static void mixed_forward(ef_surrogate *s, const float *v, const float *feat, in
 static void mixed_backward(ef_surrogate *s, int n, const float *dreco, float *dv, float *dfeat) {
   mixed *p = (mixed *)s;
   const int D = s->D, nf = s->nf;
-  int nin = s->nin, W = D * p->n_res + (p->pnet ? 0 : s->K);
+  int nin = s->nin, W = D * p->n_res * s->P + (p->pnet ? 0 : s->K);
   float *dout = s->dout; /* (n, W) */
+  size_t rd = (size_t)s->rows * D; /* one residual's block of gres */
   memset(dout, 0, (size_t)n * W * sizeof(float));
+  memset(p->gres, 0, (size_t)p->n_res * rd * sizeof(float));
   for (int t = 0; t < s->ns; t++) {
     int q = p->n_res > 1 ? t : 0;
     for (int i = 0; i < n; i++) {
@@ -120,10 +130,12 @@ static void mixed_backward(ef_surrogate *s, int n, const float *dreco, float *dv
       for (int d = 0; d < D; d++) {
         float g = dreco[row * D + d] * p->rsgn[row * D + d];
         dv[(size_t)D * i + d] += g;
-        dout[(size_t)W * i + D * q + d] += p->sig[D * q + d] * g;
+        p->gres[q * rd + (size_t)D * i + d] += p->sig[D * q + d] * g;
       }
     }
   }
+  for (int q = 0; q < p->n_res; q++)
+    sg_head_backward(s, p->gres + q * rd, n, q, dout, W, D * q * s->P);
   ef_mlp_backward(p->ds, dout, p->dfeat, 0); /* (n, nin) */
   for (int i = 0; i < n; i++)
     for (int j = 0; j < nf; j++) dfeat[(size_t)i * nf + j] += p->dfeat[(size_t)i * nin + j];
@@ -154,7 +166,8 @@ int sg_mixed_create(ef_ctx *ctx, ef_surrogate **out, const ef_surrogate_params *
             fail);
   }
   EF_GOTO(rc, ef_mlp_create_plain(ctx, &p->ds, nin, np.hidden, np.layers,
-                                  D * p->n_res + (sp->own_trunk ? 0 : K), rows), fail);
+                                  D * p->n_res * sg_head_width(sp) + (sp->own_trunk ? 0 : K),
+                                  rows), fail);
   size_t n = ef_mlp_n_params(p->ds);
   size_t n_avg = p->pnet && ef_mlp_n_params(p->pnet) > n ? ef_mlp_n_params(p->pnet) : n;
   EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_ds, n, sp->smearing.lr, 0.5f), fail);
@@ -164,8 +177,10 @@ int sg_mixed_create(ef_ctx *ctx, ef_surrogate **out, const ef_surrogate_params *
   p->gsave = sp->own_trunk ? NULL : malloc(n * sizeof(float));
   p->x = malloc((size_t)rows * nin * sizeof(float));
   p->rsgn = malloc((size_t)ns * rows * D * sizeof(float));
+  p->res = malloc((size_t)p->n_res * rows * D * sizeof(float));
+  p->gres = malloc((size_t)p->n_res * rows * D * sizeof(float));
   p->dfeat = malloc((size_t)rows * nin * sizeof(float));
-  if ((!sp->own_trunk && !p->gsave) || !p->x || !p->rsgn || !p->dfeat) {
+  if ((!sp->own_trunk && !p->gsave) || !p->x || !p->rsgn || !p->res || !p->gres || !p->dfeat) {
     rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a detector surrogate");
     goto fail;
   }

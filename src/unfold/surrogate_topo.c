@@ -12,11 +12,13 @@ typedef struct {
   ef_surrogate base;
   ef_mlp *eff;                       /* nf -> logits of P(category | v) */
   ef_adam *adam_eff;
-  ef_mlp *smear[EF_SPACE_MAX_CAT];   /* S_j: (nf + k) -> residual / sig, j < ns */
+  ef_mlp *smear[EF_SPACE_MAX_CAT];   /* S_j: (nf + k) -> residual head (D P), j < ns */
   ef_adam *adam_smear;               /* shared: reset before each S_j's training */
   float sig[EF_SPACE_MAX_CAT][EF_SPACE_MAX_DIM]; /* residual scales of S_j */
   float *xs[EF_SPACE_MAX_CAT];       /* (rows, nin) S_j's inputs, kept for the backward */
   float *rsgn;                       /* (ns, rows, D) slopes of the reco fold */
+  float *res;                        /* (ns, rows, D) residuals / sig of the last forward */
+  float *gres;                       /* (rows, D) gradient wrt one S_j's residuals */
   float *dfeat;                      /* (rows, nin) gradient wrt S_j's inputs */
 } topo;
 
@@ -30,6 +32,8 @@ static void topo_destroy(ef_surrogate *s) {
   }
   ef_adam_destroy(p->adam_smear);
   free(p->rsgn);
+  free(p->res);
+  free(p->gres);
   free(p->dfeat);
   sg_base_free(s);
   free(p);
@@ -62,7 +66,7 @@ static int topo_train(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, uint64_
       continue;
     }
     sg_residual_scale(s, mc, idx, n, p->sig[j]);
-    sg_cgan g = {p->smear[j], p->adam_smear, NULL, s->D, 1, 0, idx, n, p->sig[j],
+    sg_cgan g = {p->smear[j], p->adam_smear, NULL, s->D * s->P, 1, 0, idx, n, p->sig[j],
                  &s->p.smearing, NULL, 0.0, NULL, s->p.smearing.batch, what};
     EF_CHECK(sg_train_cgan(ctx, s, mc, &g, seed, st));
   }
@@ -81,32 +85,37 @@ static void topo_forward(ef_surrogate *s, const float *v, const float *feat, int
     float *x = p->xs[t];
     for (int i = 0; i < n; i++) {
       memcpy(x + (size_t)i * nin, feat + (size_t)i * nf, (size_t)nf * sizeof(float));
-      ef_nn_fill_normal(r, x + (size_t)i * nin + nf, (size_t)k);
+      sg_noise(s, r, x + (size_t)i * nin + nf, k);
     }
     const float *o = ef_mlp_forward(p->smear[t], x, n);
+    float *res = p->res + (size_t)t * s->rows * D;
+    sg_head_forward(s, o, D * s->P, 0, n, t, r, res);
     for (int i = 0; i < n; i++) {
       size_t row = (size_t)t * n + i;
-      ef_featmap_smear(s->fm, v + (size_t)D * i, p->sig[t], o + (size_t)D * i,
+      ef_featmap_smear(s->fm, v + (size_t)D * i, p->sig[t], res + (size_t)D * i,
                        reco + row * D, p->rsgn + row * D);
     }
   }
 }
 
-/* reco_j = fold(v + sig_j o_j): the identity to v, sig_j to S_j's output. */
+/* reco_j = fold(v + sig_j res_j): the identity to v, sig_j to the residual
+ * head of S_j. */
 static void topo_backward(ef_surrogate *s, int n, const float *dreco, float *dv, float *dfeat) {
   topo *p = (topo *)s;
-  const int D = s->D, nf = s->nf;
+  const int D = s->D, nf = s->nf, W = D * s->P;
   int nin = s->nin;
-  float *dout = s->dout; /* (n, D) per S_j in turn */
+  float *dout = s->dout, *gres = p->gres; /* (n, W), (n, D): per S_j in turn */
   for (int t = 0; t < s->ns; t++) {
     for (int i = 0; i < n; i++) {
       size_t row = (size_t)t * n + i;
       for (int d = 0; d < D; d++) {
         float g = dreco[row * D + d] * p->rsgn[row * D + d];
         dv[(size_t)D * i + d] += g;
-        dout[(size_t)D * i + d] = p->sig[t][d] * g;
+        gres[(size_t)D * i + d] = p->sig[t][d] * g;
       }
     }
+    memset(dout, 0, (size_t)n * W * sizeof(float));
+    sg_head_backward(s, gres, n, t, dout, W, 0);
     ef_mlp_backward(p->smear[t], dout, p->dfeat, 0); /* (n, nin) */
     for (int i = 0; i < n; i++)
       for (int j = 0; j < nf; j++) dfeat[(size_t)i * nf + j] += p->dfeat[(size_t)i * nin + j];
@@ -127,7 +136,8 @@ int sg_topo_create(ef_ctx *ctx, ef_surrogate **out, const ef_surrogate_params *s
   EF_GOTO(rc, ef_mlp_create_plain(ctx, &p->eff, nf, e->hidden, e->layers, K, rows), fail);
   EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_eff, ef_mlp_n_params(p->eff), e->lr, 0.9f), fail);
   for (int t = 0; t < ns; t++)
-    EF_GOTO(rc, ef_mlp_create_plain(ctx, &p->smear[t], nin, m->hidden, m->layers, D, rows),
+    EF_GOTO(rc, ef_mlp_create_plain(ctx, &p->smear[t], nin, m->hidden, m->layers,
+                                    D * sg_head_width(sp), rows),
             fail);
   EF_GOTO(rc, ef_adam_create_lr(ctx, &p->adam_smear, ef_mlp_n_params(p->smear[0]), m->lr, 0.5f),
           fail);
@@ -138,8 +148,10 @@ int sg_topo_create(ef_ctx *ctx, ef_surrogate **out, const ef_surrogate_params *s
   int ok = 1;
   for (int t = 0; t < ns; t++) ok &= (p->xs[t] = malloc((size_t)rows * nin * sizeof(float))) != NULL;
   p->rsgn = malloc((size_t)ns * rows * D * sizeof(float));
+  p->res = malloc((size_t)ns * rows * D * sizeof(float));
+  p->gres = malloc((size_t)rows * D * sizeof(float));
   p->dfeat = malloc((size_t)rows * nin * sizeof(float));
-  if (!ok || !p->rsgn || !p->dfeat) {
+  if (!ok || !p->rsgn || !p->res || !p->gres || !p->dfeat) {
     rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a detector surrogate");
     goto fail;
   }
