@@ -86,7 +86,7 @@ int sg_base_init(ef_ctx *ctx, ef_surrogate *s, const sg_ops *ops, const ef_surro
   s->full = malloc(s->cap * sizeof *s->full);
   s->dreco = malloc((size_t)s->ns * r * D * sizeof(float));
   s->jac = s->P > 1 ? malloc((size_t)s->ns * r * D * (size_t)s->P * sizeof(float)) : NULL;
-  void *bufs[20];
+  void *bufs[20]; /* jac, the last, is NULL without the mixture head */
   for (size_t i = 0, n = base_buffers(s, bufs) - (s->P == 1); i < n; i++)
     if (!bufs[i]) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for a detector surrogate");
   return EF_OK;
@@ -361,11 +361,6 @@ static int cgan_batch(ef_surrogate *s, const ef_events *mc, const sg_cgan *g, ef
   return m;
 }
 
-/* The residual block of measured event e: its seen category's, or the one. */
-static int residual_of(const ef_surrogate *s, const ef_events *mc, const sg_cgan *g, size_t e) {
-  (void)s;
-  return g->n_res > 1 ? ef_space_seen_index(&mc->space, mc->topology[e]) : 0;
-}
 
 /* The batch matches below (moments, covariance, trend) each compare a
  * statistic of the batch's generated residuals with that of its MC
@@ -392,7 +387,7 @@ static void cgan_moments(ef_surrogate *s, const ef_events *mc, const sg_cgan *g,
   double n[2][EF_SPACE_MAX_CAT] = {{0}}; /* [half][block] */
   double s1[2][2][MAXB] = {{{0}}}, s2[2][2][MAXB] = {{{0}}}; /* [half][real|fake][q D + d] */
   for (int j = 0; j < m; j++) {
-    int h = j & 1, q = residual_of(s, mc, g, (size_t)s->idx[s->arow[j]]);
+    int h = j & 1, q = sg_residual_block(mc, g, (size_t)s->idx[s->arow[j]]);
     n[h][q]++;
     for (int d = 0; d < D; d++)
       for (int k = 0; k < 2; k++) {
@@ -401,7 +396,7 @@ static void cgan_moments(ef_surrogate *s, const ef_events *mc, const sg_cgan *g,
       }
   }
   for (int j = 0; j < m; j++) {
-    int i = s->arow[j], h = j & 1, o = h ^ 1, q = residual_of(s, mc, g, (size_t)s->idx[i]);
+    int i = s->arow[j], h = j & 1, o = h ^ 1, q = sg_residual_block(mc, g, (size_t)s->idx[i]);
     if (n[h][q] < 1 || n[o][q] < 1) continue;
     for (int d = 0; d < D; d++) {
       int b = q * D + d;
@@ -428,7 +423,7 @@ static void cgan_covariance(ef_surrogate *s, const ef_events *mc, const sg_cgan 
   for (int q = 0; q < g->n_res; q++) {
     double n[2] = {0}, mu[2][2][DM] = {{{0}}}, c[2][2][DM][DM] = {{{{0}}}}; /* [half][real|fake] */
     for (int j = 0; j < m; j++) {
-      if (residual_of(s, mc, g, (size_t)s->idx[s->arow[j]]) != q) continue;
+      if (sg_residual_block(mc, g, (size_t)s->idx[s->arow[j]]) != q) continue;
       int h = j & 1;
       n[h]++;
       for (int k = 0; k < 2; k++) {
@@ -451,7 +446,7 @@ static void cgan_covariance(ef_surrogate *s, const ef_events *mc, const sg_cgan 
               (c[h][0][d][e] / n[h] - mu[h][0][d] * mu[h][0][e]);
     }
     for (int j = 0; j < m; j++) {
-      if (residual_of(s, mc, g, (size_t)s->idx[s->arow[j]]) != q) continue;
+      if (sg_residual_block(mc, g, (size_t)s->idx[s->arow[j]]) != q) continue;
       int h = j & 1, o = h ^ 1;
       const float *f = s->xd + (size_t)(m + j) * W + R;
       for (int d = 0; d < D; d++) {
@@ -480,7 +475,7 @@ static void cgan_trend(ef_surrogate *s, const ef_events *mc, const sg_cgan *g, i
     double a[2][2][DM][DM] = {{{{0}}}}, b[2][2][DM][DM] = {{{{0}}}}; /* [half][real|fake][d][k] */
     for (int j = 0; j < m; j++) {
       const double *v = mc->vertex + (size_t)s->idx[s->arow[j]] * D;
-      if (residual_of(s, mc, g, (size_t)s->idx[s->arow[j]]) != q) continue;
+      if (sg_residual_block(mc, g, (size_t)s->idx[s->arow[j]]) != q) continue;
       n[j & 1]++;
       for (int k = 0; k < D; k++) mu[k] += v[k], inv[k] += v[k] * v[k];
     }
@@ -493,7 +488,7 @@ static void cgan_trend(ef_surrogate *s, const ef_events *mc, const sg_cgan *g, i
     for (int pass = 0; pass < 2; pass++) /* 0: the halves' A and B; 1: the gradient */
       for (int j = 0; j < m; j++) {
         const double *v = mc->vertex + (size_t)s->idx[s->arow[j]] * D;
-        if (residual_of(s, mc, g, (size_t)s->idx[s->arow[j]]) != q) continue;
+        if (sg_residual_block(mc, g, (size_t)s->idx[s->arow[j]]) != q) continue;
         int h = j & 1, o = h ^ 1;
         double u[DM];
         for (int k = 0; k < D; k++) u[k] = (v[k] - mu[k]) * inv[k];
@@ -522,7 +517,7 @@ static int cgan_adversarial(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, c
   for (int j = 0; j < m; j++) {
     int i = s->arow[j];
     size_t e = (size_t)s->idx[i];
-    int q = residual_of(s, mc, g, e);
+    int q = sg_residual_block(mc, g, e);
     float *rr = s->xd + (size_t)j * W, *rf = s->xd + (size_t)(m + j) * W;
     memcpy(rr, s->xin + (size_t)i * nin, (size_t)nf * sizeof(float));
     memcpy(rf, s->xin + (size_t)i * nin, (size_t)nf * sizeof(float));
@@ -553,7 +548,7 @@ static int cgan_adversarial(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, c
   for (int j = 0; j < m; j++) {
     int i = s->arow[j];
     size_t e = (size_t)s->idx[i];
-    int q = residual_of(s, mc, g, e);
+    int q = sg_residual_block(mc, g, e);
     const unsigned char *lost = s->lost + D * ef_space_seen_index(&mc->space, mc->topology[e]);
     for (int d = 0; d < D; d++)
       s->dout[(size_t)i * outw + D * q + d] = lost[d] ? 0.0f : s->ddx[(size_t)j * W + R + d];
@@ -586,7 +581,7 @@ static int cgan_energy(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const 
     int i = s->arow[j];
     if ((i & 1) || s->arow[j + 1] != i + 1) continue;
     size_t e = (size_t)s->idx[i];
-    int q = residual_of(s, mc, g, e);
+    int q = sg_residual_block(mc, g, e);
     const unsigned char *lost = s->lost + D * ef_space_seen_index(&mc->space, mc->topology[e]);
     double y[EF_SPACE_MAX_DIM], a[EF_SPACE_MAX_DIM], b[EF_SPACE_MAX_DIM], c[EF_SPACE_MAX_DIM];
     double na = 0.0, nb = 0.0, nc = 0.0;

@@ -136,7 +136,7 @@ int sg_head_nll(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const sg_cgan
   for (int j = 0; j < m; j++) {
     int i = s->arow[j];
     size_t e = (size_t)s->idx[i];
-    int q = g->n_res > 1 ? ef_space_seen_index(&mc->space, mc->topology[e]) : 0;
+    int q = sg_residual_block(mc, g, e);
     const unsigned char *lost = s->lost + D * ef_space_seen_index(&mc->space, mc->topology[e]);
     double y[EF_SPACE_MAX_DIM];
     sg_residual(s, mc, e, y);

@@ -123,6 +123,10 @@ typedef struct {
 } sg_cgan;
 int sg_train_cgan(ef_ctx *ctx, ef_surrogate *s, const ef_events *mc, const sg_cgan *g,
                   uint64_t seed, uint32_t stream);
+/* The residual block of g's measured MC event e: its seen category's, or the one. */
+static inline int sg_residual_block(const ef_events *mc, const sg_cgan *g, size_t e) {
+  return g->n_res > 1 ? ef_space_seen_index(&mc->space, mc->topology[e]) : 0;
+}
 
 /* The residual head (surrogate_head.c). Outputs per residual coordinate:
  * 1 (the network draws it from its noise inputs), or 3 M with the mixture. */
