@@ -120,6 +120,10 @@ static void test_strict_errors(void **state) {
                NULL);
   expect_error("seed: 1\ngan: {smearing: {loss: mixture, components: 17}}\n",
                "gan.smearing.components", "16", NULL);
+  /* the polish and the bias correction both correct G's answer: one at a time */
+  expect_error("seed: 1\ngan:\n  bias_correction: true\n  polish: 2\n", "bad.yaml:4:",
+               "'gan.polish' = 2 and 'gan.bias_correction' = true", NULL);
+  expect_error("seed: 1\ngan: {polish: 101}\n", "gan.polish", "100", NULL);
 }
 
 static void test_set_overrides(void **state) {

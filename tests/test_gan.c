@@ -153,7 +153,7 @@ static int setup(void **state) {
         for (int t = 0; t < 4; t++) fx.exact[(size_t)t * nv + k] += p[t] / 64;
       }
   }
-  if (ef_gan_ws_create(fx.ctx, &fx.ws, &c->gan, 1u << EF_SURROGATE_TOPO | 1u << EF_SURROGATE_MIXED,
+  if (ef_gan_ws_create(fx.ctx, &fx.ws, &c->gan, &c->omnifold, 1u << EF_SURROGATE_TOPO | 1u << EF_SURROGATE_MIXED,
                        &fx.mc, &fx.data, c->physics.beam_energy,
                        c->vertex_bins.n_polar * c->vertex_bins.n_phi) != EF_OK)
     return -1;
@@ -530,7 +530,7 @@ static void test_refinement(void **state) {
   gp.refine.iterations = 1;
   ef_gan_ws *ws = NULL;
   int nv = ef_binning_count(fx.vtx);
-  assert_int_equal(ef_gan_ws_create(fx.ctx, &ws, &gp, 1u << EF_SURROGATE_TOPO, &fx.mc, &fx.data,
+  assert_int_equal(ef_gan_ws_create(fx.ctx, &ws, &gp, NULL, 1u << EF_SURROGATE_TOPO, &fx.mc, &fx.data,
                                     fx.cfg.physics.beam_energy, nv), EF_OK);
   unit_out plain, ps, m2;
   out_alloc(&plain);

@@ -29,6 +29,7 @@
 #include "ensfold/binning.h"
 #include "ensfold/events.h"
 #include "ensfold/model.h"
+#include "ensfold/omnifold.h"
 #include "ensfold/refine.h"
 #include "ensfold/surrogate.h"
 
@@ -50,6 +51,8 @@ typedef struct {
   int bias_correction;      /* a second training on pseudo-data from the MC reweighted to
                              * the first's answer measures the bias; the result is corrected */
   ef_refine_params refine;  /* classifier refinement of G's samples (gan.refine.*) */
+  int polish;               /* OmniFold iterations of G's answer through the MC's response
+                             * (polish.h; 0 = none) */
 } ef_gan_params;
 
 /* What one GAN unit unfolds. */
@@ -85,10 +88,11 @@ typedef struct ef_gan_ws ef_gan_ws;
  * unbounded outputs, the data's measured reconstructions set the unbounded
  * observables' frame: featmap.h; beam_energy, GeV, the pi0 space's lab
  * angles), with the detector surrogates whose ef_surrogate_kind bits are set
- * in `detectors`. */
-int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp, unsigned detectors,
-                     const ef_events *mc, const ef_events *data, double beam_energy,
-                     int n_vertex);
+ * in `detectors`; with gp->polish > 0 the polish runs OmniFold as `polish`
+ * configures it (its iterations gp->polish; NULL allowed without). */
+int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp,
+                     const ef_omnifold_params *polish, unsigned detectors, const ef_events *mc,
+                     const ef_events *data, double beam_energy, int n_vertex);
 void ef_gan_ws_destroy(ef_gan_ws *ws); /* accepts NULL */
 /* Outer GAN trainings this workspace has run. A unit whose seed, attempt,
  * detector kind, detector key, data weights and settings equal the previous

@@ -437,6 +437,11 @@ static const key_def schema[] = {
          "to the first G's answer, and correct the result by the bias that closure test shows "
          "(result = first - (second - the pseudo-truth); about twice the cost, "
          "docs/methods.md)"),
+    INT("gan.polish", gan.polish, 0, 0, 100,
+        "OmniFold iterations of G's answer through the MC's own response: the MC reweighted "
+        "to G's answer is OmniFold's prior (classifiers as omnifold.*), and each seen vertex "
+        "bin of G's answer takes the factor by which OmniFold moved it (0: off; "
+        "docs/methods.md)"),
     INT("gan.refine.iterations", gan.refine.iterations, 1, 0, 20,
         "iterations of the classifier refinement of G's pooled samples (OmniFold's two steps "
         "with G as the simulation); 0 = none"),
@@ -1096,11 +1101,24 @@ static int check_smearing_loss(parse_state *ps) {
   return EF_OK;
 }
 
+/* gan.polish and gan.bias_correction both correct G's answer through the
+ * MC's response, each bin by its own factor: one at a time. */
+static int check_polish(parse_state *ps) {
+  if (ps->cfg->gan.polish == 0 || !ps->cfg->gan.bias_correction) return EF_OK;
+  char where[64];
+  key_where(ps, find_key("gan.polish"), where, sizeof where);
+  return ef_error_set(ps->ctx, EF_ERR_INPUT,
+                      "%s%s: 'gan.polish' = %d and 'gan.bias_correction' = true both correct "
+                      "G's answer through the MC's response; set gan.polish to 0 or "
+                      "gan.bias_correction to false", ps->name, where, ps->cfg->gan.polish);
+}
+
 /* Settings that are each in range but contradict one another. */
 static int check_consistency(parse_state *ps) {
   EF_CHECK(resolve_models(ps));
   EF_CHECK(check_vectors(ps));
   EF_CHECK(check_smearing_loss(ps));
+  EF_CHECK(check_polish(ps));
   if (ps->cfg->process == EF_PROCESS_FILES &&
       (ps->cfg->data.source != EF_SOURCE_FILE || ps->cfg->mc.source != EF_SOURCE_FILE)) {
     const key_def *k = find_key(ps->cfg->data.source != EF_SOURCE_FILE ? "data.source" : "mc.source");

@@ -47,7 +47,7 @@ static int gan_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef
     if (cfg->campaign.methods >> m & 1u) detectors |= 1u << detector_of(m);
   gan_ws *ws = calloc(1, sizeof *ws);
   if (!ws) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the GAN workspace");
-  int rc = ef_gan_ws_create(ctx, &ws->gan, &cfg->gan, detectors, mc, ef_inputs_data(in),
+  int rc = ef_gan_ws_create(ctx, &ws->gan, &cfg->gan, &cfg->omnifold, detectors, mc, ef_inputs_data(in),
                             cfg->physics.beam_energy,
                             ef_binning_count(ef_inputs_vertex_binning(in)));
   if (rc == EF_OK && cfg->campaign.bootstrap_mc &&

@@ -19,13 +19,15 @@
 #include "ensfold/nn.h"
 #include "ensfold/nn_adam.h"
 #include "ensfold/nn_loss.h"
+#include "ensfold/polish.h"
 #include "ensfold/refine.h"
 #include "ensfold/rng.h"
 
 
 /* Roles of networks in seeds: distinct init/training streams per role; a
  * detector surrogate takes the five from ROLE_DETECTOR on; ROLE_PSEUDO is
- * gan.bias_correction's pseudo-data and subsample stream. The refinement's
+ * gan.bias_correction's pseudo-data and subsample stream, or gan.polish's
+ * (the two exclude each other). The refinement's
  * two classifiers take units REFINE_UNIT + 2 attempt and + 1, above every
  * attempt's roles. */
 enum { ROLE_G = 0, ROLE_D, ROLE_DETECTOR, ROLE_PSEUDO = 7, N_ROLES = 8 };
@@ -109,7 +111,10 @@ struct ef_gan_ws {
   int32_t *mcseen;   /* (n_mc) their indices */
   float *pool2_v, *pool2_p0, *pool2_nu; /* (samples, D), (samples), (samples) */
   double *hraw;      /* (3 nv_cap) the first training's hsum, its esum, the pseudo-truth's
-                      * share per bin (per seen pseudo-data event) */
+                      * share per bin (per seen pseudo-data event); gan.polish: the
+                      * unpolished hsum */
+  ef_polish *polish; /* gan.polish (NULL without; out_v and hraw then allocated too) */
+  double *pcorr;     /* (nv_cap) the polish's factor per bin */
   /* The last outer training on this rank. A unit that differs from it only
    * by the fill model, with the fill not entering training, reuses it: the
    * sums above are still its own (nothing else writes them). */
@@ -147,6 +152,8 @@ void ef_gan_ws_destroy(ef_gan_ws *ws) {
   ef_adam_destroy(ws->adam_d);
   for (int k = 0; k < 2; k++) ef_surrogate_destroy(ws->det[k]);
   ef_refine_destroy(ws->refine);
+  ef_polish_destroy(ws->polish);
+  free(ws->pcorr);
   ef_events_free(&ws->pseudo);
   ef_mcweight_destroy(ws->mcwf);
   free(ws->mcw);
@@ -209,6 +216,40 @@ static int alloc_buffers(ef_ctx *ctx, ef_gan_ws *ws) {
   return EF_OK;
 }
 
+/* The MC reweighting's classifier settings: the refinement's, its ratio
+ * all but unclipped. */
+static ef_refine_params mcweight_params(const ef_gan_params *gp) {
+  ef_refine_params rp = gp->refine;
+  rp.clip = EF_GAN_MCWEIGHT_CLIP;
+  return rp;
+}
+
+/* What the bias correction and the polish both need: the subsample of G's
+ * samples outside the binning, the first (unpolished) sums. */
+static int alloc_outside(ef_ctx *ctx, ef_gan_ws *ws) {
+  size_t nd = ws->n_data ? ws->n_data : 1, D = (size_t)ws->D;
+  ws->out_v = falloc(nd * D);
+  ws->hraw = malloc(3 * (size_t)ws->nv_cap * sizeof(double));
+  if (!ws->out_v || !ws->hraw)
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the GAN's first sums");
+  return EF_OK;
+}
+
+/* gan.polish's workspace (polish.h), OmniFold as op configures it with
+ * gp->polish iterations. */
+static int alloc_polish(ef_ctx *ctx, ef_gan_ws *ws, const ef_gan_params *gp,
+                        const ef_omnifold_params *op, const ef_events *mc, double beam_energy) {
+  if (!op) return ef_error_set(ctx, EF_ERR_INTERNAL, "gan.polish without OmniFold's settings");
+  ef_omnifold_params o = *op;
+  o.iterations = gp->polish;
+  ef_refine_params rp = mcweight_params(gp);
+  EF_CHECK(ef_polish_create(ctx, &ws->polish, &o, &rp, ws->fm, mc, beam_energy, ws->n_data,
+                            ws->nv_cap));
+  if (!(ws->pcorr = malloc((size_t)ws->nv_cap * sizeof(double))))
+    return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for gan.polish's factors");
+  return alloc_outside(ctx, ws);
+}
+
 /* gan.bias_correction's buffers: the pseudo-data of n_data events (the
  * data's space), the MC's weights, the outside subsample, a second pool,
  * the first sums. */
@@ -216,8 +257,7 @@ static int alloc_bias(ef_ctx *ctx, ef_gan_ws *ws, const ef_gan_params *gp,
                       const ef_space *space) {
   size_t nd = ws->n_data ? ws->n_data : 1, S = (size_t)ws->samples, D = (size_t)ws->D,
          nm = ws->n_mc ? ws->n_mc : 1;
-  ef_refine_params rp = gp->refine;
-  rp.clip = EF_GAN_MCWEIGHT_CLIP;
+  ef_refine_params rp = mcweight_params(gp);
   EF_CHECK(ef_events_alloc(ctx, &ws->pseudo, space, nd, EF_KIND_DATA, EF_EVENTS_WEIGHT));
   EF_CHECK(ef_mcweight_create(ctx, &ws->mcwf, &rp, ws->fm));
   ws->mcw = malloc(nm * sizeof(double));
@@ -225,14 +265,12 @@ static int alloc_bias(ef_ctx *ctx, ef_gan_ws *ws, const ef_gan_params *gp,
   ws->mcseen = malloc(nm * sizeof(int32_t));
   if (!ws->mcw || !ws->mcdf || !ws->mcseen)
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for gan.bias_correction's MC weights");
-  ws->out_v = falloc(nd * D);
   ws->pool2_v = falloc(S * D);
   ws->pool2_p0 = falloc(S);
   ws->pool2_nu = falloc(S);
-  ws->hraw = malloc(3 * (size_t)ws->nv_cap * sizeof(double));
-  if (!ws->out_v || !ws->pool2_v || !ws->pool2_p0 || !ws->pool2_nu || !ws->hraw)
+  if (!ws->pool2_v || !ws->pool2_p0 || !ws->pool2_nu)
     return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for gan.bias_correction's buffers");
-  return EF_OK;
+  return alloc_outside(ctx, ws);
 }
 
 /* The widths of ws->fm's space. */
@@ -250,9 +288,9 @@ static void set_widths(ef_gan_ws *ws) {
   ws->MD = ws->NM + ws->NS;
 }
 
-int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp, unsigned detectors,
-                     const ef_events *mc, const ef_events *data, double beam_energy,
-                     int n_vertex) {
+int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp,
+                     const ef_omnifold_params *polish, unsigned detectors, const ef_events *mc,
+                     const ef_events *data, double beam_energy, int n_vertex) {
   *out = NULL;
   ef_gan_ws *ws = calloc(1, sizeof *ws);
   if (!ws) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the GAN workspace");
@@ -281,6 +319,7 @@ int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp, unsi
     EF_GOTO(rc, ef_refine_create(ctx, &ws->refine, &gp->refine, ws->fm, ws->bo), fail);
   EF_GOTO(rc, alloc_buffers(ctx, ws), fail);
   if (gp->bias_correction) EF_GOTO(rc, alloc_bias(ctx, ws, gp, &mc->space), fail);
+  if (gp->polish > 0) EF_GOTO(rc, alloc_polish(ctx, ws, gp, polish, mc, beam_energy), fail);
   *out = ws;
   return EF_OK;
 fail:
@@ -845,6 +884,22 @@ static void draw_g1(void *arg, ef_rng *r, float *v) {
   pseudo_vertex(a->gp, a->ws, r, a->sum_nu, a->nu_max, v);
 }
 
+/* The draw of G_1's answer over the pool's weights; what for names the
+ * option in the error. */
+static int g1_draw_init(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_ws *ws,
+                        const char *what, g1_draw *a) {
+  *a = (g1_draw){gp, ws, 0.0, 0.0};
+  for (long long i = 0; i < ws->pool_n; i++) {
+    double nu = pool_weight(gp, ws, i);
+    a->sum_nu += nu;
+    a->nu_max = nu > a->nu_max ? nu : a->nu_max;
+  }
+  if (!(a->nu_max > 0))
+    return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: no pooled sample to reweight the MC "
+                        "to (%s)", what);
+  return EF_OK;
+}
+
 /* The MC reweighted to G_1's answer (ws->mcw); the measured MC events'
  * cumulative weights (ws->mcdf, ws->mcseen: *n_seen of them) and the
  * pseudo-truth's share per vertex bin per seen event (ws->hraw + 2 nv). */
@@ -852,15 +907,8 @@ static int reweight_mc(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_proble
                        ef_gan_ws *ws, ef_rng *r, size_t *n_seen) {
   const ef_events *mc = pb->mc;
   const int D = ws->D, nv = ef_binning_count(pb->vtx);
-  g1_draw a = {gp, ws, 0.0, 0.0};
-  for (long long i = 0; i < ws->pool_n; i++) {
-    double nu = pool_weight(gp, ws, i);
-    a.sum_nu += nu;
-    a.nu_max = nu > a.nu_max ? nu : a.nu_max;
-  }
-  if (!(a.nu_max > 0))
-    return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: no pooled sample to reweight the MC "
-                        "to (gan.bias_correction)");
+  g1_draw a;
+  EF_CHECK(g1_draw_init(ctx, gp, ws, "gan.bias_correction", &a));
   EF_CHECK(ef_mcweight_fit(ctx, ws->mcwf, draw_g1, &a, mc, pb->mc_weights, pb->seed,
                            (uint32_t)pb->attempt * N_ROLES + ROLE_PSEUDO, r, ws->mcw));
   double *share = ws->hraw + 2 * nv, wseen = 0.0;
@@ -963,10 +1011,30 @@ static int correct_bias(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_probl
   return EF_OK;
 }
 
+/* gan.polish (polish.h): G's answer through the MC's own response. The
+ * unpolished hsum goes to hraw (the unbinned output's scale), hsum and
+ * esum of each bin take the polish's factor. */
+static int polish(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
+                  ef_gan_ws *ws) {
+  int nv = ef_binning_count(pb->vtx);
+  g1_draw a;
+  EF_CHECK(g1_draw_init(ctx, gp, ws, "gan.polish", &a));
+  ef_polish_problem pp = {pb->data, pb->data_weights, pb->mc, pb->mc_weights, pb->vtx,
+                          ws->blind, ws->hsum, ws->esum, draw_g1, &a, pb->seed,
+                          (uint32_t)pb->attempt * N_ROLES + ROLE_PSEUDO, pb->attempt};
+  EF_CHECK(ef_polish_run(ctx, ws->polish, &pp, &ws->out_rng, ws->pcorr));
+  memcpy(ws->hraw, ws->hsum, (size_t)nv * sizeof(double));
+  for (int kb = 0; kb < nv; kb++) {
+    ws->hsum[kb] *= ws->pcorr[kb];
+    ws->esum[kb] *= ws->pcorr[kb];
+  }
+  return EF_OK;
+}
+
 /* n of G's pooled samples, spread over the pool, into x (n, D) with
  * weights w (n) that histogram to own (own = scale x the pool's weighted
- * histogram; with gan.bias_correction each sample's weight is scaled by its
- * bin's correction, hsum / hraw). */
+ * histogram; with gan.bias_correction or gan.polish each sample's weight is
+ * scaled by its bin's correction, hsum / hraw). */
 static void unbinned(const ef_gan_params *gp, const ef_gan_ws *ws, const ef_binning *vtx,
                      double scale, int n, double *x, double *w) {
   const int D = ws->D;
@@ -975,7 +1043,7 @@ static void unbinned(const ef_gan_params *gp, const ef_gan_ws *ws, const ef_binn
     for (int d = 0; d < D; d++) x[(size_t)D * j + d] = ws->pool_v[(size_t)D * i + d];
     double nu = pool_weight(gp, ws, i);
     w[j] = nu * scale * (double)ws->pool_n / n;
-    if (gp->bias_correction) {
+    if (gp->bias_correction || gp->polish > 0) {
       int kb = ef_binning_index_f(vtx, ws->pool_v + (size_t)D * i);
       w[j] = ws->hraw[kb] > 0 ? w[j] * ws->hsum[kb] / ws->hraw[kb] : 0.0;
     }
@@ -1010,12 +1078,12 @@ int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *
   } else {
     ws->outer_valid = 0;
     ws->out_n = 0;
-    ws->collect_out = gp->bias_correction;
-    if (gp->bias_correction)
-      ef_rng_init(&ws->out_rng, pb->seed, EF_RNG_NN_TRAIN, s0 + ROLE_PSEUDO);
+    ws->collect_out = gp->bias_correction || gp->polish > 0;
+    if (ws->collect_out) ef_rng_init(&ws->out_rng, pb->seed, EF_RNG_NN_TRAIN, s0 + ROLE_PSEUDO);
     EF_CHECK(train_outer(ctx, gp, pb, ws, &os, &r, n_loss, loss_d, loss_g, &mo));
     ws->outer_trainings++;
     if (gp->bias_correction) EF_CHECK(correct_bias(ctx, gp, pb, ws, &os, n_loss));
+    if (gp->polish > 0) EF_CHECK(polish(ctx, gp, pb, ws));
     if (!os.use_blind && n_loss <= OUTER_LOSS_MAX)
       keep_outer(ws, gp, pb, &os, &r, n_loss, loss_d, loss_g, &mo);
   }
