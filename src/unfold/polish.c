@@ -74,14 +74,18 @@ int ef_polish_create(ef_ctx *ctx, ef_polish **out, const ef_omnifold_params *op,
   return EF_OK;
 }
 
+/* Does bin k take a factor: seen, with prior, OmniFold's answer finite? */
+static int corrected(const ef_polish *pl, int k) {
+  return pl->seen[k] && pl->pbin[k] > 0 && isfinite(pl->hist[k]);
+}
+
 /* corr from OmniFold's answer (pl->hist) over its prior (pl->pbin) in the
- * seen bins with prior; scaled to keep the answer's folded sum there. */
+ * corrected bins; scaled to keep the answer's folded sum there. */
 static int factors(ef_ctx *ctx, const ef_polish *pl, const double *esum, double *corr) {
   double before = 0.0, after = 0.0;
   for (int k = 0; k < pl->nv; k++) {
-    int fix = pl->seen[k] && pl->pbin[k] > 0 && isfinite(pl->hist[k]);
-    corr[k] = fix ? pl->hist[k] / pl->pbin[k] : 1.0;
-    if (!fix) continue;
+    corr[k] = corrected(pl, k) ? pl->hist[k] / pl->pbin[k] : 1.0;
+    if (!corrected(pl, k)) continue;
     before += esum[k];
     after += esum[k] * corr[k];
   }
@@ -89,7 +93,7 @@ static int factors(ef_ctx *ctx, const ef_polish *pl, const double *esum, double 
     return ef_error_set(ctx, EF_ERR_NUMERIC, "polish: no seen vertex bin holds both the "
                         "answer and the MC (folded sums %g, %g)", before, after);
   for (int k = 0; k < pl->nv; k++)
-    if (pl->seen[k] && pl->pbin[k] > 0 && isfinite(pl->hist[k])) corr[k] *= before / after;
+    if (corrected(pl, k)) corr[k] *= before / after;
   return EF_OK;
 }
 
