@@ -263,6 +263,8 @@ n=$(grep -c "gan.bias_correction: the result carries the MC's statistics" "$tmp/
 "$exe" run "$tmp/g1gan.yaml" -o "$tmp/bc2.h5" --quiet --set gan.steps=150 --set gan.polish=4 \
   --set omnifold.steps=400 --set omnifold.hidden=32 --set omnifold.batch=512 2>"$tmp/bc2.err" ||
   { echo "FAIL: GAN methods with gan.polish:"; cat "$tmp/bc2.err"; exit 1; }
+n=$(grep -c "gan.polish: the result carries the MC's statistics" "$tmp/bc2.err")
+[ "$n" = 1 ] || { echo "FAIL: $n polish warnings about the MC's statistics (want 1):"; cat "$tmp/bc2.err"; exit 1; }
 for fix in "bc1.h5 gan.bias_correction" "bc2.h5 gan.polish"; do
 /usr/bin/python3 - "$tmp/bc0.h5" "$tmp/${fix% *}" "${fix#* }" "$here" <<'PY'
 import sys, h5py, numpy as np

@@ -28,15 +28,21 @@ static void gan_ws_destroy(void *p) {
   free(ws);
 }
 
-/* With gan.bias_correction the result carries the MC's statistics (the
- * pseudo-truth is a sum over its events): without campaign.bootstrap_mc
+/* With gan.bias_correction or gan.polish the result carries the MC's
+ * statistics (the pseudo-truth is a sum over its events; the polish moves
+ * G's answer through the MC's response): without campaign.bootstrap_mc
  * sigma leaves them out. Said once, by rank 0, where the one workspace both
  * GAN methods share is made. */
 static void warn_mc_statistics(ef_ctx *ctx, const ef_config *cfg) {
-  if (cfg->gan.bias_correction && !cfg->campaign.bootstrap_mc && ef_ctx_rank(ctx) == 0)
+  if (cfg->campaign.bootstrap_mc || ef_ctx_rank(ctx) != 0) return;
+  if (cfg->gan.bias_correction)
     ef_log(ctx, EF_LOG_WARN, "gan.bias_correction: the result carries the MC's statistics (its "
            "pseudo-truth is a sum over the MC's events, reweighted), and sigma leaves them out "
            "unless campaign.bootstrap_mc is true (docs/methods.md, \"Bias correction\")");
+  if (cfg->gan.polish > 0)
+    ef_log(ctx, EF_LOG_WARN, "gan.polish: the result carries the MC's statistics (OmniFold "
+           "moves G's answer through the MC's response), and sigma leaves them out unless "
+           "campaign.bootstrap_mc is true (docs/methods.md, \"The polish\")");
 }
 
 static int gan_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef_inputs *in) {
@@ -47,8 +53,8 @@ static int gan_ws_create(ef_ctx *ctx, void **out, const ef_config *cfg, const ef
     if (cfg->campaign.methods >> m & 1u) detectors |= 1u << detector_of(m);
   gan_ws *ws = calloc(1, sizeof *ws);
   if (!ws) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for the GAN workspace");
-  int rc = ef_gan_ws_create(ctx, &ws->gan, &cfg->gan, &cfg->omnifold, detectors, mc, ef_inputs_data(in),
-                            cfg->physics.beam_energy,
+  int rc = ef_gan_ws_create(ctx, &ws->gan, &cfg->gan, &cfg->omnifold, detectors, mc,
+                            ef_inputs_data(in), cfg->physics.beam_energy,
                             ef_binning_count(ef_inputs_vertex_binning(in)));
   if (rc == EF_OK && cfg->campaign.bootstrap_mc &&
       !(ws->mcw = malloc((mc->n ? mc->n : 1) * sizeof *ws->mcw)))
