@@ -149,6 +149,37 @@ static herr_t collect(hid_t g, const char *name, const H5L_info_t *info, void *a
   return 0;
 }
 
+/* /measured into meas (V); every bin measured where the file has none
+ * (or it cannot be read). */
+static void read_measured(hid_t file, const layout *l, int *meas) {
+  for (hsize_t k = 0; k < l->V; k++) meas[k] = 1;
+  if (n_elements(file, "measured") != l->V) return;
+  hid_t ds = H5Dopen2(file, "measured", H5P_DEFAULT);
+  if (ds < 0 || H5Dread(ds, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, meas) < 0)
+    for (hsize_t k = 0; k < l->V; k++) meas[k] = 1;
+  if (ds >= 0) H5Dclose(ds);
+}
+
+/* One row of the table: group `name`'s marginal of observable a (c < 0) or
+ * pair (a, c), over every bin (sel[0]) and the measured ones (sel[1]);
+ * v: mean, truth, cov of the central value; w, ix, pix: scratch. */
+static void marginal_row(const layout *l, int a, int c, const char *name, const double *v[3],
+                         const int *sel[2], double *w, int *ix, int *pix, FILE *out) {
+  char label[2 * EF_SPACE_NAME_LEN + 2];
+  snprintf(label, sizeof label, c < 0 ? "%s" : "%s:%s", l->name[a], c < 0 ? "" : l->name[c]);
+  int n = proj_ix(l, a, c, pix);
+  fprintf(out, "%-22s %-12s", name, label);
+  for (int which = 0; which < 2; which++) {
+    double chi2, cover;
+    int ndf;
+    marginal(l, pix, n, v[0], v[1], v[2], sel[which], &chi2, &ndf, &cover, w, ix);
+    char t[48];
+    snprintf(t, sizeof t, "%.2f (%.0f/%d)", ndf ? chi2 / ndf : NAN, chi2, ndf);
+    fprintf(out, " %20s %8.3f", t, cover);
+  }
+  fputc('\n', out);
+}
+
 int ef_summary_marginals(ef_ctx *ctx, hid_t file, const char *path, FILE *out) {
   layout l;
   if (!read_layout(file, &l) || n_elements(file, "truth/hist") != l.V) return EF_OK;
@@ -180,13 +211,8 @@ int ef_summary_marginals(ef_ctx *ctx, hid_t file, const char *path, FILE *out) {
     goto done;
   }
   if (read_all(file, "truth/hist", truth, l.V) != 0) goto done;
-  for (hsize_t k = 0; k < l.V; k++) all[k] = meas[k] = 1;
-  if (n_elements(file, "measured") == l.V) {
-    hid_t ds = H5Dopen2(file, "measured", H5P_DEFAULT);
-    if (ds < 0 || H5Dread(ds, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, meas) < 0)
-      for (hsize_t k = 0; k < l.V; k++) meas[k] = 1;
-    if (ds >= 0) H5Dclose(ds);
-  }
+  for (hsize_t k = 0; k < l.V; k++) all[k] = 1;
+  read_measured(file, &l, meas);
   hid_t groups = H5Gopen2(file, "groups", H5P_DEFAULT);
   if (groups < 0) goto done;
   H5Literate(groups, H5_INDEX_NAME, H5_ITER_INC, NULL, collect, gl);
@@ -207,19 +233,8 @@ int ef_summary_marginals(ef_ctx *ctx, hid_t file, const char *path, FILE *out) {
     for (int q = 0; ok && q < l.dim * (pairs ? l.dim + 1 : 1); q++) {
       int a = q < l.dim ? q : (q - l.dim) / l.dim, c = q < l.dim ? -1 : (q - l.dim) % l.dim;
       if (q >= l.dim && c <= a) continue;
-      char label[2 * EF_SPACE_NAME_LEN + 2];
-      snprintf(label, sizeof label, c < 0 ? "%s" : "%s:%s", l.name[a], c < 0 ? "" : l.name[c]);
-      int n = proj_ix(&l, a, c, pix);
-      fprintf(out, "%-22s %-12s", gl->names[i], label);
-      for (int which = 0; which < 2; which++) {
-        double chi2, cover;
-        int ndf;
-        marginal(&l, pix, n, mean, truth, cov, which ? meas : all, &chi2, &ndf, &cover, w, ix);
-        char c[48];
-        snprintf(c, sizeof c, "%.2f (%.0f/%d)", ndf ? chi2 / ndf : NAN, chi2, ndf);
-        fprintf(out, " %20s %8.3f", c, cover);
-      }
-      fputc('\n', out);
+      marginal_row(&l, a, c, gl->names[i], (const double *[]){mean, truth, cov},
+                   (const int *[]){all, meas}, w, ix, pix, out);
     }
   }
   H5Gclose(groups);
