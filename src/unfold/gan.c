@@ -1031,6 +1031,12 @@ static int polish(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb
   return EF_OK;
 }
 
+/* Does a second step correct G's answer per bin (gan.bias_correction or
+ * gan.polish)? Then the first sums are kept in hraw. */
+static int corrects_answer(const ef_gan_params *gp) {
+  return gp->bias_correction || gp->polish > 0;
+}
+
 /* n of G's pooled samples, spread over the pool, into x (n, D) with
  * weights w (n) that histogram to own (own = scale x the pool's weighted
  * histogram; with gan.bias_correction or gan.polish each sample's weight is
@@ -1043,7 +1049,7 @@ static void unbinned(const ef_gan_params *gp, const ef_gan_ws *ws, const ef_binn
     for (int d = 0; d < D; d++) x[(size_t)D * j + d] = ws->pool_v[(size_t)D * i + d];
     double nu = pool_weight(gp, ws, i);
     w[j] = nu * scale * (double)ws->pool_n / n;
-    if (gp->bias_correction || gp->polish > 0) {
+    if (corrects_answer(gp)) {
       int kb = ef_binning_index_f(vtx, ws->pool_v + (size_t)D * i);
       w[j] = ws->hraw[kb] > 0 ? w[j] * ws->hsum[kb] / ws->hraw[kb] : 0.0;
     }
@@ -1078,7 +1084,7 @@ int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *
   } else {
     ws->outer_valid = 0;
     ws->out_n = 0;
-    ws->collect_out = gp->bias_correction || gp->polish > 0;
+    ws->collect_out = corrects_answer(gp);
     if (ws->collect_out) ef_rng_init(&ws->out_rng, pb->seed, EF_RNG_NN_TRAIN, s0 + ROLE_PSEUDO);
     EF_CHECK(train_outer(ctx, gp, pb, ws, &os, &r, n_loss, loss_d, loss_g, &mo));
     ws->outer_trainings++;
