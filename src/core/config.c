@@ -1373,6 +1373,13 @@ static int set_one(ef_ctx *ctx, ef_config *cfg, const char *assignment, int chec
   const key_def *k = find_key(path);
   char name[300];
   snprintf(name, sizeof name, "--set %s", path);
+  if (!k && is_section(path)) {
+    char allowed[1024];
+    allowed_under(path, allowed, sizeof allowed);
+    return ef_error_set(ctx, EF_ERR_INPUT,
+                        "--set: '%s' is a section, not a key: set its keys one at a time, "
+                        "--set %s.KEY=VALUE (keys under %s: %s)", path, path, path, allowed);
+  }
   if (!k) {
     char allowed[1024], prefix[256];
     snprintf(prefix, sizeof prefix, "%s", path);
