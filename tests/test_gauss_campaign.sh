@@ -541,3 +541,58 @@ for path, part in ((sys.argv[1], "hist"), (sys.argv[2], "own"), (sys.argv[3], "o
     if part == "own" and not (worst < 0.1 and tot < 0.01):
         sys.exit("FAIL: the GAN's samples do not give its own answer")
 PY
+# 6. gan.partly_blind fill (docs/methods.md, "Partly blind bins"): D = 1 with the standard
+#    acceptance, the hard edge at 1.5 in the middle of the vertex bin [1, 2]. Per replica the
+#    fills mc and alt share one training: the bins with no blind part are equal bit for bit,
+#    G's own answer too, and the edge bin is G's seen part over the fill's seen share of the
+#    bin, so hist(mc) / hist(alt) = share(alt) / share(mc) with the shares the Gaussians'
+#    mass below the edge (0.882; log within 0.04; the surrogate's edge 0.05 off moves it by
+#    0.014; the default, G's samples there, gives 1).
+cat >"$tmp/pb.yaml" <<'Y'
+seed: 5
+process: gauss
+gauss: {dim: 1, acceptance: standard}
+data: {events: 20000}
+mc: {events: 100000}
+campaign: {replicas: 1, methods: [gan-topo], fill_models: [mc, alt]}
+binning:
+  vertex: {bins: 8, lo: -4, hi: 4}
+  detector: {bins: 16, lo: -4, hi: 4}
+gan:
+  steps: 300
+  batch: 128
+  hidden: 32
+  samples: 50000
+  snapshots: 3
+  partly_blind: fill
+  efficiency: {steps: 1000, hidden: 16, batch: 256}
+  smearing: {steps: 500, hidden: 32, batch: 128}
+  refine: {iterations: 0}
+Y
+"$exe" run "$tmp/pb.yaml" -o "$tmp/pb.h5" --quiet 2>"$tmp/pb.err" ||
+  { echo "FAIL: gan.partly_blind fill:"; cat "$tmp/pb.err"; exit 1; }
+/usr/bin/python3 - "$tmp/pb.h5" <<'PY'
+import sys, math, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+u = f["units"]
+e = f["binning_vertex/edges_x1"][()]
+edge_bin, clean = 5, [2, 3, 4] # [1, 2] holds the edge; [-2, 1] have no blind part
+assert e[edge_bin] == 1 and e[edge_bin + 1] == 2
+names = dict(x.split("=") for x in f["summary"].attrs["model_names"].split())
+fill = {v: int(k) for k, v in names.items()}
+def share(mean, sd):  # the fill's mass in [1, 2] below the edge, over its mass in [1, 2]
+    cdf = lambda x: 0.5 * (1 + math.erf((x - mean) / (sd * math.sqrt(2))))
+    return (cdf(1.5) - cdf(1.0)) / (cdf(2.0) - cdf(1.0))
+want = math.log(share(-0.2, 1.2) / share(0.2, 0.8))
+for rep in sorted(set(u["replica"][()])):
+    row = {int(u["fill_model"][i]): i for i in np.where(u["replica"][()] == rep)[0]}
+    a, b = row[fill["mc"]], row[fill["alt"]]
+    ha, hb = u["hist"][a], u["hist"][b]
+    if not (np.array_equal(ha[clean], hb[clean]) and np.array_equal(u["own"][a], u["own"][b])):
+        sys.exit("FAIL: replica %d: the fills differ in bins with no blind part" % rep)
+    got = math.log(ha[edge_bin] / hb[edge_bin])
+    print("gan.partly_blind fill, replica %d: edge bin mc / alt %.3f (want %.3f), bins %s equal"
+          % (rep, math.exp(got), math.exp(want), clean))
+    if not abs(got - want) < 0.04:
+        sys.exit("FAIL: the edge bin does not take the fill's share")
+PY

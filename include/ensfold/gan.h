@@ -53,7 +53,13 @@ typedef struct {
   ef_refine_params refine;  /* classifier refinement of G's samples (gan.refine.*) */
   int polish;               /* OmniFold iterations of G's answer through the MC's response
                              * (polish.h; 0 = none) */
+  int partly_blind;         /* the blind part of a measured bin: EF_GAN_PARTLY_GENERATOR
+                             * (G's samples there) or EF_GAN_PARTLY_FILL (the fill model's
+                             * share of the bin, as IBU and OmniFold) */
 } ef_gan_params;
+
+/* gan.partly_blind, in the config's order. */
+enum { EF_GAN_PARTLY_GENERATOR = 0, EF_GAN_PARTLY_FILL = 1 };
 
 /* What one GAN unit unfolds. */
 typedef struct {

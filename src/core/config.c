@@ -442,6 +442,11 @@ static const key_def schema[] = {
         "to G's answer is OmniFold's prior (classifiers as omnifold.*), and each seen vertex "
         "bin of G's answer takes the factor by which OmniFold moved it (0: off; "
         "docs/methods.md)"),
+    ENUM("gan.partly_blind", gan.partly_blind, "generator|fill", "generator",
+         "the blind part of a measured vertex bin (where the efficiency at the vertex is below "
+         "gan.blind_efficiency): generator = G's samples there, which no data constrain; fill "
+         "= the fill model's share of the bin beside G's seen part, as IBU and OmniFold do "
+         "(docs/methods.md, \"Partly blind bins\")"),
     INT("gan.refine.iterations", gan.refine.iterations, 1, 0, 20,
         "iterations of the classifier refinement of G's pooled samples (OmniFold's two steps "
         "with G as the simulation); 0 = none"),

@@ -115,6 +115,11 @@ struct ef_gan_ws {
                       * unpolished hsum */
   ef_polish *polish; /* gan.polish (NULL without; out_v and hraw then allocated too) */
   double *pcorr;     /* (nv_cap) the polish's factor per bin */
+  /* gan.partly_blind fill (NULL otherwise): per vertex bin the factor of
+   * its measured content (partly_blind_factors), the summed weight of G's
+   * pooled samples in its seen part, the fill model's samples in the bin
+   * and in its seen part */
+  double *pbsum;     /* (4 nv_cap) the factor per bin, g_seen, f_all, f_seen */
   /* The last outer training on this rank. A unit that differs from it only
    * by the fill model, with the fill not entering training, reuses it: the
    * sums above are still its own (nothing else writes them). */
@@ -164,6 +169,7 @@ void ef_gan_ws_destroy(ef_gan_ws *ws) {
   free(ws->pool2_p0);
   free(ws->pool2_nu);
   free(ws->hraw);
+  free(ws->pbsum);
   void *bufs[40];
   for (size_t i = 0, n = ws_buffers(ws, bufs); i < n; i++) free(bufs[i]);
   ef_featmap_destroy(ws->fm);
@@ -320,6 +326,11 @@ int ef_gan_ws_create(ef_ctx *ctx, ef_gan_ws **out, const ef_gan_params *gp,
   EF_GOTO(rc, alloc_buffers(ctx, ws), fail);
   if (gp->bias_correction) EF_GOTO(rc, alloc_bias(ctx, ws, gp, &mc->space), fail);
   if (gp->polish > 0) EF_GOTO(rc, alloc_polish(ctx, ws, gp, polish, mc, beam_energy), fail);
+  if (gp->partly_blind == EF_GAN_PARTLY_FILL &&
+      !(ws->pbsum = malloc(4 * (size_t)ws->nv_cap * sizeof(double)))) {
+    rc = ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for gan.partly_blind's sums");
+    goto fail;
+  }
   *out = ws;
   return EF_OK;
 fail:
@@ -769,7 +780,7 @@ static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, 
   EF_CHECK(collapse_check(ctx, ws, mo));
   double hm = 0.0, folded = 0.0;
   for (int kb = 0; kb < nv; kb++) {
-    if (!ws->blind[kb]) hm += ws->hsum[kb];
+    if (!ws->blind[kb]) hm += ws->pbsum ? ws->hsum[kb] * ws->pbsum[kb] : ws->hsum[kb];
     folded += ws->esum[kb]; /* sum over G's samples of their efficiency */
   }
   folded += ws->pool_out; /* and over those outside the binning (unrefined) */
@@ -780,8 +791,8 @@ static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, 
   double rho = fill_blind / fill_meas, scale = total / folded;
   *scale_out = scale;
   for (int kb = 0; kb < nv; kb++) {
-    hist[kb] = scale * (!ws->blind[kb] ? ws->hsum[kb]
-                                       : pb->fill_prior[kb] / fill_blind * rho * hm);
+    double seen = ws->pbsum ? ws->hsum[kb] * ws->pbsum[kb] : ws->hsum[kb];
+    hist[kb] = scale * (!ws->blind[kb] ? seen : pb->fill_prior[kb] / fill_blind * rho * hm);
     own[kb] = scale * ws->hsum[kb]; /* G's own answer, blind bins included */
   }
   return EF_OK;
@@ -1031,6 +1042,76 @@ static int polish(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb
   return EF_OK;
 }
 
+/* ---- gan.partly_blind ----------------------------------------------------- */
+
+/* The stream of gan.partly_blind's fill samples: units above every
+ * attempt's roles and the refinement's. */
+#define PARTLY_UNIT (1u << 21)
+
+/* Is a vertex whose blind probability is p0 in the detector's blind part
+ * (its efficiency below gan.blind_efficiency, the blind bins' rule)? */
+static int in_blind_part(const ef_gan_params *gp, float p0) {
+  return 1.0 - (double)p0 < gp->blind_efficiency;
+}
+
+/* gp->samples vertices of the fill model through the unit's efficiency
+ * (det): per seen vertex bin their number (f_all, nv) and those in its
+ * seen part (f_seen, nv). */
+static void fill_seen(const ef_gan_params *gp, const ef_gan_problem *pb, ef_gan_ws *ws,
+                      ef_surrogate *det, double *f_all, double *f_seen) {
+  const int D = ws->D, NF = ws->NF;
+  int nv = ef_binning_count(pb->vtx);
+  int32_t *bin = ws->msel; /* (bo) scratch (the MMD's, idle now): each row's vertex bin */
+  ef_rng r;
+  ef_rng_init(&r, pb->seed, EF_RNG_NN_TRAIN, PARTLY_UNIT + (uint32_t)pb->attempt);
+  memset(f_all, 0, (size_t)nv * sizeof *f_all);
+  memset(f_seen, 0, (size_t)nv * sizeof *f_seen);
+  for (long long done = 0, n = gp->samples; done < n;) {
+    int m = n - done < ws->bo ? (int)(n - done) : ws->bo;
+    for (int s = 0; s < m; s++) {
+      double x[EF_SPACE_MAX_DIM];
+      pb->fill_sample(pb->fill_arg, pb->fill_model, &r, x);
+      bin[s] = ef_binning_index(pb->vtx, x);
+      for (int d = 0; d < D; d++) ws->v[(size_t)D * s + d] = (float)x[d];
+      ef_featmap_feat(ws->fm, x, ws->feat + (size_t)s * NF, NULL);
+    }
+    ef_surrogate_forward(det, ws->v, ws->feat, m, &r, ws->prob, NULL);
+    for (int s = 0; s < m; s++) {
+      if (bin[s] < 0 || ws->blind[bin[s]]) continue;
+      f_all[bin[s]] += 1.0;
+      if (!in_blind_part(gp, p_blind(ws, ws->prob + (size_t)ws->K * s))) f_seen[bin[s]] += 1.0;
+    }
+    done += m;
+  }
+}
+
+/* gan.partly_blind fill: per seen vertex bin the factor c (ws->pbsum, nv)
+ * that takes G's content to its seen part plus the fill model's share of
+ * the bin beside it, c = (G's seen share of the bin) / (the fill's seen
+ * share); 1 where the bin has no blind part for the fill, or the fill
+ * nothing seen in it. */
+static int partly_blind_factors(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
+                                ef_gan_ws *ws, ef_surrogate *det) {
+  int nv = ef_binning_count(pb->vtx);
+  if (!pb->fill_sample)
+    return ef_error_set(ctx, EF_ERR_INTERNAL, "gan.partly_blind fill without a fill sampler");
+  double *c = ws->pbsum, *g_seen = c + nv, *f_all = g_seen + nv, *f_seen = f_all + nv;
+  fill_seen(gp, pb, ws, det, f_all, f_seen);
+  memset(c, 0, (size_t)nv * sizeof *c); /* G's pooled weight per bin first */
+  memset(g_seen, 0, (size_t)nv * sizeof *g_seen);
+  for (long long i = 0; i < ws->pool_n; i++) {
+    int kb = ef_binning_index_f(pb->vtx, ws->pool_v + (size_t)ws->D * i);
+    double w = pool_weight(gp, ws, i);
+    c[kb] += w;
+    if (!in_blind_part(gp, ws->pool_p0[i])) g_seen[kb] += w;
+  }
+  for (int kb = 0; kb < nv; kb++) {
+    int partly = f_seen[kb] > 0 && f_seen[kb] < f_all[kb] && c[kb] > 0;
+    c[kb] = partly ? g_seen[kb] / c[kb] * (f_all[kb] / f_seen[kb]) : 1.0;
+  }
+  return EF_OK;
+}
+
 /* Does a second step correct G's answer per bin (gan.bias_correction or
  * gan.polish)? Then the first sums are kept in hraw. */
 static int corrects_answer(const ef_gan_params *gp) {
@@ -1093,6 +1174,7 @@ int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *
     if (!os.use_blind && n_loss <= OUTER_LOSS_MAX)
       keep_outer(ws, gp, pb, &os, &r, n_loss, loss_d, loss_g, &mo);
   }
+  if (ws->pbsum) EF_CHECK(partly_blind_factors(ctx, gp, pb, ws, det));
   double scale = 0.0;
   EF_CHECK(assemble(ctx, pb, ws, os.total, fill_blind, fill_meas, &mo, hist, own, &scale));
   if (n_unb > 0) unbinned(gp, ws, pb->vtx, scale, n_unb, ux, uw);
