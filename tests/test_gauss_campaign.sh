@@ -22,6 +22,7 @@
 #     wide as the smearing it closes with the MC reweighted inside the bins (ibu.reweight).
 #  4. A fill model from an MC file (campaign.fill_models: [alt, alt-gen.h5]).
 #  5. Unbinned output (campaign.unbinned).
+#  6. gan.partly_blind fill: the blind part of a measured bin follows the fill model.
 #  Refolding (/summary/refold_chi2) is checked in 3., on IBU.
 set -euo pipefail
 exe=${ENSFOLD_EXE:?}
