@@ -8,7 +8,9 @@
  * through the detector networks and weighted by their P(t | v), and, only in
  * the blind vertex bins, the fill model against G (only with
  * gan.fill_weight > 0). The result is a histogram of many samples of G in
- * the measured bins and the fill model's shape in the blind bins, scaled so
+ * the measured bins (with gan.partly_blind fill: their seen part and the
+ * fill model's share beside it) and the fill model's shape in the blind
+ * bins, scaled so
  * that G itself, folded with its efficiency, predicts the data: with the
  * fill out of training, the measured bins do not depend on the fill model.
  *
