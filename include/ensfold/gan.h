@@ -57,7 +57,7 @@ typedef struct {
                              * (polish.h; 0 = none) */
   int partly_blind;         /* the blind part of a measured bin: EF_GAN_PARTLY_GENERATOR
                              * (G's samples there) or EF_GAN_PARTLY_FILL (the fill model's
-                             * share of the bin, as IBU and OmniFold) */
+                             * share of the bin beside G's seen part) */
 } ef_gan_params;
 
 /* gan.partly_blind, in the config's order. */

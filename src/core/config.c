@@ -445,8 +445,8 @@ static const key_def schema[] = {
     ENUM("gan.partly_blind", gan.partly_blind, "generator|fill", "generator",
          "the blind part of a measured vertex bin (where the efficiency at the vertex is below "
          "gan.blind_efficiency): generator = G's samples there, which no data constrain; fill "
-         "= the fill model's share of the bin beside G's seen part, as IBU and OmniFold do "
-         "(docs/methods.md, \"Partly blind bins\")"),
+         "= the fill model's share of the bin beside G's seen part (IBU and OmniFold take the "
+         "MC's shape inside a bin; docs/methods.md, \"Partly blind bins\")"),
     INT("gan.refine.iterations", gan.refine.iterations, 1, 0, 20,
         "iterations of the classifier refinement of G's pooled samples (OmniFold's two steps "
         "with G as the simulation); 0 = none"),

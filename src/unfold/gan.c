@@ -773,6 +773,12 @@ static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_proble
  * blind-bin mass and its samples outside the binning included: the data
  * hold the events those make), so the measured bins do not depend on the
  * fill model. */
+/* G's content of seen vertex bin kb as the result takes it: its sum, times
+ * gan.partly_blind fill's factor when that is on. */
+static double seen_content(const ef_gan_ws *ws, int kb) {
+  return ws->pbsum ? ws->hsum[kb] * ws->pbsum[kb] : ws->hsum[kb];
+}
+
 static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, double total,
                     double fill_blind, double fill_meas, const moments *mo, double *hist,
                     double *own, double *scale_out) {
@@ -780,7 +786,7 @@ static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, 
   EF_CHECK(collapse_check(ctx, ws, mo));
   double hm = 0.0, folded = 0.0;
   for (int kb = 0; kb < nv; kb++) {
-    if (!ws->blind[kb]) hm += ws->pbsum ? ws->hsum[kb] * ws->pbsum[kb] : ws->hsum[kb];
+    if (!ws->blind[kb]) hm += seen_content(ws, kb);
     folded += ws->esum[kb]; /* sum over G's samples of their efficiency */
   }
   folded += ws->pool_out; /* and over those outside the binning (unrefined) */
@@ -791,8 +797,8 @@ static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, 
   double rho = fill_blind / fill_meas, scale = total / folded;
   *scale_out = scale;
   for (int kb = 0; kb < nv; kb++) {
-    double seen = ws->pbsum ? ws->hsum[kb] * ws->pbsum[kb] : ws->hsum[kb];
-    hist[kb] = scale * (!ws->blind[kb] ? seen : pb->fill_prior[kb] / fill_blind * rho * hm);
+    hist[kb] = scale * (!ws->blind[kb] ? seen_content(ws, kb)
+                                       : pb->fill_prior[kb] / fill_blind * rho * hm);
     own[kb] = scale * ws->hsum[kb]; /* G's own answer, blind bins included */
   }
   return EF_OK;
