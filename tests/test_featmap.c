@@ -32,7 +32,6 @@
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "ensfold/events.h"
@@ -761,45 +760,6 @@ static void test_unit_scaled(void **state) {
   ef_featmap_destroy(fm);
 }
 
-/* A bootstrap replica's frame (ef_featmap_set_frame): the sums take file
- * weight x replica weight, events the replica leaves out (weight 0) do not
- * count; NULL weights give back the data's frame (m, sd) bit for bit; a
- * replica with one measured event keeps the MC vertices' frame. */
-static void replica_frame(ef_featmap *fm, const ef_events *data, double m, double sd) {
-  double u0 = ef_featmap_unit(fm, 2), c0 = ef_featmap_scaled(fm, 2, m); /* as created */
-  double *bw = malloc(data->n * sizeof *bw);
-  assert_non_null(bw);
-  double s0 = 0.0, s1 = 0.0, s2 = 0.0;
-  for (size_t i = 0; i < data->n; i++) {
-    bw[i] = (double)(i / 3 % 4); /* 0, 1, 2, 3 per run of three events */
-    double x = data->reco[3 * i + 2], w = data->weight[i] * bw[i];
-    if (data->topology[i] != 0) continue;
-    if (x > -7.0) w *= 2.0, bw[i] *= 2.0; /* the replica leans to the upper half */
-    s0 += w;
-    s1 += w * x;
-    s2 += w * x * x;
-  }
-  double mr = s1 / s0, sdr = sqrt(s2 / s0 - mr * mr);
-  ef_featmap_set_frame(fm, data, bw);
-  printf("# replica frame: x3 mean %.6g sd %.6g (data's %.6g, %.6g); featmap unit %.6g, "
-         "scaled(mean) %.2e\n", mr, sdr, m, sd, ef_featmap_unit(fm, 2), ef_featmap_scaled(fm, 2, mr));
-  assert_true(fabs(mr - m) > 0.1 * sd); /* the replica's frame is not the data's */
-  assert_close(ef_featmap_unit(fm, 2), sdr, 1e-9 * sdr);
-  assert_close(ef_featmap_scaled(fm, 2, mr), 0.0, 1e-9);
-  ef_featmap_set_frame(fm, data, NULL); /* the created frame, bit for bit */
-  assert_true(ef_featmap_unit(fm, 2) == u0 && ef_featmap_scaled(fm, 2, m) == c0);
-  assert_close(u0, sd, 1e-9 * sd);
-  for (size_t i = 0; i < data->n; i++) bw[i] = i == 0 ? 1.0 : 0.0; /* one event of A */
-  ef_featmap_set_frame(fm, data, bw);
-  double mc_m, mc_sd;
-  mc_stats(&mc3, 2, &mc_m, &mc_sd);
-  printf("# replica of one event: featmap unit %.6g (MC vertices' sd %.6g)\n",
-         ef_featmap_unit(fm, 2), mc_sd);
-  assert_close(ef_featmap_unit(fm, 2) / mc_sd, 1.0, 1e-3);
-  assert_close(ef_featmap_scaled(fm, 2, mc_m), 0.0, 1e-9);
-  free(bw);
-}
-
 /* With data, the unbounded observable's frame is the data's measured
  * reconstructions (file weights), the category that records one constant
  * for it left out; the MC still bounds G's output (its vertices' range). */
@@ -844,7 +804,6 @@ static void test_data_frame(void **state) {
     hi = fmax(hi, mc3.vertex[3 * i + 2]);
   }
   assert_true(v[2] >= lo - 1e-3 && v[2] <= hi + 1e-3);
-  replica_frame(fm, &data, m, sd);
   ef_featmap_destroy(fm);
   ef_events_free(&data);
 }

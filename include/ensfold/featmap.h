@@ -42,11 +42,6 @@ typedef struct ef_featmap ef_featmap;
 int ef_featmap_create(ef_ctx *ctx, ef_featmap **out, const ef_space *s, const ef_events *mc,
                       const ef_events *data, double beam_energy);
 void ef_featmap_destroy(ef_featmap *fm); /* accepts NULL */
-/* The unbounded observables' frame again from data's measured events
- * weighted by bw (n_data bootstrap weights; NULL = 1), the MC's frame where
- * the data give none: a bootstrap replica takes its own frame as an
- * independent data set would (none for the pi0 space). */
-void ef_featmap_set_frame(ef_featmap *fm, const ef_events *data, const double *bw);
 
 const ef_space *ef_featmap_space(const ef_featmap *fm);
 int ef_featmap_dim(const ef_featmap *fm);

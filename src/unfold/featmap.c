@@ -20,8 +20,6 @@ struct ef_featmap {
   double mu[EF_SPACE_MAX_DIM];   /* unbounded: the frame's mean, sd (the data's reconstructed
                                   * observable where given, else the MC's vertices) */
   double sd[EF_SPACE_MAX_DIM];
-  double mc_mu[EF_SPACE_MAX_DIM]; /* unbounded: the MC's frame (where the data give none) */
-  double mc_sd[EF_SPACE_MAX_DIM];
   double w[EF_SPACE_MAX_DIM];    /* periodic: 2 pi / period */
   ef_axis gbox[EF_SPACE_MAX_DIM]; /* unbounded: the MC vertices' range, where G's output is
                                   * folded (bounded [-inf, inf] when there is no MC) */
@@ -94,24 +92,20 @@ static int axis_width(ef_axis_kind k) {
 /* ---- creation ------------------------------------------------------------ */
 
 /* The unbounded observables' frame from the data's measured events (their
- * file weights times bw, bootstrap weights, NULL = 1), the categories that
- * lose an observable left out of its sums: the data's reconstructed mean and
- * sd, so that the networks centre where the answer lies, whatever the MC.
- * An observable with less than two such events keeps the MC's frame. */
-static void data_frame(ef_featmap *fm, const ef_events *data, const double *bw) {
+ * file weights), the categories that lose an observable left out of its
+ * sums: the data's reconstructed mean and sd, so that the networks centre
+ * where the answer lies, whatever the MC. An observable with less than two
+ * such events keeps the MC's frame. */
+static void data_frame(ef_featmap *fm, const ef_events *data) {
   const int D = fm->D;
   unsigned char lost[EF_SPACE_MAX_CAT * EF_SPACE_MAX_DIM];
   ef_events_lost(data, NULL, data->n, lost, NULL);
   for (int j = 0; j < D; j++) {
     if (fm->space.axis[j].kind != EF_AXIS_UNBOUNDED) continue;
-    fm->mu[j] = fm->mc_mu[j];
-    fm->sd[j] = fm->mc_sd[j];
     double s0 = 0.0, s1 = 0.0, s2 = 0.0, n = 0.0;
     for (size_t e = 0; e < data->n; e++) {
       if (!ef_events_measured(data, e) || lost[data->topology[e] * D + j]) continue;
-      if (bw && !(bw[e] > 0)) continue; /* not in this replica */
-      double w = (data->weight ? data->weight[e] : 1.0) * (bw ? bw[e] : 1.0);
-      double x = data->reco[(size_t)D * e + (size_t)j];
+      double w = data->weight ? data->weight[e] : 1.0, x = data->reco[(size_t)D * e + (size_t)j];
       s0 += w;
       s1 += w * x;
       s2 += w * x * x;
@@ -151,9 +145,7 @@ static void scales(ef_featmap *fm, const ef_events *mc, const ef_events *data) {
     if (var > 1e-24) fm->sd[j] = sqrt(var);
     if (hi > lo) fm->gbox[j] = (ef_axis){"", EF_AXIS_BOUNDED, lo, hi};
   }
-  memcpy(fm->mc_mu, fm->mu, sizeof fm->mu);
-  memcpy(fm->mc_sd, fm->sd, sizeof fm->sd);
-  if (data && !fm->pi0) data_frame(fm, data, NULL);
+  if (data && !fm->pi0) data_frame(fm, data);
 }
 
 static void widths(ef_featmap *fm) {
@@ -203,10 +195,6 @@ int ef_featmap_create(ef_ctx *ctx, ef_featmap **out, const ef_space *s, const ef
 }
 
 void ef_featmap_destroy(ef_featmap *fm) { free(fm); }
-
-void ef_featmap_set_frame(ef_featmap *fm, const ef_events *data, const double *bw) {
-  if (!fm->pi0) data_frame(fm, data, bw);
-}
 
 const ef_space *ef_featmap_space(const ef_featmap *fm) { return &fm->space; }
 int ef_featmap_dim(const ef_featmap *fm) { return fm->D; }

@@ -1153,9 +1153,6 @@ int ef_gan_unit_run(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *
       !ef_space_same(&pb->data->space, sp) || !ef_space_same(&pb->mc->space, sp) ||
       ef_binning_dim(pb->vtx) != ws->D)
     return ef_error_set(ctx, EF_ERR_INTERNAL, "GAN workspace not made for this problem");
-  /* the replica's own frame, before the detector networks learn in it
-   * (their key is per replica: a kept network was trained in this frame) */
-  ef_featmap_set_frame(ws->fm, pb->data, pb->data_weights);
   uint32_t s0 = (uint32_t)pb->attempt * N_ROLES;
   int64_t key = pb->det_key >= 0 ? pb->det_key * 64 + pb->attempt : -1;
   EF_CHECK(ef_surrogate_train(ctx, det, pb->mc, pb->mc_weights, pb->det_seed, s0 + ROLE_DETECTOR,
