@@ -764,6 +764,12 @@ static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_proble
   return histogram_pool(ctx, gp, pb, ws, os, r);
 }
 
+/* G's content of seen vertex bin kb as the result takes it: its sum, times
+ * gan.partly_blind fill's factor when that is on. */
+static double seen_content(const ef_gan_ws *ws, int kb) {
+  return ws->pbsum ? ws->hsum[kb] * ws->pbsum[kb] : ws->hsum[kb];
+}
+
 /* The unit's histogram from G's pooled samples (ws->hsum, ws->esum):
  * collapse checks, then measured bins keep G's shape and blind bins take
  * the fill model's own shape, scaled to its blind/measured ratio (the IBU
@@ -773,12 +779,6 @@ static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_proble
  * blind-bin mass and its samples outside the binning included: the data
  * hold the events those make), so the measured bins do not depend on the
  * fill model. */
-/* G's content of seen vertex bin kb as the result takes it: its sum, times
- * gan.partly_blind fill's factor when that is on. */
-static double seen_content(const ef_gan_ws *ws, int kb) {
-  return ws->pbsum ? ws->hsum[kb] * ws->pbsum[kb] : ws->hsum[kb];
-}
-
 static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, double total,
                     double fill_blind, double fill_meas, const moments *mo, double *hist,
                     double *own, double *scale_out) {
