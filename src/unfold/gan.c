@@ -94,7 +94,13 @@ struct ef_gan_ws {
   float *pool_p0;  /* (samples) P(blind | v) (pi0: P(T0 | v)) */
   float *pool_nu;  /* (samples) refinement weights */
   long long pool_n;
-  double pool_out;  /* summed P(seen | v) of the samples outside the vertex binning */
+  /* gan.refine: G's samples outside the vertex binning, from the back of
+   * the pool (index samples - 1 downwards, pool_n + pool_nout <= samples);
+   * the refinement moves them behind the pool_n binned ones, which it
+   * needs because the data hold the events those vertices produce */
+  long long pool_nout;
+  double pool_out;  /* summed P(seen | v) of the samples outside the vertex binning (with
+                     * gan.refine: times their weights nu) */
   ef_refine *refine; /* gan.refine (NULL: no refinement) */
   /* gan.bias_correction (NULL / empty without): the first training's
    * samples outside the vertex binning, the MC reweighted to its answer and
@@ -659,6 +665,11 @@ static void sample_generator(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r,
       if (ef_binning_index_f(pb->vtx, v) < 0) {
         ws->pool_out += 1.0 - p_blind(ws, ws->prob + (size_t)K * s);
         if (ws->collect_out) keep_outside(ws, v);
+        if (ws->refine) {
+          size_t j = (size_t)(ws->samples - 1 - ws->pool_nout++);
+          memcpy(ws->pool_v + (size_t)D * j, v, (size_t)D * sizeof(float));
+          ws->pool_p0[j] = p_blind(ws, ws->prob + (size_t)K * s);
+        }
         continue;
       }
       memcpy(ws->pool_v + (size_t)D * ws->pool_n, v, (size_t)D * sizeof(float));
@@ -670,6 +681,30 @@ static void sample_generator(ef_gan_ws *ws, const ef_gan_problem *pb, ef_rng *r,
   mo->n += n;
 }
 
+/* The refinement (refine.h) of every pooled sample, those outside the
+ * vertex binning included: they are moved from the back of the pool to
+ * behind the pool_n binned ones, and pool_out becomes their refined
+ * summed efficiency. Without them the data's events from outside the
+ * binning would pull the binned samples next to its edges up. */
+static int refine_pool(ef_ctx *ctx, const ef_gan_problem *pb, ef_gan_ws *ws,
+                       const outer_setup *os, ef_rng *r) {
+  if (!ws->refine)
+    return ef_error_set(ctx, EF_ERR_INTERNAL, "GAN workspace made without the refinement");
+  const size_t D = (size_t)ws->D, in = (size_t)ws->pool_n, out = (size_t)ws->pool_nout,
+               back = (size_t)ws->samples - out;
+  memmove(ws->pool_v + D * in, ws->pool_v + D * back, D * out * sizeof(float));
+  memmove(ws->pool_p0 + in, ws->pool_p0 + back, out * sizeof(float));
+  ef_refine_problem rp = {pb->data, ws->meas, ws->cdf, os->n_meas, ws->det[pb->detector],
+                          pb->seed, REFINE_UNIT + 2u * (uint32_t)pb->attempt};
+  EF_CHECK(ef_refine_run(ctx, ws->refine, &rp, ws->pool_v, ws->pool_p0, (int)(in + out), r,
+                         ws->pool_nu));
+  if (out == 0) return EF_OK; /* pool_out stays as summed (0 or unrefined bits) */
+  ws->pool_out = 0.0;
+  for (size_t i = in; i < in + out; i++)
+    ws->pool_out += (double)ws->pool_nu[i] * (1.0 - ws->pool_p0[i]);
+  return EF_OK;
+}
+
 /* G's pooled samples into ws->hsum (events) and ws->esum (their summed
  * efficiency) per vertex bin, each sample weighted by the refinement
  * (refine.h) when gan.refine is on. */
@@ -678,14 +713,7 @@ static int histogram_pool(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_pro
   int nv = ef_binning_count(pb->vtx), refine = gp->refine.iterations > 0;
   memset(ws->hsum, 0, (size_t)nv * sizeof(double));
   memset(ws->esum, 0, (size_t)nv * sizeof(double));
-  if (refine) {
-    if (!ws->refine)
-      return ef_error_set(ctx, EF_ERR_INTERNAL, "GAN workspace made without the refinement");
-    ef_refine_problem rp = {pb->data, ws->meas, ws->cdf, os->n_meas, ws->det[pb->detector],
-                            pb->seed, REFINE_UNIT + 2u * (uint32_t)pb->attempt};
-    EF_CHECK(ef_refine_run(ctx, ws->refine, &rp, ws->pool_v, ws->pool_p0, (int)ws->pool_n, r,
-                           ws->pool_nu));
-  }
+  if (refine) EF_CHECK(refine_pool(ctx, pb, ws, os, r));
   for (long long i = 0; i < ws->pool_n; i++) {
     int kb = ef_binning_index_f(pb->vtx, ws->pool_v + (size_t)ws->D * i);
     double w = refine ? ws->pool_nu[i] : 1.0;
@@ -735,6 +763,7 @@ static int train_outer(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_proble
   int steps = gp->outer.steps;
   for (int p = 0; p < n_loss; p++) loss_d[p] = loss_g[p] = 0.0;
   ws->pool_n = 0;
+  ws->pool_nout = 0;
   ws->pool_out = 0.0;
   /* the result: samples of G at n_snap snapshots over the last part of
    * the training, pooled (a GAN's generator oscillates around the
@@ -789,7 +818,7 @@ static int assemble(ef_ctx *ctx, const ef_gan_problem *pb, const ef_gan_ws *ws, 
     if (!ws->blind[kb]) hm += seen_content(ws, kb);
     folded += ws->esum[kb]; /* sum over G's samples of their efficiency */
   }
-  folded += ws->pool_out; /* and over those outside the binning (unrefined) */
+  folded += ws->pool_out; /* and over those outside the binning */
   if (hm <= 0)
     return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: no generated event in a measured bin");
   if (!(folded > 0))
@@ -872,13 +901,14 @@ static double pool_weight(const ef_gan_params *gp, const ef_gan_ws *ws, long lon
 
 /* One vertex of the first training's answer into v (D): a pooled sample
  * (by its weight, rejection against nu_max) with probability
- * sum_nu / (sum_nu + out_n), else one of the samples outside the binning
- * (weight 1, as in the normalisation). */
+ * sum_nu / (sum_nu + out_w), else one of the samples outside the binning
+ * (out_w: their summed weight, as in the normalisation; drawn uniformly
+ * from the subsample out_v). */
 static void pseudo_vertex(const ef_gan_params *gp, const ef_gan_ws *ws, ef_rng *r, double sum_nu,
-                          double nu_max, float *v) {
+                          double nu_max, double out_w, float *v) {
   size_t keep = (size_t)ws->out_n < ws->n_data ? (size_t)ws->out_n : ws->n_data;
   const float *src;
-  if (keep > 0 && ef_rng_uniform(r) * (sum_nu + (double)ws->out_n) >= sum_nu) {
+  if (keep > 0 && ef_rng_uniform(r) * (sum_nu + out_w) >= sum_nu) {
     src = ws->out_v + (size_t)ws->D * ef_rng_below(r, (uint32_t)keep);
   } else {
     long long i;
@@ -893,23 +923,27 @@ static void pseudo_vertex(const ef_gan_params *gp, const ef_gan_ws *ws, ef_rng *
 typedef struct {
   const ef_gan_params *gp;
   const ef_gan_ws *ws;
-  double sum_nu, nu_max;
+  double sum_nu, nu_max, out_w; /* pooled samples' summed and largest weight; those outside */
 } g1_draw;
 
 static void draw_g1(void *arg, ef_rng *r, float *v) {
   const g1_draw *a = arg;
-  pseudo_vertex(a->gp, a->ws, r, a->sum_nu, a->nu_max, v);
+  pseudo_vertex(a->gp, a->ws, r, a->sum_nu, a->nu_max, a->out_w, v);
 }
 
 /* The draw of G_1's answer over the pool's weights; what for names the
  * option in the error. */
 static int g1_draw_init(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_ws *ws,
                         const char *what, g1_draw *a) {
-  *a = (g1_draw){gp, ws, 0.0, 0.0};
+  *a = (g1_draw){gp, ws, 0.0, 0.0, (double)ws->out_n};
   for (long long i = 0; i < ws->pool_n; i++) {
     double nu = pool_weight(gp, ws, i);
     a->sum_nu += nu;
     a->nu_max = nu > a->nu_max ? nu : a->nu_max;
+  }
+  if (gp->refine.iterations > 0) { /* refined: behind pool_n (refine_pool) */
+    a->out_w = 0.0;
+    for (long long i = ws->pool_n; i < ws->pool_n + ws->pool_nout; i++) a->out_w += ws->pool_nu[i];
   }
   if (!(a->nu_max > 0))
     return ef_error_set(ctx, EF_ERR_NUMERIC, "GAN unit: no pooled sample to reweight the MC "
@@ -990,13 +1024,13 @@ static double folded_sum(const ef_gan_ws *ws, int nv) {
  * total); the first G's sums become hsum = hsum1 - f1 (hsum2 / f2 - share)
  * (f: folded_sum; share: the pseudo-truth per seen event), that is result =
  * result1 - (result2 - pseudo-truth). The first training's pool, esum and
- * pool_out stay (unbinned output and the normalisation), its hsum goes to
+ * pool_out (pool_n, pool_nout) stay (unbinned output and the normalisation), its hsum goes to
  * hraw. */
 static int correct_bias(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_problem *pb,
                         ef_gan_ws *ws, const outer_setup *os, int n_loss) {
   int nv = ef_binning_count(pb->vtx);
   double f1 = folded_sum(ws, nv), pool_out1 = ws->pool_out;
-  long long pool_n1 = ws->pool_n;
+  long long pool_n1 = ws->pool_n, pool_nout1 = ws->pool_nout;
   memcpy(ws->hraw, ws->hsum, (size_t)nv * sizeof(double));
   memcpy(ws->hraw + nv, ws->esum, (size_t)nv * sizeof(double));
   ef_rng r; /* train_outer starts it as the first training's */
@@ -1015,6 +1049,7 @@ static int correct_bias(ef_ctx *ctx, const ef_gan_params *gp, const ef_gan_probl
   double f2 = folded_sum(ws, nv);
   swap_pools(ws);
   ws->pool_n = pool_n1;
+  ws->pool_nout = pool_nout1;
   ws->pool_out = pool_out1;
   if (rc != EF_OK) return rc;
   EF_CHECK(collapse_check(ctx, ws, &mo2));
