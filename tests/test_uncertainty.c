@@ -1,7 +1,8 @@
 /* The parts of a group's uncertainty (src/campaign/uncertainty.c): the
  * within-replica (training) variance of ensemble members, its pooled share
  * of the replica variance, the statistical and central sigma derived from
- * it, the model part over fill models, and the class medians. */
+ * it, a projection's own share, the model part over fill models, and the
+ * class medians. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include "ensfold/rng.h"
 #include "ensfold/stats.h"
 #include "ensfold/uncertainty.h"
+#include "src/campaign/projection.h"
 
 static ef_ctx *ctx;
 
@@ -124,6 +126,63 @@ static void test_simulated(void **state) {
   free(y);
 }
 
+/* A projection's own training share (ef_proj_share): 4 x 2 bins (k = 2 a +
+ * c) of mean 100, each with statistics of sd 10 common to a replica's
+ * members, and per member a training noise of sd 20 that moves events from
+ * (a, 0) to (a, 1). Each bin: phi = (400 / 2) / (100 + 400 / 2) = 2/3. The
+ * marginal on a sums the pair, so the noise cancels: phi 0. The marginal on
+ * c sums four independent noises: phi = (4 400 / 2) / (4 100 + 4 400 / 2)
+ * = 2/3 again. idx = identity gives ef_stats_training_fraction of the bins
+ * themselves; idx < 0 leaves bins out as a smaller input would. */
+static void test_projection_share(void **state) {
+  (void)state;
+  enum { R = 4000, M = 2, NV = 8 }; /* phi per bin within ~0.01 (1 sd) of its value */
+  double *x = malloc(sizeof(double) * R * M * NV), *y = malloc(sizeof(double) * R * NV);
+  double *work = malloc(sizeof(double) * (R * (M + 1) + 3) * NV);
+  assert_true(x && y && work);
+  ef_rng r;
+  ef_rng_init(&r, 77, EF_RNG_TEST, 3);
+  for (int q = 0; q < R; q++) {
+    double st[NV];
+    for (int k = 0; k < NV; k++) st[k] = 10.0 * ef_rng_normal(&r), y[q * NV + k] = 0.0;
+    for (int m = 0; m < M; m++)
+      for (int a = 0; a < NV / 2; a++) {
+        double t = 20.0 * ef_rng_normal(&r), *v = x + ((size_t)q * M + m) * NV + 2 * a;
+        v[0] = 100.0 + st[2 * a] - t;
+        v[1] = 100.0 + st[2 * a + 1] + t;
+        y[q * NV + 2 * a] += v[0] / M, y[q * NV + 2 * a + 1] += v[1] / M;
+      }
+  }
+  int ident[NV], on_a[NV], on_c[NV], part[NV];
+  for (int k = 0; k < NV; k++) ident[k] = k, on_a[k] = k / 2, on_c[k] = k % 2;
+  double phi_bins, phi_a, phi_c, phi_part, phi_sub;
+  assert_int_equal(ef_proj_share(ctx, x, y, R, M, NV, ident, NV, work, &phi_bins), EF_OK);
+  assert_int_equal(ef_proj_share(ctx, x, y, R, M, NV, on_a, NV / 2, work, &phi_a), EF_OK);
+  assert_int_equal(ef_proj_share(ctx, x, y, R, M, NV, on_c, 2, work, &phi_c), EF_OK);
+  printf("# projection share: bins %.4f (true 0.6667), marginal a %.2g (true 0), marginal c "
+         "%.4f (true 0.6667)\n", phi_bins, phi_a, phi_c);
+  assert_true(fabs(phi_bins - 2.0 / 3.0) < 0.03);
+  assert_true(phi_a < 1e-9);
+  assert_true(fabs(phi_c - 2.0 / 3.0) < 0.05);
+  /* identity = the pooled share of the bins themselves */
+  double w[NV], mean[NV], s2[NV];
+  assert_int_equal(ef_stats_within(ctx, x, R, M, NV, w), EF_OK);
+  assert_int_equal(ef_stats_replicas(ctx, y, R, NV, mean, NULL, s2, NULL), EF_OK);
+  for (int k = 0; k < NV; k++) s2[k] *= s2[k];
+  assert_close(phi_bins, ef_stats_training_fraction(w, M, s2, mean, NULL, NV), 1e-14);
+  /* leaving out the bins (a, 1): the marginal on a keeps the noise of (a, 0) alone, the same
+   * share as the bins (a, 0) by themselves */
+  unsigned char even[NV];
+  for (int k = 0; k < NV; k++) part[k] = k % 2 ? -1 : k / 2, even[k] = k % 2 == 0;
+  assert_int_equal(ef_proj_share(ctx, x, y, R, M, NV, part, NV / 2, work, &phi_part), EF_OK);
+  phi_sub = ef_stats_training_fraction(w, M, s2, mean, even, NV);
+  assert_close(phi_part, phi_sub, 1e-14);
+  assert_true(phi_part > 0.5);
+  free(x);
+  free(y);
+  free(work);
+}
+
 /* Model part: the spread (1/F) over fills; class medians and sums. */
 static void test_model_and_medians(void **state) {
   (void)state;
@@ -150,6 +209,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hand),
       cmocka_unit_test(test_simulated),
+      cmocka_unit_test(test_projection_share),
       cmocka_unit_test(test_model_and_medians),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,5 +1,6 @@
 /* Group statistics and closure policy (groupstats.h). */
 #include "groupstats.h"
+#include "projection.h"
 #include "refold.h"
 
 #include <math.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "ensfold/model.h"
+#include "ensfold/process.h"
 #include "ensfold/unit.h"
 
 /* The members of replica r of group (method, fill) into out (members, n),
@@ -56,6 +58,7 @@ static int replica_vector(const ef_output_data *d, int method, int fill, int r, 
 }
 
 static void free_group(group_stats *g) {
+  free(g->proj_phi);
   ef_parts_free(&g->parts);
   ef_parts_free(&g->own_parts);
   free(g->own_mean);
@@ -105,6 +108,39 @@ static int group_closure(ef_ctx *ctx, const ef_output_data *d, const unsigned ch
   return rc;
 }
 
+/* g->proj_phi (groupstats.h) from the members xm (R, M, n) and replica
+ * means x (R, n) of group g's n_rep replicas. */
+static int projection_shares(ef_ctx *ctx, const ef_output_data *d, const unsigned char *measured,
+                             const double *xm, const double *x, group_stats *g) {
+  const ef_binning *b = ef_inputs_vertex_binning(d->in);
+  const ef_space *sp = ef_process_space(ef_inputs_process(d->in));
+  g->n_proj = ef_space_is_pi0(sp) ? 0 : ef_proj_count(b, d->cfg->vertex_pairs);
+  g->proj_phi = malloc(((size_t)g->n_proj * 2 + 1) * sizeof *g->proj_phi);
+  if (!g->proj_phi) return ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for projections");
+  int det = ef_method_deterministic(g->method), nv = ef_binning_count(b), mmax = 0;
+  for (int i = 0; i < 2 * g->n_proj; i++) g->proj_phi[i] = det ? 0.0 : NAN;
+  if (det || g->members < 2 || g->n_rep < 2 || g->n_proj == 0) return EF_OK;
+  char name[2 * EF_SPACE_NAME_LEN + 8];
+  for (int p = 0; p < g->n_proj; p++) {
+    int m = ef_proj_describe(b, sp, p, name, sizeof name);
+    mmax = m > mmax ? m : mmax;
+  }
+  size_t R = (size_t)g->n_rep, M = (size_t)g->members;
+  int *idx = malloc((size_t)nv * sizeof *idx);
+  double *work = malloc((R * (M + 1) + 3) * (size_t)mmax * sizeof *work);
+  int rc = idx && work ? EF_OK : ef_error_set(ctx, EF_ERR_NOMEM, "out of memory for projections");
+  for (int p = 0; rc == EF_OK && p < g->n_proj; p++) {
+    int m = ef_proj_describe(b, sp, p, name, sizeof name);
+    ef_proj_index(b, p, idx);
+    rc = ef_proj_share(ctx, xm, x, R, M, nv, idx, m, work, &g->proj_phi[2 * p]);
+    for (int k = 0; k < nv; k++) idx[k] = measured[k] ? idx[k] : -1;
+    if (rc == EF_OK) rc = ef_proj_share(ctx, xm, x, R, M, nv, idx, m, work, &g->proj_phi[2 * p + 1]);
+  }
+  free(idx);
+  free(work);
+  return rc;
+}
+
 static int group_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned char *measured,
                          const unsigned char *cls, group_stats *g) {
   int n = ef_binning_count(ef_inputs_vertex_binning(d->in));
@@ -131,6 +167,7 @@ static int group_compute(ef_ctx *ctx, const ef_output_data *d, const unsigned ch
                             ef_method_deterministic(g->method), g->mean, g->sigma, cls,
                             &g->parts);
     if (rc == EF_OK) rc = group_closure(ctx, d, measured, g);
+    if (rc == EF_OK) rc = projection_shares(ctx, d, measured, xm, x, g);
   } else {
     for (size_t i = 0; i < (size_t)n * (size_t)n; i++) g->cov[i] = g->corr[i] = NAN;
     for (int i = 0; i < n; i++) g->mean[i] = g->sigma[i] = NAN;

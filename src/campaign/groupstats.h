@@ -32,6 +32,10 @@ typedef struct {
   double *mean, *sigma, *cov, *corr, *pulls; /* (n), (n), (n, n), (n, n), (n): the replica
                                               * statistics; pulls with parts.central */
   ef_parts parts;            /* statistical, training, central sigma (n each) */
+  int n_proj;                /* product binnings: the projections (projection.h); 0 for pi0 */
+  double *proj_phi;          /* (n_proj, 2): each one's training share over every vertex bin
+                              * [0] and over the measured ones [1] (ef_proj_share); 0 for a
+                              * deterministic method, NaN unknown */
   double *model;             /* (n) the method's spread over fill models, NaN with one */
   double rel[2][N_PARTS];    /* [measured, unmeasured][part] median relative sigma */
   ef_closure meas, unmeas;   /* at parts.central, the sigma of the central value */

@@ -94,10 +94,10 @@ static int proj_ix(const layout *l, int a, int c, int *pix) {
 
 /* Closure of a projection (pix, n bins) over the bins with use[k] (all, or
  * the measured ones): chi2, ndf and coverage of the projected mean against
- * the projected truth with the projected covariance's diagonal. */
+ * the projected truth with the projected covariance's diagonal times scale. */
 static void marginal(const layout *l, const int *pix, int n, const double *mean,
-                     const double *truth, const double *cov, const int *use, double *chi2,
-                     int *ndf, double *cover, double *w, int *ix) {
+                     const double *truth, const double *cov, double scale, const int *use,
+                     double *chi2, int *ndf, double *cover, double *w, int *ix) {
   double *pm = w, *pt = w + n, *var = w + 2 * n;
   memset(w, 0, 3 * (size_t)n * sizeof *w);
   for (hsize_t k = 0; k < l->V; k++) /* (V) projected bin, -1 where not used */
@@ -114,7 +114,7 @@ static void marginal(const layout *l, const int *pix, int n, const double *mean,
   *chi2 = 0.0, *ndf = 0, *cover = 0.0;
   for (int i = 0; i < n; i++) {
     if (!(var[i] > 0)) continue;
-    double p = (pm[i] - pt[i]) / sqrt(var[i]);
+    double p = (pm[i] - pt[i]) / sqrt(scale * var[i]);
     *chi2 += p * p;
     *cover += fabs(p) <= 1.0;
     (*ndf)++;
@@ -135,6 +135,25 @@ static void central_cov(hid_t g, const layout *l, double *cov, double *c) {
     for (hsize_t k = 0; k < l->V; k++)
       for (hsize_t m = 0; m < l->V; m++) cov[k * l->V + m] *= c[k] * c[m];
   }
+}
+
+/* The variance factors of the central value of projection (a, c) of group
+ * g, 1 - phi + phi / R at the projection's own training share over every
+ * vertex bin [0] and over the measured ones [1] (its training_fraction and
+ * replicas; 1 where phi is unknown). Returns 0 when the file has none
+ * (written before the projections had their own phi). */
+static int own_scales(hid_t g, const layout *l, int a, int c, double f[2]) {
+  char name[2 * EF_SPACE_NAME_LEN + 8];
+  if (c < 0) snprintf(name, sizeof name, "proj_%s", l->name[a]);
+  else snprintf(name, sizeof name, "pair_%s_%s", l->name[a], l->name[c]);
+  if (H5Lexists(g, name, H5P_DEFAULT) <= 0) return 0;
+  hid_t pg = H5Gopen2(g, name, H5P_DEFAULT);
+  double phi[2], R = 0.0;
+  int ok = pg >= 0 && read_all(pg, "training_fraction", phi, 2) == 0 &&
+           read_all(pg, "replicas", &R, 1) == 0 && R >= 1.0;
+  if (pg >= 0) H5Gclose(pg);
+  for (int q = 0; ok && q < 2; q++) f[q] = isnan(phi[q]) ? 1.0 : 1.0 - phi[q] + phi[q] / R;
+  return ok;
 }
 
 typedef struct {
@@ -162,9 +181,11 @@ static void read_measured(hid_t file, const layout *l, int *meas) {
 
 /* One row of the table: group `name`'s marginal of observable a (c < 0) or
  * pair (a, c), over every bin (sel[0]) and the measured ones (sel[1]);
- * v: mean, truth, cov of the central value; w, ix, pix: scratch. */
+ * v: mean, truth, cov; f: the factors of cov for the central value over
+ * each selection (own_scales); w, ix, pix: scratch. */
 static void marginal_row(const layout *l, int a, int c, const char *name, const double *v[3],
-                         const int *sel[2], double *w, int *ix, int *pix, FILE *out) {
+                         const double f[2], const int *sel[2], double *w, int *ix, int *pix,
+                         FILE *out) {
   char label[2 * EF_SPACE_NAME_LEN + 2];
   snprintf(label, sizeof label, c < 0 ? "%s" : "%s:%s", l->name[a], c < 0 ? "" : l->name[c]);
   int n = proj_ix(l, a, c, pix);
@@ -172,7 +193,7 @@ static void marginal_row(const layout *l, int a, int c, const char *name, const 
   for (int which = 0; which < 2; which++) {
     double chi2, cover;
     int ndf;
-    marginal(l, pix, n, v[0], v[1], v[2], sel[which], &chi2, &ndf, &cover, w, ix);
+    marginal(l, pix, n, v[0], v[1], v[2], f[which], sel[which], &chi2, &ndf, &cover, w, ix);
     char t[48];
     snprintf(t, sizeof t, "%.2f (%.0f/%d)", ndf ? chi2 / ndf : NAN, chi2, ndf);
     fprintf(out, " %20s %8.3f", t, cover);
@@ -217,25 +238,30 @@ int ef_summary_marginals(ef_ctx *ctx, hid_t file, const char *path, FILE *out) {
   if (groups < 0) goto done;
   H5Literate(groups, H5_INDEX_NAME, H5_ITER_INC, NULL, collect, gl);
   fprintf(out, "\n1-D marginals (product binning): chi2/ndf of each observable's projection of the "
-          "group mean against the truth's,\nwith the diagonal of the projected covariance of the "
-          "central value (the replica covariance scaled per bin\nby sigma_central / sigma: the "
-          "sigma of the per-bin closure above), and the +-1 sigma coverage; over every\nbin (the "
-          "unmeasured ones are the fill's) and over the measured bins only%s:\n"
+          "group mean against the truth's,\nwith the variance of the projected central value: "
+          "the projected replica variance times 1 - phi + phi / R\nat the projection's own "
+          "training share phi (docs/methods.md; a file written before projections had\ntheir "
+          "own phi: the replica covariance scaled per bin by sigma_central / sigma), and the +-1 "
+          "sigma\ncoverage; over every bin (the unmeasured ones are the fill's) and over the "
+          "measured bins only%s:\n"
           "%-22s %-12s %20s %8s %20s %8s\n",
           pairs ? "; then the 2-D pairs (a:b, binning.pairs)" : "", "group", "observable",
           "all: chi2/ndf", "cov", "measured: chi2/ndf", "cov");
   for (int i = 0; i < gl->n; i++) {
     hid_t g = H5Gopen2(groups, gl->names[i], H5P_DEFAULT);
     int ok = g >= 0 && read_all(g, "mean", mean, l.V) == 0 && read_all(g, "cov", cov, l.V * l.V) == 0;
-    if (ok) central_cov(g, &l, cov, w);
-    if (g >= 0) H5Gclose(g);
+    double f[2] = {1.0, 1.0};
+    int own = ok && own_scales(g, &l, 0, -1, f);
+    if (ok && !own) central_cov(g, &l, cov, w); /* an older file: the product bins' phi */
     /* the marginals, then the pairs (a, c > a) */
     for (int q = 0; ok && q < l.dim * (pairs ? l.dim + 1 : 1); q++) {
       int a = q < l.dim ? q : (q - l.dim) / l.dim, c = q < l.dim ? -1 : (q - l.dim) % l.dim;
       if (q >= l.dim && c <= a) continue;
-      marginal_row(&l, a, c, gl->names[i], (const double *[]){mean, truth, cov},
+      if (own && !own_scales(g, &l, a, c, f)) f[0] = f[1] = 1.0;
+      marginal_row(&l, a, c, gl->names[i], (const double *[]){mean, truth, cov}, f,
                    (const int *[]){all, meas}, w, ix, pix, out);
     }
+    if (g >= 0) H5Gclose(g);
   }
   H5Gclose(groups);
 done:

@@ -215,9 +215,26 @@ static int write_projections(writer *w, hid_t g, const ef_output_data *d) {
   return EF_OK;
 }
 
+/* Projection p's sigma parts at its own training share (groupstats.h):
+ * stat and central (m) from its replica sigma sig (m), as ef_parts_compute
+ * splits a bin's; phi2[2] the share over every vertex bin and the measured. */
+static void projection_parts(const group_stats *x, int p, int m, const double *sig,
+                             double *stat, double *central, double *phi2) {
+  phi2[0] = x->proj_phi && p < x->n_proj ? x->proj_phi[2 * p] : NAN;
+  phi2[1] = x->proj_phi && p < x->n_proj ? x->proj_phi[2 * p + 1] : NAN;
+  int known = ef_method_deterministic(x->method) || (x->members >= 2 && x->n_rep >= 2);
+  double phi = isnan(phi2[0]) ? 0.0 : phi2[0]; /* no spread at all: nothing to split */
+  for (int i = 0; i < m; i++) {
+    stat[i] = known ? sqrt(1.0 - phi) * sig[i] : NAN;
+    central[i] = known ? sqrt(1.0 - phi + phi / (double)x->n_rep) * sig[i] : sig[i];
+  }
+}
+
 /* A group's projections (product binnings; projection.h): per projection
  * a subgroup with mean (m), sigma (m) and cov (m, m) from the group's
- * mean and covariance (collective; data on the root only). */
+ * mean and covariance, sigma_stat and sigma_central (m) at the
+ * projection's own training share, training_fraction (2) and replicas (1)
+ * (collective; data on the root only). */
 static int write_group_projections(writer *w, hid_t g, const ef_output_data *d,
                                    const group_stats *x) {
   const ef_binning *b = ef_inputs_vertex_binning(d->in);
@@ -226,26 +243,33 @@ static int write_group_projections(writer *w, hid_t g, const ef_output_data *d,
   for (int p = 0; p < np; p++) {
     char dn[2 * EF_SPACE_NAME_LEN + 8];
     int m = ef_proj_describe(b, sp, p, dn, sizeof dn), rc = EF_OK;
-    double *buf = NULL, *mean = NULL, *sig = NULL, *cov = NULL;
+    double *buf = NULL, *mean = NULL, *sig = NULL, *cov = NULL, phi2[2] = {NAN, NAN};
     if (w->root) {
       int *idx = malloc((size_t)nv * sizeof *idx);
-      buf = malloc(((size_t)2 * m + (size_t)m * m + (size_t)nv * m) * sizeof *buf);
+      buf = malloc(((size_t)4 * m + (size_t)m * m + (size_t)nv * m) * sizeof *buf);
       if (!idx || !buf) rc = ef_error_set(w->ctx, EF_ERR_NOMEM, "out of memory");
-      if (rc == EF_OK) {
+      if (rc == EF_OK) { /* buf: mean, sigma, cov, (tmp | stat, central) */
         mean = buf, sig = buf + m, cov = buf + 2 * m;
         ef_proj_index(b, p, idx);
         ef_proj_vec(nv, idx, m, x->mean, mean);
         ef_proj_cov(nv, idx, m, x->cov, cov + (size_t)m * m, cov);
         for (int i = 0; i < m; i++) sig[i] = sqrt(fmax(cov[(size_t)i * m + i], 0.0));
+        double *stat = cov + (size_t)m * m;
+        projection_parts(x, p, m, sig, stat, stat + m, phi2);
       }
       free(idx);
     }
+    double *stat = cov ? cov + (size_t)m * m : NULL, *central = stat ? stat + m : NULL;
     hid_t pg;
     if (rc == EF_OK) rc = group(w, g, dn, &pg);
     if (rc == EF_OK) {
       rc = PUT_D(w, pg, "mean", (hsize_t)m, 1, 1, mean);
       if (rc == EF_OK) rc = PUT_D(w, pg, "sigma", (hsize_t)m, 1, 1, sig);
       if (rc == EF_OK) rc = PUT_D(w, pg, "cov", (hsize_t)m, (hsize_t)m, 2, cov);
+      if (rc == EF_OK) rc = PUT_D(w, pg, "sigma_stat", (hsize_t)m, 1, 1, stat);
+      if (rc == EF_OK) rc = PUT_D(w, pg, "sigma_central", (hsize_t)m, 1, 1, central);
+      if (rc == EF_OK) rc = PUT_D(w, pg, "training_fraction", 2, 1, 1, phi2);
+      if (rc == EF_OK) rc = PUT_I(w, pg, "replicas", 1, &x->n_rep);
       H5Gclose(pg);
     }
     free(buf);

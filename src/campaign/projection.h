@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "ensfold/binning.h"
+#include "ensfold/ctx.h"
 #include "ensfold/space.h"
 
 /* Projections of b: its D marginals, then (pairs) the D (D - 1) / 2 pairs
@@ -26,5 +27,15 @@ void ef_proj_index(const ef_binning *b, int p, int *idx);
  * cov (nv, nv), with tmp (nv, m) as work. */
 void ef_proj_vec(int nv, const int *idx, int m, const double *h, double *out);
 void ef_proj_cov(int nv, const int *idx, int m, const double *cov, double *tmp, double *out);
+
+/* The training share phi of a projection (docs/methods.md, "The training
+ * share of a projection"): ef_stats_training_fraction of the members xm
+ * (R, M, nv) and their replica means x (R, nv), both projected by idx
+ * (nv -> m bins; idx[k] < 0 leaves vertex bin k out). Training noise moves
+ * events between neighbouring bins and partly cancels in a projected sum,
+ * so a projection's phi is its own, not its bins'. work: (R (M + 1) + 3) m
+ * doubles. *phi: NaN when no projected bin spreads over the replicas. */
+int ef_proj_share(ef_ctx *ctx, const double *xm, const double *x, size_t R, size_t M, int nv,
+                  const int *idx, int m, double *work, double *phi);
 
 #endif
