@@ -99,6 +99,10 @@ static void test_generate_and_efficiency(void **state) {
     if (k / 36 == 9) seen_mid += (1 - eff[0]) / 36;
   }
   assert_true(seen_mid > 0.5);
+  /* pi0 gives bin averages only (its own 8 x 8 grid): the maps' reference stays that */
+  double v[2] = {0.1, 0.2}, pv[4] = {-1, -1, -1, -1};
+  assert_int_equal(ef_process_efficiency_at(p, v, pv), 0);
+  assert_true(pv[0] == -1);
   ef_binning_free(b);
   ef_detector_destroy(det);
   ef_events_free(&ev);
@@ -265,7 +269,34 @@ static void test_gauss_standard(void **state) {
     assert_close(eff[1] + eff[2], g, 2e-3);
     assert_close(eff[0] + eff[1] + eff[2], 1.0, 1e-12);
     assert_close(eff[1], g * c.gauss.partial, 2e-3);
+    /* at a point: the formula; averaged on a fine grid of points, the bin's efficiency */
+    double x[3] = {0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]), 0.5 * (lo[2] + hi[2])}, pt[3];
+    assert_int_equal(ef_process_efficiency_at(p, x, pt), 1);
+    double want = x[2] < c.gauss.edge
+                      ? c.gauss.eff_max / (1 + exp(-(x[0] - c.gauss.eff_centre) / c.gauss.eff_width))
+                      : 0.0;
+    assert_close(pt[1] + pt[2], want, 1e-12);
+    assert_close(pt[1], want * c.gauss.partial, 1e-12);
+    double fine = 0;
+    for (int a = 0; a < N; a++)
+      for (int q = 0; q < N; q++) {
+        double y[3] = {lo[0] + (a + 0.5) * (hi[0] - lo[0]) / N, x[1],
+                       lo[2] + (q + 0.5) * (hi[2] - lo[2]) / N};
+        assert_int_equal(ef_process_efficiency_at(p, y, pt), 1);
+        fine += (1.0 - pt[0]) / ((double)N * N);
+      }
+    assert_close(fine, eff[1] + eff[2], 2e-3);
   }
+  /* the maps' grid (binning.h): side^D <= 64 points per bin */
+  const int sides[8] = {64, 8, 4, 2, 2, 2, 1, 1};
+  for (int d = 1; d <= 8; d++) assert_int_equal(ef_binning_map_side(d), sides[d - 1]);
+  double x[3];
+  ef_binning_map_point(b, 0, 0, 4, x); /* bin 0's first point: a quarter-cell inside each lower edge */
+  double lo0[3], hi0[3];
+  ef_binning_range(b, 0, lo0, hi0);
+  for (int j = 0; j < 3; j++) assert_close(x[j], lo0[j] + 0.125 * (hi0[j] - lo0[j]), 1e-12);
+  ef_binning_map_point(b, 0, 4 * 4 * 4 - 1, 4, x); /* its last */
+  for (int j = 0; j < 3; j++) assert_close(x[j], lo0[j] + 0.875 * (hi0[j] - lo0[j]), 1e-12);
   /* probabilities over a range of +-8 widths add up to 1 */
   const ef_bin_axis wide = {EF_BIN_LINEAR, 8, -8.5, 8.5, 0, 0, NULL};
   const ef_bin_axis waxes[3] = {wide, wide, wide};

@@ -95,6 +95,16 @@ int ef_binning_axis_index(const ef_binning *b, int k, int a);
 /* The range of bin k per axis: lo[a] < hi[a] (dim values each). */
 void ef_binning_range(const ef_binning *b, int k, double *lo, double *hi);
 
+/* The efficiency maps' grid in a vertex bin (a GAN unit's learned map,
+ * and the exact map compared with it where the process knows P(T | v)):
+ * side^D points, side the largest g with g^D <= EF_MAP_POINTS (D = 1: 64,
+ * D = 2: 8 x 8, D = 3: 4^3, D = 4..6: 2^D, D >= 7: the bin's centre), at
+ * the centres of a regular subdivision of the bin. Point gi (axis 0 the
+ * slowest) of bin k into x (dim). */
+#define EF_MAP_POINTS 64
+int ef_binning_map_side(int dim);
+void ef_binning_map_point(const ef_binning *b, int k, int gi, int side, double *x);
+
 /* 8-point Gauss-Legendre nodes and weights on [-1, 1] (the bin integrals
  * here and in the processes). */
 extern const double ef_gl8_x[8], ef_gl8_w[8];

@@ -67,6 +67,10 @@ double ef_process_bin_probability(const ef_process *p, int model, const ef_binni
 /* The exact category probabilities averaged over bin k of b: eff (K).
  * Needs the detector. */
 void ef_process_bin_efficiency(const ef_process *p, const ef_binning *b, int k, double *eff);
+/* The exact category probabilities at vertex v: eff (K); returns 0 (eff
+ * untouched) for a process that gives only bin averages. Needs the
+ * detector. */
+int ef_process_efficiency_at(const ef_process *p, const double *v, double *eff);
 /* One vertex of model from stream r: v (dim). */
 void ef_process_sample(const ef_process *p, int model, ef_rng *r, double *v);
 /* Does an event file's content fit this process's settings beyond its

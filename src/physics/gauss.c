@@ -105,6 +105,10 @@ static void probs(const gauss_state *s, const double *v, double *p) {
   p[2] = e * (1.0 - s->p.partial);
 }
 
+static void gauss_efficiency_at(const void *state, const double *v, double *eff) {
+  probs(state, v, eff);
+}
+
 static void gauss_sample(const void *state, int model, ef_rng *r, double *v) {
   const gauss_state *s = state;
   double a = sqrt(s->rho[model]), b = sqrt(1.0 - s->rho[model]);
@@ -236,5 +240,6 @@ const ef_process_ops ef_process_gauss = {
     .name = "gauss", .create = gauss_create, .build_detector = gauss_build_detector,
     .destroy = gauss_destroy, .n_models = EF_GAUSS_N_MODELS, .default_fills = 6u, .model_name = gauss_model_name,
     .generate = gauss_generate, .bin_probability = gauss_bin_probability,
-    .bin_efficiency = gauss_bin_efficiency, .sample = gauss_sample,
+    .bin_efficiency = gauss_bin_efficiency, .efficiency_at = gauss_efficiency_at,
+    .sample = gauss_sample,
     .check_events = gauss_check_events};

@@ -92,6 +92,12 @@ void ef_process_bin_efficiency(const ef_process *p, const ef_binning *b, int k, 
   p->ops->bin_efficiency(p->state, b, k, eff);
 }
 
+int ef_process_efficiency_at(const ef_process *p, const double *v, double *eff) {
+  if (!p->ops->efficiency_at) return 0;
+  p->ops->efficiency_at(p->state, v, eff);
+  return 1;
+}
+
 void ef_process_sample(const ef_process *p, int model, ef_rng *r, double *v) {
   p->ops->sample(p->state, model, r, v);
 }

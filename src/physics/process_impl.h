@@ -21,6 +21,8 @@ typedef struct {
                   void *progress_arg, ef_events *out);
   double (*bin_probability)(const void *state, int model, const ef_binning *b, int k);
   void (*bin_efficiency)(const void *state, const ef_binning *b, int k, double *eff);
+  /* optional (NULL: none): the exact category probabilities at vertex v */
+  void (*efficiency_at)(const void *state, const double *v, double *eff);
   void (*sample)(const void *state, int model, ef_rng *r, double *v);
   int (*check_events)(ef_ctx *ctx, const void *state, const ef_events *ev, const char *path,
                       const char *key);

@@ -115,6 +115,25 @@ void ef_binning_range(const ef_binning *b, int k, double *lo, double *hi) {
   }
 }
 
+int ef_binning_map_side(int dim) {
+  int g = 1;
+  for (;;) {
+    long long p = 1;
+    for (int j = 0; j < dim; j++) p *= g + 1;
+    if (p > EF_MAP_POINTS) return g;
+    g++;
+  }
+}
+
+void ef_binning_map_point(const ef_binning *b, int k, int gi, int side, double *x) {
+  double lo[EF_SPACE_MAX_DIM], hi[EF_SPACE_MAX_DIM];
+  ef_binning_range(b, k, lo, hi);
+  for (int j = b->dim - 1; j >= 0; j--) {
+    x[j] = lo[j] + ((gi % side) + 0.5) * (hi[j] - lo[j]) / side;
+    gi /= side;
+  }
+}
+
 int ef_binning_dim(const ef_binning *b) { return b->dim; }
 int ef_binning_count(const ef_binning *b) { return b->count; }
 const ef_bin_axis *ef_binning_axis(const ef_binning *b, int a) { return &b->ax[a]; }

@@ -7,7 +7,6 @@
 #include "ensfold/nn_loss.h"
 #include "surrogate_impl.h"
 
-#define GRID_POINTS 64 /* efficiency-map points per vertex bin: a grid of g^D <= 64 */
 
 /* Room for an MC bootstrap replica of n events: the sum of n Poisson(1)
  * multiplicities stays below n + 8 sqrt(n) + 64 but for a chance under
@@ -210,31 +209,9 @@ void ef_surrogate_backward(ef_surrogate *s, int n, const float *dreco, float *dv
   s->ops->backward(s, n, dreco, dv, dfeat);
 }
 
-/* Points per axis of the efficiency map's grid in a bin: the largest g
- * with g^D <= GRID_POINTS (D = 2: 8 x 8). */
-static int grid_side(int D) {
-  int g = 1;
-  for (;;) {
-    long long p = 1;
-    for (int j = 0; j < D; j++) p *= g + 1;
-    if (p > GRID_POINTS) return g;
-    g++;
-  }
-}
-
-/* Grid point gi of bin kb of vtx (axis 0 the slowest) into x (D). */
-static void grid_point(const ef_binning *vtx, int kb, int gi, int side, int D, double *x) {
-  double lo[EF_SPACE_MAX_DIM], hi[EF_SPACE_MAX_DIM];
-  ef_binning_range(vtx, kb, lo, hi);
-  for (int j = D - 1; j >= 0; j--) {
-    x[j] = lo[j] + ((gi % side) + 0.5) * (hi[j] - lo[j]) / side;
-    gi /= side;
-  }
-}
-
 void ef_surrogate_map(ef_surrogate *s, const ef_binning *vtx, ef_rng *r, int chunk,
                       double *eff) {
-  const int D = s->D, K = s->K, side = grid_side(D);
+  const int D = s->D, K = s->K, side = ef_binning_map_side(D); /* binning.h */
   int nv = ef_binning_count(vtx), per = 1, draws = s->ops->map_draws;
   for (int j = 0; j < D; j++) per *= side;
   double norm = (double)per * draws; /* grid points x draws per bin */
@@ -247,7 +224,7 @@ void ef_surrogate_map(ef_surrogate *s, const ef_binning *vtx, ef_rng *r, int chu
     for (int q = 0; q < n; q++) {
       int p = done + q;
       double x[EF_SPACE_MAX_DIM];
-      grid_point(vtx, p / per, p % per, side, D, x);
+      ef_binning_map_point(vtx, p / per, p % per, side, x);
       for (int j = 0; j < D; j++) s->mv[(size_t)D * q + j] = (float)x[j];
       ef_featmap_feat(s->fm, x, s->mfeat + (size_t)q * s->nf, NULL);
     }
