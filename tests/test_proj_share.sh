@@ -10,7 +10,8 @@
 #    (seen: x1 0.27, x2 0.65, x1:x2 0.45 against 0.45);
 #  - summary's marginal table: every row's chi2/ndf (every bin, measured bins) is the projected
 #    mean against the projected truth at the projected replica variance x (1 - phi + phi / R)
-#    of that row's own share (before: every bin at its product share).
+#    of that row's own share (before: every bin at its product share);
+#  - a projection's share at its clamp (1) is marked '^' in that row, with a footnote.
 set -euo pipefail
 exe=${ENSFOLD_EXE:?}
 tmp=$(mktemp -d)
@@ -101,3 +102,19 @@ for gi, (me, fi) in enumerate(zip(f["summary/method"][()], f["summary/fill_model
 want(seen_diff > 0.05, "OmniFold's projections all at the product bins' share (largest "
      "difference %.3f): not their own" % seen_diff)
 PY
+# a projection's share at its clamp (phi = 1, as a campaign whose training noise dominates
+# writes it) is marked '^' with a footnote; none before
+! grep -q "at its clamp" "$tmp/sum.txt" || { echo "FAIL: clamp footnote for phi < 1:"; cat "$tmp/sum.txt"; exit 1; }
+/usr/bin/python3 - "$tmp/p.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    f["groups/omnifold_mc/proj_x2/training_fraction"][...] = [1.0, 1.0]
+PY
+"$exe" summary "$tmp/p.h5" >"$tmp/clamp.txt"
+n=$(grep -cE "^omnifold_mc +x2 .*\)\^ .*\)\^ " "$tmp/clamp.txt" || true)
+m=$(grep -c ")^ " "$tmp/clamp.txt" || true)
+if [ "$n" != 1 ] || [ "$m" != 1 ] || ! grep -q "training share at its clamp (phi = 1)" "$tmp/clamp.txt"; then
+  echo "FAIL: expected omnifold_mc x2 alone marked at the clamp, with the footnote ($n, $m):"
+  cat "$tmp/clamp.txt"; exit 1
+fi
+echo "summary: a projection's phi at its clamp marked, with the footnote; none before"

@@ -137,12 +137,19 @@ static void central_cov(hid_t g, const layout *l, double *cov, double *c) {
   }
 }
 
-/* The variance factors of the central value of projection (a, c) of group
- * g, 1 - phi + phi / R at the projection's own training share over every
- * vertex bin [0] and over the measured ones [1] (its training_fraction and
- * replicas; 1 where phi is unknown). Returns 0 when the file has none
- * (written before the projections had their own phi). */
-static int own_scales(hid_t g, const layout *l, int a, int c, double f[2]) {
+/* A projection's variance factors of the central value over every vertex
+ * bin [0] and over the measured ones [1]: 1 - phi + phi / R at its own
+ * training share (1 where phi is unknown), and whether phi is at its clamp
+ * (1: sigma_central a lower bound, docs/methods.md). */
+typedef struct {
+  double f[2];
+  int clamped[2];
+} scales;
+
+/* The scales of projection (a, c) of group g from its training_fraction and
+ * replicas. Returns 0 when the file has none (written before the
+ * projections had their own phi; s is then left as it is). */
+static int own_scales(hid_t g, const layout *l, int a, int c, scales *s) {
   char name[2 * EF_SPACE_NAME_LEN + 8];
   if (c < 0) snprintf(name, sizeof name, "proj_%s", l->name[a]);
   else snprintf(name, sizeof name, "pair_%s_%s", l->name[a], l->name[c]);
@@ -152,7 +159,10 @@ static int own_scales(hid_t g, const layout *l, int a, int c, double f[2]) {
   int ok = pg >= 0 && read_all(pg, "training_fraction", phi, 2) == 0 &&
            read_all(pg, "replicas", &R, 1) == 0 && R >= 1.0;
   if (pg >= 0) H5Gclose(pg);
-  for (int q = 0; ok && q < 2; q++) f[q] = isnan(phi[q]) ? 1.0 : 1.0 - phi[q] + phi[q] / R;
+  for (int q = 0; ok && q < 2; q++) {
+    s->f[q] = isnan(phi[q]) ? 1.0 : 1.0 - phi[q] + phi[q] / R;
+    s->clamped[q] = phi[q] >= 1.0;
+  }
   return ok;
 }
 
@@ -181,24 +191,29 @@ static void read_measured(hid_t file, const layout *l, int *meas) {
 
 /* One row of the table: group `name`'s marginal of observable a (c < 0) or
  * pair (a, c), over every bin (sel[0]) and the measured ones (sel[1]);
- * v: mean, truth, cov; f: the factors of cov for the central value over
- * each selection (own_scales); w, ix, pix: scratch. */
-static void marginal_row(const layout *l, int a, int c, const char *name, const double *v[3],
-                         const double f[2], const int *sel[2], double *w, int *ix, int *pix,
-                         FILE *out) {
+ * v: mean, truth, cov; sc: the factors of cov for the central value over
+ * each selection (own_scales), a figure at a clamped phi marked '^';
+ * w, ix, pix: scratch. Returns whether it marked one. */
+static int marginal_row(const layout *l, int a, int c, const char *name, const double *v[3],
+                        const scales *sc, const int *sel[2], double *w, int *ix, int *pix,
+                        FILE *out) {
   char label[2 * EF_SPACE_NAME_LEN + 2];
   snprintf(label, sizeof label, c < 0 ? "%s" : "%s:%s", l->name[a], c < 0 ? "" : l->name[c]);
   int n = proj_ix(l, a, c, pix);
   fprintf(out, "%-22s %-12s", name, label);
+  int marked = 0;
   for (int which = 0; which < 2; which++) {
     double chi2, cover;
     int ndf;
-    marginal(l, pix, n, v[0], v[1], v[2], f[which], sel[which], &chi2, &ndf, &cover, w, ix);
+    marginal(l, pix, n, v[0], v[1], v[2], sc->f[which], sel[which], &chi2, &ndf, &cover, w, ix);
     char t[48];
-    snprintf(t, sizeof t, "%.2f (%.0f/%d)", ndf ? chi2 / ndf : NAN, chi2, ndf);
+    snprintf(t, sizeof t, "%.2f (%.0f/%d)%s", ndf ? chi2 / ndf : NAN, chi2, ndf,
+             sc->clamped[which] ? "^" : "");
     fprintf(out, " %20s %8.3f", t, cover);
+    marked |= sc->clamped[which];
   }
   fputc('\n', out);
+  return marked;
 }
 
 int ef_summary_marginals(ef_ctx *ctx, hid_t file, const char *path, FILE *out) {
@@ -247,23 +262,28 @@ int ef_summary_marginals(ef_ctx *ctx, hid_t file, const char *path, FILE *out) {
           "%-22s %-12s %20s %8s %20s %8s\n",
           pairs ? "; then the 2-D pairs (a:b, binning.pairs)" : "", "group", "observable",
           "all: chi2/ndf", "cov", "measured: chi2/ndf", "cov");
+  int marked = 0; /* a figure at a clamped phi shown */
   for (int i = 0; i < gl->n; i++) {
     hid_t g = H5Gopen2(groups, gl->names[i], H5P_DEFAULT);
     int ok = g >= 0 && read_all(g, "mean", mean, l.V) == 0 && read_all(g, "cov", cov, l.V * l.V) == 0;
-    double f[2] = {1.0, 1.0};
-    int own = ok && own_scales(g, &l, 0, -1, f);
+    scales sc = {{1.0, 1.0}, {0, 0}};
+    int own = ok && own_scales(g, &l, 0, -1, &sc);
     if (ok && !own) central_cov(g, &l, cov, w); /* an older file: the product bins' phi */
     /* the marginals, then the pairs (a, c > a) */
     for (int q = 0; ok && q < l.dim * (pairs ? l.dim + 1 : 1); q++) {
       int a = q < l.dim ? q : (q - l.dim) / l.dim, c = q < l.dim ? -1 : (q - l.dim) % l.dim;
       if (q >= l.dim && c <= a) continue;
-      if (own && !own_scales(g, &l, a, c, f)) f[0] = f[1] = 1.0;
-      marginal_row(&l, a, c, gl->names[i], (const double *[]){mean, truth, cov}, f,
-                   (const int *[]){all, meas}, w, ix, pix, out);
+      if (own && !own_scales(g, &l, a, c, &sc)) sc = (scales){{1.0, 1.0}, {0, 0}};
+      marked |= marginal_row(&l, a, c, gl->names[i], (const double *[]){mean, truth, cov}, &sc,
+                             (const int *[]){all, meas}, w, ix, pix, out);
     }
     if (g >= 0) H5Gclose(g);
   }
   H5Gclose(groups);
+  if (marked)
+    fprintf(out, "  ^ the projection's training share at its clamp (phi = 1): the members' spread "
+            "takes all of\n    the replica spread, so sigma_central (s / sqrt(R)) is a lower bound "
+            "and this chi2/ndf an upper one\n    (docs/methods.md, \"phi at its clamp\")\n");
 done:
   H5Eclear2(H5E_DEFAULT);
   free(truth);
