@@ -52,7 +52,8 @@ void ef_proj_index(const ef_binning *b, int p, int *idx) {
 
 void ef_proj_vec(int nv, const int *idx, int m, const double *h, double *out) {
   memset(out, 0, (size_t)m * sizeof *out);
-  for (int k = 0; k < nv; k++) out[idx[k]] += h[k];
+  for (int k = 0; k < nv; k++)
+    if (idx[k] >= 0) out[idx[k]] += h[k];
 }
 
 void ef_proj_cov(int nv, const int *idx, int m, const double *cov, double *tmp, double *out) {
@@ -63,22 +64,14 @@ void ef_proj_cov(int nv, const int *idx, int m, const double *cov, double *tmp, 
     for (int j = 0; j < m; j++) out[(size_t)idx[k] * m + j] += tmp[(size_t)k * m + j];
 }
 
-/* out (rows, m) = rows of h (rows, nv) summed by idx (idx[k] < 0: left out). */
-static void proj_rows(const double *h, size_t rows, int nv, const int *idx, int m, double *out) {
-  memset(out, 0, rows * (size_t)m * sizeof *out);
-  for (size_t r = 0; r < rows; r++)
-    for (int k = 0; k < nv; k++)
-      if (idx[k] >= 0) out[r * (size_t)m + (size_t)idx[k]] += h[r * (size_t)nv + (size_t)k];
-}
-
 int ef_proj_share(ef_ctx *ctx, const double *xm, const double *x, size_t R, size_t M, int nv,
                   const int *idx, int m, double *work, double *phi) {
   double *pm = work;                      /* (R, M, m) the members projected */
   double *px = pm + R * M * (size_t)m;    /* (R, m) the replica means projected */
   double *w = px + R * (size_t)m;         /* (m) within-replica variance */
   double *mean = w + m, *s2 = mean + m;   /* (m) each */
-  proj_rows(xm, R * M, nv, idx, m, pm);
-  proj_rows(x, R, nv, idx, m, px);
+  for (size_t r = 0; r < R * M; r++) ef_proj_vec(nv, idx, m, xm + r * nv, pm + r * m);
+  for (size_t r = 0; r < R; r++) ef_proj_vec(nv, idx, m, x + r * nv, px + r * m);
   int rc = ef_stats_within(ctx, pm, R, M, (size_t)m, w);
   if (rc == EF_OK) rc = ef_stats_replicas(ctx, px, R, (size_t)m, mean, NULL, s2, NULL);
   if (rc != EF_OK) return rc;

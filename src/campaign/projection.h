@@ -23,7 +23,8 @@ int ef_proj_describe(const ef_binning *b, const ef_space *sp, int p, char *name,
 /* idx (n_bins of b): the projected bin of every vertex bin. */
 void ef_proj_index(const ef_binning *b, int p, int *idx);
 
-/* out (m) = the projection of h (nv) by idx; out (m, m) = of the covariance
+/* out (m) = the projection of h (nv) by idx (idx[k] < 0: bin k left out;
+ * ef_proj_share uses that); out (m, m) = of the covariance
  * cov (nv, nv), with tmp (nv, m) as work. */
 void ef_proj_vec(int nv, const int *idx, int m, const double *h, double *out);
 void ef_proj_cov(int nv, const int *idx, int m, const double *cov, double *tmp, double *out);
